@@ -1,0 +1,142 @@
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Core.Forwarding;
+
+/// <summary>
+/// Embedded mode's dispatcher: repeatedly takes the due records from the spool and
+/// forwards them with bounded concurrency, then sleeps until the next due time or a
+/// nudge (new mail, a flush). All waiting goes through <see cref="TimeProvider"/>.
+/// </summary>
+public sealed partial class DueMessagePump(
+    ISpoolStore spool,
+    MessageForwarder forwarder,
+    WakeUpSignal signal,
+    IOptions<BackupMxOptions> options,
+    TimeProvider time,
+    ILogger<DueMessagePump> logger)
+{
+    /// <summary>Longest sleep without looking at the spool, a safety net for missed nudges.</summary>
+    public static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(30);
+
+    private readonly HashSet<string> _inFlight = [];
+    private readonly Lock _lock = new();
+
+    /// <summary>Number of messages being forwarded right now.</summary>
+    public int InFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _inFlight.Count;
+            }
+        }
+    }
+
+    public async Task RunAsync(CancellationToken stoppingToken)
+    {
+        var concurrency = options.Value.Delivery.MaxConcurrentDeliveries;
+        using var slots = new SemaphoreSlim(concurrency, concurrency);
+        var running = new List<Task>();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            signal.Reset();
+            var started = 0;
+            TimeSpan sleep = MaxIdle;
+            try
+            {
+                var now = time.GetUtcNow();
+                await foreach (var record in spool.ListDueAsync(now, concurrency * 4, stoppingToken).ConfigureAwait(false))
+                {
+                    lock (_lock)
+                    {
+                        if (!_inFlight.Add(record.QueueId))
+                        {
+                            continue;
+                        }
+                    }
+
+                    await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                    started++;
+                    running.Add(ForwardOneAsync(new WakeUp(record.Domain, record.QueueId), slots, stoppingToken));
+                }
+
+                if (started == 0)
+                {
+                    await foreach (var next in spool.ListDueAsync(DateTimeOffset.MaxValue, 1, stoppingToken).ConfigureAwait(false))
+                    {
+                        var until = next.NextAttemptAt - time.GetUtcNow();
+                        sleep = until < TimeSpan.Zero ? TimeSpan.FromMilliseconds(200) : until < MaxIdle ? until : MaxIdle;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                LogPumpError(logger, ex);
+                sleep = TimeSpan.FromSeconds(1);
+            }
+
+            running.RemoveAll(t => t.IsCompleted);
+            if (started > 0)
+            {
+                // Look again at once when a slot frees up or something new arrives.
+                await Task.WhenAny(Task.WhenAny(running), signal.WaitAsync()).ConfigureAwait(false);
+                continue;
+            }
+
+            using var delayCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var delay = Task.Delay(sleep, time, delayCts.Token);
+            var tasks = new List<Task> { delay, signal.WaitAsync() };
+            if (running.Count > 0)
+            {
+                tasks.Add(Task.WhenAny(running));
+            }
+
+            await Task.WhenAny(tasks).ConfigureAwait(false);
+            await delayCts.CancelAsync().ConfigureAwait(false);
+        }
+
+        // Let attempts in flight finish their state writes; the host's shutdown timeout bounds this.
+        await Task.WhenAll(running).ConfigureAwait(false);
+    }
+
+    private async Task ForwardOneAsync(WakeUp wakeUp, SemaphoreSlim slots, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Task.Yield();
+            await forwarder.ProcessAsync(wakeUp, stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: the record stays leased until its lease runs out, then is due again.
+        }
+        catch (Exception ex)
+        {
+            LogForwardError(logger, ex, wakeUp.QueueId);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _inFlight.Remove(wakeUp.QueueId);
+            }
+
+            slots.Release();
+            signal.Set();
+        }
+    }
+
+    [LoggerMessage(EventId = 600, Level = LogLevel.Error, Message = "Delivery pump could not read the spool; retrying")]
+    private static partial void LogPumpError(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 601, Level = LogLevel.Error, Message = "Forwarding {QueueId} failed; it stays spooled")]
+    private static partial void LogForwardError(ILogger logger, Exception exception, string queueId);
+}

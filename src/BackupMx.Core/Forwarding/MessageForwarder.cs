@@ -1,0 +1,334 @@
+// Forwarding: one attempt at one spooled message.
+//
+// A wake-up names a message; the spool record decides (rule 2). The forwarder
+// claims the record with its ETag and a lease, so a duplicate wake-up finds it
+// leased or changed and does nothing. It then delivers the pending recipients in
+// one SMTP transaction and records each outcome (rule 4): 2xx delivered, 5xx
+// failed, 4xx and every connection or protocol failure left pending for the next
+// attempt on the retry schedule. At expiry the pending recipients fail with
+// 4.4.7. Failed recipients get one DSN, queued as a spool record of its own
+// (deterministic id, so a crash and retry cannot queue it twice) and never sent
+// to the null sender. A finished record is deleted, then its body. While a
+// worker holds the lease, the record's next attempt is the lease's end, so a
+// crashed worker's message simply becomes due again.
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
+using BackupMx.Core.Monitoring;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Core.Forwarding;
+
+public enum ForwardOutcome
+{
+    /// <summary>No such record: already finished, or the wake-up was stale.</summary>
+    NotFound,
+
+    /// <summary>Its next attempt is later (a stale or early wake-up).</summary>
+    NotDue,
+
+    /// <summary>Another worker holds it, or it changed under us.</summary>
+    Busy,
+
+    /// <summary>An attempt was made; some recipients are still pending.</summary>
+    Deferred,
+
+    /// <summary>Every recipient is delivered or failed and notified; the message is gone from the spool.</summary>
+    Finished,
+}
+
+public sealed partial class MessageForwarder(
+    ISpoolStore spool,
+    IBodyStore bodies,
+    IWakeUpQueue wakeUps,
+    IMessageTransport transport,
+    DsnQueue dsnQueue,
+    PrimaryMonitor monitor,
+    IOptions<BackupMxOptions> options,
+    TimeProvider time,
+    ILogger<MessageForwarder> logger)
+{
+    // Wake-ups may fire a little before the stored time (clock skew between machines).
+    private static readonly TimeSpan EarlyTolerance = TimeSpan.FromSeconds(2);
+
+    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+
+    public async Task<ForwardOutcome> ProcessAsync(WakeUp wakeUp, CancellationToken cancellationToken)
+    {
+        var record = await spool.GetAsync(wakeUp.Domain, wakeUp.QueueId, cancellationToken).ConfigureAwait(false);
+        if (record is null)
+        {
+            return ForwardOutcome.NotFound;
+        }
+
+        var now = time.GetUtcNow();
+        if (record.IsLeased(now))
+        {
+            return ForwardOutcome.Busy;
+        }
+
+        if (record.NextAttemptAt > now + EarlyTolerance && record.ExpiresAt > now)
+        {
+            return ForwardOutcome.NotDue;
+        }
+
+        var config = options.Value.Delivery;
+        record.LeaseOwner = _owner;
+        record.LeaseExpiresAt = now + config.LeaseDuration;
+
+        // While leased the record is not due, so pumps and sweeps pass it by; if this worker
+        // dies, the record becomes due again when the lease runs out.
+        record.NextAttemptAt = record.LeaseExpiresAt.Value;
+        if (!await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+        {
+            return ForwardOutcome.Busy;
+        }
+
+        using var activity = Telemetry.ActivitySource.StartActivity("Forward");
+        activity?.SetTag("backupmx.queue_id", record.QueueId);
+        activity?.SetTag("backupmx.domain", record.Domain);
+
+        if (record.PendingRecipients.Any())
+        {
+            if (now >= record.ExpiresAt)
+            {
+                Expire(record, now);
+            }
+            else
+            {
+                await AttemptAsync(record, now, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await NotifyFailuresAsync(record, cancellationToken).ConfigureAwait(false);
+        return await ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task AttemptAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var pending = record.PendingRecipients.ToList();
+        DeliveryResult result;
+        try
+        {
+            result = await transport.DeliverAsync(
+                new DeliveryRequest
+                {
+                    QueueId = record.QueueId,
+                    Kind = record.Kind,
+                    Domain = record.Domain,
+                    Sender = record.Sender,
+                    Parameters = record.Parameters,
+                    Recipients = pending,
+                    BodyLength = record.BodyLength,
+                    OpenBody = ct => bodies.OpenReadAsync(record.QueueId, ct),
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (BodyNotFoundException ex)
+        {
+            // The body is gone: nothing can ever be delivered. Fail loudly rather than retry forever.
+            LogBodyMissing(logger, ex, record.QueueId);
+            result = DeliveryResult.AllRecipients(pending, SmtpReply.LocalTransient("4.3.0", "message body missing from the spool"), null, reachedServer: false);
+        }
+        catch (Exception ex)
+        {
+            LogTransportError(logger, ex, record.QueueId);
+            result = DeliveryResult.AllRecipients(pending, SmtpReply.LocalTransient("4.4.0", "delivery failed: " + ex.Message), null, reachedServer: false);
+        }
+
+        var byAddress = result.Outcomes.GroupBy(o => o.Recipient, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.First().Reply, StringComparer.OrdinalIgnoreCase);
+        var delivered = 0;
+        var failed = 0;
+        foreach (var recipient in pending)
+        {
+            var reply = byAddress.GetValueOrDefault(recipient.Address)
+                ?? SmtpReply.LocalTransient("4.4.0", "no outcome reported for this recipient");
+            recipient.LastReply = reply;
+            recipient.RemoteHost = result.RemoteHost;
+            if (result.Undeliverable)
+            {
+                recipient.Status = RecipientStatus.Failed;
+                recipient.FailureStatus = reply.StatusCode;
+                recipient.CompletedAt = now;
+                failed++;
+                LogUndeliverable(logger, record.QueueId, recipient.Address, reply.ToString());
+            }
+            else if (reply.IsSuccess)
+            {
+                recipient.Status = RecipientStatus.Delivered;
+                recipient.CompletedAt = now;
+                delivered++;
+                Telemetry.RecipientsDelivered.Add(1, new KeyValuePair<string, object?>("domain", record.Domain));
+                Telemetry.DeliveryLatency.Record((now - record.ReceivedAt).TotalSeconds);
+                LogDelivered(logger, record.QueueId, recipient.Address, result.RemoteHost, reply.ToString());
+            }
+            else if (reply.IsPermanent)
+            {
+                Fail(record, recipient, reply.StatusCode, now);
+                failed++;
+                LogBounced(logger, record.QueueId, recipient.Address, result.RemoteHost, reply.ToString());
+            }
+            else
+            {
+                Telemetry.RecipientsDeferred.Add(1, new KeyValuePair<string, object?>("domain", record.Domain));
+                LogDeferred(logger, record.QueueId, recipient.Address, result.RemoteHost, reply.ToString());
+            }
+        }
+
+        record.LastAttemptAt = now;
+        if (record.PendingRecipients.Any())
+        {
+            record.Attempts++;
+            record.LastError = pending.FirstOrDefault(r => r.Status == RecipientStatus.Pending)?.LastReply?.ToString();
+            record.NextAttemptAt = new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals).NextAttempt(now, record.Attempts, record.ExpiresAt);
+        }
+        else
+        {
+            record.LastError = null;
+        }
+
+        if (record.Kind == MessageKind.Relay)
+        {
+            if (result.ReachedServer)
+            {
+                // A primary that answers is up: if it was down, everything else for it becomes due now.
+                await monitor.ReportReachableAsync(record.Domain, result.RemoteHost, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await monitor.ReportUnreachableAsync(record.Domain, record.LastError, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        LogAttempt(logger, record.QueueId, record.Domain, pending.Count, delivered, failed, pending.Count - delivered - failed, result.RemoteHost ?? "(none)");
+    }
+
+    private void Expire(SpoolRecord record, DateTimeOffset now)
+    {
+        foreach (var recipient in record.PendingRecipients.ToList())
+        {
+            Fail(record, recipient, "4.4.7", now);
+            LogExpired(logger, record.QueueId, recipient.Address, recipient.LastReply?.ToString());
+        }
+    }
+
+    private static void Fail(SpoolRecord record, RecipientState recipient, string status, DateTimeOffset now)
+    {
+        recipient.Status = RecipientStatus.Failed;
+        recipient.FailureStatus = status;
+        recipient.CompletedAt = now;
+
+        // Never a DSN to the null sender, never a DSN about a DSN, and respect NOTIFY (RFC 3461 §4.1).
+        recipient.NeedsNotification = record.Kind == MessageKind.Relay && record.Sender.Length > 0 && recipient.WantsFailureNotice;
+        Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>("domain", record.Domain));
+    }
+
+    private async Task NotifyFailuresAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        var toNotify = record.Recipients.Where(r => r.NeedsNotification).ToList();
+        if (toNotify.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var dsnId = await dsnQueue.EnqueueAsync(record, toNotify, cancellationToken).ConfigureAwait(false);
+            foreach (var recipient in toNotify)
+            {
+                recipient.NeedsNotification = false;
+            }
+
+            LogDsnQueued(logger, record.QueueId, dsnId, record.Sender, toNotify.Count);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again.
+            LogDsnFailed(logger, ex, record.QueueId);
+            record.NextAttemptAt = time.GetUtcNow() + options.Value.Delivery.EffectiveRetryIntervals[0];
+        }
+    }
+
+    private async Task<ForwardOutcome> ReleaseAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        record.LeaseOwner = null;
+        record.LeaseExpiresAt = null;
+
+        if (record.IsFinished)
+        {
+            if (await spool.TryDeleteAsync(record, CancellationToken.None).ConfigureAwait(false))
+            {
+                await bodies.DeleteAsync(record.QueueId, CancellationToken.None).ConfigureAwait(false);
+                LogFinished(logger, record.QueueId, record.Domain);
+                return ForwardOutcome.Finished;
+            }
+
+            LogLostClaim(logger, record.QueueId);
+            return ForwardOutcome.Busy;
+        }
+
+        string? token = null;
+        try
+        {
+            token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The sweep re-schedules due records whose wake-up is missing.
+            LogWakeUpFailed(logger, ex, record.QueueId);
+        }
+
+        record.WakeUpToken = token ?? record.WakeUpToken;
+        if (!await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false))
+        {
+            LogLostClaim(logger, record.QueueId);
+            return ForwardOutcome.Busy;
+        }
+
+        return ForwardOutcome.Deferred;
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Delivered {QueueId} to {Recipient} via {RemoteHost}: {Reply}")]
+    private static partial void LogDelivered(ILogger logger, string queueId, string recipient, string? remoteHost, string reply);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Deferred {QueueId} for {Recipient} via {RemoteHost}: {Reply}")]
+    private static partial void LogDeferred(ILogger logger, string queueId, string recipient, string? remoteHost, string reply);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Bounced {QueueId} for {Recipient} via {RemoteHost}: {Reply}")]
+    private static partial void LogBounced(ILogger logger, string queueId, string recipient, string? remoteHost, string reply);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "Expired {QueueId} for {Recipient}; last reply: {Reply}")]
+    private static partial void LogExpired(ILogger logger, string queueId, string recipient, string? reply);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "Attempt {QueueId} for {Domain}: {RecipientCount} recipient(s), {Delivered} delivered, {Failed} failed, {Deferred} deferred, primary {Primary}")]
+    private static partial void LogAttempt(ILogger logger, string queueId, string domain, int recipientCount, int delivered, int failed, int deferred, string primary);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "DSN {DsnId} queued for {QueueId} to <{Sender}> covering {RecipientCount} recipient(s)")]
+    private static partial void LogDsnQueued(ILogger logger, string queueId, string dsnId, string sender, int recipientCount);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Error, Message = "Could not queue the DSN for {QueueId}; will try again")]
+    private static partial void LogDsnFailed(ILogger logger, Exception exception, string queueId);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Finished {QueueId} for {Domain}; removed from the spool")]
+    private static partial void LogFinished(ILogger logger, string queueId, string domain);
+
+    [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "Lost the claim on {QueueId} (its lease expired during the attempt); it may be delivered again")]
+    private static partial void LogLostClaim(ILogger logger, string queueId);
+
+    [LoggerMessage(EventId = 209, Level = LogLevel.Error, Message = "Body of {QueueId} is missing from the spool")]
+    private static partial void LogBodyMissing(ILogger logger, Exception exception, string queueId);
+
+    [LoggerMessage(EventId = 210, Level = LogLevel.Error, Message = "Transport error for {QueueId}")]
+    private static partial void LogTransportError(ILogger logger, Exception exception, string queueId);
+
+    [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "Could not schedule the next wake-up of {QueueId}; the sweep will")]
+    private static partial void LogWakeUpFailed(ILogger logger, Exception exception, string queueId);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient}: destination cannot receive mail ({Reply})")]
+    private static partial void LogUndeliverable(ILogger logger, string queueId, string recipient, string reply);
+}

@@ -1,0 +1,55 @@
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Expiry;
+using BackupMx.Core.Forwarding;
+using BackupMx.Core.Inspection;
+using BackupMx.Core.Intake;
+using BackupMx.Core.Monitoring;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Core.Hosting;
+
+public static class CoreServiceCollectionExtensions
+{
+    /// <summary>
+    /// Options (validated at start-up), intake, forwarding, flushing, monitoring, expiry and
+    /// inspection. Adapters for the ports are added by the adapter projects.
+    /// </summary>
+    public static IServiceCollection AddBackupMxCore(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<BackupMxOptions>()
+            .Bind(configuration.GetSection(BackupMxOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BackupMxOptions>, BackupMxOptionsValidator>());
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
+        services.TryAddSingleton<IntakeService>();
+        services.TryAddSingleton<MessageForwarder>();
+        services.TryAddSingleton<DsnQueue>();
+        services.TryAddSingleton<DomainFlusher>();
+        services.TryAddSingleton<PrimaryMonitor>();
+        services.TryAddSingleton<SpoolSweeper>();
+        services.TryAddSingleton<QueueInspector>();
+        return services;
+    }
+
+    /// <summary>
+    /// Single-process scheduling: wake-ups nudge an in-process pump that reads due records from
+    /// the spool, plus the probe loop and the sweep as hosted services (embedded mode).
+    /// </summary>
+    public static IServiceCollection AddBackupMxInProcessScheduling(this IServiceCollection services)
+    {
+        services.TryAddSingleton<WakeUpSignal>();
+        services.TryAddSingleton<IWakeUpQueue, InProcessWakeUpQueue>();
+        services.TryAddSingleton<DueMessagePump>();
+        services.AddHostedService<ForwardingService>();
+        services.AddHostedService<PrimaryMonitorService>();
+        services.AddHostedService<SweepService>();
+        return services;
+    }
+}

@@ -1,0 +1,210 @@
+// Intake: turns one received message into spool records.
+//
+// Recipients are grouped by destination domain and each group becomes one record
+// with its own queue id and its own copy of the body (with our Received header).
+// The order is body (durable) -> record (durable) -> first wake-up; only when all
+// three succeeded for every group does the receiver answer 250 (rule 1). If any
+// step fails, whatever was written for this message is removed again, record
+// before body, and the receiver answers 451 4.3.0, so nothing half-done remains
+// that could be delivered after the client was told to retry.
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Core.Intake;
+
+public sealed partial class IntakeService(
+    ISpoolStore spool,
+    IBodyStore bodies,
+    IWakeUpQueue wakeUps,
+    IOptions<BackupMxOptions> options,
+    TimeProvider time,
+    ILogger<IntakeService> logger)
+{
+    public async Task<IntakeResult> AcceptAsync(IncomingMessage message, CancellationToken cancellationToken)
+    {
+        var config = options.Value;
+        var now = time.GetUtcNow();
+        var groups = new List<(string Domain, List<IncomingRecipient> Recipients)>();
+        foreach (var recipient in message.Recipients)
+        {
+            var domain = DomainOf(recipient.Address);
+            var configured = config.FindDomain(domain);
+            if (configured is null)
+            {
+                // The receiver's RCPT filter refuses these; reaching here is a bug, not a reason to relay.
+                LogUnconfiguredRecipient(logger, recipient.Address);
+                return new IntakeResult.Failed($"recipient domain '{domain}' is not configured");
+            }
+
+            var group = groups.Find(g => g.Domain == configured.Name);
+            if (group.Recipients is null)
+            {
+                groups.Add((configured.Name, [recipient]));
+            }
+            else
+            {
+                group.Recipients.Add(recipient);
+            }
+        }
+
+        if (groups.Count == 0)
+        {
+            return new IntakeResult.Failed("no recipients");
+        }
+
+        var baseId = QueueId.New(now);
+        var written = new List<SpoolRecord>();
+        var bodyIds = new List<string>();
+        try
+        {
+            for (var i = 0; i < groups.Count; i++)
+            {
+                var (domain, recipients) = groups[i];
+                var queueId = i == 0 ? baseId : $"{baseId}-{i + 1}";
+                var header = ReceivedHeader.Build(
+                    config.HostName,
+                    message.HeloName,
+                    message.ClientAddress,
+                    queueId,
+                    recipients.Count == 1 ? recipients[0].Address : null,
+                    message.Secure,
+                    now);
+
+                bodyIds.Add(queueId);
+                long length;
+                await using (var content = new ReadOnlySequenceStream(header, message.Content))
+                {
+                    length = await bodies.WriteAsync(queueId, content, cancellationToken).ConfigureAwait(false);
+                }
+
+                var record = new SpoolRecord
+                {
+                    QueueId = queueId,
+                    Kind = MessageKind.Relay,
+                    Domain = domain,
+                    Sender = message.Sender,
+                    Parameters = message.Parameters,
+                    Recipients = recipients.Select(r => new RecipientState
+                    {
+                        Address = r.Address,
+                        Notify = r.Notify,
+                        OriginalRecipient = r.OriginalRecipient,
+                    }).ToList(),
+                    ReceivedAt = now,
+                    ExpiresAt = now + config.Delivery.Retention,
+                    NextAttemptAt = now,
+                    BodyLength = length,
+                    ClientAddress = message.ClientAddress,
+                    HeloName = message.HeloName,
+                };
+                await spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+                written.Add(record);
+            }
+
+            foreach (var record in written)
+            {
+                var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), now, cancellationToken).ConfigureAwait(false);
+                if (token is not null)
+                {
+                    await RememberWakeUpTokenAsync(record, token, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            LogSpoolFailure(logger, ex, baseId);
+            await UndoAsync(written, bodyIds).ConfigureAwait(false);
+            Telemetry.MessagesRefused.Add(1);
+            return new IntakeResult.Failed(ex.Message);
+        }
+
+        foreach (var record in written)
+        {
+            LogAccepted(logger, record.QueueId, record.Domain, record.Sender, record.Recipients.Count, record.BodyLength, message.ClientAddress);
+        }
+
+        Telemetry.MessagesAccepted.Add(written.Count);
+        return new IntakeResult.Accepted(written.Select(r => r.QueueId).ToList());
+    }
+
+    // Keeping the token lets a flush cancel the wake-up. Losing it only costs a redundant
+    // wake-up later, so a failure here does not fail the message.
+    private async Task RememberWakeUpTokenAsync(SpoolRecord record, string token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            record.WakeUpToken = token;
+            if (!await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                LogTokenNotSaved(logger, null, record.QueueId);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogTokenNotSaved(logger, ex, record.QueueId);
+        }
+    }
+
+    private async Task UndoAsync(List<SpoolRecord> records, List<string> bodyIds)
+    {
+        // Not cancellable: the client may be gone, but half-written mail must still be removed.
+        var undeletedRecords = new HashSet<string>();
+        foreach (var record in records)
+        {
+            try
+            {
+                if (!await spool.TryDeleteAsync(record, CancellationToken.None).ConfigureAwait(false))
+                {
+                    undeletedRecords.Add(record.QueueId);
+                }
+            }
+            catch (Exception ex)
+            {
+                undeletedRecords.Add(record.QueueId);
+                LogUndoFailed(logger, ex, record.QueueId);
+            }
+        }
+
+        foreach (var id in bodyIds)
+        {
+            // A record we could not delete keeps its body, so it stays deliverable rather than broken.
+            if (undeletedRecords.Contains(id))
+            {
+                continue;
+            }
+
+            try
+            {
+                await bodies.DeleteAsync(id, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogUndoFailed(logger, ex, id);
+            }
+        }
+    }
+
+    public static string DomainOf(string address)
+    {
+        var at = address.LastIndexOf('@');
+        return at < 0 ? string.Empty : address[(at + 1)..].TrimEnd('.').ToLowerInvariant();
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Accepted {QueueId} for {Domain} from <{Sender}>: {RecipientCount} recipient(s), {Bytes} bytes, client {ClientAddress}")]
+    private static partial void LogAccepted(ILogger logger, string queueId, string domain, string sender, int recipientCount, long bytes, string? clientAddress);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Spool write failed for {QueueId}; the client is told to retry")]
+    private static partial void LogSpoolFailure(ILogger logger, Exception exception, string queueId);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "Could not remove partly written {QueueId} after a spool failure")]
+    private static partial void LogUndoFailed(ILogger logger, Exception exception, string queueId);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Wake-up token of {QueueId} not saved; a flush will not cancel its wake-up")]
+    private static partial void LogTokenNotSaved(ILogger logger, Exception? exception, string queueId);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Recipient {Recipient} reached intake although its domain is not configured")]
+    private static partial void LogUnconfiguredRecipient(ILogger logger, string recipient);
+}

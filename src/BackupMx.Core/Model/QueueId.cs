@@ -1,0 +1,36 @@
+using System.Security.Cryptography;
+
+namespace BackupMx.Core.Model;
+
+/// <summary>
+/// Queue ids: 10 characters of time (milliseconds, base 32) then 10 random ones, so
+/// ids sort by arrival and are safe as file names, blob names and table row keys.
+/// </summary>
+public static class QueueId
+{
+    private const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    public static string New(DateTimeOffset now)
+    {
+        Span<char> chars = stackalloc char[20];
+        var ms = (ulong)Math.Max(0, now.ToUnixTimeMilliseconds());
+        for (var i = 9; i >= 0; i--)
+        {
+            chars[i] = Alphabet[(int)(ms & 31)];
+            ms >>= 5;
+        }
+
+        Span<byte> random = stackalloc byte[10];
+        RandomNumberGenerator.Fill(random);
+        for (var i = 0; i < 10; i++)
+        {
+            chars[10 + i] = Alphabet[random[i] & 31];
+        }
+
+        return new string(chars);
+    }
+
+    /// <summary>True for ids we could have made (guards file and blob paths built from ids).</summary>
+    public static bool IsValid(string? id) =>
+        id is { Length: >= 20 and <= 40 } && id.All(c => Alphabet.Contains(c) || c == '-' || (c >= 'a' && c <= 'z'));
+}

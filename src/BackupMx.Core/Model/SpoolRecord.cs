@@ -1,0 +1,96 @@
+namespace BackupMx.Core.Model;
+
+/// <summary>
+/// The durable state of one spooled message for one destination domain. It is the
+/// truth about what happens next (rule 2): wake-ups only prompt a worker to look at it.
+/// </summary>
+public sealed class SpoolRecord
+{
+    /// <summary>Queue id, unique across the spool; also the body's key.</summary>
+    public required string QueueId { get; init; }
+
+    /// <summary>Relayed mail for a configured domain, or a DSN we generated.</summary>
+    public MessageKind Kind { get; init; } = MessageKind.Relay;
+
+    /// <summary>
+    /// Destination domain: a configured domain for relayed mail, the envelope
+    /// sender's domain for a DSN. Also the partition key in Azure mode.
+    /// </summary>
+    public required string Domain { get; init; }
+
+    /// <summary>Envelope sender; empty string for the null reverse-path &lt;&gt;.</summary>
+    public required string Sender { get; init; }
+
+    public MailParameters Parameters { get; init; } = new();
+
+    public required List<RecipientState> Recipients { get; init; }
+
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>Past this moment pending recipients fail with 4.4.7.</summary>
+    public required DateTimeOffset ExpiresAt { get; init; }
+
+    public DateTimeOffset NextAttemptAt { get; set; }
+
+    /// <summary>Failed attempts since arrival or the last flush; indexes the retry schedule.</summary>
+    public int Attempts { get; set; }
+
+    public string? LastError { get; set; }
+
+    public DateTimeOffset? LastAttemptAt { get; set; }
+
+    public long BodyLength { get; init; }
+
+    /// <summary>Client address and HELO name of the sending MTA, for the DSN and for operators.</summary>
+    public string? ClientAddress { get; init; }
+
+    public string? HeloName { get; init; }
+
+    public string? LeaseOwner { get; set; }
+
+    public DateTimeOffset? LeaseExpiresAt { get; set; }
+
+    /// <summary>Token of the pending wake-up (a Service Bus sequence number in Azure mode), so a flush can cancel it.</summary>
+    public string? WakeUpToken { get; set; }
+
+    /// <summary>Opaque concurrency token set by the store (row version or ETag).</summary>
+    public string? ETag { get; set; }
+
+    public bool IsFinished => Recipients.TrueForAll(r => r.Status is RecipientStatus.Delivered or RecipientStatus.Failed && !r.NeedsNotification);
+
+    public IEnumerable<RecipientState> PendingRecipients => Recipients.Where(r => r.Status == RecipientStatus.Pending);
+
+    public bool IsLeased(DateTimeOffset now) => LeaseExpiresAt is { } until && until > now;
+
+    public SpoolRecord Clone() => new()
+    {
+        QueueId = QueueId,
+        Kind = Kind,
+        Domain = Domain,
+        Sender = Sender,
+        Parameters = Parameters with { },
+        Recipients = Recipients.Select(r => r.Clone()).ToList(),
+        ReceivedAt = ReceivedAt,
+        ExpiresAt = ExpiresAt,
+        NextAttemptAt = NextAttemptAt,
+        Attempts = Attempts,
+        LastError = LastError,
+        LastAttemptAt = LastAttemptAt,
+        BodyLength = BodyLength,
+        ClientAddress = ClientAddress,
+        HeloName = HeloName,
+        LeaseOwner = LeaseOwner,
+        LeaseExpiresAt = LeaseExpiresAt,
+        WakeUpToken = WakeUpToken,
+        ETag = ETag,
+    };
+}
+
+public enum MessageKind
+{
+    /// <summary>Mail received for a configured domain, to be forwarded to its primary.</summary>
+    Relay = 0,
+
+    /// <summary>A delivery status notification we generated, to be sent to the original sender.</summary>
+    Dsn = 1,
+}

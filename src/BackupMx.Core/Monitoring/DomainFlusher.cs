@@ -1,0 +1,77 @@
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
+
+namespace BackupMx.Core.Monitoring;
+
+/// <summary>
+/// Makes every spooled message of a domain due now with its retry count reset
+/// (rule 7): on the primary's recovery, on ETRN and on an operator's request.
+/// Pending scheduled wake-ups are cancelled and replaced by one due at once.
+/// </summary>
+public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUps, TimeProvider time, ILogger<DomainFlusher> logger)
+{
+    /// <returns>The number of messages made due.</returns>
+    public async Task<int> FlushAsync(string domain, string reason, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var flushed = 0;
+        await foreach (var listed in spool.ListDomainAsync(domain, cancellationToken).ConfigureAwait(false))
+        {
+            var record = listed;
+            for (var attempt = 0; attempt < 3 && record is not null; attempt++)
+            {
+                // A leased message is being delivered right now; it needs no nudge.
+                if (record.Kind != MessageKind.Relay || !record.PendingRecipients.Any() || record.IsLeased(now))
+                {
+                    break;
+                }
+
+                if (record.NextAttemptAt <= now && record.Attempts == 0)
+                {
+                    // Already due and never failed: a wake-up is on its way.
+                    break;
+                }
+
+                var oldToken = record.WakeUpToken;
+                record.NextAttemptAt = now;
+                record.Attempts = 0;
+                record.WakeUpToken = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), now, cancellationToken).ConfigureAwait(false);
+                if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+                {
+                    flushed++;
+                    if (oldToken is not null && oldToken != record.WakeUpToken)
+                    {
+                        await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    break;
+                }
+
+                record = await spool.GetAsync(domain, listed.QueueId, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        LogFlushed(logger, domain, flushed, reason);
+        return flushed;
+    }
+
+    private async Task CancelQuietlyAsync(string token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await wakeUps.CancelAsync(token, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A stale wake-up finds the record not due (or leased) and does nothing.
+            LogCancelFailed(logger, ex, token);
+        }
+    }
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Flushed {Domain}: {Count} message(s) due now ({Reason})")]
+    private static partial void LogFlushed(ILogger logger, string domain, int count, string reason);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Debug, Message = "Could not cancel wake-up {Token}")]
+    private static partial void LogCancelFailed(ILogger logger, Exception exception, string token);
+}

@@ -1,0 +1,13 @@
+using BackupMx.Core.Model;
+
+namespace BackupMx.Core.Ports;
+
+/// <summary>Builds an RFC 3464 delivery status notification for failed recipients of a message.</summary>
+public interface IDsnComposer
+{
+    /// <summary>
+    /// Writes the complete DSN message (headers and body) to <paramref name="output"/>.
+    /// <paramref name="originalBody"/> is the stored original, for its headers or, with RET=FULL, the whole of it.
+    /// </summary>
+    Task ComposeAsync(SpoolRecord original, IReadOnlyList<RecipientState> failedRecipients, Stream originalBody, Stream output, CancellationToken cancellationToken);
+}

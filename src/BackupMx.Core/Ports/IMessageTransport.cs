@@ -1,0 +1,57 @@
+using BackupMx.Core.Model;
+
+namespace BackupMx.Core.Ports;
+
+/// <summary>
+/// One delivery attempt of a spooled message: to the domain's primary for relayed
+/// mail, to the sender domain's MX (or the bounce smart host) for a DSN.
+/// </summary>
+public sealed record DeliveryRequest
+{
+    public required string QueueId { get; init; }
+
+    public required MessageKind Kind { get; init; }
+
+    /// <summary>Destination domain: the configured domain, or the DSN recipient's domain.</summary>
+    public required string Domain { get; init; }
+
+    public required string Sender { get; init; }
+
+    public required MailParameters Parameters { get; init; }
+
+    public required IReadOnlyList<RecipientState> Recipients { get; init; }
+
+    public required long BodyLength { get; init; }
+
+    /// <summary>Opens the stored body; called at most once per connection attempt.</summary>
+    public required Func<CancellationToken, Task<Stream>> OpenBody { get; init; }
+}
+
+/// <summary>What became of each recipient in one attempt.</summary>
+public sealed record DeliveryResult(IReadOnlyList<RecipientOutcome> Outcomes, string? RemoteHost)
+{
+    /// <summary>True when a remote server answered at all (it is reachable, whatever it said).</summary>
+    public bool ReachedServer { get; init; }
+
+    /// <summary>True when the destination can never be reached (RFC 7505 null MX for a DSN): drop, do not retry.</summary>
+    public bool Undeliverable { get; init; }
+
+    public static DeliveryResult AllRecipients(IEnumerable<RecipientState> recipients, SmtpReply reply, string? remoteHost, bool reachedServer) =>
+        new(recipients.Select(r => new RecipientOutcome(r.Address, reply)).ToList(), remoteHost) { ReachedServer = reachedServer };
+}
+
+public sealed record RecipientOutcome(string Recipient, SmtpReply Reply);
+
+/// <summary>Outbound SMTP. Never throws for remote failures: they become per-recipient replies.</summary>
+public interface IMessageTransport
+{
+    Task<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken);
+}
+
+/// <summary>Result of probing a domain's primary (connect, greeting, EHLO, QUIT).</summary>
+public sealed record ProbeResult(bool Reachable, string? Host, string? Error);
+
+public interface IPrimaryProber
+{
+    Task<ProbeResult> ProbeAsync(string domain, CancellationToken cancellationToken);
+}

@@ -1,0 +1,44 @@
+using BackupMx.Core.Model;
+
+namespace BackupMx.Core.Ports;
+
+/// <summary>
+/// Durable per-message state. Every write is conditional on the record's ETag
+/// (optimistic concurrency), so two workers can never both claim or finish one message.
+/// Implementations: in-memory (tests), SQLite (embedded), Azure Tables.
+/// </summary>
+public interface ISpoolStore
+{
+    /// <summary>Inserts a new record and sets its ETag. Committed durably before it returns.</summary>
+    /// <exception cref="SpoolConflictException">A record with this queue id already exists.</exception>
+    Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken);
+
+    /// <summary>Returns a copy of the record, or null if it does not exist.</summary>
+    Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Replaces the record if its stored ETag still equals <see cref="SpoolRecord.ETag"/>;
+    /// on success sets the new ETag on <paramref name="record"/> and returns true.
+    /// Returns false when the record changed meanwhile or no longer exists.
+    /// </summary>
+    Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the record if its ETag still matches. Returns false otherwise.</summary>
+    Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken);
+
+    /// <summary>Records of one domain, in no particular order.</summary>
+    IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken);
+
+    /// <summary>Records whose next attempt is at or before <paramref name="dueBy"/>, earliest first, at most <paramref name="max"/>.</summary>
+    IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken);
+
+    /// <summary>Every record (operators' views and sweeps).</summary>
+    IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>A create found the queue id taken.</summary>
+public sealed class SpoolConflictException(string queueId)
+    : Exception($"A spool record with queue id '{queueId}' already exists.")
+{
+    public string QueueId { get; } = queueId;
+}

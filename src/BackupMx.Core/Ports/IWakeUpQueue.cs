@@ -1,0 +1,34 @@
+namespace BackupMx.Core.Ports;
+
+/// <summary>"Look at message X now": a hint, never the truth (rule 2).</summary>
+public sealed record WakeUp(string Domain, string QueueId);
+
+/// <summary>
+/// Schedules wake-ups. In Azure mode these are Service Bus scheduled messages; in
+/// embedded mode the spool's next-attempt index is the schedule and this only nudges
+/// the in-process pump. Wake-ups may be duplicated, late or lost; a sweep repairs lost ones.
+/// </summary>
+public interface IWakeUpQueue
+{
+    /// <summary>Schedules a wake-up at <paramref name="dueAt"/>; returns a token that can cancel it, or null if it cannot be cancelled.</summary>
+    Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken);
+
+    /// <summary>Cancels a pending wake-up; best effort, no error if it already fired or never existed.</summary>
+    Task CancelAsync(string token, CancellationToken cancellationToken);
+}
+
+/// <summary>One received wake-up, to be completed once the state it led to is written.</summary>
+public sealed record ReceivedWakeUp(WakeUp WakeUp, object ReceiptHandle);
+
+/// <summary>
+/// The receiving side of <see cref="IWakeUpQueue"/> for hosts that pull wake-ups
+/// (the Forward function). Peek-lock semantics: a wake-up not completed comes back.
+/// </summary>
+public interface IWakeUpSource
+{
+    Task<IReadOnlyList<ReceivedWakeUp>> ReceiveDueAsync(int maxCount, TimeSpan maxWait, CancellationToken cancellationToken);
+
+    Task CompleteAsync(ReceivedWakeUp wakeUp, CancellationToken cancellationToken);
+
+    Task AbandonAsync(ReceivedWakeUp wakeUp, CancellationToken cancellationToken);
+}

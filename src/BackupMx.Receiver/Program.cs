@@ -1,0 +1,2 @@
+// Placeholder until the Azure-mode receiver is composed.
+return 0;

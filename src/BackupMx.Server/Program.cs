@@ -1,0 +1,2 @@
+// Placeholder until the embedded host is composed.
+return 0;

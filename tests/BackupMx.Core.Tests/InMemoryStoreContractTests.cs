@@ -1,0 +1,15 @@
+using BackupMx.Core.Ports;
+using BackupMx.Testing.Contracts;
+using BackupMx.Testing.Fakes;
+
+namespace BackupMx.Core.Tests;
+
+public sealed class InMemorySpoolStoreContractTests : SpoolStoreContract
+{
+    protected override Task<ISpoolStore> CreateStoreAsync() => Task.FromResult<ISpoolStore>(new InMemorySpoolStore());
+}
+
+public sealed class InMemoryBodyStoreContractTests : BodyStoreContract
+{
+    protected override Task<IBodyStore> CreateStoreAsync() => Task.FromResult<IBodyStore>(new InMemoryBodyStore());
+}

@@ -1,0 +1,258 @@
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using Xunit;
+
+namespace BackupMx.Testing.Contracts;
+
+/// <summary>
+/// What every <see cref="ISpoolStore"/> must do. Each implementation's test project
+/// derives from this and supplies a fresh, empty store, so embedded and Azure modes
+/// cannot drift apart.
+/// </summary>
+public abstract class SpoolStoreContract
+{
+    /// <summary>A new, empty store.</summary>
+    protected abstract Task<ISpoolStore> CreateStoreAsync();
+
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    [Fact]
+    public async Task CreateAsync_ThenGet_RoundTripsEveryField()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        record.Recipients[1].Status = RecipientStatus.Failed;
+        record.Recipients[1].LastReply = new SmtpReply(550, "5.1.1", "no such user");
+        record.Recipients[1].FailureStatus = "5.1.1";
+        record.Recipients[1].NeedsNotification = true;
+        record.Recipients[1].RemoteHost = "mx1.example.test";
+        record.Recipients[1].CompletedAt = SpoolRecords.T0.AddMinutes(1);
+        record.Attempts = 3;
+        record.LastError = "451 4.4.1 timeout";
+        record.LastAttemptAt = SpoolRecords.T0.AddMinutes(2);
+        record.WakeUpToken = "42";
+
+        await store.CreateAsync(record, None);
+        Assert.False(string.IsNullOrEmpty(record.ETag));
+
+        var read = await store.GetAsync(record.Domain, record.QueueId, None);
+        Assert.NotNull(read);
+        Assert.Equal(record.ETag, read.ETag);
+        Assert.Equal(record.QueueId, read.QueueId);
+        Assert.Equal(record.Kind, read.Kind);
+        Assert.Equal(record.Domain, read.Domain);
+        Assert.Equal(record.Sender, read.Sender);
+        Assert.Equal(record.Parameters, read.Parameters);
+        Assert.Equal(record.ReceivedAt, read.ReceivedAt);
+        Assert.Equal(record.ExpiresAt, read.ExpiresAt);
+        Assert.Equal(record.NextAttemptAt, read.NextAttemptAt);
+        Assert.Equal(3, read.Attempts);
+        Assert.Equal(record.LastError, read.LastError);
+        Assert.Equal(record.LastAttemptAt, read.LastAttemptAt);
+        Assert.Equal(record.BodyLength, read.BodyLength);
+        Assert.Equal(record.ClientAddress, read.ClientAddress);
+        Assert.Equal(record.HeloName, read.HeloName);
+        Assert.Equal("42", read.WakeUpToken);
+        Assert.Equal(2, read.Recipients.Count);
+        Assert.Equal("user1@example.test", read.Recipients[0].Address);
+        Assert.Equal("FAILURE,DELAY", read.Recipients[0].Notify);
+        Assert.Equal("rfc822;User1@example.test", read.Recipients[0].OriginalRecipient);
+        Assert.Equal(RecipientStatus.Pending, read.Recipients[0].Status);
+        Assert.Equal(RecipientStatus.Failed, read.Recipients[1].Status);
+        Assert.Equal(new SmtpReply(550, "5.1.1", "no such user"), read.Recipients[1].LastReply);
+        Assert.Equal("5.1.1", read.Recipients[1].FailureStatus);
+        Assert.True(read.Recipients[1].NeedsNotification);
+        Assert.Equal("mx1.example.test", read.Recipients[1].RemoteHost);
+        Assert.Equal(SpoolRecords.T0.AddMinutes(1), read.Recipients[1].CompletedAt);
+    }
+
+    [Fact]
+    public async Task CreateAsync_SameQueueIdTwice_ThrowsSpoolConflict()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(SpoolRecords.Sample(record.QueueId), None));
+    }
+
+    [Fact]
+    public async Task GetAsync_Unknown_ReturnsNull()
+    {
+        var store = await CreateStoreAsync();
+        Assert.Null(await store.GetAsync("example.test", QueueId.New(SpoolRecords.T0), None));
+    }
+
+    [Fact]
+    public async Task TryUpdateAsync_WithCurrentETag_SucceedsAndChangesETag()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        var before = record.ETag;
+
+        record.Attempts = 1;
+        record.LeaseOwner = "worker-1";
+        record.LeaseExpiresAt = SpoolRecords.T0.AddMinutes(5);
+        Assert.True(await store.TryUpdateAsync(record, None));
+        Assert.NotEqual(before, record.ETag);
+
+        var read = await store.GetAsync(record.Domain, record.QueueId, None);
+        Assert.Equal(1, read!.Attempts);
+        Assert.Equal("worker-1", read.LeaseOwner);
+        Assert.Equal(SpoolRecords.T0.AddMinutes(5), read.LeaseExpiresAt);
+        Assert.Equal(record.ETag, read.ETag);
+    }
+
+    [Fact]
+    public async Task TryUpdateAsync_WithStaleETag_ReturnsFalseAndKeepsWinner()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        var first = await store.GetAsync(record.Domain, record.QueueId, None);
+        var second = await store.GetAsync(record.Domain, record.QueueId, None);
+
+        first!.LeaseOwner = "first";
+        second!.LeaseOwner = "second";
+        Assert.True(await store.TryUpdateAsync(first, None));
+        Assert.False(await store.TryUpdateAsync(second, None));
+
+        var read = await store.GetAsync(record.Domain, record.QueueId, None);
+        Assert.Equal("first", read!.LeaseOwner);
+    }
+
+    [Fact]
+    public async Task TryUpdateAsync_ConcurrentClaims_ExactlyOneWins()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+
+        var copies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => store.GetAsync(record.Domain, record.QueueId, None)));
+        var results = await Task.WhenAll(copies.Select((c, i) =>
+        {
+            c!.LeaseOwner = "w" + i;
+            return store.TryUpdateAsync(c, None);
+        }));
+
+        Assert.Equal(1, results.Count(r => r));
+    }
+
+    [Fact]
+    public async Task TryUpdateAsync_DeletedRecord_ReturnsFalse()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        var copy = await store.GetAsync(record.Domain, record.QueueId, None);
+        Assert.True(await store.TryDeleteAsync(record, None));
+        Assert.False(await store.TryUpdateAsync(copy!, None));
+    }
+
+    [Fact]
+    public async Task TryDeleteAsync_StaleETag_ReturnsFalseAndKeepsRecord()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        var stale = await store.GetAsync(record.Domain, record.QueueId, None);
+        record.Attempts = 2;
+        Assert.True(await store.TryUpdateAsync(record, None));
+
+        Assert.False(await store.TryDeleteAsync(stale!, None));
+        Assert.NotNull(await store.GetAsync(record.Domain, record.QueueId, None));
+        Assert.True(await store.TryDeleteAsync(record, None));
+        Assert.Null(await store.GetAsync(record.Domain, record.QueueId, None));
+    }
+
+    [Fact]
+    public async Task ListDomainAsync_ReturnsOnlyThatDomain()
+    {
+        var store = await CreateStoreAsync();
+        var a1 = SpoolRecords.Sample(domain: "a.test");
+        var a2 = SpoolRecords.Sample(domain: "a.test");
+        var b1 = SpoolRecords.Sample(domain: "b.test");
+        foreach (var r in new[] { a1, a2, b1 })
+        {
+            await store.CreateAsync(r, None);
+        }
+
+        var ids = await ToListAsync(store.ListDomainAsync("a.test", None));
+        Assert.Equal(new[] { a1.QueueId, a2.QueueId }.Order(), ids.Select(r => r.QueueId).Order());
+        Assert.All(ids, r => Assert.False(string.IsNullOrEmpty(r.ETag)));
+    }
+
+    [Fact]
+    public async Task ListDueAsync_ReturnsDueRecordsEarliestFirstUpToMax()
+    {
+        var store = await CreateStoreAsync();
+        var late = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddMinutes(30));
+        var first = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddMinutes(1));
+        var second = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddMinutes(2), domain: "other.test");
+        var third = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddMinutes(3));
+        foreach (var r in new[] { late, third, first, second })
+        {
+            await store.CreateAsync(r, None);
+        }
+
+        var due = await ToListAsync(store.ListDueAsync(SpoolRecords.T0.AddMinutes(10), 2, None));
+        Assert.Equal([first.QueueId, second.QueueId], due.Select(r => r.QueueId));
+
+        var all = await ToListAsync(store.ListDueAsync(SpoolRecords.T0.AddMinutes(10), 100, None));
+        Assert.Equal([first.QueueId, second.QueueId, third.QueueId], all.Select(r => r.QueueId));
+
+        var next = await ToListAsync(store.ListDueAsync(DateTimeOffset.MaxValue, 1, None));
+        Assert.Equal(first.QueueId, Assert.Single(next).QueueId);
+    }
+
+    [Fact]
+    public async Task ListAllAsync_ReturnsEveryRecord()
+    {
+        var store = await CreateStoreAsync();
+        var records = Enumerable.Range(0, 5).Select(i => SpoolRecords.Sample(domain: i % 2 == 0 ? "a.test" : "b.test")).ToList();
+        foreach (var r in records)
+        {
+            await store.CreateAsync(r, None);
+        }
+
+        var all = await ToListAsync(store.ListAllAsync(None));
+        Assert.Equal(records.Select(r => r.QueueId).Order(), all.Select(r => r.QueueId).Order());
+    }
+
+    [Fact]
+    public async Task NullSenderAndNoParameters_RoundTrip()
+    {
+        var store = await CreateStoreAsync();
+        var record = new SpoolRecord
+        {
+            QueueId = QueueId.New(SpoolRecords.T0) + "-d0",
+            Kind = MessageKind.Dsn,
+            Domain = "sender.test",
+            Sender = string.Empty,
+            Recipients = [new RecipientState { Address = "alice@sender.test", Notify = "NEVER" }],
+            ReceivedAt = SpoolRecords.T0,
+            ExpiresAt = SpoolRecords.T0.AddDays(5),
+            NextAttemptAt = SpoolRecords.T0,
+        };
+        await store.CreateAsync(record, None);
+        var read = await store.GetAsync("sender.test", record.QueueId, None);
+        Assert.NotNull(read);
+        Assert.Equal(string.Empty, read.Sender);
+        Assert.Equal(MessageKind.Dsn, read.Kind);
+        Assert.Equal(new MailParameters(), read.Parameters);
+        Assert.Null(read.ClientAddress);
+        Assert.Null(read.LeaseExpiresAt);
+        Assert.Null(read.WakeUpToken);
+    }
+
+    protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)
+    {
+        var list = new List<T>();
+        await foreach (var item in source)
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
+}

@@ -1,0 +1,121 @@
+using System.Runtime.CompilerServices;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+
+namespace BackupMx.Testing.Fakes;
+
+/// <summary>The reference <see cref="ISpoolStore"/>: what the contract suite says, and nothing durable.</summary>
+public sealed class InMemorySpoolStore : ISpoolStore
+{
+    private readonly Dictionary<string, SpoolRecord> _records = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private long _version;
+
+    /// <summary>When set, every call throws this (to simulate a failing store).</summary>
+    public Exception? FailWith { get; set; }
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _records.Count;
+            }
+        }
+    }
+
+    public Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        lock (_lock)
+        {
+            if (_records.ContainsKey(record.QueueId))
+            {
+                throw new SpoolConflictException(record.QueueId);
+            }
+
+            record.ETag = NextETag();
+            _records[record.QueueId] = record.Clone();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        lock (_lock)
+        {
+            return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) ? r.Clone() : null);
+        }
+    }
+
+    public Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        lock (_lock)
+        {
+            if (!_records.TryGetValue(record.QueueId, out var current) || current.ETag != record.ETag)
+            {
+                return Task.FromResult(false);
+            }
+
+            record.ETag = NextETag();
+            _records[record.QueueId] = record.Clone();
+            return Task.FromResult(true);
+        }
+    }
+
+    public Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        lock (_lock)
+        {
+            if (!_records.TryGetValue(record.QueueId, out var current) || current.ETag != record.ETag)
+            {
+                return Task.FromResult(false);
+            }
+
+            _records.Remove(record.QueueId);
+            return Task.FromResult(true);
+        }
+    }
+
+    public IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken) =>
+        Snapshot(r => string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase), int.MaxValue, cancellationToken);
+
+    public IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken) =>
+        Snapshot(r => r.NextAttemptAt <= dueBy, max, cancellationToken);
+
+    public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) =>
+        Snapshot(_ => true, int.MaxValue, cancellationToken);
+
+    private async IAsyncEnumerable<SpoolRecord> Snapshot(Func<SpoolRecord, bool> filter, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        List<SpoolRecord> copy;
+        lock (_lock)
+        {
+            copy = _records.Values.Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).Take(max).Select(r => r.Clone()).ToList();
+        }
+
+        foreach (var record in copy)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return record;
+        }
+
+        await Task.CompletedTask;
+    }
+
+    private string NextETag() => Interlocked.Increment(ref _version).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private void ThrowIfFailing()
+    {
+        if (FailWith is { } ex)
+        {
+            throw ex;
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using BackupMx.Core.Ports;
+
+namespace BackupMx.Testing.Fakes;
+
+/// <summary>
+/// An in-memory stand-in for Service Bus scheduled messages: keeps what was scheduled,
+/// hands out due ones in peek-lock fashion, and honours cancellation by token.
+/// </summary>
+public sealed class RecordingWakeUpQueue(TimeProvider time) : IWakeUpQueue, IWakeUpSource
+{
+    private readonly ConcurrentDictionary<long, (WakeUp WakeUp, DateTimeOffset DueAt)> _scheduled = new();
+    private readonly ConcurrentDictionary<long, byte> _locked = new();
+    private long _sequence;
+
+    public ConcurrentQueue<(WakeUp WakeUp, DateTimeOffset DueAt)> History { get; } = new();
+
+    public ConcurrentBag<string> Cancelled { get; } = [];
+
+    public int PendingCount => _scheduled.Count;
+
+    public Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    {
+        var seq = Interlocked.Increment(ref _sequence);
+        _scheduled[seq] = (wakeUp, dueAt);
+        History.Enqueue((wakeUp, dueAt));
+        return Task.FromResult<string?>(seq.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    public Task CancelAsync(string token, CancellationToken cancellationToken)
+    {
+        Cancelled.Add(token);
+        _scheduled.TryRemove(long.Parse(token, System.Globalization.CultureInfo.InvariantCulture), out _);
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<ReceivedWakeUp>> ReceiveDueAsync(int maxCount, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var due = new List<ReceivedWakeUp>();
+        foreach (var (key, value) in _scheduled.Where(p => p.Value.DueAt <= now).OrderBy(p => p.Value.DueAt))
+        {
+            if (due.Count >= maxCount)
+            {
+                break;
+            }
+
+            if (_locked.TryAdd(key, 0))
+            {
+                due.Add(new ReceivedWakeUp(value.WakeUp, key));
+            }
+        }
+
+        return Task.FromResult<IReadOnlyList<ReceivedWakeUp>>(due);
+    }
+
+    public Task CompleteAsync(ReceivedWakeUp wakeUp, CancellationToken cancellationToken)
+    {
+        var key = (long)wakeUp.ReceiptHandle;
+        _scheduled.TryRemove(key, out _);
+        _locked.TryRemove(key, out _);
+        return Task.CompletedTask;
+    }
+
+    public Task AbandonAsync(ReceivedWakeUp wakeUp, CancellationToken cancellationToken)
+    {
+        _locked.TryRemove((long)wakeUp.ReceiptHandle, out _);
+        return Task.CompletedTask;
+    }
+}
