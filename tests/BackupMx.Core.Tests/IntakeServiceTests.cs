@@ -1,0 +1,121 @@
+using BackupMx.Core.Intake;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using BackupMx.Testing;
+using BackupMx.Testing.Fakes;
+
+namespace BackupMx.Core.Tests;
+
+public sealed class IntakeServiceTests
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    [Fact]
+    public async Task AcceptAsync_OneRecipient_StoresBodyWithOneReceivedHeaderRecordAndWakeUp()
+    {
+        using var h = new CoreHarness();
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
+
+        var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);
+        var record = await h.Spool.GetAsync("example.test", id, None);
+        Assert.NotNull(record);
+        Assert.Equal("alice@sender.test", record.Sender);
+        Assert.Equal("bob@example.test", Assert.Single(record.Recipients).Address);
+        Assert.Equal(h.Time.GetUtcNow(), record.NextAttemptAt);
+        Assert.Equal(h.Time.GetUtcNow().AddDays(5), record.ExpiresAt);
+        Assert.Equal("8BITMIME", record.Parameters.Body);
+
+        var body = TestMessages.Text(((InMemoryBodyStore)h.Bodies).Get(id));
+        Assert.StartsWith("Received: from mail.sender.test ([192.0.2.10])\r\n\tby backup.test (BackupMx) with ESMTP id " + id + "\r\n\tfor <bob@example.test>; Fri, 27 Nov 2026 12:00:00 +0000\r\n", body);
+        Assert.EndsWith("\r\n" + TestMessages.Body, body);
+        Assert.Equal(record.BodyLength, body.Length);
+
+        var (wakeUp, dueAt) = Assert.Single(h.WakeUps.History);
+        Assert.Equal(new WakeUp("example.test", id), wakeUp);
+        Assert.Equal(h.Time.GetUtcNow(), dueAt);
+        Assert.Equal("1", record.WakeUpToken);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_RecipientsInTwoDomains_OneRecordAndBodyPerDomain()
+    {
+        using var h = new CoreHarness();
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test", "c@EXAMPLE.test"]), None);
+
+        var ids = Assert.IsType<IntakeResult.Accepted>(result).QueueIds;
+        Assert.Equal(2, ids.Count);
+        var first = await h.Spool.GetAsync("example.test", ids[0], None);
+        var second = await h.Spool.GetAsync("other.test", ids[1], None);
+        Assert.Equal(["a@example.test", "c@EXAMPLE.test"], first!.Recipients.Select(r => r.Address));
+        Assert.Equal(["b@other.test"], second!.Recipients.Select(r => r.Address));
+        Assert.Equal(2, ((InMemoryBodyStore)h.Bodies).Count);
+        Assert.DoesNotContain("\tfor <", TestMessages.Text(((InMemoryBodyStore)h.Bodies).Get(ids[0])));
+    }
+
+    [Fact]
+    public async Task AcceptAsync_SpoolFails_ReturnsFailedAndKeepsNoBody()
+    {
+        var spool = new InMemorySpoolStore { FailWith = new IOException("disk full") };
+        using var h = new CoreHarness(spool: spool);
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
+
+        Assert.IsType<IntakeResult.Failed>(result);
+        Assert.Equal(0, ((InMemoryBodyStore)h.Bodies).Count);
+        Assert.Empty(h.WakeUps.History);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_BodyWriteFails_ReturnsFailedAndKeepsNoRecord()
+    {
+        var bodies = new InMemoryBodyStore { FailWritesWith = new UnauthorizedAccessException("read-only") };
+        using var h = new CoreHarness(bodies: bodies);
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
+
+        Assert.IsType<IntakeResult.Failed>(result);
+        Assert.Equal(0, ((InMemorySpoolStore)h.Spool).Count);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_WakeUpFails_RemovesRecordsAndBodiesOfEveryDomain()
+    {
+        var spool = new InMemorySpoolStore();
+        var bodies = new InMemoryBodyStore();
+        using var h = new CoreHarness(spool: spool, bodies: bodies);
+        var intake = new IntakeService(spool, bodies, new FailingWakeUps(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+
+        var result = await intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
+
+        Assert.IsType<IntakeResult.Failed>(result);
+        Assert.Equal(0, spool.Count);
+        Assert.Equal(0, bodies.Count);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_UnconfiguredDomain_IsRefusedNotRelayed()
+    {
+        using var h = new CoreHarness();
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "victim@elsewhere.test"]), None);
+
+        Assert.IsType<IntakeResult.Failed>(result);
+        Assert.Equal(0, ((InMemorySpoolStore)h.Spool).Count);
+    }
+
+    [Fact]
+    public void ReceivedHeader_HostileHeloName_IsSanitised()
+    {
+        var header = TestMessages.Text(ReceivedHeader.Build("mx.test", "evil\r\nBcc: x@y (z)", "192.0.2.1", "ID", null, secure: true, new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.FromHours(-5))));
+        Assert.Equal("Received: from evilBcc:x@yz ([192.0.2.1])\r\n\tby mx.test (BackupMx) with ESMTPS id ID; Fri, 2 Jan 2026 03:04:05 -0500\r\n", header);
+    }
+
+    private sealed class FailingWakeUps : IWakeUpQueue
+    {
+        public Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken) => throw new TimeoutException("service bus unavailable");
+
+        public Task CancelAsync(string token, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,91 @@
+using BackupMx.Core.Configuration;
+
+namespace BackupMx.Core.Tests;
+
+public sealed class OptionsValidationTests
+{
+    private static BackupMxOptions Valid() => new()
+    {
+        HostName = "backup.test",
+        Smtp = new SmtpOptions { Endpoints = ["127.0.0.1:2525"] },
+        Domains = [new DomainOptions { Name = "example.test", Primary = "127.0.0.1:2526" }],
+    };
+
+    private static IReadOnlyList<string> Errors(BackupMxOptions options) =>
+        new BackupMxOptionsValidator().Validate(null, options).Failures?.ToList() ?? [];
+
+    [Fact]
+    public void Validate_ExampleConfiguration_Succeeds()
+    {
+        Assert.Empty(Errors(Valid()));
+    }
+
+    [Fact]
+    public void Validate_MissingHostName_NamesTheKey()
+    {
+        var options = Valid();
+        options.HostName = "";
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:HostName", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BadEndpoint_NamesTheKeyAndIndex()
+    {
+        var options = Valid();
+        options.Smtp.Endpoints.Add("localhost");
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Smtp:Endpoints:1 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BadPrimary_NamesTheKey()
+    {
+        var options = Valid();
+        options.Domains[0].Primary = "host:99999";
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Domains:0:Primary", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_NoDomains_IsAnError()
+    {
+        var options = Valid();
+        options.Domains.Clear();
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Domains", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_DuplicateDomain_IsAnError()
+    {
+        var options = Valid();
+        options.Domains.Add(new DomainOptions { Name = "EXAMPLE.test" });
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Domains:1:Name", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_NonPositiveTimes_NameTheirKeys()
+    {
+        var options = Valid();
+        options.Delivery.Retention = TimeSpan.Zero;
+        options.Delivery.ProbeInterval = TimeSpan.FromSeconds(-1);
+        options.Delivery.RetryIntervals = [TimeSpan.FromMinutes(5), TimeSpan.Zero];
+        var errors = Errors(options);
+        Assert.Contains(errors, e => e.StartsWith("BackupMx:Delivery:Retention", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("BackupMx:Delivery:ProbeInterval", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("BackupMx:Delivery:RetryIntervals:1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_TooFewRecipients_RefersToTheRfc()
+    {
+        var options = Valid();
+        options.Smtp.MaxRecipients = 50;
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Smtp:MaxRecipients", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BadSmartHost_NamesTheKey()
+    {
+        var options = Valid();
+        options.Bounce.SmartHost = "a b";
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Bounce:SmartHost", StringComparison.Ordinal));
+    }
+}

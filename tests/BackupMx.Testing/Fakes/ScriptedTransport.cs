@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+
+namespace BackupMx.Testing.Fakes;
+
+/// <summary>
+/// An <see cref="IMessageTransport"/> whose replies a test decides, recording every
+/// attempt with the body bytes it would have sent.
+/// </summary>
+public sealed class ScriptedTransport : IMessageTransport
+{
+    public sealed record Attempt(DeliveryRequest Request, byte[] Body, IReadOnlyList<string> Recipients);
+
+    /// <summary>Reply for a recipient; default 250 for everyone.</summary>
+    public Func<DeliveryRequest, string, SmtpReply> Reply { get; set; } = (_, _) => new SmtpReply(250, "2.0.0", "ok");
+
+    /// <summary>When false, every attempt fails as a refused connection.</summary>
+    public bool Reachable { get; set; } = true;
+
+    public bool Undeliverable { get; set; }
+
+    public ConcurrentQueue<Attempt> Attempts { get; } = new();
+
+    public async Task<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
+    {
+        var recipients = request.Recipients.Select(r => r.Address).ToList();
+        if (!Reachable)
+        {
+            Attempts.Enqueue(new Attempt(request, [], recipients));
+            return DeliveryResult.AllRecipients(request.Recipients, SmtpReply.LocalTransient("4.4.1", "connection refused"), null, reachedServer: false);
+        }
+
+        await using var body = await request.OpenBody(cancellationToken);
+        using var copy = new MemoryStream();
+        await body.CopyToAsync(copy, cancellationToken);
+        Attempts.Enqueue(new Attempt(request, copy.ToArray(), recipients));
+        if (Undeliverable)
+        {
+            return DeliveryResult.AllRecipients(request.Recipients, new SmtpReply(556, "5.1.10", "null MX", FromRemote: false), null, reachedServer: false) with { Undeliverable = true };
+        }
+
+        return new DeliveryResult(recipients.Select(r => new RecipientOutcome(r, Reply(request, r))).ToList(), "primary.test") { ReachedServer = true };
+    }
+}
+
+/// <summary>An <see cref="IPrimaryProber"/> that answers what the test says.</summary>
+public sealed class ScriptedProber : IPrimaryProber
+{
+    public Func<string, bool> IsUp { get; set; } = _ => true;
+
+    public int Probes;
+
+    public Task<ProbeResult> ProbeAsync(string domain, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref Probes);
+        return Task.FromResult(IsUp(domain) ? new ProbeResult(true, "primary.test", null) : new ProbeResult(false, null, "connection refused"));
+    }
+}
+
+/// <summary>A DSN composer that writes a minimal, easily checked text (the real one lives in BackupMx.Delivery).</summary>
+public sealed class SimpleDsnComposer : IDsnComposer
+{
+    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<RecipientState> failedRecipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
+    {
+        var text = $"From: MAILER-DAEMON\r\nTo: {original.Sender}\r\nSubject: failure {original.QueueId}\r\n\r\n"
+            + string.Concat(failedRecipients.Select(r => $"{r.Address} {r.FailureStatus} {r.LastReply}\r\n"));
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        await output.WriteAsync(bytes, cancellationToken);
+    }
+}
