@@ -1,2 +1,10 @@
-// Placeholder until the embedded host is composed.
-return 0;
+// BackupMx embedded mode: the SMTP receiver, the forwarder, the primary monitor and
+// the expiry sweep in one process, over a filesystem + SQLite spool.
+//
+//   dotnet run --project src/BackupMx.Server                 run the relay
+//   dotnet run --project src/BackupMx.Server -- queue        show what is queued and why
+//   dotnet run --project src/BackupMx.Server -- flush DOMAIN make a domain's mail due now
+using BackupMx.Server;
+using Microsoft.Extensions.Hosting;
+
+return await EmbeddedHost.RunAsync(args);

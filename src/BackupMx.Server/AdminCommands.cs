@@ -1,0 +1,65 @@
+using System.Globalization;
+using BackupMx.Core.Hosting;
+using BackupMx.Core.Inspection;
+using BackupMx.Core.Monitoring;
+using BackupMx.Local;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace BackupMx.Server;
+
+/// <summary>
+/// Operator commands that work on the spool folder directly, also while the relay runs
+/// (SQLite in WAL mode allows a second process). The running relay notices a flush
+/// within its idle interval (30 s at most).
+/// </summary>
+internal static class AdminCommands
+{
+    public static async Task<int> RunAsync(string[] positional, string[] options)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options, ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Services.AddBackupMxCore(builder.Configuration);
+        builder.Services.AddBackupMxLocalStores();
+        builder.Services.AddSingleton<BackupMx.Core.Ports.IWakeUpQueue, BackupMx.Core.Forwarding.InProcessWakeUpQueue>();
+        builder.Services.AddSingleton<BackupMx.Core.Forwarding.WakeUpSignal>();
+        using var host = builder.Build();
+
+        var ct = CancellationToken.None;
+        switch (positional[0])
+        {
+            case "queue" when positional.Length == 1:
+                var inspector = host.Services.GetRequiredService<QueueInspector>();
+                foreach (var s in await inspector.SummarizeAsync(ct).ConfigureAwait(false))
+                {
+                    Console.WriteLine(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"{s.Domain,-30} {s.Messages,6} msg {s.Recipients,6} rcpt  oldest {Format(s.OldestAge),-10} last error: {s.LastError ?? "-"}"));
+                }
+
+                return 0;
+
+            case "queue" when positional.Length == 2:
+                foreach (var m in await host.Services.GetRequiredService<QueueInspector>().ListAsync(positional[1], ct).ConfigureAwait(false))
+                {
+                    Console.WriteLine(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"{m.QueueId} {m.Kind} <{m.Sender}> -> {string.Join(", ", m.PendingRecipients)}  received {m.ReceivedAt:u}  next {m.NextAttemptAt:u}  attempts {m.Attempts}  {m.LastError ?? ""}"));
+                }
+
+                return 0;
+
+            case "flush" when positional.Length == 2:
+                var count = await host.Services.GetRequiredService<DomainFlusher>().FlushAsync(positional[1], "operator request", ct).ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} message(s) of {positional[1]} are due now."));
+                return 0;
+
+            default:
+                await Console.Error.WriteLineAsync("usage: BackupMx.Server [queue [DOMAIN] | flush DOMAIN] [--BackupMx:Key=value ...]").ConfigureAwait(false);
+                return 64;
+        }
+    }
+
+    private static string Format(TimeSpan? age) => age is null ? "-" : age.Value.ToString(age.Value.TotalDays >= 1 ? @"d\.hh\:mm" : @"hh\:mm\:ss", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,71 @@
+using BackupMx.Core.Hosting;
+using BackupMx.Delivery;
+using BackupMx.Local;
+using BackupMx.Smtp;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Server;
+
+public static class EmbeddedHost
+{
+    /// <summary>Everything embedded mode needs, composed from Core and the adapters.</summary>
+    public static IServiceCollection AddBackupMxEmbedded(this IServiceCollection services, IConfiguration configuration)
+    {
+        // The spool registers its start-up recovery first, so it runs before anything reads the spool.
+        services.AddBackupMxLocalSpool();
+        services.AddBackupMxCore(configuration);
+        services.AddBackupMxDelivery();
+        services.AddBackupMxInProcessScheduling();
+        services.AddBackupMxSmtpReceiver(configuration);
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(8));
+        return services;
+    }
+
+    public static HostApplicationBuilder CreateBuilder(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = args,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Services.AddBackupMxEmbedded(builder.Configuration);
+        return builder;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var positional = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) && !a.Contains('=')).ToArray();
+        var options = args.Except(positional).ToArray();
+        try
+        {
+            if (positional.Length > 0)
+            {
+                return await AdminCommands.RunAsync(positional, options).ConfigureAwait(false);
+            }
+
+            using var host = CreateBuilder(options).Build();
+            await host.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync("BackupMx cannot start: the configuration is invalid.").ConfigureAwait(false);
+            foreach (var failure in ex.Failures)
+            {
+                await Console.Error.WriteLineAsync("  " + failure).ConfigureAwait(false);
+            }
+
+            return 2;
+        }
+    }
+}

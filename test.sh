@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every BackupMx test: the infrastructure checks (bicep build + lint) and the
+# whole .NET test suite, including the Azure adapters against Azurite (installed
+# here from tools/azurite on first use and started by the test fixture).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ ! -x tools/azurite/node_modules/.bin/azurite ]; then
+  echo "== installing Azurite (npm ci in tools/azurite)"
+  (cd tools/azurite && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== infrastructure checks"
+bash scripts/check-infra.sh
+
+echo "== dotnet test"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test BackupMx.Functions.sln -c Release 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# One closing line over all test assemblies.
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{ n += $2 } END { print n + 0 }')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{ n += $2 } END { print n + 0 }')
+echo "${passed:-0} passed, ${failed:-0} failed"
+if [ "${passed:-0}" -eq 0 ]; then
+  echo "no test ran" >&2
+  exit 1
+fi
+exit "$status"
