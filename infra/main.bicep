@@ -48,6 +48,9 @@ param hostName string = ''
 @description('Port the primaries are delivered to (for MX hosts, and for a primary given without a port). Azure blocks outbound TCP 25 on many subscription types (pay-as-you-go, free, MSDN, CSP); if yours does, use a port the primary also accepts, such as 2525 or 587.')
 param primaryPort int = 25
 
+@description('Optional host[:port] that DSNs (bounces) are sent through instead of each sender domain\'s MX. Needed where outbound TCP 25 is blocked, since sender domains\' MX hosts listen on 25 only.')
+param bounceSmartHost string = ''
+
 @description('How long a message is kept before undelivered recipients are bounced, as a .NET TimeSpan (d.hh:mm:ss).')
 param retention string = '5.00:00:00'
 
@@ -309,6 +312,8 @@ var retrySettings = toObject(
   i => retryIntervals[i]
 )
 
+var bounceSettings = empty(bounceSmartHost) ? {} : { BackupMx__Bounce__SmartHost: bounceSmartHost }
+
 var relaySettings = union(
   {
     BackupMx__HostName: mxHostName
@@ -316,6 +321,7 @@ var relaySettings = union(
     BackupMx__Delivery__Retention: retention
     BackupMx__Delivery__ProbeInterval: probeInterval
   },
+  bounceSettings,
   domainNameSettings,
   domainPrimarySettings,
   retrySettings
@@ -409,7 +415,8 @@ output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedName
 
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.applicationInsightsConnectionString
 
-output BACKUPMX_HOST_NAME_EFFECTIVE string = mxHostName
+// The MX host name in use (hostName, or the one derived from the first domain).
+output MX_HOST_NAME string = mxHostName
 output RECEIVER_FQDN string = receiver.outputs.fqdn
 // Inbound SMTP arrives on this address, port 25: the A record of the MX host name.
 output RECEIVER_IP string = containerAppsEnvironment.outputs.staticIp
