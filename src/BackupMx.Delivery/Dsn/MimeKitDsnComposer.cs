@@ -39,9 +39,16 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         message.MessageId = MimeUtils.GenerateMessageId(hostName);
         message.Headers.Add("Auto-Submitted", "auto-replied");
 
+        var words = HumanReadable(original, failedRecipients, hostName, now);
         var report = new MultipartReport("delivery-status")
         {
-            new TextPart("plain") { Text = HumanReadable(original, failedRecipients, hostName, now) },
+            new TextPart("plain")
+            {
+                Text = words,
+
+                // Replies and addresses may carry 8-bit text; the DSN itself must pass any relay.
+                ContentTransferEncoding = words.All(char.IsAscii) ? ContentEncoding.SevenBit : ContentEncoding.QuotedPrintable,
+            },
             DeliveryStatus(original, failedRecipients, hostName),
             OriginalPart(originalBytes, original.Parameters.ReturnFullMessage),
         };
