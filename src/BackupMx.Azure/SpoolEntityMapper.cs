@@ -52,7 +52,36 @@ internal static class SpoolEntityMapper
         public const string WakeUpToken = "WakeUpToken";
     }
 
-    public static string PartitionKey(string domain) => domain.ToLowerInvariant();
+    /// <summary>
+    /// The domain in lower case. Characters a key may not hold (/ \ # ? and controls) cannot occur
+    /// in a domain name, but a DSN's domain comes from a remote MAIL FROM, so they are %-escaped
+    /// rather than trusted.
+    /// </summary>
+    public static string PartitionKey(string domain)
+    {
+        var lower = domain.ToLowerInvariant();
+        if (!lower.Any(IsForbidden))
+        {
+            return lower;
+        }
+
+        var escaped = new StringBuilder(lower.Length + 8);
+        foreach (var c in lower)
+        {
+            if (IsForbidden(c))
+            {
+                escaped.Append('%').Append(((int)c).ToString("X2", CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                escaped.Append(c);
+            }
+        }
+
+        return escaped.ToString();
+    }
+
+    private static bool IsForbidden(char c) => c is '/' or '\\' or '#' or '?' or '%' || char.IsControl(c);
 
     /// <summary>
     /// NextAttemptAt as 19 zero-padded digits of UTC ticks. A string, not an Int64, because the

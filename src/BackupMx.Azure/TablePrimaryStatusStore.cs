@@ -25,14 +25,14 @@ public sealed class TablePrimaryStatusStore : IPrimaryStatusStore
 
     public async Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
     {
-        var response = await _table.GetEntityIfExistsAsync<TableEntity>(domain.ToLowerInvariant(), RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var response = await _table.GetEntityIfExistsAsync<TableEntity>(SpoolEntityMapper.PartitionKey(domain), RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
         return response.HasValue ? FromEntity(response.Value!) : null;
     }
 
     public async Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(status);
-        var entity = new TableEntity(status.Domain.ToLowerInvariant(), RowKey)
+        var entity = new TableEntity(SpoolEntityMapper.PartitionKey(status.Domain), RowKey)
         {
             ["Domain"] = status.Domain,
             ["State"] = (int)status.State,

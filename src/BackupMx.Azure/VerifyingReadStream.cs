@@ -50,6 +50,14 @@ internal sealed class VerifyingReadStream(Stream inner, long expectedLength, str
         {
             _position += data.Length;
             _sha256?.AppendData(data);
+
+            // Check before handing over the last bytes, so a reader that stops at Length (or a
+            // transport that would send the final dot next) never sees a corrupted body complete.
+            if (_position >= expectedLength && !_verified)
+            {
+                Verify();
+            }
+
             return data.Length;
         }
 

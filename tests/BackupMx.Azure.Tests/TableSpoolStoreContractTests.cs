@@ -142,6 +142,23 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
         Assert.Single(await ToListAsync(store.ListDomainAsync("EXAMPLE.test", None)));
     }
 
+    [Theory]
+    [InlineData("we#ird/dom?ain.test")]
+    [InlineData("back\\slash%20.test")]
+    [InlineData("[192.0.2.1]")]
+    public async Task Domain_WithCharactersKeysCannotHold_RoundTrips(string domain)
+    {
+        var store = await CreateTableStoreAsync();
+        var record = SpoolRecords.Sample(domain: domain);
+        await store.CreateAsync(record, None);
+
+        Assert.Equal(domain, (await store.GetAsync(domain, record.QueueId, None))!.Domain);
+        Assert.Equal(record.QueueId, Assert.Single(await ToListAsync(store.ListDomainAsync(domain, None))).QueueId);
+        record.Attempts = 1;
+        Assert.True(await store.TryUpdateAsync(record, None));
+        Assert.True(await store.TryDeleteAsync(record, None));
+    }
+
     [Fact]
     public async Task TryUpdateAsync_NullingAColumn_RemovesIt()
     {

@@ -39,8 +39,12 @@ public sealed class AzuriteFixture : IAsyncLifetime
     private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(5);
 
     private readonly StringBuilder _output = new();
+    private string? _directory;
     private Process? _process;
     private string? _workDirectory;
+
+    /// <summary>A fixture that runs the Azurite installed in <paramref name="azuriteDirectory"/> (the folder with its package.json).</summary>
+    public static AzuriteFixture ForDirectory(string azuriteDirectory) => new() { _directory = azuriteDirectory };
 
     public int BlobPort { get; private set; }
 
@@ -88,7 +92,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var directory = FindAzuriteDirectory();
+        var directory = _directory ?? FindAzuriteDirectory();
         var entryPoint = Path.Combine(directory, "node_modules", "azurite", "dist", "src", "azurite.js");
         if (!File.Exists(entryPoint))
         {
