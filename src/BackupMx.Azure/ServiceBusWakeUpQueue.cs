@@ -97,7 +97,15 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
 
             // Retrying cannot fix a message we cannot read; park it where an operator can see it.
             LogMalformed(_logger, message.MessageId, message.SequenceNumber);
-            await receiver.DeadLetterMessageAsync(message, "MalformedWakeUp", "No domain and queue id in the application properties or the body.", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await receiver.DeadLetterMessageAsync(message, "MalformedWakeUp", "No domain and queue id in the application properties or the body.", cancellationToken).ConfigureAwait(false);
+            }
+            catch (ServiceBusException ex) when (ex.Reason == ServiceBusFailureReason.MessageLockLost)
+            {
+                // It comes back and is dead-lettered next time; the good wake-ups of this batch must not be lost over it.
+                LogLockLost(_logger, message.MessageId, "dead-letter");
+            }
         }
 
         return result;
