@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using BackupMx.Testing;
+
+namespace BackupMx.EndToEnd.Tests;
+
+/// <summary>The server as a real process: start, accept mail, stop on SIGTERM within seconds, keep the mail.</summary>
+[Collection(EndToEndCollection.Name)]
+public sealed class ProcessTests
+{
+    [Fact]
+    public async Task Sigterm_StopsWithinSecondsAndLeavesAcceptedMailSpooled()
+    {
+        using var spool = new TempFolder();
+        var port = FreePort.Next();
+        var primaryPort = FreePort.Next();
+        var server = typeof(BackupMx.Server.EmbeddedHost).Assembly.Location;
+        using var process = Process.Start(new ProcessStartInfo("dotnet")
+        {
+            ArgumentList =
+            {
+                server,
+                "--BackupMx:HostName=backup.test",
+                $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{port}",
+                "--BackupMx:Domains:0:Name=example.test",
+                $"--BackupMx:Domains:0:Primary=127.0.0.1:{primaryPort}",
+                $"--BackupMx:Spool:Path={spool.Path}",
+            },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        try
+        {
+            await WaitForPortAsync(port, process);
+            var result = await SmtpSender.SendAsync(port, "alice@sender.test", ["bob@example.test"], Messages.Make(1));
+            Assert.True(result.Accepted, result.DataReply);
+
+            var stopwatch = Stopwatch.StartNew();
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            await process.WaitForExitAsync(cts.Token);
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10), $"took {stopwatch.Elapsed}");
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        Assert.Contains("Accepted ", await output);
+
+        // The accepted message is still in the spool, ready for the next start.
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(spool.Path, "bodies"), "*", SearchOption.AllDirectories));
+    }
+
+    private static async Task WaitForPortAsync(int port, Process process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            Assert.False(process.HasExited, "the server exited: " + await process.StandardError.ReadToEndAsync());
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", port);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+}
