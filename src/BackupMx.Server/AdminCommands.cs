@@ -21,7 +21,9 @@ internal static class AdminCommands
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options, ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.Services.AddBackupMxCore(builder.Configuration);
-        builder.Services.AddBackupMxLocalStores();
+        // The host is never started, so the spool's start-up recovery (which would release the
+        // running relay's leases) does not run here.
+        builder.Services.AddBackupMxLocalSpool();
         builder.Services.AddSingleton<BackupMx.Core.Ports.IWakeUpQueue, BackupMx.Core.Forwarding.InProcessWakeUpQueue>();
         builder.Services.AddSingleton<BackupMx.Core.Forwarding.WakeUpSignal>();
         using var host = builder.Build();

@@ -245,6 +245,58 @@ public abstract class SpoolStoreContract
         Assert.Null(read.WakeUpToken);
     }
 
+    [Fact]
+    public async Task Timestamps_WithSubMillisecondTicks_RoundTripExactly()
+    {
+        // Real clocks have 100 ns ticks; a store that rounds them makes a record read back unequal to what was written.
+        var store = await CreateStoreAsync();
+        var t = SpoolRecords.T0.AddTicks(1_234_567);
+        var record = SpoolRecords.Sample(nextAttemptAt: t.AddTicks(1));
+        record.LastAttemptAt = t.AddTicks(2);
+        record.LeaseOwner = "w";
+        record.LeaseExpiresAt = t.AddTicks(3);
+        record.Recipients[0].CompletedAt = t.AddTicks(4);
+        await store.CreateAsync(record, None);
+
+        var read = await store.GetAsync(record.Domain, record.QueueId, None);
+        Assert.NotNull(read);
+        Assert.Equal(record.NextAttemptAt, read.NextAttemptAt);
+        Assert.Equal(record.LastAttemptAt, read.LastAttemptAt);
+        Assert.Equal(record.LeaseExpiresAt, read.LeaseExpiresAt);
+        Assert.Equal(record.Recipients[0].CompletedAt, read.Recipients[0].CompletedAt);
+    }
+
+    [Fact]
+    public async Task TryDeleteAsync_AlreadyDeleted_ReturnsFalse()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        var copy = await store.GetAsync(record.Domain, record.QueueId, None);
+        Assert.True(await store.TryDeleteAsync(record, None));
+        Assert.False(await store.TryDeleteAsync(copy!, None));
+    }
+
+    [Fact]
+    public async Task TryUpdateAsync_ETagFromBeforeDeleteAndRecreate_ReturnsFalse()
+    {
+        // DSN records have deterministic ids, so one id can be deleted and created again; a copy
+        // read before must not be able to overwrite the new record.
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        var stale = await store.GetAsync(record.Domain, record.QueueId, None);
+        Assert.True(await store.TryDeleteAsync(record, None));
+
+        var recreated = SpoolRecords.Sample(record.QueueId);
+        await store.CreateAsync(recreated, None);
+
+        stale!.LeaseOwner = "stale";
+        Assert.False(await store.TryUpdateAsync(stale, None));
+        Assert.False(await store.TryDeleteAsync(stale, None));
+        Assert.Null((await store.GetAsync(record.Domain, record.QueueId, None))!.LeaseOwner);
+    }
+
     protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)
     {
         var list = new List<T>();

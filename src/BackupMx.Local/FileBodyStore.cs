@@ -1,0 +1,216 @@
+using System.Collections.Concurrent;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace BackupMx.Local;
+
+/// <summary>
+/// Message bodies as files: <c>&lt;spool&gt;/bodies/&lt;shard&gt;/&lt;queue id&gt;</c>, where the shard is
+/// two characters of the id's random part, so no folder grows past a few hundred entries even
+/// with a large backlog. See <see cref="SqliteSpoolStore"/> for the durability scheme.
+/// </summary>
+public sealed partial class FileBodyStore : IBodyStore
+{
+    public const string FolderName = "bodies";
+
+    private const string TempSuffix = ".tmp";
+    private const int BufferSize = 64 * 1024;
+
+    // The first ten characters of a queue id are its arrival time and would put a burst in one folder.
+    private const int ShardStart = 10;
+    private const int ShardLength = 2;
+
+    private readonly ConcurrentDictionary<string, bool> _knownShards = new(StringComparer.Ordinal);
+    private readonly ILogger _logger;
+
+    /// <param name="spoolPath">The spool folder; bodies go in its <c>bodies</c> subfolder.</param>
+    public FileBodyStore(string spoolPath, ILogger<FileBodyStore>? logger = null)
+    {
+        _logger = logger ?? NullLogger<FileBodyStore>.Instance;
+        var spool = Path.GetFullPath(spoolPath);
+        Root = Path.Combine(spool, FolderName);
+        if (!Directory.Exists(Root))
+        {
+            Directory.CreateDirectory(Root);
+            DirectorySync.Fsync(spool);
+        }
+
+        // Nothing in this process can be writing yet, so every temporary file is a crash leftover.
+        RemoveTemporaryFiles();
+    }
+
+    /// <summary>The <c>bodies</c> folder.</summary>
+    public string Root { get; }
+
+    public async Task<long> WriteAsync(string queueId, Stream content, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        var folder = EnsureShard(queueId);
+        var path = Path.Combine(folder, queueId);
+
+        // Write aside and rename, so a reader or a crash never sees a partial body under the real name.
+        var temp = Path.Combine(folder, $"{queueId}.{Guid.NewGuid():N}{TempSuffix}");
+        long length;
+        try
+        {
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                BufferSize = BufferSize,
+                Options = FileOptions.Asynchronous,
+            };
+            await using (var file = new FileStream(temp, options))
+            {
+                await content.CopyToAsync(file, BufferSize, cancellationToken).ConfigureAwait(false);
+                await file.FlushAsync(cancellationToken).ConfigureAwait(false);
+                length = file.Position;
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+
+        // The rename lives in the folder's entries; until those reach the disk a power cut can undo it.
+        DirectorySync.Fsync(folder);
+        return length;
+    }
+
+    public Task<Stream> OpenReadAsync(string queueId, CancellationToken cancellationToken)
+    {
+        var path = PathOf(queueId);
+        try
+        {
+            // FileShare.Delete: a finished message may be deleted while a slow reader still streams it.
+            Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            return Task.FromResult(stream);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new BodyNotFoundException(queueId);
+        }
+    }
+
+    public Task DeleteAsync(string queueId, CancellationToken cancellationToken)
+    {
+        // No directory fsync: a delete undone by a power cut leaves a body without a record,
+        // which the start-up orphan scan removes.
+        var path = PathOf(queueId);
+        try
+        {
+            File.Delete(path);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Every stored body with its last write time (UTC), for the orphan scan.</summary>
+    public IEnumerable<(string QueueId, DateTimeOffset WrittenAt)> EnumerateBodies()
+    {
+        foreach (var shard in Directory.EnumerateDirectories(Root))
+        {
+            foreach (var file in Directory.EnumerateFiles(shard))
+            {
+                var name = Path.GetFileName(file);
+                if (!QueueId.IsValid(name))
+                {
+                    continue;
+                }
+
+                DateTime written;
+                try
+                {
+                    written = File.GetLastWriteTimeUtc(file);
+                }
+                catch (IOException)
+                {
+                    continue;
+                }
+
+                yield return (name, new DateTimeOffset(written, TimeSpan.Zero));
+            }
+        }
+    }
+
+    internal string PathOf(string queueId)
+    {
+        if (!QueueId.IsValid(queueId))
+        {
+            // Ids become file names: anything else could name a path outside the spool.
+            throw new ArgumentException($"'{queueId}' is not a valid queue id.", nameof(queueId));
+        }
+
+        return Path.Combine(Root, queueId.Substring(ShardStart, ShardLength), queueId);
+    }
+
+    private string EnsureShard(string queueId)
+    {
+        var folder = Path.GetDirectoryName(PathOf(queueId))!;
+        if (_knownShards.ContainsKey(folder))
+        {
+            return folder;
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            Directory.CreateDirectory(folder);
+
+            // A new folder's own name must be durable too, or a power cut loses every body in it.
+            DirectorySync.Fsync(Root);
+        }
+
+        _knownShards.TryAdd(folder, true);
+        return folder;
+    }
+
+    private void RemoveTemporaryFiles()
+    {
+        var removed = 0;
+        foreach (var shard in Directory.EnumerateDirectories(Root))
+        {
+            foreach (var temp in Directory.EnumerateFiles(shard, "*" + TempSuffix))
+            {
+                if (TryDelete(temp))
+                {
+                    removed++;
+                }
+            }
+        }
+
+        if (removed > 0)
+        {
+            LogTemporaryFilesRemoved(_logger, removed, Root);
+        }
+    }
+
+    private bool TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogDeleteFailed(_logger, ex, path);
+            return false;
+        }
+    }
+
+    [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Removed {Count} unfinished body file(s) left by an earlier crash in {Folder}")]
+    private static partial void LogTemporaryFilesRemoved(ILogger logger, int count, string folder);
+
+    [LoggerMessage(EventId = 901, Level = LogLevel.Warning, Message = "Could not delete {Path}")]
+    private static partial void LogDeleteFailed(ILogger logger, Exception exception, string path);
+}

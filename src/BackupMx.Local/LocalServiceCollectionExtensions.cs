@@ -1,0 +1,43 @@
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Local;
+
+public static class LocalServiceCollectionExtensions
+{
+    /// <summary>
+    /// The embedded spool in <c>BackupMx:Spool:Path</c> (relative to the current directory):
+    /// <see cref="FileBodyStore"/> as <see cref="IBodyStore"/>, <see cref="SqliteSpoolStore"/> as
+    /// <see cref="ISpoolStore"/>, and <see cref="LocalSpoolInitializer"/> as the first hosted service.
+    /// </summary>
+    public static IServiceCollection AddBackupMxLocalSpool(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new FileBodyStore(SpoolPath(sp), sp.GetService<ILogger<FileBodyStore>>()));
+        services.TryAddSingleton(sp => new SqliteSpoolStore(SpoolPath(sp), sp.GetService<ILogger<SqliteSpoolStore>>()));
+        services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<FileBodyStore>());
+        services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<SqliteSpoolStore>());
+
+        // Hosted services start in registration order: go first even if the scheduling
+        // services were added before this call.
+        if (!services.Any(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(LocalSpoolInitializer)))
+        {
+            services.Insert(0, ServiceDescriptor.Singleton<IHostedService, LocalSpoolInitializer>());
+        }
+
+        return services;
+    }
+
+    private static string SpoolPath(IServiceProvider services)
+    {
+        var path = Path.GetFullPath(services.GetRequiredService<IOptions<BackupMxOptions>>().Value.Spool.Path);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+}

@@ -1,0 +1,87 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace BackupMx.Local;
+
+/// <summary>
+/// Start-up housekeeping of the embedded spool, run before any other hosted service touches
+/// it: releases leases left by a killed process and removes orphaned bodies. It works in
+/// <see cref="IHostedLifecycleService.StartingAsync"/>, which the host completes for every
+/// service before it calls any <see cref="IHostedService.StartAsync"/>; it is also
+/// registered first, for hosts that do not know the lifecycle interface.
+/// </summary>
+public sealed partial class LocalSpoolInitializer(
+    SqliteSpoolStore spool,
+    FileBodyStore bodies,
+    TimeProvider time,
+    ILogger<LocalSpoolInitializer> logger) : IHostedLifecycleService
+{
+    /// <summary>
+    /// A body younger than this is never an orphan: its intake may still be about to commit
+    /// the record. Generous, because deleting a live body loses mail while keeping a dead one
+    /// only costs disk until the next start.
+    /// </summary>
+    public static readonly TimeSpan OrphanGracePeriod = TimeSpan.FromMinutes(1);
+
+    private int _done;
+
+    public async Task StartingAsync(CancellationToken cancellationToken) => await RunOnceAsync(cancellationToken).ConfigureAwait(false);
+
+    public async Task StartAsync(CancellationToken cancellationToken) => await RunOnceAsync(cancellationToken).ConfigureAwait(false);
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Releases stale leases, then removes orphaned bodies.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await spool.RecoverAsync(now, cancellationToken).ConfigureAwait(false);
+        await RemoveOrphanedBodiesAsync(now, OrphanGracePeriod, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes bodies that no spool record refers to and that were last written before
+    /// <paramref name="now"/> minus <paramref name="gracePeriod"/>: left by a crash between
+    /// the body write and the record commit, or by a failed intake whose clean-up failed too.
+    /// </summary>
+    /// <returns>The number of bodies deleted.</returns>
+    public async Task<int> RemoveOrphanedBodiesAsync(DateTimeOffset now, TimeSpan gracePeriod, CancellationToken cancellationToken)
+    {
+        // Bodies are listed before records: a body old enough to be a candidate had its record
+        // committed (if ever) before the records are read, so a live message is never taken for an orphan.
+        var cutoff = now - gracePeriod;
+        var candidates = bodies.EnumerateBodies().Where(b => b.WrittenAt < cutoff).Select(b => b.QueueId).ToList();
+        if (candidates.Count == 0)
+        {
+            return 0;
+        }
+
+        var live = await spool.GetQueueIdsAsync(cancellationToken).ConfigureAwait(false);
+        var removed = 0;
+        foreach (var id in candidates.Where(id => !live.Contains(id)))
+        {
+            await bodies.DeleteAsync(id, cancellationToken).ConfigureAwait(false);
+            LogOrphanRemoved(logger, id);
+            removed++;
+        }
+
+        return removed;
+    }
+
+    private async Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _done, 1) == 0)
+        {
+            await RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 920, Level = LogLevel.Warning, Message = "Removed the orphaned body {QueueId}: no spool record refers to it")]
+    private static partial void LogOrphanRemoved(ILogger logger, string queueId);
+}

@@ -1,0 +1,118 @@
+using System.Buffers;
+using BackupMx.Core.Intake;
+using BackupMx.Core.Model;
+using BackupMx.Smtp.Protocol;
+using Microsoft.Extensions.Logging;
+using SmtpServer;
+using SmtpServer.Mail;
+using SmtpServer.Protocol;
+using SmtpServer.Storage;
+
+namespace BackupMx.Smtp.Intake;
+
+/// <summary>
+/// The end of DATA: checks the bytes, hands the message to <see cref="IntakeService"/> and turns
+/// its result into the reply. 250 only after intake committed body, record and wake-up (rule 1).
+/// </summary>
+/// <remarks>
+/// Never throws: SmtpServer sends no reply for a thrown <see cref="SmtpResponseException"/> and a
+/// permanent 554 for anything else, so every failure here becomes 451 4.3.0. The buffer is only
+/// valid during this call; intake consumes it before returning, so it is passed on uncopied.
+/// </remarks>
+internal sealed class IntakeMessageStore(
+    IntakeService intake,
+    SmtpReceiverOptions receiverOptions,
+    ILogger logger) : IMessageStore
+{
+    private static readonly SmtpResponse TooBig = new(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size");
+    private static readonly SmtpResponse BareLineEndings = new(SmtpReplyCode.MailboxUnavailable, "5.6.0 Bare CR or LF or NUL in message not accepted");
+    private static readonly SmtpResponse TooManyHops = new(SmtpReplyCode.TransactionFailed, "5.4.6 Too many hops");
+    private static readonly SmtpResponse TryLater = new(SmtpReplyCode.Aborted, "4.3.0 Temporary failure, please try again later");
+
+    public async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+    {
+        var client = SessionHooks.ClientAddress(context);
+        var sender = string.Empty;
+        try
+        {
+            var state = SessionState.Of(context);
+            sender = transaction.From?.AsAddress() ?? string.Empty;
+            if (state.Input.Oversized)
+            {
+                state.Input.Oversized = false;
+                Log.MessageRefused(logger, client, sender, "message too big");
+                return TooBig;
+            }
+
+            var content = ContentSequence.Restore(buffer, state.Input.BodyHasLeadingCrlf);
+            if (!receiverOptions.AllowBareLineEndings && MessageChecks.HasBareLineEndingOrNul(content))
+            {
+                Log.MessageRefused(logger, client, sender, "bare CR, LF or NUL");
+                return BareLineEndings;
+            }
+
+            if (MessageChecks.CountReceivedHeaders(content, receiverOptions.MaxReceivedHeaders) > receiverOptions.MaxReceivedHeaders)
+            {
+                Log.MessageRefused(logger, client, sender, "too many Received headers");
+                return TooManyHops;
+            }
+
+            var message = new IncomingMessage
+            {
+                Sender = sender,
+                Parameters = ToMailParameters(transaction.Parameters),
+                Recipients = transaction.To.Select(to => ToRecipient(state, to)).ToList(),
+                ClientAddress = client,
+                HeloName = state.HeloName,
+                Secure = context.Pipe?.IsSecure ?? false,
+                Content = content,
+            };
+
+            var result = await intake.AcceptAsync(message, cancellationToken).ConfigureAwait(false);
+            switch (result)
+            {
+                case IntakeResult.Accepted accepted:
+                    var ids = string.Join(' ', accepted.QueueIds);
+                    Log.Queued(logger, client, ids);
+                    return new SmtpResponse(SmtpReplyCode.Ok, "2.0.0 Ok: queued as " + ids);
+                case IntakeResult.Failed failed:
+                    Log.IntakeFailed(logger, client, sender, failed.Reason);
+                    return TryLater;
+                default:
+                    return TryLater;
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.StoreError(logger, ex, client);
+            return TryLater;
+        }
+    }
+
+    private static IncomingRecipient ToRecipient(SessionState state, IMailbox to)
+    {
+        var address = to.AsAddress() ?? string.Empty;
+        return state.Recipients.TryGetValue(to, out var parameters)
+            ? new IncomingRecipient(address, parameters.Notify, parameters.OriginalRecipient)
+            : new IncomingRecipient(address);
+    }
+
+    internal static MailParameters ToMailParameters(IReadOnlyDictionary<string, string>? parameters)
+    {
+        if (parameters is null || parameters.Count == 0)
+        {
+            return new MailParameters();
+        }
+
+        string? Get(string key) => parameters.TryGetValue(key, out var value) && !string.IsNullOrEmpty(value) ? value : null;
+
+        var envid = Get("ENVID");
+        return new MailParameters
+        {
+            Body = Get("BODY")?.ToUpperInvariant(),
+            Ret = Get("RET")?.ToUpperInvariant(),
+            EnvelopeId = envid is not null && EsmtpParameters.TryDecodeXtext(envid, out var decoded) ? decoded : null,
+            DeclaredSize = long.TryParse(Get("SIZE"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size) ? size : null,
+        };
+    }
+}

@@ -1,0 +1,88 @@
+using System.Buffers;
+
+namespace BackupMx.Smtp.Intake;
+
+/// <summary>Checks on the received bytes that decide whether a message is refused before intake.</summary>
+internal static class MessageChecks
+{
+    /// <summary>
+    /// True when the content holds a CR not followed by LF, an LF not preceded by CR, or a NUL.
+    /// These are what SMTP smuggling is built from: we would not split on them, but the primary might.
+    /// </summary>
+    public static bool HasBareLineEndingOrNul(ReadOnlySequence<byte> content)
+    {
+        var previous = (byte)0;
+        foreach (var memory in content)
+        {
+            var span = memory.Span;
+            var i = 0;
+            while (i < span.Length)
+            {
+                if (previous == '\r')
+                {
+                    if (span[i] != '\n')
+                    {
+                        return true;
+                    }
+
+                    previous = span[i++];
+                    continue;
+                }
+
+                var next = span[i..].IndexOfAny((byte)'\r', (byte)'\n', (byte)0);
+                if (next < 0)
+                {
+                    previous = span[^1];
+                    break;
+                }
+
+                i += next;
+                var b = span[i];
+                if (b == 0 || (b == '\n' && (i == 0 ? previous : span[i - 1]) != '\r'))
+                {
+                    return true;
+                }
+
+                previous = b;
+                i++;
+            }
+        }
+
+        return previous == '\r';
+    }
+
+    /// <summary>Counts Received: header fields in the header section (up to the first empty line).</summary>
+    public static int CountReceivedHeaders(ReadOnlySequence<byte> content, int stopAfter)
+    {
+        var count = 0;
+        var reader = new SequenceReader<byte>(content);
+        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
+        {
+            if (line.Length == 0 || (line.Length == 1 && line.FirstSpan[0] == '\r'))
+            {
+                break;
+            }
+
+            if (line.Length >= 9 && IsReceived(line.Slice(0, Math.Min(line.Length, 16))) && ++count > stopAfter)
+            {
+                break;
+            }
+        }
+
+        return count;
+    }
+
+    private static bool IsReceived(ReadOnlySequence<byte> start)
+    {
+        Span<byte> head = stackalloc byte[16];
+        start.CopyTo(head);
+        var text = head[..(int)start.Length];
+        if (!System.Text.Ascii.EqualsIgnoreCase(text[..8], "received"u8))
+        {
+            return false;
+        }
+
+        var rest = text[8..].TrimStart((byte)' ').TrimStart((byte)'\t');
+        return rest.Length > 0 && rest[0] == ':';
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+
+namespace BackupMx.Smtp;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "SMTP receiver listening on {Endpoints}")]
+    public static partial void Listening(ILogger logger, string endpoints);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "SMTP receiver stopping; waiting up to {GracePeriod} for {OpenSessions} open session(s)")]
+    public static partial void Stopping(ILogger logger, TimeSpan gracePeriod, int openSessions);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "SMTP receiver cut off {OpenSessions} session(s) still open after the grace period")]
+    public static partial void SessionsCutOff(ILogger logger, int openSessions);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Debug, Message = "Session {SessionId} from {ClientAddress} started")]
+    public static partial void SessionStarted(ILogger logger, Guid sessionId, string? clientAddress);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Session {SessionId} from {ClientAddress} failed")]
+    public static partial void SessionFaulted(ILogger logger, Exception exception, Guid sessionId, string? clientAddress);
+
+    [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "Refused RCPT <{Recipient}> from {ClientAddress}: domain not relayed")]
+    public static partial void RelayDenied(ILogger logger, string? recipient, string? clientAddress);
+
+    [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "Refused RCPT <{Recipient}> from {ClientAddress}: more than {MaxRecipients} recipients")]
+    public static partial void TooManyRecipients(ILogger logger, string? recipient, string? clientAddress, int maxRecipients);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Information, Message = "Refused MAIL from {ClientAddress}: declared SIZE {DeclaredSize} over {MaxMessageBytes}")]
+    public static partial void DeclaredSizeTooLarge(ILogger logger, string? clientAddress, string declaredSize, long maxMessageBytes);
+
+    [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "Refused {Command} parameter {Parameter} from {ClientAddress}: invalid value")]
+    public static partial void InvalidParameter(ILogger logger, string command, string parameter, string? clientAddress);
+
+    [LoggerMessage(EventId = 214, Level = LogLevel.Debug, Message = "RCPT parameters of session {SessionId} not matched to its command line; NOTIFY/ORCPT not kept")]
+    public static partial void RcptLineMismatch(ILogger logger, Guid sessionId);
+
+    [LoggerMessage(EventId = 220, Level = LogLevel.Information, Message = "Refused message from {ClientAddress} <{Sender}>: {Reason}")]
+    public static partial void MessageRefused(ILogger logger, string? clientAddress, string sender, string reason);
+
+    [LoggerMessage(EventId = 221, Level = LogLevel.Warning, Message = "Intake failed for message from {ClientAddress} <{Sender}>: {Reason}; answered 451")]
+    public static partial void IntakeFailed(ILogger logger, string? clientAddress, string sender, string reason);
+
+    [LoggerMessage(EventId = 222, Level = LogLevel.Error, Message = "Unexpected error storing message from {ClientAddress}; answered 451")]
+    public static partial void StoreError(ILogger logger, Exception exception, string? clientAddress);
+
+    [LoggerMessage(EventId = 223, Level = LogLevel.Debug, Message = "Message from {ClientAddress} queued as {QueueIds}")]
+    public static partial void Queued(ILogger logger, string? clientAddress, string queueIds);
+}

@@ -1,0 +1,37 @@
+using BackupMx.Smtp.Connection;
+using SmtpServer;
+using SmtpServer.Mail;
+
+namespace BackupMx.Smtp.Protocol;
+
+/// <summary>What we track per session beyond SmtpServer's own context.</summary>
+internal sealed class SessionState(SessionInput input)
+{
+    private const string Key = "BackupMx:Session";
+
+    public SessionInput Input { get; } = input;
+
+    /// <summary>The name given in the last HELO or EHLO (SmtpServer does not keep it).</summary>
+    public string? HeloName { get; set; }
+
+    /// <summary>Recipients accepted since the last MAIL (SmtpServer's transaction is not public).</summary>
+    public int AcceptedRecipients { get; set; }
+
+    /// <summary>NOTIFY and ORCPT of each accepted RCPT, keyed by the very mailbox object SmtpServer adds to the transaction.</summary>
+    public Dictionary<IMailbox, RecipientParameters> Recipients { get; } = new(ReferenceEqualityComparer.Instance);
+
+    public static SessionState Of(ISessionContext context)
+    {
+        if (context.Properties.TryGetValue(Key, out var value) && value is SessionState state)
+        {
+            return state;
+        }
+
+        var pipe = (SessionPipe)context.Properties[ReceiverListenerFactory.SessionPipeKey];
+        state = new SessionState(pipe.SessionInput);
+        context.Properties[Key] = state;
+        return state;
+    }
+}
+
+internal sealed record RecipientParameters(string? Notify, string? OriginalRecipient);

@@ -1,0 +1,25 @@
+using BackupMx.Smtp.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace BackupMx.Smtp;
+
+public static class SmtpReceiverServiceCollectionExtensions
+{
+    /// <summary>
+    /// The inbound SMTP receiver as a hosted service, listening on <c>BackupMx:Smtp:Endpoints</c>.
+    /// Needs Core's services (<c>AddBackupMxCore</c>) and adapters for the spool, body store and wake-ups.
+    /// </summary>
+    public static IServiceCollection AddBackupMxSmtpReceiver(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<SmtpReceiverOptions>()
+            .Bind(configuration.GetSection(SmtpReceiverOptions.SectionName))
+            .ValidateDataAnnotations()
+            .Validate(o => o.ShutdownGracePeriod >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":ShutdownGracePeriod must not be negative.")
+            .ValidateOnStart();
+        services.TryAddSingleton<SmtpReceiver>();
+        services.AddHostedService<SmtpReceiverHostedService>();
+        return services;
+    }
+}

@@ -1,0 +1,45 @@
+// Writes messages to the spool in args[0] and prints each queue id once its body and record
+// are committed ("committed <id>"), as intake would before answering 250. With "lease" it
+// also claims each record the way the forwarder does. It never exits on its own: the test
+// kills it with SIGKILL at an arbitrary point and then checks what survived.
+using BackupMx.Core.Model;
+using BackupMx.Local;
+
+var path = args[0];
+var lease = args.Length > 1 && args[1] == "lease";
+var bodies = new FileBodyStore(path);
+var spool = new SqliteSpoolStore(path);
+var now = DateTimeOffset.UtcNow;
+var body = new byte[8192];
+Random.Shared.NextBytes(body);
+
+for (var i = 0; ; i++)
+{
+    var id = QueueId.New(now);
+    var length = await bodies.WriteAsync(id, new MemoryStream(body), CancellationToken.None);
+    var record = new SpoolRecord
+    {
+        QueueId = id,
+        Domain = "example.test",
+        Sender = "alice@sender.test",
+        Recipients = [new RecipientState { Address = "bob@example.test" }],
+        ReceivedAt = now,
+        ExpiresAt = now.AddDays(5),
+        NextAttemptAt = now,
+        BodyLength = length,
+    };
+    await spool.CreateAsync(record, CancellationToken.None);
+    if (lease)
+    {
+        record.LeaseOwner = "crash-helper";
+        record.LeaseExpiresAt = now.AddMinutes(15);
+        record.NextAttemptAt = record.LeaseExpiresAt.Value;
+        if (!await spool.TryUpdateAsync(record, CancellationToken.None))
+        {
+            throw new InvalidOperationException("claim failed");
+        }
+    }
+
+    Console.Out.WriteLine($"committed {id}");
+    Console.Out.Flush();
+}

@@ -1,0 +1,133 @@
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using BackupMx.Testing.Contracts;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace BackupMx.Local.Tests;
+
+public sealed class LocalSpoolInitializerTests : IDisposable
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+    private readonly TempSpool _spool = new();
+
+    public void Dispose() => _spool.Dispose();
+
+    [Fact]
+    public async Task RemoveOrphanedBodiesAsync_RemovesOnlyOldBodiesWithoutRecord()
+    {
+        var spool = _spool.OpenSpool();
+        var bodies = _spool.OpenBodies();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var now = time.GetUtcNow();
+
+        var live = SpoolRecords.Sample();
+        await bodies.WriteAsync(live.QueueId, new MemoryStream([1]), None);
+        await spool.CreateAsync(live, None);
+        var orphan = QueueId.New(now);
+        await bodies.WriteAsync(orphan, new MemoryStream([2]), None);
+        var young = QueueId.New(now);
+        await bodies.WriteAsync(young, new MemoryStream([3]), None);
+        File.SetLastWriteTimeUtc(bodies.PathOf(live.QueueId), now.UtcDateTime.AddHours(-2));
+        File.SetLastWriteTimeUtc(bodies.PathOf(orphan), now.UtcDateTime.AddMinutes(-5));
+        File.SetLastWriteTimeUtc(bodies.PathOf(young), now.UtcDateTime.AddSeconds(-10));
+
+        var initializer = new LocalSpoolInitializer(spool, bodies, time, NullLogger<LocalSpoolInitializer>.Instance);
+        var removed = await initializer.RemoveOrphanedBodiesAsync(now, LocalSpoolInitializer.OrphanGracePeriod, None);
+
+        Assert.Equal(1, removed);
+        Assert.False(File.Exists(bodies.PathOf(orphan)));
+        Assert.True(File.Exists(bodies.PathOf(young)));
+        Assert.True(File.Exists(bodies.PathOf(live.QueueId)));
+    }
+
+    [Fact]
+    public async Task AddBackupMxLocalSpool_HostStart_RecoversBeforeOtherServicesStart()
+    {
+        // A previous run left a claimed message and an orphaned body.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var claimed = SpoolRecords.Sample(nextAttemptAt: time.GetUtcNow());
+        string orphan;
+        using (var spool = new SqliteSpoolStore(_spool.Path))
+        {
+            var bodies = new FileBodyStore(_spool.Path);
+            await bodies.WriteAsync(claimed.QueueId, new MemoryStream([1]), None);
+            await spool.CreateAsync(claimed, None);
+            claimed.LeaseOwner = "killed";
+            claimed.LeaseExpiresAt = time.GetUtcNow().AddMinutes(15);
+            claimed.NextAttemptAt = claimed.LeaseExpiresAt.Value;
+            Assert.True(await spool.TryUpdateAsync(claimed, None));
+            orphan = QueueId.New(time.GetUtcNow());
+            await bodies.WriteAsync(orphan, new MemoryStream([2]), None);
+            File.SetLastWriteTimeUtc(bodies.PathOf(orphan), time.GetUtcNow().UtcDateTime.AddMinutes(-10));
+        }
+
+        var observer = new DueObserver();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddSingleton(observer);
+        builder.Services.AddHostedService<DueObserverService>();
+        builder.Services.Configure<BackupMxOptions>(o => o.Spool.Path = _spool.Path);
+        builder.Services.AddBackupMxLocalSpool();
+        using var host = builder.Build();
+
+        Assert.IsType<LocalSpoolInitializer>(host.Services.GetServices<IHostedService>().First());
+        Assert.Same(host.Services.GetRequiredService<SqliteSpoolStore>(), host.Services.GetRequiredService<ISpoolStore>());
+        Assert.Same(host.Services.GetRequiredService<FileBodyStore>(), host.Services.GetRequiredService<IBodyStore>());
+
+        await host.StartAsync(None);
+        try
+        {
+            Assert.Equal([claimed.QueueId], observer.DueAtStart);
+            Assert.False(File.Exists(host.Services.GetRequiredService<FileBodyStore>().PathOf(orphan)));
+            Assert.True(File.Exists(Path.Combine(_spool.Path, SqliteSpoolStore.FileName)));
+        }
+        finally
+        {
+            await host.StopAsync(None);
+        }
+    }
+
+    [Fact]
+    public void AddBackupMxLocalSpool_RelativePath_ResolvesAgainstCurrentDirectoryAndCreatesIt()
+    {
+        var relative = Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(_spool.Path, "nested", "spool"));
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.Configure<BackupMxOptions>(o => o.Spool.Path = relative);
+        services.AddBackupMxLocalSpool();
+        services.AddBackupMxLocalSpool();
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Single(services, d => d.ImplementationType == typeof(LocalSpoolInitializer));
+        var bodies = provider.GetRequiredService<FileBodyStore>();
+        var spool = provider.GetRequiredService<SqliteSpoolStore>();
+        Assert.Equal(Path.Combine(_spool.Path, "nested", "spool", "bodies"), bodies.Root);
+        Assert.Equal(Path.Combine(_spool.Path, "nested", "spool", SqliteSpoolStore.FileName), spool.DatabasePath);
+    }
+
+    public sealed class DueObserver
+    {
+        public List<string>? DueAtStart { get; set; }
+    }
+
+    /// <summary>Stands for the forwarding pump: what does it see when it starts?</summary>
+    public sealed class DueObserverService(ISpoolStore spool, DueObserver observer, TimeProvider time) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            var due = new List<string>();
+            await foreach (var record in spool.ListDueAsync(time.GetUtcNow(), 100, cancellationToken))
+            {
+                due.Add(record.QueueId);
+            }
+
+            observer.DueAtStart = due;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

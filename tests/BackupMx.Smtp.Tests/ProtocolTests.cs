@@ -1,0 +1,196 @@
+namespace BackupMx.Smtp.Tests;
+
+public sealed class ProtocolTests
+{
+    [Fact]
+    public async Task Ehlo_Default_AdvertisesOnlyHonouredExtensions()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+
+        var reply = await client.CommandAsync("EHLO client.test");
+        var lines = reply.Split('\n').Select(l => l[4..]).ToList();
+
+        Assert.Contains("SIZE 52428800", lines);
+        Assert.Contains("8BITMIME", lines);
+        Assert.Contains("PIPELINING", lines);
+        Assert.Contains("DSN", lines);
+        Assert.DoesNotContain(lines, l => l.StartsWith("AUTH", StringComparison.Ordinal));
+        Assert.DoesNotContain("SMTPUTF8", lines);
+        Assert.DoesNotContain("STARTTLS", lines);
+        Assert.DoesNotContain("ENHANCEDSTATUSCODES", lines);
+    }
+
+    [Fact]
+    public async Task Ehlo_ConfiguredSize_AdvertisesIt()
+    {
+        await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:MaxMessageBytes"] = "4096" });
+        await using var client = await host.ConnectAsync();
+
+        Assert.Contains("250-SIZE 4096", await client.CommandAsync("EHLO client.test"));
+    }
+
+    [Fact]
+    public async Task Proxy_FromClient_IsRefusedAndNotApplied()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+
+        Assert.StartsWith("502 5.5.1", await client.CommandAsync("PROXY TCP4 192.0.2.1 192.0.2.2 1234 25"));
+        await client.BeginAsync();
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+        Assert.Equal("127.0.0.1", Assert.Single(await host.RecordsAsync()).ClientAddress);
+    }
+
+    [Theory]
+    [InlineData("AUTH PLAIN AGZvbwBiYXI=")]
+    [InlineData("AUTH LOGIN")]
+    [InlineData("STARTTLS")]
+    public async Task AuthOrStartTls_Always_Refused(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("502 5.5.1", await client.CommandAsync(command));
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+    }
+
+    [Fact]
+    public async Task Rcpt_ConfiguredDomainAnyCase_Accepted()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@EXAMPLE.Test>"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@other.test>"));
+    }
+
+    [Theory]
+    [InlineData("user@elsewhere.test")]
+    [InlineData("user@sub.example.test")]
+    [InlineData("user@[127.0.0.1]")]
+    public async Task Rcpt_OtherDomain_RelayDenied(string recipient)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        var reply = await client.CommandAsync($"RCPT TO:<{recipient}>");
+
+        Assert.StartsWith("550 5.7.1", reply);
+        Assert.Contains("relaying denied", reply, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Mail_NullReversePath_Accepted()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+
+        await client.BeginAsync(from: "");
+        Assert.StartsWith("250", await client.DataAsync("Subject: bounce\r\n\r\nx\r\n.\r\n"));
+
+        Assert.Equal(string.Empty, Assert.Single(await host.RecordsAsync()).Sender);
+    }
+
+    [Fact]
+    public async Task Rcpt_ManyRefused_SessionStaysOpen()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        for (var i = 0; i < 150; i++)
+        {
+            Assert.StartsWith("550 5.7.1", await client.CommandAsync($"RCPT TO:<u{i}@elsewhere.test>"));
+        }
+
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
+    }
+
+    [Fact]
+    public async Task Rcpt_OverMaxRecipients_452()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.StartsWith("250", await client.CommandAsync($"RCPT TO:<u{i}@example.test>"));
+        }
+
+        Assert.StartsWith("452 4.5.3", await client.CommandAsync("RCPT TO:<u100@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
+        Assert.Equal(100, Assert.Single(await host.RecordsAsync()).Recipients.Count);
+
+        // The count starts again with the next transaction.
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<u0@example.test>"));
+    }
+
+    [Fact]
+    public async Task Data_WithoutRecipients_RefusedAndSessionContinues()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        Assert.StartsWith("5", await client.CommandAsync("DATA"));
+        // The CRLF kept back from the DATA line must not turn into an extra reply.
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
+    }
+
+    [Fact]
+    public async Task Pipelining_WholeTransactionInOneWrite_EachReplyInOrder()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        await client.SendRawAsync("MAIL FROM:<a@remote.test>\r\nRCPT TO:<x@elsewhere.test>\r\nRCPT TO:<user@example.test>\r\nDATA\r\n");
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+        Assert.StartsWith("550", await client.ReadReplyAsync());
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+        Assert.StartsWith("354", await client.ReadReplyAsync());
+        await client.SendRawAsync("Subject: p\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@remote.test>\r\nQUIT\r\n");
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+        Assert.StartsWith("221", await client.ReadReplyAsync());
+
+        var record = Assert.Single(await host.RecordsAsync());
+        Assert.Equal("Subject: p\r\n\r\nbody\r\n", host.BodyAfterReceived(record.QueueId));
+    }
+
+    [Fact]
+    public async Task CommandTimeout_IdleClient_Disconnected()
+    {
+        await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:CommandTimeout"] = "00:00:01" });
+        await using var client = await host.ConnectAsync();
+
+        // SmtpServer says "221 Timeout while waiting for input." (not 421) and closes.
+        Assert.Contains("Timeout", await client.ReadReplyAsync());
+        Assert.Null(await client.TryReadReplyAsync());
+    }
+
+    [Fact]
+    public async Task Endpoints_Several_ListensOnEach()
+    {
+        await using var host = await ReceiverHost.StartAsync(endpointCount: 2);
+
+        foreach (var port in host.Ports)
+        {
+            await using var client = await RawSmtpClient.ConnectAsync(port);
+            Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+        }
+    }
+}

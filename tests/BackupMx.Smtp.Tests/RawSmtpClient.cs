@@ -1,0 +1,102 @@
+using System.Net.Sockets;
+using System.Text;
+
+namespace BackupMx.Smtp.Tests;
+
+/// <summary>A byte-exact SMTP client: sends exactly what the test says and reads replies line by line.</summary>
+internal sealed class RawSmtpClient : IAsyncDisposable
+{
+    private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(15);
+    private readonly TcpClient _client;
+    private readonly NetworkStream _stream;
+    private readonly StreamReader _reader;
+
+    private RawSmtpClient(TcpClient client)
+    {
+        _client = client;
+        _stream = client.GetStream();
+        _reader = new StreamReader(_stream, Encoding.Latin1);
+    }
+
+    public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true)
+    {
+        var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", port);
+        var raw = new RawSmtpClient(client);
+        if (readGreeting)
+        {
+            var greeting = await raw.ReadReplyAsync();
+            Assert.StartsWith("220 ", greeting);
+        }
+
+        return raw;
+    }
+
+    public Task SendRawAsync(string text) => SendRawAsync(Encoding.Latin1.GetBytes(text));
+
+    public async Task SendRawAsync(byte[] bytes)
+    {
+        await _stream.WriteAsync(bytes);
+        await _stream.FlushAsync();
+    }
+
+    /// <summary>Sends one command line and returns its whole (possibly multi-line) reply.</summary>
+    public async Task<string> CommandAsync(string line)
+    {
+        await SendRawAsync(line + "\r\n");
+        return await ReadReplyAsync();
+    }
+
+    /// <summary>Reads one reply; multi-line replies are joined with '\n'. Null when the connection closed.</summary>
+    public async Task<string?> TryReadReplyAsync()
+    {
+        using var cts = new CancellationTokenSource(ReplyTimeout);
+        var lines = new List<string>();
+        while (true)
+        {
+            var line = await _reader.ReadLineAsync(cts.Token);
+            if (line is null)
+            {
+                return lines.Count == 0 ? null : string.Join('\n', lines);
+            }
+
+            lines.Add(line);
+            if (line.Length < 4 || line[3] != '-')
+            {
+                return string.Join('\n', lines);
+            }
+        }
+    }
+
+    public async Task<string> ReadReplyAsync() =>
+        await TryReadReplyAsync() ?? throw new IOException("The server closed the connection.");
+
+    /// <summary>EHLO, MAIL and one RCPT, each expected to succeed.</summary>
+    public async Task BeginAsync(string from = "sender@remote.test", string to = "user@example.test", string mailParameters = "", string rcptParameters = "")
+    {
+        Assert.StartsWith("250", await CommandAsync("EHLO client.test"));
+        Assert.StartsWith("250", await CommandAsync($"MAIL FROM:<{from}>{mailParameters}"));
+        Assert.StartsWith("250", await CommandAsync($"RCPT TO:<{to}>{rcptParameters}"));
+    }
+
+    /// <summary>DATA, the given bytes verbatim, then the reply that follows them.</summary>
+    public async Task<string> DataAsync(string rawBodyWithTerminator)
+    {
+        Assert.StartsWith("354", await CommandAsync("DATA"));
+        await SendRawAsync(rawBodyWithTerminator);
+        return await ReadReplyAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            _client.Dispose();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        await Task.CompletedTask;
+    }
+}
