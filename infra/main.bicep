@@ -1,0 +1,424 @@
+// BackupMx on Azure: the SMTP receiver as a container app with TCP ingress on
+// port 25, the forwarder / primary monitor / expiry sweep as a Flex Consumption
+// function app, message bodies in Blob Storage, spool state in Tables, wake-ups
+// in Service Bus, telemetry in Application Insights. Everything authenticates
+// with one user-assigned managed identity; no resource accepts a shared key.
+//
+// `azd up` provisions this file with infra/main.parameters.json, which maps the
+// parameters below to azd environment values (AZURE_*, BACKUPMX_*).
+
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment. Names the resource group (rg-<name>) and seeds the unique suffix of every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for all resources. Must offer Container Apps workload profiles and the Functions Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('A domain BackupMx is backup MX for.')
+type domainType = {
+  @description('The domain, e.g. example.com.')
+  name: string
+
+  @description('Explicit primary as host[:port]. Empty or absent: the domain\'s MX hosts with a lower preference number than ours.')
+  primary: string?
+}
+
+@minLength(1)
+@description('Domains to accept mail for, each {"name": "example.com", "primary": "mail.example.com"}; RCPT for any other domain is refused.')
+param domains domainType[]
+
+@description('Host name of this MX: used in the SMTP greeting, Received headers, EHLO and DSNs, and the name the MX record points at. Empty: mx2.<first domain>.')
+param hostName string = ''
+
+@minValue(1)
+@maxValue(65535)
+@description('Port the primaries are delivered to (for MX hosts, and for a primary given without a port). Azure blocks outbound TCP 25 on many subscription types (pay-as-you-go, free, MSDN, CSP); if yours does, use a port the primary also accepts, such as 2525 or 587.')
+param primaryPort int = 25
+
+@description('Optional host[:port] that DSNs (bounces) are sent through instead of each sender domain\'s MX. Needed where outbound TCP 25 is blocked, since sender domains\' MX hosts listen on 25 only.')
+param bounceSmartHost string = ''
+
+@description('How long a message is kept before undelivered recipients are bounced, as a .NET TimeSpan (d.hh:mm:ss).')
+param retention string = '5.00:00:00'
+
+@description('Waits between delivery attempts as .NET TimeSpans (hh:mm:ss); the last one repeats. Empty: the relay\'s built-in schedule (the same as this default).')
+param retryIntervals string[] = [
+  '00:05:00'
+  '00:10:00'
+  '00:20:00'
+  '00:40:00'
+  '01:00:00'
+]
+
+@description('How often each primary is probed, as a .NET TimeSpan (hh:mm:ss). A recovered primary gets every spooled message of its domain at once.')
+param probeInterval string = '00:00:30'
+
+@minValue(0)
+@maxValue(99)
+@description('MX preference of this host, used only in the MX_RECORD output. Must be a larger number than the primary\'s.')
+param mxPreference int = 20
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the Flex Consumption function app scales out to.')
+param functionMaximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory per function app instance in MB.')
+param functionInstanceMemoryMB int = 2048
+
+@description('Receiver image for a first provision, before azd has built and deployed the real one. The default placeholder is an ASP.NET Core sample that is told to listen on the receiver\'s port so the TCP health probes pass; it does not speak SMTP.')
+param receiverImage string = 'mcr.microsoft.com/dotnet/samples:aspnetapp'
+
+@description('Whether the receiver container app exists already; azd sets SERVICE_RECEIVER_RESOURCE_EXISTS. When true, the image it runs now is kept.')
+param receiverExists bool = false
+
+@minValue(1)
+@maxValue(10)
+@description('Receiver replicas that always run. An MX must answer at any time, so at least one.')
+param receiverMinReplicas int = 1
+
+@minValue(1)
+@maxValue(30)
+@description('Most receiver replicas under load.')
+param receiverMaxReplicas int = 3
+
+@description('Address space of the virtual network of the Container Apps environment.')
+param vnetAddressPrefix string = '10.40.0.0/16'
+
+@description('Infrastructure subnet of the Container Apps environment, inside the address space; /23 or larger.')
+param containerAppsSubnetPrefix string = '10.40.0.0/23'
+
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+@description('Redundancy of the storage account that holds spooled mail.')
+param storageSku string = 'Standard_LRS'
+
+@description('When true, Application Insights accepts only Entra ID-authenticated telemetry; the apps send with the managed identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING).')
+param applicationInsightsDisableLocalAuth bool = true
+
+@minValue(30)
+@maxValue(730)
+@description('Days Log Analytics keeps logs and telemetry.')
+param logRetentionInDays int = 30
+
+// ---------------------------------------------------------------------------
+// Names and shared values
+// ---------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+var names = {
+  resourceGroup: 'rg-${environmentName}'
+  identity: 'id-${resourceToken}'
+  logAnalytics: 'log-${resourceToken}'
+  applicationInsights: 'appi-${resourceToken}'
+  storage: 'st${resourceToken}'
+  serviceBus: 'sb-${resourceToken}'
+  registry: 'cr${resourceToken}'
+  vnet: 'vnet-${resourceToken}'
+  containerAppsEnvironment: 'cae-${resourceToken}'
+  receiver: 'ca-receiver-${resourceToken}'
+  functionPlan: 'plan-${resourceToken}'
+  functionApp: 'func-${resourceToken}'
+  deploymentContainer: 'app-package-${resourceToken}'
+}
+
+var wakeupQueueName = 'wakeups'
+
+// The receiver listens here inside the container; ingress maps port 25 to it.
+var receiverContainerPort = 2525
+var placeholderImage = 'mcr.microsoft.com/dotnet/samples:aspnetapp'
+
+var mxHostName = toLower(empty(hostName) ? 'mx2.${domains[0].name}' : hostName)
+
+// ---------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------
+
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+    retentionInDays: logRetentionInDays
+    disableLocalAuth: applicationInsightsDisableLocalAuth
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    skuName: storageSku
+    deploymentContainerName: names.deploymentContainer
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    name: names.serviceBus
+    location: location
+    tags: tags
+    queueName: wakeupQueueName
+  }
+}
+
+module registry 'modules/registry.bicep' = {
+  name: 'registry'
+  scope: rg
+  params: {
+    name: names.registry
+    location: location
+    tags: tags
+  }
+}
+
+module roles 'modules/role-assignments.bicep' = {
+  name: 'role-assignments'
+  scope: rg
+  // Names come from `names` (known before deployment) so what-if can predict the
+  // assignments; the explicit dependencies order the deployment instead.
+  dependsOn: [
+    identity
+    storage
+    serviceBus
+    monitoring
+    registry
+  ]
+  params: {
+    identityName: names.identity
+    storageAccountName: names.storage
+    serviceBusNamespaceName: names.serviceBus
+    serviceBusQueueName: wakeupQueueName
+    applicationInsightsName: names.applicationInsights
+    containerRegistryName: names.registry
+  }
+}
+
+module network 'modules/network.bicep' = {
+  name: 'network'
+  scope: rg
+  params: {
+    name: names.vnet
+    location: location
+    tags: tags
+    addressPrefix: vnetAddressPrefix
+    infrastructureSubnetPrefix: containerAppsSubnetPrefix
+  }
+}
+
+module containerAppsEnvironment 'modules/container-apps-environment.bicep' = {
+  name: 'container-apps-environment'
+  scope: rg
+  dependsOn: [
+    monitoring
+  ]
+  params: {
+    name: names.containerAppsEnvironment
+    location: location
+    tags: tags
+    infrastructureSubnetId: network.outputs.infrastructureSubnetId
+    logAnalyticsName: names.logAnalytics
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Settings shared by the receiver and the functions (the BackupMx section of
+// .NET configuration, spelled as environment variables)
+// ---------------------------------------------------------------------------
+
+var identitySettings = {
+  // DefaultAzureCredential and the Azure SDKs pick the user-assigned identity from this.
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+}
+
+var azureSettings = {
+  BackupMx__Azure__BlobServiceUri: storage.outputs.blobEndpoint
+  BackupMx__Azure__TableServiceUri: storage.outputs.tableEndpoint
+  BackupMx__Azure__BodiesContainer: storage.outputs.bodiesContainerName
+  BackupMx__Azure__SpoolTable: storage.outputs.spoolTableName
+  BackupMx__Azure__PrimariesTable: storage.outputs.primariesTableName
+  BackupMx__Azure__ServiceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
+  BackupMx__Azure__ServiceBusQueue: serviceBus.outputs.queueName
+  BackupMx__Azure__ManagedIdentityClientId: identity.outputs.clientId
+}
+
+var domainNameSettings = toObject(
+  range(0, length(domains)),
+  i => 'BackupMx__Domains__${i}__Name',
+  i => domains[i].name
+)
+
+var domainPrimarySettings = toObject(
+  filter(range(0, length(domains)), i => !empty(domains[i].?primary ?? '')),
+  i => 'BackupMx__Domains__${i}__Primary',
+  i => domains[i].?primary ?? ''
+)
+
+var retrySettings = toObject(
+  range(0, length(retryIntervals)),
+  i => 'BackupMx__Delivery__RetryIntervals__${i}',
+  i => retryIntervals[i]
+)
+
+var bounceSettings = empty(bounceSmartHost) ? {} : { BackupMx__Bounce__SmartHost: bounceSmartHost }
+
+var relaySettings = union(
+  {
+    BackupMx__HostName: mxHostName
+    BackupMx__Delivery__Port: string(primaryPort)
+    BackupMx__Delivery__Retention: retention
+    BackupMx__Delivery__ProbeInterval: probeInterval
+  },
+  bounceSettings,
+  domainNameSettings,
+  domainPrimarySettings,
+  retrySettings
+)
+
+var sharedSettings = union(identitySettings, azureSettings, relaySettings)
+
+// ---------------------------------------------------------------------------
+// Apps
+// ---------------------------------------------------------------------------
+
+module receiverImageNow 'modules/fetch-container-image.bicep' = {
+  name: 'receiver-image'
+  scope: rg
+  params: {
+    exists: receiverExists
+    name: names.receiver
+  }
+}
+
+var effectiveReceiverImage = receiverExists ? receiverImageNow.outputs.image : receiverImage
+
+module receiver 'modules/receiver.bicep' = {
+  name: 'receiver'
+  scope: rg
+  dependsOn: [
+    roles
+  ]
+  params: {
+    name: names.receiver
+    location: location
+    tags: tags
+    containerAppsEnvironmentId: containerAppsEnvironment.outputs.id
+    identityId: identity.outputs.id
+    containerRegistryServer: registry.outputs.loginServer
+    image: effectiveReceiverImage
+    placeholder: effectiveReceiverImage == placeholderImage
+    exposedPort: 25
+    containerPort: receiverContainerPort
+    minReplicas: receiverMinReplicas
+    maxReplicas: max(receiverMinReplicas, receiverMaxReplicas)
+    settings: union(sharedSettings, {
+      BackupMx__Smtp__Endpoints__0: '0.0.0.0:${receiverContainerPort}'
+    })
+  }
+}
+
+module functions 'modules/function-app.bicep' = {
+  name: 'functions'
+  scope: rg
+  dependsOn: [
+    roles
+  ]
+  params: {
+    name: names.functionApp
+    planName: names.functionPlan
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    maximumInstanceCount: functionMaximumInstanceCount
+    instanceMemoryMB: functionInstanceMemoryMB
+    settings: sharedSettings
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Outputs (written to the azd environment)
+// ---------------------------------------------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = registry.outputs.loginServer
+output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name
+output AZURE_CONTAINER_APPS_ENVIRONMENT_ID string = containerAppsEnvironment.outputs.id
+output AZURE_CONTAINER_APPS_ENVIRONMENT_NAME string = containerAppsEnvironment.outputs.name
+output AZURE_CONTAINER_APPS_ENVIRONMENT_DEFAULT_DOMAIN string = containerAppsEnvironment.outputs.defaultDomain
+
+output AZURE_FUNCTION_APP_NAME string = functions.outputs.name
+output SERVICE_FUNCTIONS_NAME string = functions.outputs.name
+output SERVICE_RECEIVER_NAME string = receiver.outputs.name
+
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.applicationInsightsConnectionString
+
+// The MX host name in use (hostName, or the one derived from the first domain).
+output MX_HOST_NAME string = mxHostName
+output RECEIVER_FQDN string = receiver.outputs.fqdn
+// Inbound SMTP arrives on this address, port 25: the A record of the MX host name.
+output RECEIVER_IP string = containerAppsEnvironment.outputs.staticIp
+output MX_RECORD string = '${domains[0].name}. IN MX ${mxPreference} ${mxHostName}.'
+output A_RECORD string = '${mxHostName}. IN A ${containerAppsEnvironment.outputs.staticIp}'

@@ -1,0 +1,143 @@
+// The SMTP receiver: a container app with raw TCP ingress. The internet connects
+// to port 25 on the environment's static IP; the container listens on an
+// unprivileged port (it runs as a non-root user), and ingress maps one to the other.
+
+param name string
+param location string
+param tags {*: string}
+
+param containerAppsEnvironmentId string
+
+@description('Resource ID of the user-assigned identity the app runs as and pulls its image with.')
+param identityId string
+
+@description('Login server of the registry azd pushes the receiver image to.')
+param containerRegistryServer string
+
+@description('Image to run.')
+param image string
+
+@description('True while the image is the public placeholder, which is told to listen on the container port so that the health probes pass before the first deploy.')
+param placeholder bool
+
+@description('Port the internet connects to.')
+param exposedPort int = 25
+
+@description('Port the receiver listens on inside the container.')
+param containerPort int = 2525
+
+@description('Environment variables for the container (name to value, all strings).')
+param settings {*: string}
+
+@minValue(1)
+@description('Replicas that always run: an MX must answer at any time, so never zero.')
+param minReplicas int = 1
+
+@minValue(1)
+param maxReplicas int = 3
+
+@description('Concurrent SMTP connections per replica before another replica is added.')
+param concurrentConnectionsPerReplica int = 50
+
+@description('vCPU per replica.')
+param cpu string = '0.5'
+
+@description('Memory per replica; Consumption needs 2 GiB per vCPU.')
+param memory string = '1Gi'
+
+// The placeholder is an ASP.NET Core sample; ASPNETCORE_HTTP_PORTS moves it onto the
+// receiver's port. The variable is left out once the real image runs.
+var placeholderSettings = placeholder ? { ASPNETCORE_HTTP_PORTS: string(containerPort) } : {}
+var env = map(items(union(settings, placeholderSettings)), s => {
+  name: s.key
+  value: s.value
+})
+
+resource app 'Microsoft.App/containerApps@2025-01-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'receiver' })
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    managedEnvironmentId: containerAppsEnvironmentId
+    workloadProfileName: 'Consumption'
+    configuration: {
+      activeRevisionsMode: 'Single'
+      ingress: {
+        external: true
+        transport: 'tcp'
+        exposedPort: exposedPort
+        targetPort: containerPort
+      }
+      registries: [
+        {
+          server: containerRegistryServer
+          identity: identityId
+        }
+      ]
+    }
+    template: {
+      containers: [
+        {
+          name: 'receiver'
+          image: image
+          env: env
+          resources: {
+            cpu: json(cpu)
+            memory: memory
+          }
+          probes: [
+            {
+              type: 'Startup'
+              tcpSocket: {
+                port: containerPort
+              }
+              initialDelaySeconds: 1
+              periodSeconds: 2
+              failureThreshold: 30
+            }
+            {
+              type: 'Liveness'
+              tcpSocket: {
+                port: containerPort
+              }
+              periodSeconds: 10
+              failureThreshold: 3
+            }
+            {
+              type: 'Readiness'
+              tcpSocket: {
+                port: containerPort
+              }
+              periodSeconds: 5
+              failureThreshold: 3
+            }
+          ]
+        }
+      ]
+      scale: {
+        minReplicas: minReplicas
+        maxReplicas: maxReplicas
+        rules: [
+          {
+            name: 'smtp-connections'
+            tcp: {
+              metadata: {
+                concurrentConnections: string(concurrentConnectionsPerReplica)
+              }
+            }
+          }
+        ]
+      }
+    }
+  }
+}
+
+output id string = app.id
+output name string = app.name
+output fqdn string = app.properties.configuration.ingress.fqdn
