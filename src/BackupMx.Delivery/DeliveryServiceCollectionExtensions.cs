@@ -1,0 +1,37 @@
+using BackupMx.Core.Ports;
+using BackupMx.Delivery.Dsn;
+using BackupMx.Delivery.Routing;
+using BackupMx.Delivery.Smtp;
+using DnsClient;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace BackupMx.Delivery;
+
+public static class DeliveryServiceCollectionExtensions
+{
+    /// <summary>
+    /// Outbound SMTP (MailKit), MX resolution (DnsClient, the system's resolvers) and DSN
+    /// composition. Needs the options and TimeProvider that AddBackupMxCore registers.
+    /// </summary>
+    public static IServiceCollection AddBackupMxDelivery(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ILookupClient>(_ => new LookupClient(new LookupClientOptions
+        {
+            // Delivery needs fresh answers after a DNS fix, but not a query per message.
+            UseCache = true,
+            MaximumCacheTimeout = TimeSpan.FromMinutes(5),
+            Timeout = TimeSpan.FromSeconds(5),
+            Retries = 2,
+            ThrowDnsErrors = false,
+        }));
+        services.TryAddSingleton<IDnsResolver, DnsClientResolver>();
+        services.TryAddSingleton<IDeliveryTlsPolicy, OpportunisticTlsPolicy>();
+        services.TryAddSingleton<DeliveryRouter>();
+        services.TryAddSingleton<IMessageTransport, MailKitTransport>();
+        services.TryAddSingleton<IPrimaryProber, MailKitPrimaryProber>();
+        services.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>();
+        return services;
+    }
+}

@@ -1,0 +1,230 @@
+// DSNs: the bounce a sender gets when we give up on some recipients (RFC 3464).
+//
+// A multipart/report with three parts: words for the person, a machine-readable
+// message/delivery-status (one group for the message, one per failed
+// recipient), and the original: only its header section (text/rfc822-headers)
+// unless the sender asked for RET=FULL. The original is copied byte for byte,
+// not re-serialised, so what the sender sees is what we received.
+using System.Globalization;
+using System.Text;
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Options;
+using MimeKit;
+using MimeKit.Utils;
+
+namespace BackupMx.Delivery.Dsn;
+
+public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimeProvider time) : IDsnComposer
+{
+    public const string Subject = "Undelivered Mail Returned to Sender";
+
+    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<RecipientState> failedRecipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(failedRecipients);
+        var hostName = options.Value.HostName;
+        var now = time.GetUtcNow();
+
+        var copy = new MemoryStream();
+        await originalBody.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+        var originalBytes = copy.ToArray();
+
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostName}"));
+        message.To.Add(new MailboxAddress(string.Empty, original.Sender));
+        message.Subject = Subject;
+        message.Date = now;
+        message.MessageId = MimeUtils.GenerateMessageId(hostName);
+        message.Headers.Add("Auto-Submitted", "auto-replied");
+
+        var words = HumanReadable(original, failedRecipients, hostName, now);
+        var report = new MultipartReport("delivery-status")
+        {
+            new TextPart("plain")
+            {
+                Text = words,
+
+                // Replies and addresses may carry 8-bit text; the DSN itself must pass any relay.
+                ContentTransferEncoding = words.All(char.IsAscii) ? ContentEncoding.SevenBit : ContentEncoding.QuotedPrintable,
+            },
+            DeliveryStatus(original, failedRecipients, hostName),
+            OriginalPart(originalBytes, original.Parameters.ReturnFullMessage),
+        };
+        message.Body = report;
+
+        var format = FormatOptions.Default.Clone();
+        format.NewLineFormat = NewLineFormat.Dos;
+        await message.WriteToAsync(format, output, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string HumanReadable(SpoolRecord original, IReadOnlyList<RecipientState> failed, string hostName, DateTimeOffset now)
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"This is the mail system at host {hostName}.\r\n\r\n");
+        text.Append("Your message could not be delivered to one or more recipients.\r\n");
+        text.Append("It is attached below.\r\n\r\n");
+        foreach (var recipient in failed)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"<{recipient.Address}>: ");
+            if (recipient.FailureStatus == "4.4.7")
+            {
+                var tried = (recipient.CompletedAt ?? now) - original.ReceivedAt;
+                text.Append(CultureInfo.InvariantCulture, $"we tried to deliver it for {Describe(tried)} without success and gave up.");
+                if (recipient.LastReply is { } last)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $" The last attempt said: {last}");
+                }
+            }
+            else if (recipient.LastReply is { } reply)
+            {
+                text.Append(reply.FromRemote
+                    ? $"the server {recipient.RemoteHost ?? "of the recipient"} refused it: {reply}"
+                    : $"it could not be delivered: {reply}");
+            }
+            else
+            {
+                text.Append("it could not be delivered.");
+            }
+
+            text.Append("\r\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static string Describe(TimeSpan span)
+    {
+        if (span.TotalDays >= 1)
+        {
+            var days = (int)Math.Round(span.TotalDays);
+            return days == 1 ? "1 day" : $"{days} days";
+        }
+
+        if (span.TotalHours >= 1)
+        {
+            var hours = (int)Math.Round(span.TotalHours);
+            return hours == 1 ? "1 hour" : $"{hours} hours";
+        }
+
+        var minutes = Math.Max(1, (int)Math.Round(span.TotalMinutes));
+        return minutes == 1 ? "1 minute" : $"{minutes} minutes";
+    }
+
+    private static MessageDeliveryStatus DeliveryStatus(SpoolRecord original, IReadOnlyList<RecipientState> failed, string hostName)
+    {
+        var status = new MessageDeliveryStatus();
+        var perMessage = new HeaderList
+        {
+            { "Reporting-MTA", $"dns; {hostName}" },
+        };
+        if (!string.IsNullOrEmpty(original.HeloName))
+        {
+            perMessage.Add("Received-From-MTA", $"dns; {original.HeloName}");
+        }
+
+        if (!string.IsNullOrEmpty(original.Parameters.EnvelopeId))
+        {
+            perMessage.Add("Original-Envelope-Id", original.Parameters.EnvelopeId);
+        }
+
+        perMessage.Add("Arrival-Date", DateUtils.FormatDate(original.ReceivedAt));
+        status.StatusGroups.Add(perMessage);
+
+        foreach (var recipient in failed)
+        {
+            var group = new HeaderList();
+            if (OriginalRecipient(recipient.OriginalRecipient) is { } orcpt)
+            {
+                group.Add("Original-Recipient", orcpt);
+            }
+
+            group.Add("Final-Recipient", $"rfc822; {recipient.Address}");
+            group.Add("Action", "failed");
+            group.Add("Status", recipient.FailureStatus ?? recipient.LastReply?.StatusCode ?? "5.0.0");
+            if (!string.IsNullOrEmpty(recipient.RemoteHost))
+            {
+                group.Add("Remote-MTA", $"dns; {recipient.RemoteHost}");
+            }
+
+            // Only a remote server's words are an SMTP diagnostic; our own failures are in Status and the text.
+            if (recipient.LastReply is { FromRemote: true } reply)
+            {
+                group.Add("Diagnostic-Code", $"smtp; {reply}");
+            }
+
+            if ((original.LastAttemptAt ?? recipient.CompletedAt) is { } lastAttempt)
+            {
+                group.Add("Last-Attempt-Date", DateUtils.FormatDate(lastAttempt));
+            }
+
+            status.StatusGroups.Add(group);
+        }
+
+        return status;
+    }
+
+    /// <summary>ORCPT is "addr-type;xtext" (RFC 3461 §4.2); the DSN field carries it decoded (RFC 3464 §2.3.1).</summary>
+    internal static string? OriginalRecipient(string? orcpt)
+    {
+        if (string.IsNullOrWhiteSpace(orcpt))
+        {
+            return null;
+        }
+
+        var semicolon = orcpt.IndexOf(';');
+        var type = semicolon < 0 ? "rfc822" : orcpt[..semicolon].Trim();
+        var address = semicolon < 0 ? orcpt.Trim() : orcpt[(semicolon + 1)..].Trim();
+        var decoded = new StringBuilder(address.Length);
+        for (var i = 0; i < address.Length; i++)
+        {
+            if (address[i] == '+' && i + 2 < address.Length
+                && byte.TryParse(address.AsSpan(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b))
+            {
+                decoded.Append((char)b);
+                i += 2;
+            }
+            else
+            {
+                decoded.Append(address[i]);
+            }
+        }
+
+        return $"{type}; {decoded}";
+    }
+
+    private static MimePart OriginalPart(byte[] original, bool full)
+    {
+        // Copied as raw content rather than parsed and written again, so nothing is re-encoded.
+        var bytes = full ? original : HeaderSection(original);
+        var part = full ? new MimePart("message", "rfc822") : new MimePart("text", "rfc822-headers");
+        part.Content = new MimeContent(new MemoryStream(bytes));
+        part.ContentTransferEncoding = Array.Exists(bytes, b => b >= 0x80) ? ContentEncoding.EightBit : ContentEncoding.SevenBit;
+        return part;
+    }
+
+    /// <summary>The header section of a message: everything before the first empty line.</summary>
+    internal static byte[] HeaderSection(byte[] message)
+    {
+        for (var i = 0; i < message.Length; i++)
+        {
+            if (message[i] != '\n')
+            {
+                continue;
+            }
+
+            if (i + 1 < message.Length && message[i + 1] == '\n')
+            {
+                return message[..(i + 1)];
+            }
+
+            if (i + 2 < message.Length && message[i + 1] == '\r' && message[i + 2] == '\n')
+            {
+                return message[..(i + 1)];
+            }
+        }
+
+        return message;
+    }
+}

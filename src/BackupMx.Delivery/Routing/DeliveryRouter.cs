@@ -1,0 +1,106 @@
+// Routing: where one attempt goes.
+//
+// Relayed mail goes to the domain's configured Primary, or else to its MX hosts
+// with a lower preference number than ours (never to ourselves or another backup:
+// that loops). DSNs go to the bounce smart host when one is set, else to the
+// recipient domain's MX, falling back to its A/AAAA when it has no MX (RFC 5321
+// §5.1). A null MX (RFC 7505) makes a DSN undeliverable for good; for relayed mail
+// it is a configuration error, so the mail stays queued and the error is logged.
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Delivery.Routing;
+
+/// <summary>Hosts to try in order, or the reason there are none.</summary>
+public sealed record DeliveryRoute(IReadOnlyList<HostPort> Hosts, SmtpReply? Failure = null, bool Undeliverable = false)
+{
+    public static DeliveryRoute Fail(SmtpReply reply, bool undeliverable = false) => new([], reply, undeliverable);
+}
+
+public sealed partial class DeliveryRouter(IDnsResolver dns, IOptions<BackupMxOptions> options, ILogger<DeliveryRouter> logger)
+{
+    private readonly Random _random = new();
+    private readonly Lock _randomLock = new();
+
+    public async Task<DeliveryRoute> RouteAsync(MessageKind kind, string domain, CancellationToken cancellationToken)
+    {
+        var config = options.Value;
+        var port = config.Delivery.Port;
+        if (kind == MessageKind.Relay)
+        {
+            var primary = config.FindDomain(domain)?.Primary;
+            if (!string.IsNullOrWhiteSpace(primary))
+            {
+                return HostPort.TryParse(primary, port, out var configured)
+                    ? new DeliveryRoute([configured.Value])
+                    : DeliveryRoute.Fail(SmtpReply.LocalTransient("4.3.5", "invalid primary configured"));
+            }
+        }
+        else if (HostPort.TryParse(config.Bounce.SmartHost, port, out var smartHost))
+        {
+            return new DeliveryRoute([smartHost.Value]);
+        }
+
+        var mx = await dns.LookupMxAsync(domain, cancellationToken).ConfigureAwait(false);
+        if (mx.Status == DnsLookupStatus.Failed)
+        {
+            LogDnsFailed(logger, domain, mx.Error);
+            return DeliveryRoute.Fail(SmtpReply.LocalTransient("4.4.3", "DNS lookup of the destination failed"));
+        }
+
+        if (mx.Status == DnsLookupStatus.NameDoesNotExist)
+        {
+            return kind == MessageKind.Dsn
+                ? DeliveryRoute.Fail(SmtpReply.LocalPermanent("5.1.2", "destination domain does not exist"))
+                : ConfigurationError(domain, "the domain does not exist in DNS");
+        }
+
+        if (mx.IsNullMx)
+        {
+            return kind == MessageKind.Dsn
+                ? DeliveryRoute.Fail(new SmtpReply(556, "5.1.10", "recipient domain accepts no mail (null MX)", FromRemote: false), undeliverable: true)
+                : ConfigurationError(domain, "the domain publishes a null MX");
+        }
+
+        IReadOnlyList<string> hosts;
+        lock (_randomLock)
+        {
+            hosts = kind == MessageKind.Relay
+                ? RouteSelector.SelectPrimaries(mx.Records, [config.HostName], _random)
+                : RouteSelector.SelectAll(mx.Records, _random);
+        }
+
+        if (mx.Records.Count == 0)
+        {
+            if (kind == MessageKind.Relay)
+            {
+                return ConfigurationError(domain, "the domain has no MX records");
+            }
+
+            // RFC 5321 §5.1: no MX means the domain itself is the mail host.
+            hosts = [domain];
+        }
+
+        if (hosts.Count == 0)
+        {
+            return ConfigurationError(domain, "no MX with a lower preference than ours");
+        }
+
+        return new DeliveryRoute(hosts.Select(h => new HostPort(h, port)).ToList());
+    }
+
+    private DeliveryRoute ConfigurationError(string domain, string problem)
+    {
+        // Mail for a configured domain is kept: the operator can fix DNS or set a Primary.
+        LogNoPrimary(logger, domain, problem);
+        return DeliveryRoute.Fail(SmtpReply.LocalTransient("4.4.4", "no primary mail server found for the domain"));
+    }
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "DNS lookup for {Domain} failed: {Error}")]
+    private static partial void LogDnsFailed(ILogger logger, string domain, string? error);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "No primary for {Domain}: {Problem}; mail stays queued until DNS or the Primary setting is fixed")]
+    private static partial void LogNoPrimary(ILogger logger, string domain, string problem);
+}

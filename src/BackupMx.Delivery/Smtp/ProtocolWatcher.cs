@@ -1,0 +1,68 @@
+using System.Text;
+using MailKit;
+
+namespace BackupMx.Delivery.Smtp;
+
+/// <summary>
+/// Watches an SMTP conversation without recording it, to learn the facts that
+/// MailKit's exceptions do not carry: whether the server spoke at all (a greeting
+/// means it is reachable), whether STARTTLS was attempted, and whether DATA was
+/// sent (a failure after that may mean the message was delivered). Never keeps
+/// any bytes, so bodies are never logged.
+/// </summary>
+internal sealed class ProtocolWatcher : IProtocolLogger
+{
+    private static readonly byte[] DataCommand = "DATA\r\n"u8.ToArray();
+    private static readonly byte[] StartTlsCommand = "STARTTLS\r\n"u8.ToArray();
+
+    public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
+
+    /// <summary>Reply code of the greeting, or 0 before one arrived.</summary>
+    public int GreetingCode { get; private set; }
+
+    public string? GreetingText { get; private set; }
+
+    public bool ServerSpoke => GreetingCode != 0;
+
+    public bool StartTlsSent { get; private set; }
+
+    public bool DataSent { get; private set; }
+
+    public void LogConnect(Uri uri)
+    {
+    }
+
+    public void LogClient(byte[] buffer, int offset, int count)
+    {
+        var span = buffer.AsSpan(offset, count);
+        if (span.StartsWith(DataCommand))
+        {
+            DataSent = true;
+        }
+        else if (span.StartsWith(StartTlsCommand))
+        {
+            StartTlsSent = true;
+        }
+    }
+
+    public void LogServer(byte[] buffer, int offset, int count)
+    {
+        if (GreetingCode != 0 || count < 3)
+        {
+            return;
+        }
+
+        var span = buffer.AsSpan(offset, count);
+        if (char.IsAsciiDigit((char)span[0]) && char.IsAsciiDigit((char)span[1]) && char.IsAsciiDigit((char)span[2]))
+        {
+            GreetingCode = ((span[0] - '0') * 100) + ((span[1] - '0') * 10) + (span[2] - '0');
+            var end = span.IndexOf((byte)'\n');
+            var line = end < 0 ? span : span[..end];
+            GreetingText = Encoding.ASCII.GetString(line[Math.Min(4, line.Length)..]).TrimEnd('\r');
+        }
+    }
+
+    public void Dispose()
+    {
+    }
+}

@@ -1,0 +1,197 @@
+using System.Text;
+using BackupMx.Core.Model;
+using BackupMx.Delivery.Dsn;
+using Microsoft.Extensions.Time.Testing;
+using MimeKit;
+
+namespace BackupMx.Delivery.Tests;
+
+public sealed class MimeKitDsnComposerTests
+{
+    private static readonly DateTimeOffset Arrived = new(2024, 3, 1, 8, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset Now = Arrived.AddDays(5);
+    private static readonly byte[] Original = Encoding.Latin1.GetBytes(
+        "Received: from client.sender.org\r\n\tby backup.example.net; Fri, 1 Mar 2024 08:00:00 +0000\r\nFrom: Alice <alice@sender.org>\r\nTo: bob@example.com\r\nSubject: caf\u00e9 plans\r\nMessage-Id: <m1@sender.org>\r\n\r\nSecret body text\r\n.dot line\r\n");
+
+    private static SpoolRecord Record(string? ret = null, string? envid = "env-42") => new()
+    {
+        QueueId = "01HQUEUEID0000000001",
+        Domain = "example.com",
+        Sender = "alice@sender.org",
+        Parameters = new MailParameters { Ret = ret, EnvelopeId = envid },
+        Recipients = [],
+        ReceivedAt = Arrived,
+        ExpiresAt = Arrived.AddDays(5),
+        LastAttemptAt = Now.AddMinutes(-30),
+        HeloName = "client.sender.org",
+    };
+
+    private static RecipientState Bounced() => new()
+    {
+        Address = "gone@example.com",
+        OriginalRecipient = "rfc822;Gone+2BAlias@example.com",
+        Status = RecipientStatus.Failed,
+        FailureStatus = "5.1.1",
+        LastReply = new SmtpReply(550, "5.1.1", "No such user"),
+        RemoteHost = "mx.example.com",
+        CompletedAt = Now.AddMinutes(-30),
+    };
+
+    private static RecipientState Expired() => new()
+    {
+        Address = "slow@example.com",
+        Status = RecipientStatus.Failed,
+        FailureStatus = "4.4.7",
+        LastReply = SmtpReply.LocalTransient("4.4.1", "mx.example.com: connection refused"),
+        CompletedAt = Now,
+    };
+
+    private static async Task<MimeMessage> ComposeAsync(SpoolRecord record, params RecipientState[] failed)
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(TestDelivery.Config());
+        var composer = new MimeKitDsnComposer(options, new FakeTimeProvider(Now));
+        using var output = new MemoryStream();
+        await composer.ComposeAsync(record, failed, new MemoryStream(Original), output, CancellationToken.None);
+        output.Position = 0;
+        return await MimeMessage.LoadAsync(output);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_Headers_FromMailerDaemonToSenderAutoReplied()
+    {
+        using var dsn = await ComposeAsync(Record(), Bounced());
+
+        var from = Assert.Single(dsn.From.Mailboxes);
+        Assert.Equal("Mail Delivery System", from.Name);
+        Assert.Equal("MAILER-DAEMON@backup.example.net", from.Address);
+        Assert.Equal("alice@sender.org", Assert.Single(dsn.To.Mailboxes).Address);
+        Assert.Equal("Undelivered Mail Returned to Sender", dsn.Subject);
+        Assert.Equal("auto-replied", dsn.Headers["Auto-Submitted"]);
+        Assert.Equal(Now, dsn.Date);
+        Assert.EndsWith("@backup.example.net", dsn.MessageId, StringComparison.Ordinal);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        Assert.Equal("delivery-status", report.ReportType);
+        Assert.Equal(3, report.Count);
+        Assert.IsType<TextPart>(report[0]);
+        Assert.IsType<MessageDeliveryStatus>(report[1]);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_DeliveryStatus_EveryFieldOfAFiveHundredBounce()
+    {
+        using var dsn = await ComposeAsync(Record(), Bounced());
+
+        var status = (MessageDeliveryStatus)((MultipartReport)dsn.Body!)[1];
+        // MimeKit ends the part with a blank line, which its parser reads back as an empty group.
+        var groups = status.StatusGroups.Where(g => g.Count > 0).ToList();
+        Assert.Equal(2, groups.Count);
+        var perMessage = groups[0];
+        Assert.Equal("dns; backup.example.net", perMessage["Reporting-MTA"]);
+        Assert.Equal("dns; client.sender.org", perMessage["Received-From-MTA"]);
+        Assert.Equal("env-42", perMessage["Original-Envelope-Id"]);
+        Assert.Equal(Arrived, ParseDate(perMessage["Arrival-Date"]));
+
+        var recipient = groups[1];
+        Assert.Equal("rfc822; Gone+Alias@example.com", recipient["Original-Recipient"]);
+        Assert.Equal("rfc822; gone@example.com", recipient["Final-Recipient"]);
+        Assert.Equal("failed", recipient["Action"]);
+        Assert.Equal("5.1.1", recipient["Status"]);
+        Assert.Equal("dns; mx.example.com", recipient["Remote-MTA"]);
+        Assert.Equal("smtp; 550 5.1.1 No such user", recipient["Diagnostic-Code"]);
+        Assert.Equal(Now.AddMinutes(-30), ParseDate(recipient["Last-Attempt-Date"]));
+    }
+
+    [Fact]
+    public async Task ComposeAsync_Expiry_Status447NoDiagnosticAndSaysHowLongWeTried()
+    {
+        using var dsn = await ComposeAsync(Record(envid: null), Expired());
+
+        var report = (MultipartReport)dsn.Body!;
+        var status = (MessageDeliveryStatus)report[1];
+        Assert.False(status.StatusGroups[0].Contains("Original-Envelope-Id"));
+        var recipient = status.StatusGroups[1];
+        Assert.Equal("4.4.7", recipient["Status"]);
+        Assert.Equal("failed", recipient["Action"]);
+        Assert.False(recipient.Contains("Diagnostic-Code"));
+        Assert.False(recipient.Contains("Remote-MTA"));
+        Assert.False(recipient.Contains("Original-Recipient"));
+
+        var text = ((TextPart)report[0]).Text;
+        Assert.Contains("slow@example.com", text, StringComparison.Ordinal);
+        Assert.Contains("5 days", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_SeveralRecipients_OneGroupEachAndAllNamedInTheText()
+    {
+        using var dsn = await ComposeAsync(Record(), Bounced(), Expired());
+
+        var report = (MultipartReport)dsn.Body!;
+        var status = (MessageDeliveryStatus)report[1];
+        Assert.Equal(["rfc822; gone@example.com", "rfc822; slow@example.com"], status.StatusGroups.Skip(1).Where(g => g.Count > 0).Select(g => g["Final-Recipient"]));
+        var text = ((TextPart)report[0]).Text;
+        Assert.Contains("gone@example.com", text, StringComparison.Ordinal);
+        Assert.Contains("No such user", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("HDRS")]
+    public async Task ComposeAsync_RetHdrsOrUnspecified_OnlyTheOriginalHeaders(string? ret)
+    {
+        using var dsn = await ComposeAsync(Record(ret), Bounced());
+
+        var part = ((MultipartReport)dsn.Body!)[2];
+        Assert.Equal("text/rfc822-headers", part.ContentType.MimeType);
+        var bytes = await RawContentAsync(part);
+        // Read back through MimeKit, which writes a header-only message with its closing empty line.
+        Assert.Equal([.. MimeKitDsnComposer.HeaderSection(Original), (byte)'\r', (byte)'\n'], bytes);
+        Assert.DoesNotContain("Secret body text", Encoding.Latin1.GetString(bytes), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_RetFull_WholeOriginalByteForByte()
+    {
+        using var dsn = await ComposeAsync(Record("FULL"), Bounced());
+
+        var part = Assert.IsType<MessagePart>(((MultipartReport)dsn.Body!)[2]);
+        Assert.Equal("message/rfc822", part.ContentType.MimeType);
+        using var copy = new MemoryStream();
+        await part.Message!.WriteToAsync(Dos, copy);
+        Assert.Equal(Original, copy.ToArray());
+        Assert.Equal("<m1@sender.org>", "<" + part.Message!.MessageId + ">");
+    }
+
+    [Fact]
+    public void HeaderSection_StopsAtTheFirstEmptyLine()
+    {
+        Assert.Equal("A: 1\r\nB: 2\r\n"u8.ToArray(), MimeKitDsnComposer.HeaderSection("A: 1\r\nB: 2\r\n\r\nbody\r\n\r\n"u8.ToArray()));
+        Assert.Equal("A: 1\n"u8.ToArray(), MimeKitDsnComposer.HeaderSection("A: 1\n\nbody"u8.ToArray()));
+        Assert.Equal("A: 1\r\n"u8.ToArray(), MimeKitDsnComposer.HeaderSection("A: 1\r\n"u8.ToArray()));
+    }
+
+    private static readonly FormatOptions Dos = new() { NewLineFormat = NewLineFormat.Dos };
+
+    private static DateTimeOffset ParseDate(string? value)
+    {
+        Assert.NotNull(value);
+        Assert.True(MimeKit.Utils.DateUtils.TryParse(value, out var date), value);
+        return date;
+    }
+
+    private static async Task<byte[]> RawContentAsync(MimeEntity part)
+    {
+        using var content = new MemoryStream();
+        switch (part)
+        {
+            case MessagePart message:
+                await message.Message!.WriteToAsync(Dos, content);
+                break;
+            case MimePart mime:
+                await mime.Content!.DecodeToAsync(content);
+                break;
+        }
+
+        return content.ToArray();
+    }
+}
