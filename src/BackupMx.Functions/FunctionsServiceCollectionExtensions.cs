@@ -1,4 +1,5 @@
 using BackupMx.Core.Hosting;
+using BackupMx.Delivery;
 using BackupMx.Telemetry;
 using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using Microsoft.Extensions.Configuration;
@@ -17,6 +18,7 @@ public static class FunctionsServiceCollectionExtensions
     public static IServiceCollection AddBackupMxFunctions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddBackupMxCore(configuration);
+        services.AddBackupMxDelivery();
         services.AddBackupMxFunctionOptions(configuration);
         services.AddBackupMxTelemetry(configuration, ServiceName)
             .UseFunctionsWorkerDefaults();
