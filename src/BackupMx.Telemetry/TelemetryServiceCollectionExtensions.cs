@@ -35,7 +35,7 @@ public static class TelemetryServiceCollectionExtensions
     /// <returns>The builder, so a host can add its own instrumentation (the Functions worker adds its defaults).</returns>
     public static IOpenTelemetryBuilder AddBackupMxTelemetry(this IServiceCollection services, IConfiguration configuration, string serviceName)
     {
-        // WithMetrics below registers the IMeterFactory the gauges use.
+        services.AddMetrics();
         services.TryAddSingleton<SpoolGauges>();
 
         var builder = services.AddOpenTelemetry()

@@ -60,7 +60,8 @@ public sealed class ForwardFunctionTests
     {
         var spool = new InMemorySpoolStore();
         ObservingWakeUpSource? source = null;
-        using var h = new FunctionsHarness(new FunctionsOptions { MaxFailuresPerRun = 3 }, source: new LateBound(() => source!), spool: spool);
+        // One at a time, so the count of failures before the run gives up is exact.
+        using var h = new FunctionsHarness(new FunctionsOptions { MaxFailuresPerRun = 3, MaxConcurrentForwards = 1 }, source: new LateBound(() => source!), spool: spool);
         source = new ObservingWakeUpSource(h.Core.WakeUps, spool);
         await h.AcceptAsync();
 

@@ -49,6 +49,15 @@ public sealed partial class ForwardFunction(
         {
             while (!cancellationToken.IsCancellationRequested)
             {
+                // Settle the books first: a failure that already happened must count before receiving more.
+                for (var i = inFlight.Count - 1; i >= 0; i--)
+                {
+                    if (inFlight[i].IsCompleted)
+                    {
+                        Count(inFlight[i]);
+                    }
+                }
+
                 if (time.GetElapsedTime(started) >= config.ForwardTimeBudget)
                 {
                     stoppedEarly = true;
@@ -66,7 +75,7 @@ public sealed partial class ForwardFunction(
                 var free = config.MaxConcurrentForwards - inFlight.Count;
                 if (free == 0)
                 {
-                    Count(await Task.WhenAny(inFlight).ConfigureAwait(false));
+                    await Task.WhenAny(inFlight).ConfigureAwait(false);
                     continue;
                 }
 
@@ -80,7 +89,7 @@ public sealed partial class ForwardFunction(
                     }
 
                     // What is in flight may make more mail due now (a DSN, a flush after the primary answered).
-                    Count(await Task.WhenAny(inFlight).ConfigureAwait(false));
+                    await Task.WhenAny(inFlight).ConfigureAwait(false);
                     continue;
                 }
 
