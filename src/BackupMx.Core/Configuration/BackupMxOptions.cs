@@ -26,6 +26,8 @@ public sealed class BackupMxOptions
 
     public SpoolOptions Spool { get; set; } = new();
 
+    public RecipientVerificationOptions RecipientVerification { get; set; } = new();
+
     public DomainOptions? FindDomain(string domain) =>
         Domains.Find(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase));
 }
@@ -64,6 +66,45 @@ public sealed class DomainOptions
     /// MX hosts with a lower preference number than ours.
     /// </summary>
     public string? Primary { get; set; }
+
+    /// <summary>
+    /// Accepted recipient addresses. Empty: any address of the domain. <c>*@domain</c> is a
+    /// catch-all that must be listed explicitly. Others get 550 5.1.1 at RCPT time.
+    /// </summary>
+    public List<string> Recipients { get; set; } = [];
+
+    /// <summary>Verify recipients by callout to the primary (MAIL FROM:&lt;&gt;, RCPT TO, RSET), with a cache.</summary>
+    public bool VerifyRecipients { get; set; }
+
+    /// <summary>
+    /// With <see cref="VerifyRecipients"/>, while the primary is unreachable: accept recipients never
+    /// verified before (true), or answer 450 4.1.1 so the sender retries later (false, the default).
+    /// </summary>
+    public bool AcceptUnverifiedWhenPrimaryDown { get; set; }
+
+    /// <summary>While the monitor sees the primary up, answer RCPT with 450 4.7.1 so senders go to the primary.</summary>
+    public bool AcceptOnlyWhenPrimaryDown { get; set; }
+
+    /// <summary>Client addresses (IP or CIDR) allowed to ETRN this domain. Empty: the primary's addresses.</summary>
+    public List<string> EtrnClients { get; set; } = [];
+
+    /// <summary>Outbound STARTTLS to the primary: Opportunistic (default), Required or Disabled.</summary>
+    public OutboundTlsMode OutboundTls { get; set; } = OutboundTlsMode.Opportunistic;
+
+    /// <summary>Validate the primary's certificate (chain and host name). Default: only when TLS is required.</summary>
+    public bool? ValidateCertificate { get; set; }
+}
+
+public enum OutboundTlsMode
+{
+    /// <summary>Use STARTTLS when offered; fall back to plain text if the handshake fails.</summary>
+    Opportunistic = 0,
+
+    /// <summary>Never deliver without TLS 1.2 or newer; a primary that does not offer it is a temporary failure.</summary>
+    Required = 1,
+
+    /// <summary>Never use STARTTLS.</summary>
+    Disabled = 2,
 }
 
 public sealed class DeliveryOptions
@@ -108,6 +149,15 @@ public sealed class BounceOptions
 {
     /// <summary>Optional <c>host[:port]</c> that DSNs are sent through instead of the sender domain's MX.</summary>
     public string? SmartHost { get; set; }
+}
+
+public sealed class RecipientVerificationOptions
+{
+    /// <summary>How long a recipient the primary accepted stays known. Default 7 days.</summary>
+    public TimeSpan PositiveCacheDuration { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long a recipient the primary refused stays refused. Default 1 hour.</summary>
+    public TimeSpan NegativeCacheDuration { get; set; } = TimeSpan.FromHours(1);
 }
 
 public sealed class SpoolOptions

@@ -272,22 +272,26 @@ public sealed partial class MessageForwarder(
             return ForwardOutcome.Busy;
         }
 
-        string? token = null;
+        // Commit first, then schedule: a wake-up must never find the record still leased.
+        if (!await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false))
+        {
+            LogLostClaim(logger, record.QueueId);
+            return ForwardOutcome.Busy;
+        }
+
         try
         {
-            token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+            var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+            if (token is not null)
+            {
+                record.WakeUpToken = token;
+                await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The sweep re-schedules due records whose wake-up is missing.
             LogWakeUpFailed(logger, ex, record.QueueId);
-        }
-
-        record.WakeUpToken = token ?? record.WakeUpToken;
-        if (!await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false))
-        {
-            LogLostClaim(logger, record.QueueId);
-            return ForwardOutcome.Busy;
         }
 
         return ForwardOutcome.Deferred;

@@ -33,18 +33,21 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
                     break;
                 }
 
+                // Commit "due now" before waking anyone: a wake-up that arrived first would find
+                // the old next-attempt time, do nothing, and be lost.
                 var oldToken = record.WakeUpToken;
                 record.NextAttemptAt = now;
                 record.Attempts = 0;
-                record.WakeUpToken = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), now, cancellationToken).ConfigureAwait(false);
+                record.WakeUpToken = null;
                 if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
                 {
                     flushed++;
-                    if (oldToken is not null && oldToken != record.WakeUpToken)
+                    if (oldToken is not null)
                     {
                         await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
                     }
 
+                    await WakeAsync(record, now, cancellationToken).ConfigureAwait(false);
                     break;
                 }
 
@@ -54,6 +57,17 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
 
         LogFlushed(logger, domain, flushed, reason);
         return flushed;
+    }
+
+    private async Task WakeAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), now, cancellationToken).ConfigureAwait(false);
+        if (token is not null)
+        {
+            // Only so that a later flush can cancel it; losing the race to a worker is harmless.
+            record.WakeUpToken = token;
+            await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task CancelQuietlyAsync(string token, CancellationToken cancellationToken)

@@ -1,0 +1,110 @@
+using Azure.Core;
+using Azure.Data.Tables;
+using Azure.Identity;
+using Azure.Messaging.ServiceBus;
+using Azure.Storage.Blobs;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Azure;
+
+public static class AzureServiceCollectionExtensions
+{
+    /// <summary>
+    /// Azure mode: Blob bodies, Table spool and primary status, Service Bus wake-ups (both
+    /// <see cref="IWakeUpQueue"/> and <see cref="IWakeUpSource"/>), options from
+    /// <c>BackupMx:Azure</c> validated at start-up, and creation of missing storage at start.
+    /// These registrations replace any earlier ones for the same ports (such as Core's in-memory
+    /// primary status store).
+    /// </summary>
+    public static IServiceCollection AddBackupMxAzure(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddBackupMxAzureStorage(configuration);
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AzureOptions>, AzureServiceBusOptionsValidator>());
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<AzureOptions>>().Value;
+            return string.IsNullOrWhiteSpace(o.ServiceBusConnectionString)
+                ? new ServiceBusClient(o.ServiceBusNamespace, sp.GetRequiredService<TokenCredential>())
+                : new ServiceBusClient(o.ServiceBusConnectionString);
+        });
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<AzureOptions>>().Value;
+            var client = sp.GetRequiredService<ServiceBusClient>();
+
+            // Links open on first use, so a host that only schedules never attaches a receiver.
+            var receiver = client.CreateReceiver(o.ServiceBusQueue, new ServiceBusReceiverOptions
+            {
+                ReceiveMode = ServiceBusReceiveMode.PeekLock,
+
+                // Prefetched messages' locks tick while they wait; a short-lived function must not hold them.
+                PrefetchCount = 0,
+            });
+            return new ServiceBusWakeUpQueue(client.CreateSender(o.ServiceBusQueue), receiver, sp.GetRequiredService<ILogger<ServiceBusWakeUpQueue>>());
+        });
+        services.Replace(ServiceDescriptor.Singleton<IWakeUpQueue>(sp => sp.GetRequiredService<ServiceBusWakeUpQueue>()));
+        services.Replace(ServiceDescriptor.Singleton<IWakeUpSource>(sp => sp.GetRequiredService<ServiceBusWakeUpQueue>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Only the storage half of <see cref="AddBackupMxAzure"/>: bodies, spool, primary status,
+    /// their clients and the start-up creation. No Service Bus settings are required.
+    /// </summary>
+    public static IServiceCollection AddBackupMxAzureStorage(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<AzureOptions>()
+            .Bind(configuration.GetSection(AzureOptions.SectionName))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AzureOptions>, AzureStorageOptionsValidator>());
+
+        // Managed identity in Azure, developer credentials on a workstation; never shared keys.
+        services.TryAddSingleton<TokenCredential>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<AzureOptions>>().Value;
+            return new DefaultAzureCredential(new DefaultAzureCredentialOptions
+            {
+                ManagedIdentityClientId = string.IsNullOrWhiteSpace(o.ManagedIdentityClientId) ? null : o.ManagedIdentityClientId,
+            });
+        });
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<AzureOptions>>().Value;
+            return string.IsNullOrWhiteSpace(o.StorageConnectionString)
+                ? new BlobServiceClient(o.BlobServiceUri, sp.GetRequiredService<TokenCredential>())
+                : new BlobServiceClient(o.StorageConnectionString);
+        });
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<AzureOptions>>().Value;
+            return string.IsNullOrWhiteSpace(o.StorageConnectionString)
+                ? new TableServiceClient(o.TableServiceUri, sp.GetRequiredService<TokenCredential>())
+                : new TableServiceClient(o.StorageConnectionString);
+        });
+
+        services.TryAddSingleton(sp => new BlobBodyStore(
+            sp.GetRequiredService<BlobServiceClient>().GetBlobContainerClient(sp.GetRequiredService<IOptions<AzureOptions>>().Value.BodiesContainer),
+            sp.GetRequiredService<ILogger<BlobBodyStore>>()));
+        services.TryAddSingleton(sp => new TableSpoolStore(
+            sp.GetRequiredService<TableServiceClient>().GetTableClient(sp.GetRequiredService<IOptions<AzureOptions>>().Value.SpoolTable),
+            sp.GetRequiredService<ILogger<TableSpoolStore>>()));
+        services.TryAddSingleton(sp => new TablePrimaryStatusStore(
+            sp.GetRequiredService<TableServiceClient>().GetTableClient(sp.GetRequiredService<IOptions<AzureOptions>>().Value.PrimariesTable)));
+
+        services.Replace(ServiceDescriptor.Singleton<IBodyStore>(sp => sp.GetRequiredService<BlobBodyStore>()));
+        services.Replace(ServiceDescriptor.Singleton<ISpoolStore>(sp => sp.GetRequiredService<TableSpoolStore>()));
+        services.Replace(ServiceDescriptor.Singleton<IPrimaryStatusStore>(sp => sp.GetRequiredService<TablePrimaryStatusStore>()));
+
+        services.TryAddSingleton<AzureStorageInitializer>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, AzureStorageInitializer>(sp => sp.GetRequiredService<AzureStorageInitializer>()));
+        return services;
+    }
+}

@@ -1,0 +1,58 @@
+using Azure;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Azure;
+
+/// <summary>
+/// Creates the bodies container and the tables at start-up if they are missing, so a fresh
+/// emulator or a developer's account works at once. In Azure the infrastructure creates them and
+/// the managed identity has data-plane rights only, so "403 forbidden" here means "not ours to
+/// create" and is fine; any other failure stops the host, naming what could not be reached.
+/// </summary>
+public sealed partial class AzureStorageInitializer(
+    BlobServiceClient blobs,
+    TableServiceClient tables,
+    IOptions<AzureOptions> options,
+    ILogger<AzureStorageInitializer> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => EnsureCreatedAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task EnsureCreatedAsync(CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        await CreateAsync("container", o.BodiesContainer, "BodiesContainer", ct => blobs.GetBlobContainerClient(o.BodiesContainer).CreateIfNotExistsAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+        await CreateAsync("table", o.SpoolTable, "SpoolTable", ct => tables.GetTableClient(o.SpoolTable).CreateIfNotExistsAsync(ct), cancellationToken).ConfigureAwait(false);
+        await CreateAsync("table", o.PrimariesTable, "PrimariesTable", ct => tables.GetTableClient(o.PrimariesTable).CreateIfNotExistsAsync(ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task CreateAsync<T>(string kind, string name, string key, Func<CancellationToken, Task<T>> create, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await create(cancellationToken).ConfigureAwait(false);
+            LogReady(logger, kind, name);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 403)
+        {
+            LogNotAllowed(logger, kind, name);
+        }
+        catch (RequestFailedException ex)
+        {
+            throw new InvalidOperationException(
+                $"Could not create or open the {kind} '{name}' ({AzureOptions.SectionName}:{key}): HTTP {ex.Status} {ex.ErrorCode}. Check the service URI or connection string and the identity's rights.",
+                ex);
+        }
+    }
+
+    [LoggerMessage(EventId = 730, Level = LogLevel.Debug, Message = "Storage {Kind} {Name} is ready")]
+    private static partial void LogReady(ILogger logger, string kind, string name);
+
+    [LoggerMessage(EventId = 731, Level = LogLevel.Information, Message = "Not allowed to create storage {Kind} {Name}; assuming the infrastructure created it")]
+    private static partial void LogNotAllowed(ILogger logger, string kind, string name);
+}

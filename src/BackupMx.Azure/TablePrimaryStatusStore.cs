@@ -1,0 +1,90 @@
+// Primary status in Azure Tables: one entity per domain in table "primaries"
+// (PartitionKey = domain in lower case, RowKey = "status"). Every Functions timer
+// run is a new invocation, so the monitor's memory of "was down" must live here.
+// Writes are last-writer-wins upserts: probes are periodic and idempotent, and a
+// lost update only delays a flush until the next probe.
+using System.Runtime.CompilerServices;
+using Azure.Data.Tables;
+using BackupMx.Core.Ports;
+
+namespace BackupMx.Azure;
+
+public sealed class TablePrimaryStatusStore : IPrimaryStatusStore
+{
+    private const string RowKey = "status";
+
+    private readonly TableClient _table;
+
+    public TablePrimaryStatusStore(TableClient table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        _table = table;
+    }
+
+    public TableClient Table => _table;
+
+    public async Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
+    {
+        var response = await _table.GetEntityIfExistsAsync<TableEntity>(SpoolEntityMapper.PartitionKey(domain), RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return response.HasValue ? FromEntity(response.Value!) : null;
+    }
+
+    public async Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        var entity = new TableEntity(SpoolEntityMapper.PartitionKey(status.Domain), RowKey)
+        {
+            ["Domain"] = status.Domain,
+            ["State"] = (int)status.State,
+        };
+        if (status.Since is { } since)
+        {
+            entity["SinceTicks"] = since.UtcTicks;
+        }
+
+        if (status.LastChecked is { } checkedAt)
+        {
+            entity["LastCheckedTicks"] = checkedAt.UtcTicks;
+        }
+
+        if (status.LastError is not null)
+        {
+            entity["LastError"] = status.LastError;
+        }
+
+        if (status.Host is not null)
+        {
+            entity["Host"] = status.Host;
+        }
+
+        await _table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken)
+    {
+        var list = new List<PrimaryStatus>();
+        await foreach (var entity in Query(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(entity);
+        }
+
+        return list;
+    }
+
+    private async IAsyncEnumerable<PrimaryStatus> Query([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var filter = TableClient.CreateQueryFilter($"RowKey eq {RowKey}");
+        await foreach (var entity in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            yield return FromEntity(entity);
+        }
+    }
+
+    private static PrimaryStatus FromEntity(TableEntity entity) => new(
+        entity.GetString("Domain") ?? entity.PartitionKey,
+        (PrimaryState)(entity.GetInt32("State") ?? 0),
+        entity.GetInt64("SinceTicks") is { } since ? new DateTimeOffset(since, TimeSpan.Zero) : null,
+        entity.GetInt64("LastCheckedTicks") is { } checkedAt ? new DateTimeOffset(checkedAt, TimeSpan.Zero) : null,
+        entity.GetString("LastError"),
+        entity.GetString("Host"));
+}

@@ -1,0 +1,209 @@
+using Azure.Data.Tables;
+using Azure.Messaging.ServiceBus;
+using Azure.Storage.Blobs;
+using BackupMx.Core.Ports;
+using BackupMx.Testing.Azurite;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Azure.Tests;
+
+public sealed class AzureOptionsTests
+{
+    private const string FakeServiceBus = "Endpoint=sb://localhost/;SharedAccessKeyName=test;SharedAccessKey=dGVzdA==";
+
+    [Fact]
+    public void Validate_NothingSet_NamesEveryMissingKey()
+    {
+        var errors = Errors(new Dictionary<string, string?>());
+
+        Assert.Contains("BackupMx:Azure:BlobServiceUri is required when no BackupMx:Azure:StorageConnectionString is set.", errors);
+        Assert.Contains("BackupMx:Azure:TableServiceUri is required when no BackupMx:Azure:StorageConnectionString is set.", errors);
+        Assert.Contains(errors, e => e.StartsWith("BackupMx:Azure:ServiceBusNamespace is required when no BackupMx:Azure:ServiceBusConnectionString is set", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_ServiceUrisAndNamespace_IsValidWithDefaults()
+    {
+        var options = Resolve(new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:BlobServiceUri"] = "https://acct.blob.core.windows.net",
+            ["BackupMx:Azure:TableServiceUri"] = "https://acct.table.core.windows.net",
+            ["BackupMx:Azure:ServiceBusNamespace"] = "ns.servicebus.windows.net",
+        });
+
+        Assert.Equal("wakeups", options.ServiceBusQueue);
+        Assert.Equal("bodies", options.BodiesContainer);
+        Assert.Equal("spool", options.SpoolTable);
+        Assert.Equal("primaries", options.PrimariesTable);
+        Assert.Null(options.ManagedIdentityClientId);
+    }
+
+    [Theory]
+    [InlineData("BackupMx:Azure:ServiceBusNamespace", "sb://ns.servicebus.windows.net/", "BackupMx:Azure:ServiceBusNamespace")]
+    [InlineData("BackupMx:Azure:BodiesContainer", "Bodies_1", "BackupMx:Azure:BodiesContainer")]
+    [InlineData("BackupMx:Azure:SpoolTable", "spool-table", "BackupMx:Azure:SpoolTable")]
+    [InlineData("BackupMx:Azure:PrimariesTable", "1primaries", "BackupMx:Azure:PrimariesTable")]
+    [InlineData("BackupMx:Azure:ManagedIdentityClientId", "not-a-guid", "BackupMx:Azure:ManagedIdentityClientId")]
+    [InlineData("BackupMx:Azure:BlobServiceUri", "ftp://acct.blob.core.windows.net", "BackupMx:Azure:BlobServiceUri")]
+    [InlineData("BackupMx:Azure:ServiceBusQueue", "", "BackupMx:Azure:ServiceBusQueue")]
+    public void Validate_BadValue_NamesTheKey(string key, string value, string expectedKey)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:BlobServiceUri"] = "https://acct.blob.core.windows.net",
+            ["BackupMx:Azure:TableServiceUri"] = "https://acct.table.core.windows.net",
+            ["BackupMx:Azure:ServiceBusNamespace"] = "ns.servicebus.windows.net",
+            [key] = value,
+        };
+
+        var error = Assert.Single(Errors(settings));
+        Assert.StartsWith(expectedKey + " ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_ConnectionStrings_ReplaceTheUris()
+    {
+        Assert.Empty(Errors(new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:StorageConnectionString"] = "UseDevelopmentStorage=true",
+            ["BackupMx:Azure:ServiceBusConnectionString"] = FakeServiceBus,
+        }));
+    }
+
+    [Fact]
+    public void AddBackupMxAzureStorage_DoesNotRequireServiceBus()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddBackupMxAzureStorage(Configuration(new() { ["BackupMx:Azure:StorageConnectionString"] = "UseDevelopmentStorage=true" }));
+        using var provider = services.BuildServiceProvider();
+
+        Assert.NotNull(provider.GetRequiredService<IOptions<AzureOptions>>().Value);
+        Assert.IsType<TableSpoolStore>(provider.GetRequiredService<ISpoolStore>());
+        Assert.Null(provider.GetService<IWakeUpQueue>());
+    }
+
+    [Fact]
+    public async Task AddBackupMxAzure_RegistersEveryPortAndTheClients()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddBackupMxAzure(Configuration(new()
+        {
+            ["BackupMx:Azure:StorageConnectionString"] = "UseDevelopmentStorage=true",
+            ["BackupMx:Azure:ServiceBusConnectionString"] = FakeServiceBus,
+            ["BackupMx:Azure:ServiceBusQueue"] = "q1",
+            ["BackupMx:Azure:BodiesContainer"] = "mail",
+            ["BackupMx:Azure:SpoolTable"] = "myspool",
+        }));
+        await using var provider = services.BuildServiceProvider();
+
+        Assert.IsType<BlobBodyStore>(provider.GetRequiredService<IBodyStore>());
+        Assert.Equal("mail", provider.GetRequiredService<BlobBodyStore>().Container.Name);
+        Assert.IsType<TableSpoolStore>(provider.GetRequiredService<ISpoolStore>());
+        Assert.Equal("myspool", provider.GetRequiredService<TableSpoolStore>().Table.Name);
+        Assert.IsType<TablePrimaryStatusStore>(provider.GetRequiredService<IPrimaryStatusStore>());
+        Assert.Same(provider.GetRequiredService<IWakeUpQueue>(), provider.GetRequiredService<IWakeUpSource>());
+        Assert.IsType<ServiceBusWakeUpQueue>(provider.GetRequiredService<IWakeUpQueue>());
+        Assert.NotNull(provider.GetRequiredService<BlobServiceClient>());
+        Assert.NotNull(provider.GetRequiredService<TableServiceClient>());
+        Assert.Equal("localhost", provider.GetRequiredService<ServiceBusClient>().FullyQualifiedNamespace);
+        Assert.Single(provider.GetServices<IHostedService>().OfType<AzureStorageInitializer>());
+    }
+
+    [Fact]
+    public async Task HostStart_InvalidOptions_FailsNamingTheKey()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddBackupMxAzure(Configuration(new() { ["BackupMx:Azure:BlobServiceUri"] = "https://acct.blob.core.windows.net" }));
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("BackupMx:Azure:TableServiceUri is required", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static IConfiguration Configuration(Dictionary<string, string?> settings) =>
+        new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+
+    private static AzureOptions Resolve(Dictionary<string, string?> settings)
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddBackupMxAzure(Configuration(settings));
+        using var provider = services.BuildServiceProvider();
+        return provider.GetRequiredService<IOptions<AzureOptions>>().Value;
+    }
+
+    private static IReadOnlyList<string> Errors(Dictionary<string, string?> settings)
+    {
+        try
+        {
+            Resolve(settings);
+            return [];
+        }
+        catch (OptionsValidationException ex)
+        {
+            return ex.Failures.ToList();
+        }
+    }
+}
+
+[Collection(AzuriteFixture.CollectionName)]
+public sealed class AzureStorageInitializerTests(AzuriteFixture azurite)
+{
+    [Fact]
+    public async Task HostStart_CreatesMissingContainerAndTables_AndToleratesExistingOnes()
+    {
+        var container = AzuriteFixture.UniqueName("bodies");
+        var spool = AzuriteFixture.UniqueName("spool");
+        var primaries = AzuriteFixture.UniqueName("primaries");
+        var settings = new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:StorageConnectionString"] = azurite.ConnectionString,
+            ["BackupMx:Azure:BodiesContainer"] = container,
+            ["BackupMx:Azure:SpoolTable"] = spool,
+            ["BackupMx:Azure:PrimariesTable"] = primaries,
+        };
+
+        for (var run = 0; run < 2; run++)
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Services.AddBackupMxAzureStorage(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+            using var host = builder.Build();
+            await host.StartAsync();
+            await host.StopAsync();
+        }
+
+        Assert.True((await new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient(container).ExistsAsync()).Value);
+        var tables = new TableServiceClient(azurite.ConnectionString);
+        Assert.Single(tables.Query(t => t.Name == spool));
+        Assert.Single(tables.Query(t => t.Name == primaries));
+    }
+
+    [Fact]
+    public async Task HostStart_UnreachableStorage_FailsNamingTheSetting()
+    {
+        var port = FreePort();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddBackupMxAzureStorage(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:StorageConnectionString"] = azurite.ConnectionString.Replace($":{azurite.BlobPort}/", $":{port}/", StringComparison.Ordinal),
+        }).Build());
+        builder.Services.AddSingleton(new BlobServiceClient(
+            azurite.ConnectionString.Replace($":{azurite.BlobPort}/", $":{port}/", StringComparison.Ordinal),
+            new BlobClientOptions { Retry = { MaxRetries = 0 } }));
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+        Assert.Contains("BackupMx:Azure:BodiesContainer", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}

@@ -1,0 +1,181 @@
+using System.Text.Json;
+using Azure.Messaging.ServiceBus;
+using BackupMx.Core.Ports;
+using BackupMx.Testing.Contracts;
+
+namespace BackupMx.Azure.Tests;
+
+public sealed class ServiceBusWakeUpQueueTests
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    private readonly FakeSender _sender = new();
+    private readonly FakeReceiver _receiver = new();
+
+    private ServiceBusWakeUpQueue CreateQueue() => new(_sender, _receiver);
+
+    [Fact]
+    public async Task ScheduleAsync_SchedulesAtDueTime_AndReturnsTheSequenceNumberAsToken()
+    {
+        var queue = CreateQueue();
+        var due = SpoolRecords.T0.AddMinutes(5);
+
+        var token = await queue.ScheduleAsync(new WakeUp("example.test", "QID1"), due, None);
+
+        var (message, at, sequenceNumber) = Assert.Single(_sender.Scheduled);
+        Assert.Equal(sequenceNumber.ToString(System.Globalization.CultureInfo.InvariantCulture), token);
+        Assert.Equal(due, at);
+        Assert.Equal("example.test", message.ApplicationProperties["domain"]);
+        Assert.Equal("QID1", message.ApplicationProperties["queueId"]);
+        Assert.Equal($"QID1:{due.UtcTicks}", message.MessageId);
+        Assert.Equal("application/json", message.ContentType);
+        using var body = JsonDocument.Parse(message.Body.ToMemory());
+        Assert.Equal("example.test", body.RootElement.GetProperty("domain").GetString());
+        Assert.Equal("QID1", body.RootElement.GetProperty("queueId").GetString());
+    }
+
+    [Fact]
+    public async Task ScheduleAsync_SameMessageAtAnotherTime_GetsAnotherMessageId()
+    {
+        // Duplicate detection must only drop a retried schedule of the same attempt, never a flush or a later retry.
+        var queue = CreateQueue();
+        await queue.ScheduleAsync(new WakeUp("example.test", "QID1"), SpoolRecords.T0, None);
+        await queue.ScheduleAsync(new WakeUp("example.test", "QID1"), SpoolRecords.T0.AddMinutes(5), None);
+        await queue.ScheduleAsync(new WakeUp("example.test", "QID1"), SpoolRecords.T0, None);
+
+        var ids = _sender.Scheduled.Select(s => s.Message.MessageId).ToList();
+        Assert.NotEqual(ids[0], ids[1]);
+        Assert.Equal(ids[0], ids[2]);
+    }
+
+    [Fact]
+    public async Task CancelAsync_Token_CancelsThatSequenceNumber()
+    {
+        var queue = CreateQueue();
+        var token = await queue.ScheduleAsync(new WakeUp("example.test", "QID1"), SpoolRecords.T0, None);
+
+        await queue.CancelAsync(token!, None);
+
+        Assert.Equal([_sender.Scheduled[0].SequenceNumber], _sender.Cancelled);
+    }
+
+    [Fact]
+    public async Task CancelAsync_MessageNotFound_IsSwallowed()
+    {
+        var queue = CreateQueue();
+        _sender.CancelFailure = new ServiceBusException("gone", ServiceBusFailureReason.MessageNotFound);
+
+        await queue.CancelAsync("42", None);
+
+        Assert.Equal([42L], _sender.Cancelled);
+    }
+
+    [Fact]
+    public async Task CancelAsync_OtherFailure_Propagates()
+    {
+        var queue = CreateQueue();
+        _sender.CancelFailure = new ServiceBusException("busy", ServiceBusFailureReason.ServiceBusy);
+
+        var ex = await Assert.ThrowsAsync<ServiceBusException>(() => queue.CancelAsync("42", None));
+        Assert.Equal(ServiceBusFailureReason.ServiceBusy, ex.Reason);
+    }
+
+    [Fact]
+    public async Task CancelAsync_ForeignToken_IsIgnored()
+    {
+        var queue = CreateQueue();
+        await queue.CancelAsync("in-process", None);
+        Assert.Empty(_sender.Cancelled);
+    }
+
+    [Fact]
+    public async Task ReceiveDueAsync_MapsMessagesToWakeUpsWithTheMessageAsHandle()
+    {
+        var queue = CreateQueue();
+        var first = Received("example.test", "QID1", 1);
+        var second = Received("other.test", "QID2", 2);
+        _receiver.Available.Enqueue(first);
+        _receiver.Available.Enqueue(second);
+
+        var received = await queue.ReceiveDueAsync(10, TimeSpan.FromSeconds(3), None);
+
+        Assert.Equal((10, (TimeSpan?)TimeSpan.FromSeconds(3)), Assert.Single(_receiver.Receives));
+        Assert.Equal([new WakeUp("example.test", "QID1"), new WakeUp("other.test", "QID2")], received.Select(r => r.WakeUp));
+        Assert.Same(first, received[0].ReceiptHandle);
+        Assert.Same(second, received[1].ReceiptHandle);
+    }
+
+    [Fact]
+    public async Task ReceiveDueAsync_BodyOnly_IsUnderstood()
+    {
+        var queue = CreateQueue();
+        _receiver.Available.Enqueue(ServiceBusModelFactory.ServiceBusReceivedMessage(
+            body: BinaryData.FromString("""{"domain":"example.test","queueId":"QID9"}"""), messageId: "m", sequenceNumber: 9));
+
+        var received = await queue.ReceiveDueAsync(1, TimeSpan.FromSeconds(1), None);
+
+        Assert.Equal(new WakeUp("example.test", "QID9"), Assert.Single(received).WakeUp);
+    }
+
+    [Fact]
+    public async Task ReceiveDueAsync_Malformed_IsDeadLetteredAndNotReturned()
+    {
+        var queue = CreateQueue();
+        var bad = ServiceBusModelFactory.ServiceBusReceivedMessage(body: BinaryData.FromString("not json"), messageId: "bad", sequenceNumber: 3);
+        _receiver.Available.Enqueue(bad);
+        _receiver.Available.Enqueue(Received("example.test", "QID1", 4));
+
+        var received = await queue.ReceiveDueAsync(10, TimeSpan.FromSeconds(1), None);
+
+        Assert.Equal("QID1", Assert.Single(received).WakeUp.QueueId);
+        Assert.Same(bad, Assert.Single(_receiver.DeadLettered).Message);
+    }
+
+    [Fact]
+    public async Task CompleteAndAbandon_SettleTheReceivedMessage()
+    {
+        var queue = CreateQueue();
+        _receiver.Available.Enqueue(Received("example.test", "QID1", 1));
+        _receiver.Available.Enqueue(Received("example.test", "QID2", 2));
+        var received = await queue.ReceiveDueAsync(2, TimeSpan.FromSeconds(1), None);
+
+        await queue.CompleteAsync(received[0], None);
+        await queue.AbandonAsync(received[1], None);
+
+        Assert.Same(received[0].ReceiptHandle, Assert.Single(_receiver.Completed));
+        Assert.Same(received[1].ReceiptHandle, Assert.Single(_receiver.Abandoned));
+    }
+
+    [Fact]
+    public async Task CompleteAsync_LockLost_IsSwallowed()
+    {
+        var queue = CreateQueue();
+        _receiver.Available.Enqueue(Received("example.test", "QID1", 1));
+        var received = Assert.Single(await queue.ReceiveDueAsync(1, TimeSpan.FromSeconds(1), None));
+        _receiver.SettleFailure = new ServiceBusException("lock lost", ServiceBusFailureReason.MessageLockLost);
+
+        await queue.CompleteAsync(received, None);
+        await queue.AbandonAsync(received, None);
+    }
+
+    [Fact]
+    public async Task CompleteAsync_HandleFromElsewhere_Throws()
+    {
+        var queue = CreateQueue();
+        await Assert.ThrowsAsync<ArgumentException>(() => queue.CompleteAsync(new ReceivedWakeUp(new WakeUp("a.test", "Q"), new object()), None));
+    }
+
+    [Fact]
+    public async Task ReceiveDueAsync_WithoutReceiver_Throws()
+    {
+        var queue = new ServiceBusWakeUpQueue(_sender, receiver: null);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => queue.ReceiveDueAsync(1, TimeSpan.Zero, None));
+    }
+
+    private static ServiceBusReceivedMessage Received(string domain, string queueId, long sequenceNumber) =>
+        ServiceBusModelFactory.ServiceBusReceivedMessage(
+            body: BinaryData.FromString("{}"),
+            messageId: $"{queueId}:0",
+            sequenceNumber: sequenceNumber,
+            properties: new Dictionary<string, object> { ["domain"] = domain, ["queueId"] = queueId });
+}
