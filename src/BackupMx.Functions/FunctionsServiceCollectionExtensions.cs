@@ -1,3 +1,4 @@
+using BackupMx.Azure;
 using BackupMx.Core.Hosting;
 using BackupMx.Delivery;
 using BackupMx.Telemetry;
@@ -18,6 +19,7 @@ public static class FunctionsServiceCollectionExtensions
     public static IServiceCollection AddBackupMxFunctions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddBackupMxCore(configuration);
+        services.AddBackupMxAzure(configuration);
         services.AddBackupMxDelivery();
         services.AddBackupMxFunctionOptions(configuration);
         services.AddBackupMxTelemetry(configuration, ServiceName)

@@ -1,3 +1,4 @@
+using BackupMx.Azure;
 using BackupMx.Core.Hosting;
 using BackupMx.Smtp;
 using BackupMx.Telemetry;
@@ -20,6 +21,7 @@ public static class ReceiverHost
     public static IServiceCollection AddBackupMxReceiver(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddBackupMxCore(configuration);
+        services.AddBackupMxAzure(configuration);
         services.AddBackupMxSmtpReceiver(configuration);
         services.AddBackupMxTelemetry(configuration, ServiceName);
 
