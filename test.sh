@@ -24,6 +24,10 @@ set -e
 # One closing line over all test assemblies.
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{ n += $2 } END { print n + 0 }')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{ n += $2 } END { print n + 0 }')
+if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then
+  echo "dotnet test failed without a failing test (a build or test host error above)" >&2
+  failed=1
+fi
 echo "${passed:-0} passed, ${failed:-0} failed"
 if [ "${passed:-0}" -eq 0 ]; then
   echo "no test ran" >&2

@@ -187,15 +187,4 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
         Assert.False(await store.TryUpdateAsync(record, None));
         Assert.False(await store.TryDeleteAsync(record, None));
     }
-
-    [Fact]
-    public async Task TryDeleteAsync_AlreadyDeleted_ReturnsFalse()
-    {
-        var store = await CreateTableStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
-        var copy = (await store.GetAsync(record.Domain, record.QueueId, None))!;
-        Assert.True(await store.TryDeleteAsync(record, None));
-        Assert.False(await store.TryDeleteAsync(copy, None));
-    }
 }
