@@ -1,0 +1,34 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace BackupMx.Functions;
+
+/// <summary>The <c>BackupMx:Functions</c> section: how the Forward function drains due wake-ups.</summary>
+public sealed class FunctionsOptions
+{
+    public const string SectionName = "BackupMx:Functions";
+
+    /// <summary>Messages forwarded at the same time within one run. Default 16.</summary>
+    [Range(1, 256)]
+    public int MaxConcurrentForwards { get; set; } = 16;
+
+    /// <summary>
+    /// How long one Forward run keeps receiving new wake-ups; deliveries started before the end
+    /// still finish. Default 4 minutes, well inside the 10-minute function timeout in host.json.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:08:00")]
+    public TimeSpan ForwardTimeBudget { get; set; } = TimeSpan.FromMinutes(4);
+
+    /// <summary>
+    /// Longest one receive waits for a due wake-up before the run decides nothing is due. Default 2 s:
+    /// long enough for Service Bus to hand over what is due, short enough to end an idle run quickly.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan ReceiveWait { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Failed wake-ups after which a run stops receiving. Abandoned wake-ups come back at once, so
+    /// while a dependency is down a run would otherwise spin on them for its whole budget. Default 10.
+    /// </summary>
+    [Range(1, 10_000)]
+    public int MaxFailuresPerRun { get; set; } = 10;
+}

@@ -1,0 +1,39 @@
+using BackupMx.Azure;
+using BackupMx.Core.Hosting;
+using BackupMx.Delivery;
+using BackupMx.Telemetry;
+using Microsoft.Azure.Functions.Worker.OpenTelemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace BackupMx.Functions;
+
+public static class FunctionsServiceCollectionExtensions
+{
+    public const string ServiceName = "backupmx-functions";
+
+    /// <summary>
+    /// Everything the function app needs: Core, the Azure adapters (Blob, Table, Service Bus),
+    /// outbound delivery, the functions' own options, and telemetry.
+    /// </summary>
+    public static IServiceCollection AddBackupMxFunctions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddBackupMxCore(configuration);
+        services.AddBackupMxAzure(configuration);
+        services.AddBackupMxDelivery();
+        services.AddBackupMxFunctionOptions(configuration);
+        services.AddBackupMxTelemetry(configuration, ServiceName)
+            .UseFunctionsWorkerDefaults();
+        return services;
+    }
+
+    /// <summary>The BackupMx:Functions section, validated at start-up.</summary>
+    public static IServiceCollection AddBackupMxFunctionOptions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<FunctionsOptions>()
+            .Bind(configuration.GetSection(FunctionsOptions.SectionName))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        return services;
+    }
+}

@@ -1,0 +1,74 @@
+using BackupMx.Azure;
+using BackupMx.Core.Hosting;
+using BackupMx.Smtp;
+using BackupMx.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Receiver;
+
+public static class ReceiverHost
+{
+    public const string ServiceName = "backupmx-receiver";
+
+    /// <summary>
+    /// The Azure-mode receiver: SMTP in, Core's intake, the Azure adapters for bodies, state and
+    /// wake-ups. No forwarding, probing or sweeping here: the function app does those.
+    /// </summary>
+    public static IServiceCollection AddBackupMxReceiver(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddBackupMxCore(configuration);
+        services.AddBackupMxAzure(configuration);
+        services.AddBackupMxSmtpReceiver(configuration);
+        services.AddBackupMxTelemetry(configuration, ServiceName);
+
+        // Container Apps allows 30 s after SIGTERM; sessions in progress get the receiver's grace period within that.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        return services;
+    }
+
+    public static HostApplicationBuilder CreateBuilder(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+
+        // Core registers the forwarding services too, whose ports (outbound transport, prober, DSN
+        // composer) this host deliberately lacks; they are never resolved, so checking them at
+        // build time (the Development default) would only stop a correct receiver from starting.
+        builder.ConfigureContainer(new DefaultServiceProviderFactory(new ServiceProviderOptions
+        {
+            ValidateScopes = true,
+            ValidateOnBuild = false,
+        }));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Services.AddBackupMxReceiver(builder.Configuration);
+        return builder;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        try
+        {
+            using var host = CreateBuilder(args).Build();
+            await host.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync("BackupMx receiver cannot start: the configuration is invalid.").ConfigureAwait(false);
+            foreach (var failure in ex.Failures)
+            {
+                await Console.Error.WriteLineAsync("  " + failure).ConfigureAwait(false);
+            }
+
+            return 2;
+        }
+    }
+}

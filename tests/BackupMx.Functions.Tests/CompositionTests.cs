@@ -1,0 +1,150 @@
+using BackupMx.Azure;
+using BackupMx.Core.Hosting;
+using BackupMx.Core.Intake;
+using BackupMx.Core.Ports;
+using BackupMx.Receiver;
+using BackupMx.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Functions.Tests;
+
+/// <summary>The two Azure-mode hosts are composed as intended; nothing here talks to a service.</summary>
+public sealed class CompositionTests
+{
+    private static readonly Dictionary<string, string?> Settings = new()
+    {
+        ["BackupMx:HostName"] = "mx.backup.test",
+        ["BackupMx:Domains:0:Name"] = "example.test",
+        ["BackupMx:Azure:BlobServiceUri"] = "https://account.blob.core.windows.net",
+        ["BackupMx:Azure:TableServiceUri"] = "https://account.table.core.windows.net",
+        ["BackupMx:Azure:ServiceBusNamespace"] = "backupmx.servicebus.windows.net",
+        ["BackupMx:Azure:ServiceBusQueue"] = "wakeups",
+    };
+
+    [Fact]
+    public async Task AddBackupMxFunctions_ResolvesEveryFunctionOverTheAzureAdapters()
+    {
+        // The Service Bus client only disposes asynchronously.
+        await using var provider = FunctionsProvider(Settings);
+
+        provider.GetRequiredService<IStartupValidator>().Validate();
+        Assert.IsType<ForwardFunction>(ActivatorUtilities.CreateInstance<ForwardFunction>(provider));
+        Assert.IsType<ProbePrimariesFunction>(ActivatorUtilities.CreateInstance<ProbePrimariesFunction>(provider));
+        Assert.IsType<ExpireFunction>(ActivatorUtilities.CreateInstance<ExpireFunction>(provider));
+        Assert.IsType<QueueAdminFunctions>(ActivatorUtilities.CreateInstance<QueueAdminFunctions>(provider));
+        Assert.IsType<ServiceBusWakeUpQueue>(provider.GetRequiredService<IWakeUpSource>());
+        Assert.IsType<ServiceBusWakeUpQueue>(provider.GetRequiredService<IWakeUpQueue>());
+        Assert.IsType<TableSpoolStore>(provider.GetRequiredService<ISpoolStore>());
+        Assert.IsType<TablePrimaryStatusStore>(provider.GetRequiredService<IPrimaryStatusStore>());
+        Assert.NotNull(provider.GetRequiredService<SpoolGauges>());
+        Assert.Equal(16, provider.GetRequiredService<IOptions<FunctionsOptions>>().Value.MaxConcurrentForwards);
+
+        // The function app runs no in-process scheduling: its timers do that work.
+        Assert.DoesNotContain(provider.GetServices<IHostedService>(), s => s is ForwardingService or PrimaryMonitorService or SweepService);
+    }
+
+    [Theory]
+    [InlineData("BackupMx:Functions:MaxConcurrentForwards", "0")]
+    [InlineData("BackupMx:Functions:ForwardTimeBudget", "00:30:00")]
+    [InlineData("BackupMx:Functions:MaxFailuresPerRun", "0")]
+    public void AddBackupMxFunctions_BadFunctionsSetting_FailsAtStartNamingIt(string key, string value)
+    {
+        using var provider = FunctionsProvider(new Dictionary<string, string?>(Settings) { [key] = value });
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+        Assert.Contains(key.Split(':')[^1], error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ReceiverHost_ComposesSmtpIntakeOverAzureWithoutForwarding()
+    {
+        var builder = ReceiverHost.CreateBuilder(["--environment", "Development"]);
+        builder.Configuration.AddInMemoryCollection(Settings);
+        builder.Configuration["BackupMx:Smtp:Endpoints:0"] = "127.0.0.1:2525";
+        using var host = builder.Build();
+
+        var hosted = host.Services.GetServices<IHostedService>().Select(s => s.GetType().Name).ToList();
+        Assert.Contains("SmtpReceiverHostedService", hosted);
+        Assert.Contains(nameof(AzureStorageInitializer), hosted);
+        Assert.DoesNotContain(nameof(ForwardingService), hosted);
+        Assert.DoesNotContain(nameof(PrimaryMonitorService), hosted);
+        Assert.DoesNotContain(nameof(SweepService), hosted);
+        Assert.NotNull(host.Services.GetRequiredService<IntakeService>());
+        Assert.IsType<ServiceBusWakeUpQueue>(host.Services.GetRequiredService<IWakeUpQueue>());
+        Assert.IsType<BlobBodyStore>(host.Services.GetRequiredService<IBodyStore>());
+        Assert.Null(host.Services.GetService<IMessageTransport>());
+    }
+
+    [Fact]
+    public void Dockerfile_PublishesTheReceiverAndRunsItAsNonRootOnPort2525()
+    {
+        var root = FindRepoRoot();
+        var dockerfile = File.ReadAllText(Path.Combine(root, "src", "BackupMx.Receiver", "Dockerfile"));
+
+        Assert.Contains("FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("FROM mcr.microsoft.com/dotnet/runtime:10.0", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("dotnet publish src/BackupMx.Receiver/BackupMx.Receiver.csproj -c Release -o /app", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("EXPOSE 2525", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("BackupMx__Smtp__Endpoints__0=0.0.0.0:2525", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("USER $APP_UID", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("ENTRYPOINT [\"dotnet\", \"BackupMx.Receiver.dll\"]", dockerfile, StringComparison.Ordinal);
+
+        // Every project the receiver builds from must have its project file copied before the restore.
+        foreach (var project in new[] { "BackupMx.Core", "BackupMx.Smtp", "BackupMx.Azure", "BackupMx.Telemetry", "BackupMx.Receiver" })
+        {
+            Assert.Contains($"COPY src/{project}/{project}.csproj src/{project}/", dockerfile, StringComparison.Ordinal);
+        }
+
+        var references = ProjectClosure(root, Path.Combine(root, "src", "BackupMx.Receiver", "BackupMx.Receiver.csproj"));
+        Assert.Equal(
+            ["BackupMx.Azure", "BackupMx.Core", "BackupMx.Receiver", "BackupMx.Smtp", "BackupMx.Telemetry"],
+            references.Order(StringComparer.Ordinal));
+    }
+
+    private static ServiceProvider FunctionsProvider(Dictionary<string, string?> settings)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddBackupMxFunctions(configuration);
+        return services.BuildServiceProvider();
+    }
+
+    private static HashSet<string> ProjectClosure(string root, string project)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([project]);
+        while (pending.TryPop(out var path))
+        {
+            if (!seen.Add(Path.GetFileNameWithoutExtension(path)))
+            {
+                continue;
+            }
+
+            var xml = System.Xml.Linq.XDocument.Load(path);
+            foreach (var reference in xml.Descendants("ProjectReference"))
+            {
+                var include = ((string)reference.Attribute("Include")!).Replace('\\', Path.DirectorySeparatorChar);
+                pending.Push(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, include)));
+            }
+        }
+
+        return seen;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "BackupMx.Functions.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Repository root not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,87 @@
+using System.Buffers;
+using System.Diagnostics.Metrics;
+using System.Text;
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Intake;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using BackupMx.Telemetry;
+using BackupMx.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Functions.Tests;
+
+/// <summary>
+/// The function classes over Core wired to fakes (<see cref="CoreHarness"/>): the
+/// RecordingWakeUpQueue stands in for Service Bus, the scripted transport for the primary.
+/// </summary>
+public sealed class FunctionsHarness : IDisposable
+{
+    public const string Body = "From: alice@sender.test\r\nTo: bob@example.test\r\nSubject: hello\r\n\r\nHi Bob.\r\n";
+
+    private readonly ServiceProvider _metrics;
+
+    public FunctionsHarness(FunctionsOptions? options = null, IWakeUpSource? source = null, ISpoolStore? spool = null)
+    {
+        Core = new CoreHarness(spool: spool);
+        Options = options ?? new FunctionsOptions();
+        _metrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        MeterFactory = _metrics.GetRequiredService<IMeterFactory>();
+        Gauges = new SpoolGauges(MeterFactory, Core.Time);
+        Forward = new ForwardFunction(source ?? Core.WakeUps, Core.Forwarder, Microsoft.Extensions.Options.Options.Create(Options), Core.Time, NullLogger<ForwardFunction>.Instance);
+        Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges);
+        Expire = new ExpireFunction(Core.Sweeper, Core.Inspector, Gauges);
+        Admin = new QueueAdminFunctions(Core.Inspector, Core.Flusher, Core.Get<IOptions<BackupMxOptions>>(), NullLogger<QueueAdminFunctions>.Instance);
+    }
+
+    public CoreHarness Core { get; }
+
+    public FunctionsOptions Options { get; }
+
+    public IMeterFactory MeterFactory { get; }
+
+    public SpoolGauges Gauges { get; }
+
+    public ForwardFunction Forward { get; }
+
+    public ProbePrimariesFunction Probe { get; }
+
+    public ExpireFunction Expire { get; }
+
+    public QueueAdminFunctions Admin { get; }
+
+    public async Task<string> AcceptAsync(string recipient = "bob@example.test", string sender = "alice@sender.test")
+    {
+        var result = await Core.Intake.AcceptAsync(
+            new IncomingMessage
+            {
+                Sender = sender,
+                Parameters = new MailParameters(),
+                Recipients = [new IncomingRecipient(recipient)],
+                ClientAddress = "192.0.2.10",
+                HeloName = "mail.sender.test",
+                Content = new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(Body)),
+            },
+            CancellationToken.None);
+        return Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);
+    }
+
+    public async Task<List<SpoolRecord>> AllRecordsAsync()
+    {
+        var list = new List<SpoolRecord>();
+        await foreach (var r in Core.Spool.ListAllAsync(CancellationToken.None))
+        {
+            list.Add(r);
+        }
+
+        return list;
+    }
+
+    public void Dispose()
+    {
+        Core.Dispose();
+        _metrics.Dispose();
+    }
+}
