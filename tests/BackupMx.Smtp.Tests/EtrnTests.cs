@@ -130,6 +130,16 @@ public sealed class EtrnTests
     }
 
     [Fact]
+    public async Task Etrn_PrimaryGivenByName_ItsAddressesAllowed()
+    {
+        await using var host = await StartAsync(new() { ["BackupMx:Domains:0:Primary"] = "localhost:2525" });
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("251 ", await client.CommandAsync("ETRN example.test"));
+    }
+
+    [Fact]
     public async Task Etrn_BeforeEhlo_503()
     {
         await using var host = await StartAsync();

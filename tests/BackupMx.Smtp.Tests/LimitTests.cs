@@ -70,6 +70,9 @@ public sealed class LimitTests
         Assert.StartsWith("250", await client.CommandAsync(helo));
         Assert.StartsWith("500 5.5.2 ", await client.CommandAsync(helo + "x"));
 
+        // A bare LF does not end a command line (SmtpServer frames on CRLF), so it cannot hide length.
+        Assert.StartsWith("500 5.5.2 ", await client.CommandAsync("NOOP\n" + new string('n', 600)));
+
         // A too-long MAIL does not open a transaction.
         Assert.StartsWith("500 5.5.2 ", await client.CommandAsync("MAIL FROM:<" + new string('a', 700) + "@remote.test>"));
         // SmtpServer answers a command out of sequence with 501.
@@ -172,6 +175,34 @@ public sealed class LimitTests
         Assert.True(closed, "the connection was still open after 15 s");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), clock.Elapsed.ToString());
         Assert.Empty(await host.RecordsAsync());
+    }
+
+    [Fact]
+    public async Task CommandTimeout_ClientTricklingCommandLine_Disconnected()
+    {
+        await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:CommandTimeout"] = "00:00:01" });
+        await using var client = await host.ConnectAsync();
+
+        // The command timeout runs from the start of the line, not from the last byte.
+        var clock = Stopwatch.StartNew();
+        var closed = false;
+        while (clock.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            try
+            {
+                await client.SendRawAsync("N");
+            }
+            catch (IOException)
+            {
+                closed = true;
+                break;
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.True(closed, "the connection was still open after 15 s");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), clock.Elapsed.ToString());
     }
 
     [Fact]

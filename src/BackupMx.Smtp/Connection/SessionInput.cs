@@ -51,9 +51,6 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     /// </summary>
     public Func<string, CancellationToken, ValueTask<string>>? EtrnHandler { get; set; }
 
-    /// <summary>Command lines read so far, including the ones answered here.</summary>
-    public int Commands => _commands;
-
     private static ReadOnlySpan<byte> EndOfData => "\r\n.\r\n"u8;
 
     /// <summary>The last command line consumed (with its CRLF), for parameters SmtpServer throws away.</summary>
@@ -138,19 +135,22 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 return result;
             }
 
-            var lf = buffer.PositionOf((byte)'\n');
-            if (lf is null)
+            // Lines end at CRLF, as SmtpServer frames them; a bare LF does not end a command line.
+            var reader = new SequenceReader<byte>(buffer);
+            if (!reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8, advancePastDelimiter: true))
             {
                 if (_discardingLongLine || buffer.Length > MaxLineLength(buffer))
                 {
-                    // Keep nothing of a line that is already too long: SmtpServer would buffer it without bound.
+                    // Keep nothing of a line that is already too long (SmtpServer would buffer it without
+                    // bound) but its last byte, which may be the CR of the CRLF that ends it.
                     _discardingLongLine = true;
-                    _inner.AdvanceTo(buffer.End);
                     if (result.IsCompleted)
                     {
+                        _inner.AdvanceTo(buffer.End);
                         return Completed();
                     }
 
+                    _inner.AdvanceTo(buffer.GetPosition(buffer.Length - 1), buffer.End);
                     continue;
                 }
 
@@ -158,7 +158,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 return result;
             }
 
-            var lineEnd = buffer.GetPosition(1, lf.Value);
+            var lineEnd = reader.Position;
             var line = buffer.Slice(0, lineEnd);
             if (_commands >= limits.MaxCommandsPerSession)
             {

@@ -143,6 +143,12 @@ internal sealed class SmtpReceiver(
         catch (OperationCanceledException)
         {
         }
+        finally
+        {
+            // Ends flushes that ETRN started in the background; whatever they did not reach stays
+            // scheduled as before and is picked up by the retry schedule or the next flush.
+            await _shutdown.CancelAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>
