@@ -45,4 +45,25 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 223, Level = LogLevel.Debug, Message = "Message from {ClientAddress} queued as {QueueIds}")]
     public static partial void Queued(ILogger logger, string? clientAddress, string queueIds);
+
+    [LoggerMessage(EventId = 215, Level = LogLevel.Information, Message = "Refused RCPT <{Recipient}> from {ClientAddress}: {Verdict}")]
+    public static partial void RecipientRefused(ILogger logger, string? recipient, string? clientAddress, string verdict);
+
+    [LoggerMessage(EventId = 216, Level = LogLevel.Information, Message = "Refused MAIL from {ClientAddress}: more than {PerMinute} messages per minute")]
+    public static partial void RateLimited(ILogger logger, string? clientAddress, int perMinute);
+
+    [LoggerMessage(EventId = 230, Level = LogLevel.Warning, Message = "Refused connection from {ClientAddress}: limit of {MaxConnections} in total or {MaxConnectionsPerIp} per client reached")]
+    public static partial void ConnectionRefused(ILogger logger, string clientAddress, int maxConnections, int maxConnectionsPerIp);
+
+    [LoggerMessage(EventId = 240, Level = LogLevel.Information, Message = "{Command} from {ClientAddress}: {Reply}")]
+    public static partial void Etrn(ILogger logger, string? clientAddress, string command, string reply);
+
+    [LoggerMessage(EventId = 241, Level = LogLevel.Error, Message = "Flush of {Domain} requested by ETRN failed")]
+    public static partial void EtrnFlushFailed(ILogger logger, Exception exception, string domain);
+
+    [LoggerMessage(EventId = 242, Level = LogLevel.Warning, Message = "Could not resolve primary {Host} to check an ETRN client")]
+    public static partial void EtrnResolveFailed(ILogger logger, Exception exception, string host);
+
+    [LoggerMessage(EventId = 250, Level = LogLevel.Information, Message = "STARTTLS offered with certificate {Subject}, valid until {NotAfter}")]
+    public static partial void TlsEnabled(ILogger logger, string subject, DateTime notAfter);
 }

@@ -29,4 +29,54 @@ public sealed class SmtpReceiverOptions
 
     /// <summary>How long a stop waits for sessions in progress before cutting them off. Default 5 s.</summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Open connections in total; one more is answered 421 4.7.0 and closed. Default 500.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxConnections { get; set; } = 500;
+
+    /// <summary>Open connections from one client IP address; one more is answered 421 4.7.0 and closed. Default 20.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxConnectionsPerIp { get; set; } = 20;
+
+    /// <summary>Command lines in one session; the next one is answered 421 4.7.0 and the connection closed. Default 10000.</summary>
+    [Range(10, int.MaxValue)]
+    public int MaxCommandsPerSession { get; set; } = 10_000;
+
+    /// <summary>
+    /// Longest command line in octets, CRLF included (RFC 5321 §4.5.3.1.4: 512). Longer lines get
+    /// 500 5.5.2 and are not executed. MAIL lines may be 150 octets longer and RCPT lines 500 longer,
+    /// the room the advertised SIZE, BODY and DSN parameters need (RFC 1870, RFC 3461 §4).
+    /// </summary>
+    [Range(512, 65_536)]
+    public int MaxCommandLineLength { get; set; } = 512;
+
+    /// <summary>
+    /// Longest line of message text in octets, CRLF included (RFC 5321 §4.5.3.1.6: 1000). A message
+    /// with a longer line is refused after the final dot with 500 5.5.2 (§4.5.3.1.10 "Line too long").
+    /// </summary>
+    [Range(1000, int.MaxValue)]
+    public int MaxDataLineLength { get; set; } = 1000;
+
+    /// <summary>Largest header section in octets; a message with a larger one is refused with 552 5.3.4. Default 1 MiB.</summary>
+    [Range(1024, int.MaxValue)]
+    public int MaxHeaderBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Messages (MAIL commands) one client IP may start per minute, as a token bucket that also
+    /// allows a burst of this size; past it MAIL is answered 450 4.7.1. 0 turns the limit off. Default 300.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MaxMessagesPerMinutePerIp { get; set; } = 300;
+
+    /// <summary>PEM certificate (chain) for inbound STARTTLS. STARTTLS is offered only when this and <see cref="TlsKeyPath"/> are set.</summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificatePath"/>.</summary>
+    public string? TlsKeyPath { get; set; }
+
+    /// <summary>
+    /// How long an ETRN waits for its flush to finish so that the reply can say how many messages were
+    /// started (251/253); a longer flush goes on in the background and the reply is 250. Default 5 s.
+    /// </summary>
+    public TimeSpan EtrnReplyWait { get; set; } = TimeSpan.FromSeconds(5);
 }

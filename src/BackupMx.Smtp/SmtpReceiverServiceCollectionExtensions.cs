@@ -17,6 +17,16 @@ public static class SmtpReceiverServiceCollectionExtensions
             .Bind(configuration.GetSection(SmtpReceiverOptions.SectionName))
             .ValidateDataAnnotations()
             .Validate(o => o.ShutdownGracePeriod >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":ShutdownGracePeriod must not be negative.")
+            .Validate(o => o.EtrnReplyWait >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":EtrnReplyWait must not be negative.")
+            .Validate(
+                o => string.IsNullOrWhiteSpace(o.TlsCertificatePath) == string.IsNullOrWhiteSpace(o.TlsKeyPath),
+                SmtpReceiverOptions.SectionName + ":TlsCertificatePath and " + SmtpReceiverOptions.SectionName + ":TlsKeyPath must be set together.")
+            .Validate(
+                o => string.IsNullOrWhiteSpace(o.TlsCertificatePath) || File.Exists(o.TlsCertificatePath),
+                SmtpReceiverOptions.SectionName + ":TlsCertificatePath does not name an existing file.")
+            .Validate(
+                o => string.IsNullOrWhiteSpace(o.TlsKeyPath) || File.Exists(o.TlsKeyPath),
+                SmtpReceiverOptions.SectionName + ":TlsKeyPath does not name an existing file.")
             .ValidateOnStart();
         services.TryAddSingleton<SmtpReceiver>();
         services.AddHostedService<SmtpReceiverHostedService>();

@@ -88,4 +88,43 @@ public sealed class OptionsValidationTests
         options.Bounce.SmartHost = "a b";
         Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Bounce:SmartHost", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData("alice@example.test", true)]
+    [InlineData("*@EXAMPLE.TEST", true)]
+    [InlineData("alice@other.test", false)]
+    [InlineData("alice", false)]
+    [InlineData("@example.test", false)]
+    public void Validate_Recipients_MustBeAtTheDomain(string entry, bool valid)
+    {
+        var options = Valid();
+        options.Domains[0].Recipients.Add(entry);
+        Assert.Equal(valid, !Errors(options).Any(e => e.StartsWith("BackupMx:Domains:0:Recipients:0 ", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("192.0.2.10", true)]
+    [InlineData("2001:db8::/32", true)]
+    [InlineData("192.0.2.0/24", true)]
+    [InlineData("primary.example.test", false)]
+    [InlineData("192.0.2.0/33", false)]
+    public void Validate_EtrnClients_MustBeIpOrCidr(string entry, bool valid)
+    {
+        var options = Valid();
+        options.Domains[0].EtrnClients.Add(entry);
+        Assert.Equal(valid, !Errors(options).Any(e => e.StartsWith("BackupMx:Domains:0:EtrnClients:0 ", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Validate_RecipientVerificationDurations_MustBePositive()
+    {
+        var options = Valid();
+        options.RecipientVerification.PositiveCacheDuration = TimeSpan.Zero;
+        options.RecipientVerification.NegativeCacheDuration = TimeSpan.FromSeconds(-1);
+        options.RecipientVerification.MaxCacheEntries = 0;
+        var errors = Errors(options);
+        Assert.Contains(errors, e => e.StartsWith("BackupMx:RecipientVerification:PositiveCacheDuration", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("BackupMx:RecipientVerification:NegativeCacheDuration", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("BackupMx:RecipientVerification:MaxCacheEntries", StringComparison.Ordinal));
+    }
 }

@@ -46,4 +46,28 @@ public sealed class HostingTests
             Assert.Empty(await host.RecordsAsync());
         }
     }
+
+    [Theory]
+    [InlineData("TlsCertificatePath")]
+    [InlineData("TlsKeyPath")]
+    public async Task Start_OnlyOneTlsFileConfigured_FailsNamingTheKeys(string key)
+    {
+        using var certificate = new TestCertificate();
+        var settings = certificate.Settings();
+        settings.Remove("BackupMx:Smtp:" + key);
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => ReceiverHost.StartAsync(settings));
+        Assert.Contains("BackupMx:Smtp:TlsCertificatePath and BackupMx:Smtp:TlsKeyPath", error.Message);
+    }
+
+    [Fact]
+    public async Task Start_TlsFileMissing_FailsNamingTheKey()
+    {
+        using var certificate = new TestCertificate();
+        var settings = certificate.Settings();
+        settings["BackupMx:Smtp:TlsKeyPath"] = certificate.KeyPath + ".missing";
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => ReceiverHost.StartAsync(settings));
+        Assert.Contains("BackupMx:Smtp:TlsKeyPath", error.Message);
+    }
 }

@@ -15,6 +15,7 @@ public sealed class ProtocolTests
         Assert.Contains("8BITMIME", lines);
         Assert.Contains("PIPELINING", lines);
         Assert.Contains("DSN", lines);
+        Assert.Contains("ETRN", lines);
         Assert.DoesNotContain(lines, l => l.StartsWith("AUTH", StringComparison.Ordinal));
         Assert.DoesNotContain("SMTPUTF8", lines);
         Assert.DoesNotContain("STARTTLS", lines);

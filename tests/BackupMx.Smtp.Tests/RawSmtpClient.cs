@@ -1,4 +1,6 @@
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 
 namespace BackupMx.Smtp.Tests;
@@ -8,14 +10,32 @@ internal sealed class RawSmtpClient : IAsyncDisposable
 {
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(15);
     private readonly TcpClient _client;
-    private readonly NetworkStream _stream;
-    private readonly StreamReader _reader;
+    private Stream _stream;
+    private StreamReader _reader;
 
     private RawSmtpClient(TcpClient client)
     {
         _client = client;
         _stream = client.GetStream();
         _reader = new StreamReader(_stream, Encoding.Latin1);
+    }
+
+    public SslProtocols? TlsProtocol => (_stream as SslStream)?.SslProtocol;
+
+    /// <summary>
+    /// The TLS handshake, after the server said 220 to STARTTLS. Anything the server sent in plain
+    /// text after that reply and that the reader already buffered is dropped, as a real client would.
+    /// </summary>
+    public async Task UpgradeToTlsAsync(SslProtocols protocols = SslProtocols.None)
+    {
+        var tls = new SslStream(_client.GetStream(), leaveInnerStreamOpen: true, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "mx.backup.test",
+            EnabledSslProtocols = protocols,
+        });
+        _stream = tls;
+        _reader = new StreamReader(tls, Encoding.Latin1);
     }
 
     public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true)

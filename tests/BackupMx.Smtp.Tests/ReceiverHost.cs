@@ -35,7 +35,10 @@ internal sealed class ReceiverHost : IAsyncDisposable
 
     public InMemoryBodyStore Bodies { get; }
 
-    public static async Task<ReceiverHost> StartAsync(Dictionary<string, string?>? settings = null, int endpointCount = 1)
+    public T Get<T>() where T : notnull => _provider.GetRequiredService<T>();
+
+    /// <param name="configureServices">Runs after the default registrations, so it can replace them (fakes, a FakeTimeProvider).</param>
+    public static async Task<ReceiverHost> StartAsync(Dictionary<string, string?>? settings = null, int endpointCount = 1, Action<IServiceCollection>? configureServices = null)
     {
         var ports = Enumerable.Range(0, endpointCount).Select(_ => FreePort.Next()).ToArray();
         var values = new Dictionary<string, string?>
@@ -65,6 +68,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<InMemoryBodyStore>());
         services.AddSingleton<IWakeUpQueue>(sp => new RecordingWakeUpQueue(sp.GetRequiredService<TimeProvider>()));
         services.AddBackupMxSmtpReceiver(configuration);
+        configureServices?.Invoke(services);
 
         var host = new ReceiverHost(services.BuildServiceProvider(), ports[0], ports);
         foreach (var hosted in host._hosted)

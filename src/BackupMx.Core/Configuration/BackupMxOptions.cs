@@ -158,6 +158,9 @@ public sealed class RecipientVerificationOptions
 
     /// <summary>How long a recipient the primary refused stays refused. Default 1 hour.</summary>
     public TimeSpan NegativeCacheDuration { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Most callout results kept; the least recently used go first. Default 100000.</summary>
+    public int MaxCacheEntries { get; set; } = 100_000;
 }
 
 public sealed class SpoolOptions

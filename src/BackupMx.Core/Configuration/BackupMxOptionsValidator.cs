@@ -70,6 +70,25 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
             {
                 errors.Add($"{Prefix}:Domains:{i}:Primary '{domain.Primary}' is not host[:port].");
             }
+
+            for (var j = 0; j < domain.Recipients.Count; j++)
+            {
+                var entry = domain.Recipients[j] ?? string.Empty;
+                var at = entry.LastIndexOf('@');
+                if (at <= 0 || !string.Equals(entry[(at + 1)..], domain.Name, StringComparison.OrdinalIgnoreCase) || entry.Any(char.IsWhiteSpace))
+                {
+                    errors.Add($"{Prefix}:Domains:{i}:Recipients:{j} '{entry}' is not an address at {domain.Name} (user@{domain.Name} or *@{domain.Name}).");
+                }
+            }
+
+            for (var j = 0; j < domain.EtrnClients.Count; j++)
+            {
+                var entry = domain.EtrnClients[j] ?? string.Empty;
+                if (!IPAddress.TryParse(entry, out _) && !IPNetwork.TryParse(entry, out _))
+                {
+                    errors.Add($"{Prefix}:Domains:{i}:EtrnClients:{j} '{entry}' is not an IP address or CIDR range (for example 192.0.2.10 or 2001:db8::/32).");
+                }
+            }
         }
 
         var intervals = options.Delivery.RetryIntervals;
@@ -104,6 +123,21 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
         if (options.Delivery.MaxConcurrentDeliveries is < 1 or > 256)
         {
             errors.Add($"{Prefix}:Delivery:MaxConcurrentDeliveries must be between 1 and 256.");
+        }
+
+        if (options.RecipientVerification.PositiveCacheDuration <= TimeSpan.Zero)
+        {
+            errors.Add($"{Prefix}:RecipientVerification:PositiveCacheDuration must be a positive TimeSpan (for example 7.00:00:00).");
+        }
+
+        if (options.RecipientVerification.NegativeCacheDuration <= TimeSpan.Zero)
+        {
+            errors.Add($"{Prefix}:RecipientVerification:NegativeCacheDuration must be a positive TimeSpan (for example 01:00:00).");
+        }
+
+        if (options.RecipientVerification.MaxCacheEntries < 1)
+        {
+            errors.Add($"{Prefix}:RecipientVerification:MaxCacheEntries must be at least 1.");
         }
 
         if (!string.IsNullOrWhiteSpace(options.Bounce.SmartHost) && !HostPort.TryParse(options.Bounce.SmartHost, 25, out _))

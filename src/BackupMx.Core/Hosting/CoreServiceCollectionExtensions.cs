@@ -29,6 +29,10 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.TryAddSingleton<IntakeService>();
+
+        // Replaced by the callout implementation when the delivery adapter is added.
+        services.TryAddSingleton<IRecipientVerifier, NullRecipientVerifier>();
+        services.TryAddSingleton<RecipientPolicy>();
         services.TryAddSingleton<MessageForwarder>();
         services.TryAddSingleton<DsnQueue>();
         services.TryAddSingleton<DomainFlusher>();

@@ -1,5 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
+using BackupMx.Smtp.Limits;
+using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.IO;
 using SmtpServer.Net;
@@ -8,19 +11,24 @@ namespace BackupMx.Smtp.Connection;
 
 /// <summary>
 /// Accepts connections for SmtpServer, wraps each in a <see cref="SessionPipe"/> and counts the
-/// open ones, so that a graceful stop can refuse new connections and wait for the open ones.
+/// open ones: in total and per client address, refusing one too many with 421 4.7.0 before
+/// SmtpServer ever sees it, and so that a graceful stop can refuse new connections and wait
+/// for the open ones.
 /// </summary>
 /// <remarks>
 /// SmtpServer's listen loop asks for the next connection again as soon as one is handed over or
 /// fails, so after <see cref="StopAccepting"/> the listeners just wait for the final cancellation.
 /// </remarks>
-internal sealed class ReceiverListenerFactory(long maxContentBytes) : IEndpointListenerFactory
+internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimits inputLimits, ILogger logger) : IEndpointListenerFactory
 {
     public const string SessionPipeKey = "BackupMx:SessionPipe";
 
-    private readonly long _maxContentBytes = maxContentBytes;
+    private static readonly TimeSpan RefusalWriteTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly InputLimits _inputLimits = inputLimits;
     private readonly Lock _lock = new();
     private readonly List<Listener> _listeners = [];
+    private readonly Dictionary<IPAddress, int> _perClient = [];
     private TaskCompletionSource _idle = CompletedIdle();
     private int _open;
     private bool _stopped;
@@ -71,27 +79,69 @@ internal sealed class ReceiverListenerFactory(long maxContentBytes) : IEndpointL
         }
     }
 
-    private void Opened()
+    private bool TryOpen(IPAddress client)
     {
         lock (_lock)
         {
+            var fromClient = _perClient.GetValueOrDefault(client);
+            if (_open >= limits.MaxConnections || fromClient >= limits.MaxConnectionsPerIp)
+            {
+                return false;
+            }
+
+            _perClient[client] = fromClient + 1;
             if (_open++ == 0)
             {
                 _idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
+
+            return true;
         }
     }
 
-    private void Closed()
+    private void Closed(IPAddress client)
     {
         lock (_lock)
         {
+            if (_perClient.TryGetValue(client, out var count) && count > 1)
+            {
+                _perClient[client] = count - 1;
+            }
+            else
+            {
+                _perClient.Remove(client);
+            }
+
             if (--_open == 0)
             {
                 _idle.TrySetResult();
             }
         }
     }
+
+    // Off the accept loop, so that a client that does not read cannot stall accepting others.
+    private async Task RefuseAsync(TcpClient client, IPAddress address)
+    {
+        Log.ConnectionRefused(logger, address.ToString(), limits.MaxConnections, limits.MaxConnectionsPerIp);
+        try
+        {
+            using var timeout = new CancellationTokenSource(RefusalWriteTimeout);
+            var stream = client.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes("421 4.7.0 " + limits.HostName + " Too many connections, try again later\r\n"), timeout.Token).ConfigureAwait(false);
+            client.Client.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client went away first; there is nobody left to tell.
+        }
+        finally
+        {
+            client.Dispose();
+        }
+    }
+
+    private static IPAddress ClientAddress(TcpClient client) =>
+        ClientKey.Of((client.Client.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None);
 
     private static TaskCompletionSource CompletedIdle()
     {
@@ -112,40 +162,49 @@ internal sealed class ReceiverListenerFactory(long maxContentBytes) : IEndpointL
 
         public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken)
         {
-            TcpClient client;
             while (true)
             {
-                if (_stopped)
-                {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-                }
-
+                TcpClient client;
                 try
                 {
+                    if (_stopped)
+                    {
+                        await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                    }
+
                     client = await tcp.AcceptTcpClientAsync(cancellationToken).ConfigureAwait(false);
-                    break;
                 }
                 catch (Exception ex) when ((ex is SocketException or ObjectDisposedException or InvalidOperationException) && _stopped)
                 {
                     // The listening socket was closed by StopAccepting: wait for the shutdown.
+                    continue;
                 }
-            }
 
-            if (_stopped)
-            {
-                client.Dispose();
-                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-            }
+                if (_stopped)
+                {
+                    client.Dispose();
+                    continue;
+                }
 
-            client.NoDelay = true;
-            context.Properties[EndpointListener.LocalEndPointKey] = tcp.LocalEndpoint;
-            context.Properties[EndpointListener.RemoteEndPointKey] = client.Client.RemoteEndPoint!;
-            owner.Opened();
-            var pipe = new SessionPipe(client, owner._maxContentBytes, owner.Closed);
-            context.Properties[SessionPipeKey] = pipe;
-            return pipe;
+                var address = ClientAddress(client);
+                if (!owner.TryOpen(address))
+                {
+                    _ = owner.RefuseAsync(client, address);
+                    continue;
+                }
+
+                client.NoDelay = true;
+                context.Properties[EndpointListener.LocalEndPointKey] = tcp.LocalEndpoint;
+                context.Properties[EndpointListener.RemoteEndPointKey] = client.Client.RemoteEndPoint!;
+                var pipe = new SessionPipe(client, owner._inputLimits, () => owner.Closed(address));
+                context.Properties[SessionPipeKey] = pipe;
+                return pipe;
+            }
         }
 
         public void Dispose() => Stop();
     }
 }
+
+/// <summary>How many connections are served at once, in total and per client address.</summary>
+internal sealed record ConnectionLimits(string HostName, int MaxConnections, int MaxConnectionsPerIp);

@@ -1,11 +1,13 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Security;
 using System.Text;
 
 namespace BackupMx.Smtp.Connection;
 
 /// <summary>
-/// The session's input as SmtpServer reads it, with three repairs for the DATA phase.
+/// The session's input as SmtpServer reads it: three repairs for the DATA phase, the line-length
+/// and command-count limits, and ETRN, which SmtpServer's fixed parser would answer with 502.
 /// </summary>
 /// <remarks>
 /// SmtpServer ends DATA only at <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c> and unstuffs only <c>&lt;CRLF&gt;..</c>, so
@@ -22,16 +24,32 @@ namespace BackupMx.Smtp.Connection;
 /// All buffers handed out are the inner pipe's own (positions stay valid across reads), except that
 /// one fixed empty body.
 /// </remarks>
-internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : PipeReader
+internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<string, CancellationToken, ValueTask> reply) : PipeReader
 {
     /// <summary>Longest command line remembered for <see cref="LastLine"/>.</summary>
     private const int MaxRememberedLine = 2048;
 
+    // Room the parameters we advertise need beyond the basic 512 (RFC 1870 SIZE, RFC 6152 BODY,
+    // RFC 3461 §4: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT).
+    private const int MailLineAllowance = 150;
+    private const int RcptLineAllowance = 500;
+
     private static readonly byte[] EmptyBody = "\r\n.\r\n"u8.ToArray();
 
+    private PipeReader _inner = inner;
     private ReadOnlySequence<byte> _last;
     private bool _synthetic;
     private bool _heldCrlf;
+    private bool _bodyHandedOut;
+    private bool _discardingLongLine;
+    private bool _closed;
+    private int _commands;
+
+    /// <summary>
+    /// Answers ETRN lines, which SmtpServer's parser cannot know: given the line, returns the reply
+    /// to send. Set once the session exists; until then ETRN goes to SmtpServer and gets 502.
+    /// </summary>
+    public Func<string, CancellationToken, ValueTask<string>>? EtrnHandler { get; set; }
 
     private static ReadOnlySpan<byte> EndOfData => "\r\n.\r\n"u8;
 
@@ -60,7 +78,7 @@ internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : Pip
             }
 
             // DATA was refused: the kept-back CRLF must not show up as an empty command line.
-            var pending = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var pending = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
             if (pending.IsCanceled || pending.Buffer.Length < 2)
             {
                 _heldCrlf = pending.Buffer.Length >= 2;
@@ -69,7 +87,7 @@ internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : Pip
             }
 
             var afterCrlf = pending.Buffer.GetPosition(2);
-            inner.AdvanceTo(afterCrlf, afterCrlf);
+            _inner.AdvanceTo(afterCrlf, afterCrlf);
         }
         else if (dataAccepted)
         {
@@ -77,20 +95,134 @@ internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : Pip
             return await ReadBodyAsync(leadingCrlf: false, cancellationToken).ConfigureAwait(false);
         }
 
-        var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-        _last = result.Buffer;
-        return result;
+        return await ReadCommandAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Switches to the TLS stream after STARTTLS. Whatever the old reader still buffers was sent in
+    /// plain text before the handshake and is thrown away unread (RFC 3207 §4.2, CVE-2011-0411):
+    /// a command injected behind STARTTLS must not run inside the protected session.
+    /// </summary>
+    public void Upgrade(PipeReader secured)
+    {
+        var old = _inner;
+        _inner = secured;
+        _last = default;
+        _heldCrlf = false;
+        _discardingLongLine = false;
+        _bodyHandedOut = false;
+        DataAccepted = false;
+        old.Complete();
+    }
+
+    // SmtpServer only ever consumes whole lines, so each call starts at the beginning of a line.
+    // Lines we answer ourselves (ETRN, over-long lines, one past the command limit) are consumed
+    // here and never reach it; the replies go out before it reads again, so they stay in order.
+    private async ValueTask<ReadResult> ReadCommandAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (_closed)
+            {
+                return Completed();
+            }
+
+            var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (result.IsCanceled)
+            {
+                _last = buffer;
+                return result;
+            }
+
+            // Lines end at CRLF, as SmtpServer frames them; a bare LF does not end a command line.
+            var reader = new SequenceReader<byte>(buffer);
+            if (!reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8, advancePastDelimiter: true))
+            {
+                if (_discardingLongLine || buffer.Length > MaxLineLength(buffer))
+                {
+                    // Keep nothing of a line that is already too long (SmtpServer would buffer it without
+                    // bound) but its last byte, which may be the CR of the CRLF that ends it.
+                    _discardingLongLine = true;
+                    if (result.IsCompleted)
+                    {
+                        _inner.AdvanceTo(buffer.End);
+                        return Completed();
+                    }
+
+                    _inner.AdvanceTo(buffer.GetPosition(buffer.Length - 1), buffer.End);
+                    continue;
+                }
+
+                _last = buffer;
+                return result;
+            }
+
+            var lineEnd = reader.Position;
+            var line = buffer.Slice(0, lineEnd);
+            if (_commands >= limits.MaxCommandsPerSession)
+            {
+                _inner.AdvanceTo(lineEnd);
+                await reply("421 4.7.0 Too many commands, closing connection", cancellationToken).ConfigureAwait(false);
+                _closed = true;
+                return Completed();
+            }
+
+            if (_discardingLongLine || line.Length > MaxLineLength(line))
+            {
+                _discardingLongLine = false;
+                _inner.AdvanceTo(lineEnd);
+                _commands++;
+                await reply("500 5.5.2 Line too long", cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
+            {
+                var text = Encoding.Latin1.GetString(line);
+                _inner.AdvanceTo(lineEnd);
+                _commands++;
+                await reply(await etrn(text, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            _last = buffer;
+            return result;
+        }
+    }
+
+    private int MaxLineLength(ReadOnlySequence<byte> line) =>
+        IsVerb(line, "MAIL"u8) ? limits.MaxCommandLineLength + MailLineAllowance
+        : IsVerb(line, "RCPT"u8) ? limits.MaxCommandLineLength + RcptLineAllowance
+        : limits.MaxCommandLineLength;
+
+    private static bool IsVerb(ReadOnlySequence<byte> line, ReadOnlySpan<byte> verb)
+    {
+        Span<byte> head = stackalloc byte[5];
+        var length = (int)Math.Min(line.Length, head.Length);
+        line.Slice(0, length).CopyTo(head);
+        return length >= verb.Length
+            && Ascii.EqualsIgnoreCase(head[..verb.Length], verb)
+            && (length == verb.Length || head[verb.Length] is (byte)' ' or (byte)'\r' or (byte)'\n');
+    }
+
+    private ReadResult Completed()
+    {
+        _last = default;
+        return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
     }
 
     private async ValueTask<ReadResult> ReadBodyAsync(bool leadingCrlf, CancellationToken cancellationToken)
     {
+        var maxContentBytes = limits.MaxContentBytes;
+        _bodyHandedOut = true;
         BodyHasLeadingCrlf = leadingCrlf;
         var framing = EndOfData.Length + (leadingCrlf ? 0 : -2);
         long searchFrom = 0;
         var discarding = false;
         while (true)
         {
-            var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
             var reader = new SequenceReader<byte>(buffer.Slice(searchFrom));
             if (reader.TryReadTo(out ReadOnlySequence<byte> _, EndOfData, advancePastDelimiter: true))
@@ -102,7 +234,7 @@ internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : Pip
                     return new ReadResult(_last, isCanceled: false, isCompleted: false);
                 }
 
-                inner.AdvanceTo(reader.Position);
+                _inner.AdvanceTo(reader.Position);
                 Oversized = true;
                 _synthetic = true;
                 BodyHasLeadingCrlf = true;
@@ -122,12 +254,12 @@ internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : Pip
                 // Keep only what could be the start of the terminator.
                 discarding = true;
                 var keep = Math.Min(buffer.Length, overlap);
-                inner.AdvanceTo(buffer.GetPosition(buffer.Length - keep), buffer.End);
+                _inner.AdvanceTo(buffer.GetPosition(buffer.Length - keep), buffer.End);
                 searchFrom = 0;
             }
             else
             {
-                inner.AdvanceTo(buffer.Start, buffer.End);
+                _inner.AdvanceTo(buffer.Start, buffer.End);
                 searchFrom = Math.Max(0, buffer.Length - overlap);
             }
         }
@@ -140,10 +272,23 @@ internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : Pip
         if (_synthetic)
         {
             _synthetic = false;
+            _bodyHandedOut = false;
+            return;
+        }
+
+        if (_bodyHandedOut)
+        {
+            _bodyHandedOut = false;
+            _inner.AdvanceTo(consumed, examined);
             return;
         }
 
         var length = _last.Slice(_last.Start, consumed).Length;
+        if (length > 0)
+        {
+            _commands++;
+        }
+
         if (length is > 0 and <= MaxRememberedLine)
         {
             var line = _last.Slice(0, length);
@@ -152,35 +297,29 @@ internal sealed class SessionInput(PipeReader inner, long maxContentBytes) : Pip
             {
                 var keep = _last.GetPosition(length - 2);
                 _heldCrlf = true;
-                inner.AdvanceTo(keep, keep);
+                _inner.AdvanceTo(keep, keep);
                 return;
             }
         }
 
-        inner.AdvanceTo(consumed, examined);
+        _inner.AdvanceTo(consumed, examined);
     }
 
     private static bool IsDataLine(string line) =>
         line.EndsWith("\r\n", StringComparison.Ordinal) && line.AsSpan().Trim().Equals("DATA", StringComparison.OrdinalIgnoreCase);
 
+    // Every read goes through ReadAsync, where ETRN and the limits are handled; SmtpServer only
+    // uses ReadAsync, and "nothing available synchronously" is always a valid answer.
     public override bool TryRead(out ReadResult result)
     {
-        if (_heldCrlf || DataAccepted || _synthetic)
-        {
-            result = default;
-            return false;
-        }
-
-        if (inner.TryRead(out result))
-        {
-            _last = result.Buffer;
-            return true;
-        }
-
+        result = default;
         return false;
     }
 
-    public override void CancelPendingRead() => inner.CancelPendingRead();
+    public override void CancelPendingRead() => _inner.CancelPendingRead();
 
-    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+    public override void Complete(Exception? exception = null) => _inner.Complete(exception);
 }
+
+/// <summary>The bounds a session's input enforces, and the STARTTLS certificate (null: no TLS).</summary>
+internal sealed record InputLimits(long MaxContentBytes, int MaxCommandLineLength, int MaxCommandsPerSession, SslStreamCertificateContext? Tls = null);

@@ -3,40 +3,91 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
 using SmtpServer.IO;
 
 namespace BackupMx.Smtp.Connection;
 
-/// <summary>One accepted connection: our <see cref="SessionInput"/> over the socket, and SmtpServer's usual writer.</summary>
+/// <summary>
+/// One accepted connection: our <see cref="SessionInput"/> over the socket, a plain writer, and
+/// the STARTTLS upgrade. SmtpServer reads <see cref="Input"/> and <see cref="Output"/> afresh for
+/// every command, so swapping them on upgrade is enough.
+/// </summary>
 internal sealed class SessionPipe : ISecurableDuplexPipe
 {
+    // The socket is owned here; readers and writers come and go (STARTTLS) without closing it.
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(leaveOpen: true);
+    private static readonly StreamPipeWriterOptions WriterOptions = new(leaveOpen: true);
+
     private readonly TcpClient _client;
-    private readonly Stream _stream;
+    private readonly NetworkStream _network;
     private readonly Action _onDispose;
+    private readonly SslStreamCertificateContext? _certificate;
+    private SslStream? _tls;
     private int _disposed;
 
-    public SessionPipe(TcpClient client, long maxContentBytes, Action onDispose)
+    public SessionPipe(TcpClient client, InputLimits limits, Action onDispose)
     {
         _client = client;
-        _stream = client.GetStream();
+        _network = client.GetStream();
         _onDispose = onDispose;
-        SessionInput = new SessionInput(PipeReader.Create(_stream), maxContentBytes);
-        Output = PipeWriter.Create(_stream);
+        _certificate = limits.Tls;
+        SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync);
+        Output = PipeWriter.Create(_network, WriterOptions);
     }
 
     public SessionInput SessionInput { get; }
 
     public PipeReader Input => SessionInput;
 
-    public PipeWriter Output { get; }
+    public PipeWriter Output { get; private set; }
 
-    public bool IsSecure => _stream is SslStream;
+    public bool IsSecure => _tls is not null;
 
-    public SslProtocols SslProtocol => (_stream as SslStream)?.SslProtocol ?? SslProtocols.None;
+    public SslProtocols SslProtocol => _tls?.SslProtocol ?? SslProtocols.None;
 
-    // STARTTLS is neither advertised nor accepted (no certificate setting exists yet), so SmtpServer never calls this.
-    public Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException("TLS is not configured for the BackupMx receiver.");
+    /// <summary>The handshake after "220 Ready to start TLS". TLS 1.2 or newer only, no client certificate asked for.</summary>
+    public async Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken = default)
+    {
+        var enabled = protocols & (SslProtocols.Tls12 | SslProtocols.Tls13);
+        if (enabled == SslProtocols.None)
+        {
+            enabled = SslProtocols.Tls12 | SslProtocols.Tls13;
+        }
+
+        var tls = new SslStream(_network, leaveInnerStreamOpen: true);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(
+                new SslServerAuthenticationOptions
+                {
+                    // The context carries the intermediates; SmtpServer only knows the leaf.
+                    ServerCertificateContext = _certificate,
+                    ServerCertificate = _certificate is null ? certificate : null,
+                    ClientCertificateRequired = false,
+                    EnabledSslProtocols = enabled,
+                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                    AllowRenegotiation = false,
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _tls = tls;
+        SessionInput.Upgrade(PipeReader.Create(tls, ReaderOptions));
+        Output = PipeWriter.Create(tls, WriterOptions);
+    }
+
+    /// <summary>Writes one reply line of our own (ETRN, limits) and flushes it.</summary>
+    private async ValueTask WriteReplyAsync(string line, CancellationToken cancellationToken)
+    {
+        var bytes = Encoding.ASCII.GetBytes(line + "\r\n");
+        await Output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+    }
 
     public void Dispose()
     {
@@ -47,6 +98,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
 
         try
         {
+            _tls?.Dispose();
             _client.Dispose();
         }
         finally

@@ -1,17 +1,28 @@
 // Receiving: the SMTP side of BackupMx, on SmtpServer.
 //
 // A session is SmtpServer's state machine over our own connection input (Connection/), which
-// repairs DATA framing and bounds the body. SessionHooks sees every command before it runs and
-// keeps what SmtpServer drops (HELO name, NOTIFY/ORCPT); RecipientFilter refuses other people's
-// domains; IntakeMessageStore hands each message to Core's IntakeService and answers 250 only
-// once the spool holds it. SmtpServer's unsafe defaults (accept-all AUTH, PROXY from anyone,
-// SMTPUTF8, five refused commands and out) are switched off here. A stop closes the listening
-// sockets first, lets open sessions finish for a grace period, then cancels the rest.
+// repairs DATA framing, bounds the body, command lines and command count, and answers ETRN
+// (Etrn/) ahead of SmtpServer's fixed parser. The listener refuses connections past the total
+// and per-client limits with 421 before SmtpServer sees them. SessionHooks sees every command
+// before it runs and keeps what SmtpServer drops (HELO name, NOTIFY/ORCPT); RecipientFilter
+// applies the message rate at MAIL and, at RCPT, relaying and Core's RecipientPolicy (recipient
+// lists, callouts, accept-only-when-primary-down); IntakeMessageStore checks the bytes, hands
+// each message to Core's IntakeService and answers 250 only once the spool holds it. STARTTLS is
+// offered only with a configured PEM certificate. SmtpServer's unsafe defaults (accept-all AUTH,
+// PROXY from anyone, SMTPUTF8, five refused commands and out) are switched off here. A stop
+// closes the listening sockets first, lets open sessions finish for a grace period, then cancels
+// the rest.
 using System.Net;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Net.Security;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Intake;
+using BackupMx.Core.Monitoring;
 using BackupMx.Smtp.Connection;
+using BackupMx.Smtp.Etrn;
 using BackupMx.Smtp.Intake;
+using BackupMx.Smtp.Limits;
 using BackupMx.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -26,6 +37,9 @@ namespace BackupMx.Smtp.Hosting;
 /// <summary>Builds, runs and gracefully stops the SmtpServer instance.</summary>
 internal sealed class SmtpReceiver(
     IntakeService intake,
+    RecipientPolicy recipientPolicy,
+    DomainFlusher flusher,
+    TimeProvider time,
     IOptions<BackupMxOptions> options,
     IOptions<SmtpReceiverOptions> receiverOptions,
     ILogger<SmtpReceiver> logger)
@@ -47,6 +61,7 @@ internal sealed class SmtpReceiver(
         var receiver = receiverOptions.Value;
         var maxBytes = Math.Min(smtp.MaxMessageBytes, int.MaxValue - FramingSlack);
 
+        var tls = LoadCertificate(receiver);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(config.HostName)
             .CustomSmtpGreeting(_ => "220 " + config.HostName + " ESMTP")
@@ -56,21 +71,36 @@ internal sealed class SmtpReceiver(
         foreach (var endpoint in smtp.EffectiveEndpoints)
         {
             var ip = IPEndPoint.Parse(endpoint);
-            builder.Endpoint(e => e.Endpoint(ip).SessionTimeout(smtp.SessionTimeout));
+            builder.Endpoint(e =>
+            {
+                e.Endpoint(ip).SessionTimeout(smtp.SessionTimeout);
+                if (tls is not null)
+                {
+                    // STARTTLS on the plain port (IsSecure stays false: no implicit TLS).
+                    e.Certificate(tls.TargetCertificate).SupportedSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13);
+                }
+            });
         }
 
-        _listeners = new ReceiverListenerFactory(maxBytes);
+        _listeners = new ReceiverListenerFactory(
+            new ConnectionLimits(config.HostName, receiver.MaxConnections, receiver.MaxConnectionsPerIp),
+            new InputLimits(maxBytes, receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls),
+            logger);
         var services = new Services(
             _listeners,
-            new ReceiverCommandFactory(maxBytes),
-            new RecipientFilter(config, logger),
+            new ReceiverCommandFactory(maxBytes, tls is not null),
+            new RecipientFilter(config, recipientPolicy, new MessageRateLimiter(receiver.MaxMessagesPerMinutePerIp, time), receiver.MaxMessagesPerMinutePerIp, logger),
             new IntakeMessageStore(intake, receiver, logger));
         var hooks = new SessionHooks(config, logger);
+        var etrn = new EtrnService(config, flusher, receiver.EtrnReplyWait, logger, _shutdown.Token);
 
         _server = new Server(builder.Build(), services);
         _server.SessionCreated += (_, e) =>
         {
             e.Context.CommandExecuting += hooks.OnCommandExecuting;
+            var state = SessionState.Of(e.Context);
+            var client = SessionHooks.ClientAddress(e.Context) is { } text ? IPAddress.Parse(text) : null;
+            state.Input.EtrnHandler = (line, ct) => etrn.HandleAsync(line, client, state.HeloName is not null, ct);
             Log.SessionStarted(logger, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
         };
         _server.SessionFaulted += (_, e) => Log.SessionFaulted(logger, e.Exception, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
@@ -113,6 +143,43 @@ internal sealed class SmtpReceiver(
         catch (OperationCanceledException)
         {
         }
+        finally
+        {
+            // Ends flushes that ETRN started in the background; whatever they did not reach stays
+            // scheduled as before and is picked up by the retry schedule or the next flush.
+            await _shutdown.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The STARTTLS certificate from PEM files, with any further certificates in the certificate file
+    /// sent as the chain (a "fullchain.pem" works as it is). Null when TLS is not configured.
+    /// </summary>
+    private SslStreamCertificateContext? LoadCertificate(SmtpReceiverOptions receiver)
+    {
+        if (string.IsNullOrWhiteSpace(receiver.TlsCertificatePath) || string.IsNullOrWhiteSpace(receiver.TlsKeyPath))
+        {
+            return null;
+        }
+
+        var certificate = X509Certificate2.CreateFromPemFile(receiver.TlsCertificatePath, receiver.TlsKeyPath);
+        if (OperatingSystem.IsWindows())
+        {
+            // SChannel cannot use the ephemeral key a PEM import gives; a PKCS#12 round trip persists it.
+            using var ephemeral = certificate;
+            certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+        }
+
+        var chain = new X509Certificate2Collection();
+        chain.ImportFromPemFile(receiver.TlsCertificatePath);
+        var intermediates = new X509Certificate2Collection();
+        foreach (var extra in chain.Skip(1))
+        {
+            intermediates.Add(extra);
+        }
+
+        Log.TlsEnabled(logger, certificate.Subject, certificate.NotAfter);
+        return SslStreamCertificateContext.Create(certificate, intermediates, offline: true);
     }
 
     /// <summary>

@@ -26,6 +26,8 @@ internal sealed class IntakeMessageStore(
 {
     private static readonly SmtpResponse TooBig = new(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size");
     private static readonly SmtpResponse BareLineEndings = new(SmtpReplyCode.MailboxUnavailable, "5.6.0 Bare CR or LF or NUL in message not accepted");
+    private static readonly SmtpResponse LineTooLong = new(SmtpReplyCode.CommandUnrecognized, "5.5.2 Line too long");
+    private static readonly SmtpResponse HeaderTooBig = new(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message header too large");
     private static readonly SmtpResponse TooManyHops = new(SmtpReplyCode.TransactionFailed, "5.4.6 Too many hops");
     private static readonly SmtpResponse TryLater = new(SmtpReplyCode.Aborted, "4.3.0 Temporary failure, please try again later");
 
@@ -49,6 +51,18 @@ internal sealed class IntakeMessageStore(
             {
                 Log.MessageRefused(logger, client, sender, "bare CR, LF or NUL");
                 return BareLineEndings;
+            }
+
+            if (MessageChecks.HasLineLongerThan(content, receiverOptions.MaxDataLineLength))
+            {
+                Log.MessageRefused(logger, client, sender, "line too long");
+                return LineTooLong;
+            }
+
+            if (MessageChecks.HeaderSectionLength(content, receiverOptions.MaxHeaderBytes) > receiverOptions.MaxHeaderBytes)
+            {
+                Log.MessageRefused(logger, client, sender, "header section too large");
+                return HeaderTooBig;
             }
 
             if (MessageChecks.CountReceivedHeaders(content, receiverOptions.MaxReceivedHeaders) > receiverOptions.MaxReceivedHeaders)

@@ -51,6 +51,63 @@ internal static class MessageChecks
         return previous == '\r';
     }
 
+    /// <summary>True when a line, CRLF included, is longer than <paramref name="maxLineLength"/> octets.</summary>
+    public static bool HasLineLongerThan(ReadOnlySequence<byte> content, int maxLineLength)
+    {
+        long lineLength = 0;
+        foreach (var memory in content)
+        {
+            var span = memory.Span;
+            while (!span.IsEmpty)
+            {
+                var lf = span.IndexOf((byte)'\n');
+                if (lf < 0)
+                {
+                    lineLength += span.Length;
+                    break;
+                }
+
+                if (lineLength + lf + 1 > maxLineLength)
+                {
+                    return true;
+                }
+
+                lineLength = 0;
+                span = span[(lf + 1)..];
+            }
+
+            if (lineLength > maxLineLength)
+            {
+                return true;
+            }
+        }
+
+        return lineLength > maxLineLength;
+    }
+
+    /// <summary>
+    /// Length of the header section: up to and including the empty line that ends it, or the whole
+    /// message when there is none. Stops counting past <paramref name="stopAfter"/>.
+    /// </summary>
+    public static long HeaderSectionLength(ReadOnlySequence<byte> content, long stopAfter)
+    {
+        var reader = new SequenceReader<byte>(content);
+        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
+        {
+            if (line.Length == 0 || (line.Length == 1 && line.FirstSpan[0] == '\r'))
+            {
+                return reader.Consumed;
+            }
+
+            if (reader.Consumed > stopAfter)
+            {
+                return reader.Consumed;
+            }
+        }
+
+        return content.Length;
+    }
+
     /// <summary>Counts Received: header fields in the header section (up to the first empty line).</summary>
     public static int CountReceivedHeaders(ReadOnlySequence<byte> content, int stopAfter)
     {

@@ -1,4 +1,9 @@
+using System.Globalization;
+using System.Net;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Intake;
+using BackupMx.Core.Model;
+using BackupMx.Smtp.Limits;
 using BackupMx.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
@@ -9,19 +14,36 @@ using SmtpServer.Storage;
 namespace BackupMx.Smtp.Intake;
 
 /// <summary>
-/// RCPT policy: only configured domains (never an open relay), at most MaxRecipients per message.
+/// MAIL and RCPT policy. MAIL: the per-client message rate. RCPT: only configured domains (never
+/// an open relay), at most MaxRecipients per message, then Core's <see cref="RecipientPolicy"/>
+/// (recipient lists, callouts, accept-only-when-primary-down).
 /// Refusals are thrown as <see cref="SmtpResponseException"/> to carry their own code and text;
 /// SmtpServer counts them towards MaxRetryCount, which the receiver raises accordingly.
 /// </summary>
-internal sealed class RecipientFilter(BackupMxOptions options, ILogger logger) : IMailboxFilter
+internal sealed class RecipientFilter(
+    BackupMxOptions options,
+    RecipientPolicy policy,
+    MessageRateLimiter rateLimiter,
+    int maxMessagesPerMinute,
+    ILogger logger) : IMailboxFilter
 {
-    private static readonly SmtpResponse RelayDenied = new(SmtpReplyCode.MailboxUnavailable, "5.7.1 Relaying denied");
+    private static readonly SmtpResponse RelayDenied = ToResponse(RecipientDecision.NotRelayed.Refusal!);
     private static readonly SmtpResponse TooManyRecipients = new(SmtpReplyCode.InsufficientStorage, "4.5.3 Too many recipients");
+    private static readonly SmtpResponse RateExceeded = new(SmtpReplyCode.Unavailable, "4.7.1 Too many messages, slow down and try again later");
 
-    public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken) =>
-        Task.FromResult(true);
+    public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken)
+    {
+        var client = SessionHooks.ClientAddress(context);
+        if (!rateLimiter.TryAcquire(client is null ? null : IPAddress.Parse(client)))
+        {
+            Log.RateLimited(logger, client, maxMessagesPerMinute);
+            throw new SmtpResponseException(RateExceeded);
+        }
 
-    public Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
+        return Task.FromResult(true);
+    }
+
+    public async Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
     {
         var domain = (to.Host ?? string.Empty).TrimEnd('.');
         if (domain.Length == 0 || options.FindDomain(domain) is null)
@@ -37,7 +59,18 @@ internal sealed class RecipientFilter(BackupMxOptions options, ILogger logger) :
             throw new SmtpResponseException(TooManyRecipients);
         }
 
+        var address = to.User + "@" + domain;
+        var decision = await policy.EvaluateAsync(address, cancellationToken).ConfigureAwait(false);
+        if (!decision.IsAccepted)
+        {
+            Log.RecipientRefused(logger, address, SessionHooks.ClientAddress(context), decision.Verdict.ToString());
+            throw new SmtpResponseException(ToResponse(decision.Refusal!));
+        }
+
         state.AcceptedRecipients++;
-        return Task.FromResult(true);
+        return true;
     }
+
+    private static SmtpResponse ToResponse(SmtpReply reply) =>
+        new((SmtpReplyCode)reply.Code, string.Create(CultureInfo.InvariantCulture, $"{reply.StatusCode} {reply.Text}"));
 }

@@ -8,7 +8,7 @@ namespace BackupMx.Smtp.Protocol;
 /// SmtpServer's commands, minus the ones a backup MX must not offer. Throwing from the factory
 /// answers the line without executing anything (the parser runs after the line was consumed).
 /// </summary>
-internal sealed class ReceiverCommandFactory(long maxMessageBytes) : SmtpCommandFactory, ISmtpCommandFactory
+internal sealed class ReceiverCommandFactory(long maxMessageBytes, bool tlsConfigured) : SmtpCommandFactory, ISmtpCommandFactory
 {
     private static readonly SmtpResponse NotImplemented = new(SmtpReplyCode.CommandNotImplemented, "5.5.1 Command not implemented");
 
@@ -17,8 +17,8 @@ internal sealed class ReceiverCommandFactory(long maxMessageBytes) : SmtpCommand
     // SmtpServer trusts a PROXY line from anyone, which would let any client choose the address we log and record.
     public override SmtpCommand CreateProxy(IPEndPoint sourceEndpoint, IPEndPoint destinationEndpoint) => throw new SmtpResponseException(NotImplemented);
 
-    // No certificate is configured, so STARTTLS is neither offered nor accepted.
-    public override SmtpCommand CreateStartTls() => throw new SmtpResponseException(NotImplemented);
+    // Without a configured certificate STARTTLS is neither offered nor accepted.
+    public override SmtpCommand CreateStartTls() => tlsConfigured ? base.CreateStartTls() : throw new SmtpResponseException(NotImplemented);
 
     // CreateAuth is not virtual; re-implementing the interface method still takes it over. Without this,
     // SmtpServer falls back to an authenticator that accepts any password.
@@ -30,14 +30,20 @@ internal sealed class ReceiverEhloCommand(string domainOrAddress, long maxMessag
 {
     protected override string GetGreeting(ISessionContext context) => context.ServerOptions.ServerName;
 
-    // Not offered: SMTPUTF8 (SmtpServer turns UTF-8 addresses into '?'), AUTH (nobody submits here),
-    // STARTTLS (no certificate), ENHANCEDSTATUSCODES (SmtpServer's own replies such as "250 Ok" or
-    // "503 bad sequence of commands" carry no x.y.z code; ours do, in the text).
+    // Not offered: SMTPUTF8 (SmtpServer turns UTF-8 addresses into '?'), AUTH (nobody submits here,
+    // with or without TLS), ENHANCEDSTATUSCODES (SmtpServer's own replies such as "250 Ok" or
+    // "503 bad sequence of commands" carry no x.y.z code; ours do, in the text). STARTTLS only with
+    // a certificate and not again once secure. ETRN is answered by SessionInput, ahead of the parser.
     protected override IEnumerable<string> GetExtensions(ISessionContext context)
     {
         yield return "PIPELINING";
         yield return "8BITMIME";
         yield return FormattableString.Invariant($"SIZE {maxMessageBytes}");
         yield return "DSN";
+        yield return "ETRN";
+        if (context.EndpointDefinition.CertificateFactory is not null && !context.Pipe.IsSecure)
+        {
+            yield return "STARTTLS";
+        }
     }
 }

@@ -35,6 +35,10 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             case RcptCommand rcpt:
                 RememberRcptParameters(e.Context, state, rcpt);
                 break;
+            case StartTlsCommand:
+                // RFC 3207 §4.2: forget what the client said before the handshake.
+                state.HeloName = null;
+                break;
             case DataCommand:
                 // SmtpServer answers 354 and reads the body exactly when there is a recipient.
                 state.Input.DataAccepted = state.AcceptedRecipients > 0;
