@@ -118,8 +118,10 @@ out.append(f"Machine: {R.get('meta.nproc')} CPUs ({R.get('meta.cpu', '?')}), {R.
            f"{R.get('meta.kernel')}, disk {R.get('meta.disk')}  ")
 out.append(f"Postfix {R.get('meta.postfix')}, .NET SDK {R.get('meta.dotnet')}, {R.get('meta.python')}; "
            f"wall time {R.get('meta.wall_s', '?')} s\n")
-out.append(f"Disk: synchronous 4 KiB write+fsync: {R.get('env.fsync_rate', '?')} /s "
-           f"(median {R.get('env.fsync_p50_ms', '?')} ms)  ")
+fs = f"Disk: synchronous 4 KiB write+fsync: {R.get('env.fsync_rate', '?')} /s (median {R.get('env.fsync_p50_ms', '?')} ms) at the start"
+if "env.fsync_rate_end" in R:
+    fs += f", {R['env.fsync_rate_end']} /s (median {R.get('env.fsync_p50_ms_end', '?')} ms) at the end"
+out.append(fs + " of the run  ")
 out.append(f"Loopback ceiling (smtp-source -> smtp-sink): {R.get('env.ceiling_rate', '?')} msg/s discarding, "
            f"{R.get('env.ceiling_dump_rate', '?')} msg/s with the sink dumping each message to a file\n")
 hdr = ("Metric", R.get("postfix.label", "Postfix"), bmx_label if "backupmx.label" in R else "BackupMx",

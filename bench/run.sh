@@ -196,8 +196,14 @@ sink_start() {
 sink_stop() { kill_wait "$SINK_PID" 10; SINK_PID=""; }
 
 # sink_wait DIR TARGET TIMEOUT T0 MINSIZE -> JSON on stdout
+# (run in the background and waited for, so that an INT/TERM to this script
+# is handled at once instead of after the wait's timeout)
+WAIT_PID=""
 sink_wait() {
-  python3 "$BENCH_DIR/sinkcount.py" --dir "$1" --target "$2" --timeout "$3" --t0 "$4" --min-size $(($5 * 9 / 10))
+  python3 "$BENCH_DIR/sinkcount.py" --dir "$1" --target "$2" --timeout "$3" --t0 "$4" --min-size $(($5 * 9 / 10)) &
+  WAIT_PID=$!
+  wait "$WAIT_PID" || true
+  WAIT_PID=""
 }
 
 # source PORT COUNT SIZE SESSIONS TAG -> prints elapsed seconds; rc of smtp-source
@@ -424,6 +430,14 @@ wait_queue_empty() {
   return 1
 }
 
+# alive_or_stop SYS PHASE: if the server died, record it and stop this system.
+alive_or_stop() {
+  kill -0 "$SYS_PID" 2>/dev/null && [[ "$(awk '{print $3}' "/proc/$SYS_PID/stat" 2>/dev/null)" != Z ]] && return 0
+  rec "$1.$2.error" "server process $SYS_PID died during phase $2"
+  log "[$1] server process died during phase $2; skipping the remaining phases"
+  sink_stop; "${1}_stop"; return 1
+}
+
 run_system() {
   local sys=$1 secs j spooled
   log "==== $sys ===="
@@ -454,11 +468,13 @@ run_system() {
     j="$WORK/lat.$sys.json"
     rec "$sys.A.lat_p50_ms" "$(jget "$j" p50_ms)"; rec "$sys.A.lat_p99_ms" "$(jget "$j" p99_ms)"
     rec "$sys.A.lat_client_rate" "$(jget "$j" rate)"; rec "$sys.A.lat_failed" "$(jget "$j" failed)"
-    spooled=$((spooled + $(jget "$j" sent || echo 0)))
+    local sent; sent=$(jget "$j" sent)
+    spooled=$((spooled + ${sent:-0}))
   fi
   # let Postfix's queue manager finish deferring (nothing left in active/incoming)
   local i
   for ((i = 0; i < 1800; i++)); do "${sys}_settled" && break; sleep 0.1; done
+  alive_or_stop "$sys" A || return 0
   rec "$sys.B.spooled" "$spooled"
   rec "$sys.B.queue_before" "$("${sys}_queue")"
 
@@ -484,6 +500,8 @@ run_system() {
     rec "$sys.B.error" "only $cnt of $spooled delivered in time"
   fi
 
+  alive_or_stop "$sys" B || return 0
+
   # ---- C: primary up, end to end -----------------------------------------
   log "[$sys] C: primary up, $N messages end to end"
   mon_start "$SYS_PID" "$sys.C"
@@ -496,6 +514,8 @@ run_system() {
   rec "$sys.C.dups" "$(jget "$WORK/C.$sys.json" dups)"
   if [[ -n "$done" ]]; then rec "$sys.C.e2e_rate" "$(calc "$N / $done")"; rec "$sys.C.e2e_s" "$done"
   else rec "$sys.C.error" "only $(jget "$WORK/C.$sys.json" count) of $N delivered in time"; fi
+
+  alive_or_stop "$sys" C || return 0
 
   # ---- big message ---------------------------------------------------------
   if ((BIG_MIB > 0)); then
@@ -544,6 +564,7 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
+  [[ -n "$WAIT_PID" ]] && kill_wait "$WAIT_PID" 5
   [[ -n "$MON_PID" ]] && kill_wait "$MON_PID" 5
   [[ -n "$SINK_PID" ]] && sink_stop
   [[ -n "$BMX_PID" ]] && backupmx_stop
@@ -606,6 +627,10 @@ for sys in "${sys_list[@]}"; do
   esac
 done
 
+log "disk: synchronous write rate again (it varies on virtual disks)"
+python3 "$BENCH_DIR/fsyncrate.py" "$WORK" --seconds 3 >"$WORK/fsync-end.json"
+rec env.fsync_rate_end "$(jget "$WORK/fsync-end.json" ops_per_s)"
+rec env.fsync_p50_ms_end "$(jget "$WORK/fsync-end.json" p50_ms)"
 rec meta.wall_s "$(calc "$(now) - $START_TS" 0)"
 cp "$RES" "$OUTDIR/results-$STAMP.txt"
 python3 "$BENCH_DIR/report.py" "$RES" | tee "$OUTDIR/bench-$STAMP.md"
