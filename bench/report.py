@@ -50,7 +50,7 @@ pending = "pending" + (f" ({R['backupmx.error']})" if "backupmx.error" in R else
 def cell(sys_, key, nd=1):
     v = num(f"{sys_}.{key}")
     if v is None:
-        if sys_ == "backupmx":
+        if sys_ == "backupmx" and ("backupmx.label" not in R or "backupmx.error" in R):
             return "pending"
         return "error" if f"{sys_}.error" in R else "n/a"
     return fmt(v, nd)
@@ -132,6 +132,9 @@ out.append(line(hdr))
 out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
 out.extend(line(r) for r in rows)
 notes = []
+if "backupmx.label" in R and "backupmx.B.empty_s" not in R and "backupmx.B.done_s" in R:
+    notes.append("BackupMx 'spool empty' is n/a: no <spool>/bodies directory; set BMX_QUEUE_SQL to a "
+                 "query counting queued messages in <spool>/spool.db.")
 if "backupmx.label" not in R or "backupmx.error" in R:
     notes.append(f"BackupMx: {pending}.")
 if custom:

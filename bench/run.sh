@@ -259,11 +259,11 @@ postfix_setup() {
   mkdir -p "$PF/etc" "$PF/queue" "$PF/data"
   chown postfix:postfix "$PF/data"         # master.lock etc.; must belong to mail_owner
   PF_PORT=$(free_port)
-  local pfver; pfver=$(postconf -h mail_version 2>/dev/null || echo 3)
+  local pfver=${PF_VERSION:-3.6}
   cat >"$PF/etc/main.cf" <<EOF
 # Private Postfix instance for bench/run.sh: a backup MX for $DOMAIN.
 # Everything not set here is at its default (durability, concurrency, timers).
-compatibility_level = ${pfver%.*}
+compatibility_level = $( [[ $pfver =~ ^[0-9]+\.[0-9]+ ]] && echo "${BASH_REMATCH[0]}" || echo 3.6)
 config_directory = $PF/etc
 queue_directory = $PF/queue
 data_directory = $PF/data
@@ -330,7 +330,7 @@ postfix_start() {
   [[ -n "$PF_MASTER" ]] || { log "no Postfix master pid"; return 1; }
   wait_port "$PF_PORT" 30 "$PF_MASTER" || { log "Postfix smtpd not listening"; tail -5 "$PF/maillog" >&2; return 1; }
   SYS_PORT=$PF_PORT SYS_PID=$PF_MASTER
-  log "Postfix $(postconf -h mail_version) master pid $PF_MASTER, smtpd $LOOP:$PF_PORT, queue $PF/queue"
+  log "Postfix $PF_VERSION master pid $PF_MASTER, smtpd $LOOP:$PF_PORT, queue $PF/queue"
 }
 
 postfix_stop() {
@@ -443,7 +443,7 @@ run_system() {
   log "==== $sys ===="
   if [[ $sys == backupmx ]]; then backupmx_build || { rec backupmx.error "build failed"; return 0; }; fi
   "${sys}_start" || { [[ $sys == postfix ]] && rec postfix.error "did not start"; return 0; }
-  rec "$sys.label" "$([[ $sys == postfix ]] && echo "Postfix $(postconf -h mail_version)" || echo "$BMX_LABEL")"
+  rec "$sys.label" "$([[ $sys == postfix ]] && echo "Postfix $PF_VERSION" || echo "$BMX_LABEL")"
 
   # ---- A: primary down --------------------------------------------------
   log "[$sys] A: primary down, $N x $S B from $C sessions (smtp-source)"
@@ -584,6 +584,10 @@ WORK="$(mktemp -d "$WORKROOT/backupmx-bench.XXXXXX")"
 chmod 755 "$WORK"          # Postfix daemons (user postfix) must traverse it
 RES="$WORK/results.txt"; : >"$RES"
 ensure_tools
+# Postfix version from the compiled-in defaults (-d) of an empty config dir:
+# works even where /etc/postfix/main.cf does not exist ("No configuration").
+mkdir -p "$WORK/empty-cf"
+PF_VERSION=$(postconf -c "$WORK/empty-cf" -d -h mail_version 2>/dev/null || echo unknown)
 SINK_PORT=$(free_port)
 START_TS=$(now)
 
@@ -599,7 +603,7 @@ rec meta.cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 rec meta.mem "$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 rec meta.kernel "$(uname -sr)"
 rec meta.disk "$(df -PT "$WORK" | awk 'NR==2 {print $1 " (" $2 "), " $3/1048576 " GiB"}' | sed -E 's/([0-9]+)\.[0-9]+ GiB/\1 GiB/')"
-rec meta.postfix "$(postconf -h mail_version 2>/dev/null)"
+rec meta.postfix "$PF_VERSION"
 rec meta.dotnet "$(dotnet --version 2>/dev/null || echo none)"
 rec meta.python "$(python3 -V 2>&1)"
 
