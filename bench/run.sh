@@ -1,0 +1,642 @@
+#!/usr/bin/env bash
+# bench/run.sh -- side-by-side benchmark: BackupMx (embedded mode) vs. Postfix
+# configured as a backup MX for the same domain, on the same machine, over
+# loopback only.  See bench/README.md.  Usage: bench/run.sh -h
+#
+# Outside world (Debian "postfix" package tools):
+#   senders  = /usr/sbin/smtp-source      primary = /usr/sbin/smtp-sink
+# Each system gets, with the same N/C/S:
+#   A  primary down: N messages in -> accept rate (smtp-source), then L more
+#      through bench/smtplat.py for DATA->250 latency (median/p99).
+#   B  primary comes back (smtp-sink starts): seconds to first delivery and to
+#      all delivered, drain rate.  BackupMx: no operator action (its primary
+#      monitor must notice).  Postfix: `postqueue -f` right after the sink is up
+#      (optionally, --postfix-retry: a separate run on its retry timers alone).
+#   C  primary up: N messages end to end (sender -> server -> sink).
+#   big one message of -b MiB accepted while the primary is down, then
+#      forwarded: peak memory growth.
+# plus, once: loopback ceiling (smtp-source straight into smtp-sink) and the
+# disk's synchronous 4 KiB write rate.
+#
+# Delivered messages are counted at the sink: smtp-sink dumps every
+# transaction to its own file (-d DIR/%H%M%S.<random>); bench/sinkcount.py
+# counts complete dumps by unique Message-Id (duplicates reported apart).
+#
+# Only 127.0.0.1 is ever targeted.  Every wait is bounded; everything started
+# here is stopped by the EXIT trap (by PID / by `postfix -c DIR stop|abort`).
+set -Eeuo pipefail
+export PATH="/usr/sbin:/sbin:$PATH"
+
+# Become a child subreaper (prctl PR_SET_CHILD_SUBREAPER) so that Postfix's
+# daemonised master and its children are reaped by this script even where
+# PID 1 does not reap (containers).  bash reaps any child it is handed.
+if [[ -z "${BENCH_REAPER:-}" ]] && command -v python3 >/dev/null 2>&1; then
+  export BENCH_REAPER=1
+  exec python3 -c 'import ctypes,os,signal,sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+try: ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+except Exception: pass
+os.execvp("bash", ["bash"] + sys.argv[1:])' "${BASH_SOURCE[0]}" "$@"
+fi
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$BENCH_DIR/.." && pwd)"
+
+# ---------------------------------------------------------------- options --
+N=5000 C=20 S=4096 L=1000 BIG_MIB=50 PROBE=30
+SYSTEMS="postfix,backupmx"
+POSTFIX_RETRY=0 SKIP_BUILD=0 KEEP=0
+BACKUPMX_CMD="" WORKROOT="${TMPDIR:-/tmp}" OUTDIR="$BENCH_DIR/out"
+RETRY_TIMEOUT=1500
+
+usage() {
+  cat <<EOF
+Usage: bench/run.sh [options]
+  -n N              messages per phase (default $N)
+  -c C              concurrent SMTP sessions (default $C)
+  -s BYTES          message payload size (default $S)
+  -l L              messages for the latency sample in phase A (default $L; 0 = skip)
+  -b MIB            size of the big message (default $BIG_MIB; 0 = skip)
+  -p SECONDS        BackupMx Delivery:ProbeInterval (default $PROBE)
+  --systems LIST    comma list of postfix,backupmx (default $SYSTEMS)
+  --postfix-retry   also measure Postfix recovery on its retry timers alone,
+                    without postqueue -f (adds up to ~10 min; off by default)
+  --backupmx-cmd C  command to run instead of the built BackupMx.Server.dll
+                    (the --BackupMx:... arguments are appended); figures are
+                    then labelled as coming from a custom command
+  --skip-build      do not run dotnet build
+  --workdir DIR     where the temporary spools/queues go (default $WORKROOT)
+  --out DIR         where the result table is written (default bench/out)
+  --keep            keep the temporary directory
+EOF
+}
+
+while (($#)); do
+  case "$1" in
+    -n) N="$2"; shift 2 ;;
+    -c) C="$2"; shift 2 ;;
+    -s) S="$2"; shift 2 ;;
+    -l) L="$2"; shift 2 ;;
+    -b) BIG_MIB="$2"; shift 2 ;;
+    -p) PROBE="$2"; shift 2 ;;
+    --systems) SYSTEMS="$2"; shift 2 ;;
+    --postfix-retry) POSTFIX_RETRY=1; shift ;;
+    --backupmx-cmd) BACKUPMX_CMD="$2"; shift 2 ;;
+    --skip-build) SKIP_BUILD=1; shift ;;
+    --workdir) WORKROOT="$2"; shift 2 ;;
+    --out) OUTDIR="$2"; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for v in N C S L BIG_MIB PROBE; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "-$v must be a non-negative integer" >&2; exit 2; }
+done
+((N >= 1 && C >= 1 && S >= 1 && PROBE >= 1)) || { echo "N, C, S, PROBE must be >= 1" >&2; exit 2; }
+((N <= 1000000 && C <= 500 && S <= 10485760 && BIG_MIB <= 1024)) || { echo "option out of range" >&2; exit 2; }
+
+LOOP=127.0.0.1              # the only address this script ever connects to
+SENDER=bench@sender.test
+RCPT=rcpt@example.test
+DOMAIN=example.test
+# The big message: total size just under BIG_MIB MiB including smtp-source's
+# ~250 bytes of headers, so it fits BackupMx's default 50 MiB MaxMessageBytes.
+BIG_BODY=$((BIG_MIB * 1048576 - 4096))
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+
+# -------------------------------------------------------------- utilities --
+log()  { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die()  { log "FATAL: $*"; exit 1; }
+now()  { date +%s.%N; }
+calc() { awk "BEGIN { x = $1; printf \"%.${2:-1}f\", x }"; }
+jget() { python3 -c 'import json,sys
+v = json.load(open(sys.argv[1])).get(sys.argv[2])
+print("" if v is None else v)' "$1" "$2" 2>/dev/null || true; }
+
+WORK="" RES=""
+rec() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
+
+free_port() {
+  python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT TIMEOUT_S [PID]: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+  local port=$1 tmo=$2 pid=${3:-} i
+  for ((i = 0; i < tmo * 10; i++)); do
+    if (exec 3<>"/dev/tcp/$LOOP/$port") 2>/dev/null; then return 0; fi
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then return 2; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# kill_wait PID TIMEOUT_S: TERM, wait (bounded), then KILL.
+kill_wait() {
+  local pid=$1 tmo=${2:-10} i
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < tmo * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    # a zombie that is not our child counts as gone
+    [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# --------------------------------------------------- resource monitoring --
+MON_PID=""
+mon_start() {  # mon_start PID TAG
+  local ready="$WORK/mon.$2.ready"
+  rm -f "$ready"
+  python3 "$BENCH_DIR/procmon.py" --pid "$1" --interval 0.25 --ready "$ready" \
+    --out "$WORK/mon.$2.json" >/dev/null 2>>"$WORK/procmon.log" &
+  MON_PID=$!
+  local i
+  for ((i = 0; i < 100; i++)); do [[ -e "$ready" ]] && return 0; sleep 0.05; done
+  log "warning: procmon not ready after 5 s"
+}
+mon_stop() {   # mon_stop SYS TAG MSGS -> records peak RSS/PSS/HWM and CPU ms/msg
+  local sys=$1 tag=$2 msgs=$3 f="$WORK/mon.$1.$2.json"
+  kill_wait "$MON_PID" 10; MON_PID=""
+  [[ -s "$f" ]] || { log "warning: no procmon output for $tag"; return 0; }
+  local rss pss hwm cpu start
+  rss=$(jget "$f" rss_peak_kib) pss=$(jget "$f" pss_peak_kib) hwm=$(jget "$f" hwm_kib)
+  cpu=$(jget "$f" cpu_ms) start=$(jget "$f" rss_start_kib)
+  # peak = larger of the sampled summed RSS and the exact VmHWM of the root process
+  local peak=$rss; ((hwm > peak)) && peak=$hwm
+  rec "$sys.$tag.rss_peak_mib" "$(calc "$peak/1024")"
+  rec "$sys.$tag.pss_peak_mib" "$(calc "$pss/1024")"
+  rec "$sys.$tag.rss_start_mib" "$(calc "$start/1024")"
+  rec "$sys.$tag.cpu_ms" "$cpu"
+  ((msgs > 0)) && rec "$sys.$tag.cpu_ms_per_msg" "$(calc "$cpu/$msgs" 3)"
+  rec "$sys.$tag.procs_max" "$(jget "$f" procs_max)"
+  return 0
+}
+
+# ------------------------------------------------------------------ sink --
+SINK_PID="" SINK_PORT=""
+# sink_start DUMPDIR|"" : smtp-sink on $SINK_PORT; with a dump dir it writes one
+# file per transaction (our delivery counter), without it it just discards.
+sink_start() {
+  local dump=$1 args=(-h primary.test)
+  [[ $EUID -eq 0 ]] && args+=(-u nobody)   # smtp-sink refuses to run as root without -u
+  if [[ -n "$dump" ]]; then
+    mkdir -p "$dump"; [[ $EUID -eq 0 ]] && chown nobody "$dump"
+    args+=(-d "$dump/%H%M%S.")
+  fi
+  smtp-sink "${args[@]}" "$LOOP:$SINK_PORT" 1024 >>"$WORK/smtp-sink.log" 2>&1 &
+  SINK_PID=$!
+  wait_port "$SINK_PORT" 10 "$SINK_PID" || die "smtp-sink did not start (see $WORK/smtp-sink.log)"
+}
+sink_stop() { kill_wait "$SINK_PID" 10; SINK_PID=""; }
+
+# sink_wait DIR TARGET TIMEOUT T0 MINSIZE -> JSON on stdout
+# (run in the background and waited for, so that an INT/TERM to this script
+# is handled at once instead of after the wait's timeout)
+WAIT_PID=""
+sink_wait() {
+  python3 "$BENCH_DIR/sinkcount.py" --dir "$1" --target "$2" --timeout "$3" --t0 "$4" --min-size $(($5 * 9 / 10)) &
+  WAIT_PID=$!
+  wait "$WAIT_PID" || true
+  WAIT_PID=""
+}
+
+# source PORT COUNT SIZE SESSIONS TAG -> prints elapsed seconds; rc of smtp-source
+source_run() {
+  local port=$1 count=$2 size=$3 sess=$4 tag=$5 t0 t1 rc=0
+  local tmo=$((120 + count / 5 + size / 100000))
+  t0=$(now)
+  timeout "$tmo" smtp-source -d -s "$sess" -m "$count" -l "$size" -f "$SENDER" -t "$RCPT" \
+    -M client.test "$LOOP:$port" >"$WORK/smtp-source.$tag.log" 2>&1 || rc=$?
+  t1=$(now)
+  calc "$t1 - $t0" 3
+  if ((rc != 0)); then log "smtp-source ($tag) exited $rc: $(tail -2 "$WORK/smtp-source.$tag.log" | tr '\n' ' ')"; fi
+  return $rc
+}
+
+# -------------------------------------------------------- prerequisites --
+ensure_tools() {
+  command -v python3 >/dev/null || die "python3 is required"
+  if ! command -v postfix >/dev/null || [[ ! -x /usr/sbin/smtp-source || ! -x /usr/sbin/smtp-sink ]]; then
+    [[ $EUID -eq 0 ]] || die "postfix (smtp-source/smtp-sink) missing; run as root to apt-get install it"
+    log "installing postfix (non-interactive, 'No configuration')"
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get install -y -q postfix >"$WORK/apt.log" 2>&1 ||
+      { timeout 600 apt-get update -q >>"$WORK/apt.log" 2>&1 && timeout 600 apt-get install -y -q postfix >>"$WORK/apt.log" 2>&1; } ||
+      die "apt-get install postfix failed (see $WORK/apt.log)"
+  fi
+  if [[ ",$SYSTEMS," == *,backupmx,* ]] && ! command -v sqlite3 >/dev/null && [[ $EUID -eq 0 ]]; then
+    log "installing sqlite3 (to inspect BackupMx's spool.db)"
+    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q sqlite3 >>"$WORK/apt.log" 2>&1 || log "warning: sqlite3 install failed"
+  fi
+}
+
+# ---------------------------------------------------------------- Postfix --
+PF="" PF_PORT="" PF_MASTER=""
+pfctl() {  # postfix -c DIR <cmd>; via script(1) so fatal errors reach stderr
+  # (postfix prints to stderr only on a tty; otherwise it logs to syslog,
+  # which may not exist, and fails silently).
+  if command -v script >/dev/null; then
+    timeout 60 script -qec "postfix -c '$PF/etc' $*" /dev/null
+  else
+    timeout 60 postfix -c "$PF/etc" "$@"
+  fi
+}
+
+postfix_setup() {
+  [[ $EUID -eq 0 ]] || { log "Postfix needs root (its master runs as root)"; return 1; }
+  # users/groups the Debian package normally creates
+  getent group postfix >/dev/null || groupadd -r postfix
+  getent passwd postfix >/dev/null || useradd -r -g postfix -d /var/spool/postfix -s /usr/sbin/nologin postfix
+  getent group postdrop >/dev/null || groupadd -r postdrop
+  PF="$WORK/postfix"
+  mkdir -p "$PF/etc" "$PF/queue" "$PF/data"
+  chown postfix:postfix "$PF/data"         # master.lock etc.; must belong to mail_owner
+  PF_PORT=$(free_port)
+  local pfver=${PF_VERSION:-3.6}
+  cat >"$PF/etc/main.cf" <<EOF
+# Private Postfix instance for bench/run.sh: a backup MX for $DOMAIN.
+# Everything not set here is at its default (durability, concurrency, timers).
+compatibility_level = $( [[ $pfver =~ ^[0-9]+\.[0-9]+ ]] && echo "${BASH_REMATCH[0]}" || echo 3.6)
+config_directory = $PF/etc
+queue_directory = $PF/queue
+data_directory = $PF/data
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = pf-backup.bench.test
+mydomain = bench.test
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relay_domains = $DOMAIN
+transport_maps = inline:{ $DOMAIN=smtp:[$LOOP]:$SINK_PORT }
+alias_maps =
+alias_database =
+local_recipient_maps =
+# not syslog: this instance logs to its own file
+maillog_file = $PF/maillog
+maillog_file_prefixes = $PF
+# the only deviation that changes behaviour: default is 10240000 bytes, too
+# small for the big-message phase
+message_size_limit = $(((BIG_MIB + 10) * 1048576))
+EOF
+  # master.cf: Debian's default services, chroot off (no chroot jail set up
+  # under a temp dir), smtpd on a free loopback port.
+  cat >"$PF/etc/master.cf" <<EOF
+$LOOP:$PF_PORT inet n - n - - smtpd
+pickup     unix  n - n 60 1 pickup
+cleanup    unix  n - n -  0 cleanup
+qmgr       unix  n - n 300 1 qmgr
+rewrite    unix  - - n -  - trivial-rewrite
+bounce     unix  - - n -  0 bounce
+defer      unix  - - n -  0 bounce
+trace      unix  - - n -  0 bounce
+verify     unix  - - n -  1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n -  - proxymap
+proxywrite unix  - - n -  1 proxymap
+smtp       unix  - - n -  - smtp
+relay      unix  - - n -  - smtp
+showq      unix  n - n -  - showq
+error      unix  - - n -  - error
+retry      unix  - - n -  - error
+discard    unix  - - n -  - discard
+anvil      unix  - - n -  1 anvil
+scache     unix  - - n -  1 scache
+postlog    unix-dgram n - n - 1 postlogd
+EOF
+  # `postfix check` creates the queue directories with the right owners and
+  # modes (what set-permissions would do, without touching system files).
+  pfctl check >"$PF/check.log" 2>&1 || { cat "$PF/check.log" >&2; return 1; }
+}
+
+postfix_start() {
+  postfix_setup || return 1
+  pfctl start >"$PF/start.log" 2>&1 || { cat "$PF/start.log" >&2; tail -5 "$PF/maillog" >&2 2>/dev/null; return 1; }
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -s "$PF/queue/pid/master.pid" ]] && break; sleep 0.1
+  done
+  PF_MASTER=$(tr -d ' \n' <"$PF/queue/pid/master.pid" 2>/dev/null || true)
+  [[ -n "$PF_MASTER" ]] || { log "no Postfix master pid"; return 1; }
+  wait_port "$PF_PORT" 30 "$PF_MASTER" || { log "Postfix smtpd not listening"; tail -5 "$PF/maillog" >&2; return 1; }
+  SYS_PORT=$PF_PORT SYS_PID=$PF_MASTER
+  log "Postfix $PF_VERSION master pid $PF_MASTER, smtpd $LOOP:$PF_PORT, queue $PF/queue"
+}
+
+postfix_stop() {
+  [[ -n "$PF" && -n "$PF_MASTER" ]] || return 0
+  pfctl stop >/dev/null 2>&1 || pfctl abort >/dev/null 2>&1 || true
+  kill_wait "$PF_MASTER" 15
+  PF_MASTER=""
+}
+
+postfix_queue() {  # messages in the queue (any state)
+  find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred" "$PF/queue/hold" \
+       "$PF/queue/maildrop" -type f 2>/dev/null | wc -l
+}
+postfix_settled() {  # nothing left in incoming/active: all deferred
+  [[ $(find "$PF/queue/incoming" "$PF/queue/active" -type f 2>/dev/null | wc -l) -eq 0 ]]
+}
+postfix_kick() { timeout 30 postqueue -c "$PF/etc" -f >>"$PF/postqueue.log" 2>&1 || log "postqueue -f failed"; }
+
+# --------------------------------------------------------------- BackupMx --
+BMX_PID="" BMX_PORT="" BMX_SPOOL="" BMX_LABEL="BackupMx"
+BMX_DLL="$REPO/src/BackupMx.Server/bin/Release/net10.0/BackupMx.Server.dll"
+
+backupmx_build() {
+  [[ -n "$BACKUPMX_CMD" ]] && { BMX_LABEL="custom: $BACKUPMX_CMD"; return 0; }
+  ((SKIP_BUILD)) && return 0
+  command -v dotnet >/dev/null || { log "dotnet not found"; return 1; }
+  log "dotnet build -c Release src/BackupMx.Server"
+  (cd "$REPO" && timeout 900 dotnet build -c Release src/BackupMx.Server -nologo) >"$WORK/build.log" 2>&1 ||
+    { tail -20 "$WORK/build.log" >&2; log "build failed (see $WORK/build.log)"; return 1; }
+}
+
+backupmx_start() {
+  BMX_PORT=$(free_port)
+  BMX_SPOOL="$WORK/backupmx-spool"
+  rm -rf "$BMX_SPOOL"; mkdir -p "$BMX_SPOOL"
+  local probe_ts; probe_ts=$(printf '%02d:%02d:%02d' $((PROBE / 3600)) $((PROBE % 3600 / 60)) $((PROBE % 60)))
+  local args=(
+    "--BackupMx:HostName=bench.test"
+    "--BackupMx:Smtp:Endpoints:0=$LOOP:$BMX_PORT"
+    "--BackupMx:Domains:0:Name=$DOMAIN"
+    "--BackupMx:Domains:0:Primary=$LOOP:$SINK_PORT"
+    "--BackupMx:Spool:Path=$BMX_SPOOL"
+    "--BackupMx:Delivery:ProbeInterval=$probe_ts"
+  )
+  local cmd dir
+  if [[ -n "$BACKUPMX_CMD" ]]; then
+    read -r -a cmd <<<"$BACKUPMX_CMD"; dir="$REPO"
+  else
+    [[ -f "$BMX_DLL" ]] || { log "not built: $BMX_DLL"; return 1; }
+    cmd=(dotnet "$BMX_DLL"); dir="$(dirname "$BMX_DLL")"   # cwd = content root (appsettings.json)
+  fi
+  printf '%q ' "${cmd[@]}" "${args[@]}" >"$WORK/backupmx.cmdline"
+  (cd "$dir" && exec "${cmd[@]}" "${args[@]}") >>"$WORK/backupmx.log" 2>&1 &
+  BMX_PID=$!
+  local rc=0; wait_port "$BMX_PORT" 60 "$BMX_PID" || rc=$?
+  if ((rc != 0)); then
+    local erc=""; ((rc == 2)) && { wait "$BMX_PID" 2>/dev/null; erc="exit code $?"; }
+    log "BackupMx did not listen on $LOOP:$BMX_PORT within 60 s ${erc:+($erc)}; log tail:"
+    tail -5 "$WORK/backupmx.log" >&2 || true
+    rec backupmx.error "did not start: not listening within 60 s${erc:+, $erc}"
+    kill_wait "$BMX_PID" 10; BMX_PID=""
+    return 1
+  fi
+  SYS_PORT=$BMX_PORT SYS_PID=$BMX_PID
+  log "BackupMx pid $BMX_PID on $LOOP:$BMX_PORT, spool $BMX_SPOOL, probe $probe_ts"
+}
+
+backupmx_stop() { kill_wait "$BMX_PID" 20; BMX_PID=""; }
+
+# Spooled messages: files under <spool>/bodies, or rows per $BMX_QUEUE_SQL in
+# <spool>/spool.db if set; -1 = cannot tell (the sink count stays authoritative).
+backupmx_queue() {
+  if [[ -n "${BMX_QUEUE_SQL:-}" && -f "$BMX_SPOOL/spool.db" ]] && command -v sqlite3 >/dev/null; then
+    timeout 10 sqlite3 -readonly "$BMX_SPOOL/spool.db" "$BMX_QUEUE_SQL" 2>/dev/null || echo -1
+  elif [[ -d "$BMX_SPOOL/bodies" ]]; then
+    find "$BMX_SPOOL/bodies" -type f ! -name '*.tmp' 2>/dev/null | wc -l
+  else
+    echo -1
+  fi
+}
+backupmx_settled() { true; }
+backupmx_kick() { :; }   # no operator action: the primary monitor must notice
+
+# ----------------------------------------------------------------- phases --
+SYS_PORT="" SYS_PID=""
+
+# wait_queue_empty SYS TIMEOUT -> prints seconds waited; rc 1 on timeout or unknown
+wait_queue_empty() {
+  local sys=$1 tmo=$2 t0 q i
+  t0=$(now)
+  for ((i = 0; i < tmo * 10; i++)); do
+    q=$("${sys}_queue")
+    ((q < 0)) && return 1            # cannot tell
+    ((q == 0)) && { calc "$(now) - $t0" 3; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# alive_or_stop SYS PHASE: if the server died, record it and stop this system.
+alive_or_stop() {
+  kill -0 "$SYS_PID" 2>/dev/null && [[ "$(awk '{print $3}' "/proc/$SYS_PID/stat" 2>/dev/null)" != Z ]] && return 0
+  rec "$1.$2.error" "server process $SYS_PID died during phase $2"
+  log "[$1] server process died during phase $2; skipping the remaining phases"
+  sink_stop; "${1}_stop"; return 1
+}
+
+run_system() {
+  local sys=$1 secs j spooled
+  log "==== $sys ===="
+  if [[ $sys == backupmx ]]; then backupmx_build || { rec backupmx.error "build failed"; return 0; }; fi
+  "${sys}_start" || { [[ $sys == postfix ]] && rec postfix.error "did not start"; return 0; }
+  rec "$sys.label" "$([[ $sys == postfix ]] && echo "Postfix $PF_VERSION" || echo "$BMX_LABEL")"
+
+  # ---- A: primary down --------------------------------------------------
+  log "[$sys] A: primary down, $N x $S B from $C sessions (smtp-source)"
+  mon_start "$SYS_PID" "$sys.A"
+  local arc=0
+  secs=$(source_run "$SYS_PORT" "$N" "$S" "$C" "$sys.A") || arc=$?
+  mon_stop "$sys" A "$N"
+  if ((arc != 0)); then
+    rec "$sys.A.error" "smtp-source failed: $(tail -1 "$WORK/smtp-source.$sys.A.log")"
+    log "[$sys] phase A failed; skipping the remaining phases for $sys"
+    "${sys}_stop"; return 0
+  fi
+  rec "$sys.A.secs" "$secs"
+  rec "$sys.A.rate" "$(calc "$N / $secs")"
+  spooled=$N
+  if ((L > 0)); then
+    log "[$sys] A: latency sample, $L messages from $C sessions (smtplat.py)"
+    mon_start "$SYS_PID" "$sys.Alat"
+    timeout $((60 + L)) python3 "$BENCH_DIR/smtplat.py" --port "$SYS_PORT" --count "$L" \
+      --concurrency "$C" --size "$S" --timeout $((30 + L)) >"$WORK/lat.$sys.json" 2>>"$WORK/smtplat.log" || true
+    mon_stop "$sys" Alat "$L"
+    j="$WORK/lat.$sys.json"
+    rec "$sys.A.lat_p50_ms" "$(jget "$j" p50_ms)"; rec "$sys.A.lat_p99_ms" "$(jget "$j" p99_ms)"
+    rec "$sys.A.lat_client_rate" "$(jget "$j" rate)"; rec "$sys.A.lat_failed" "$(jget "$j" failed)"
+    local sent; sent=$(jget "$j" sent)
+    spooled=$((spooled + ${sent:-0}))
+  fi
+  # let Postfix's queue manager finish deferring (nothing left in active/incoming)
+  local i
+  for ((i = 0; i < 1800; i++)); do "${sys}_settled" && break; sleep 0.1; done
+  alive_or_stop "$sys" A || return 0
+  rec "$sys.B.spooled" "$spooled"
+  rec "$sys.B.queue_before" "$("${sys}_queue")"
+
+  # ---- B: primary comes back ---------------------------------------------
+  log "[$sys] B: primary comes back; $spooled messages to deliver"
+  mon_start "$SYS_PID" "$sys.B"
+  local t0; t0=$(now)
+  sink_start "$WORK/sink.$sys.B"
+  "${sys}_kick"
+  sink_wait "$WORK/sink.$sys.B" "$spooled" $((PROBE + 120 + spooled / 20)) "$t0" "$S" >"$WORK/B.$sys.json"
+  local empty; empty=$(wait_queue_empty "$sys" 60) || empty=""
+  [[ -n "$empty" ]] && rec "$sys.B.empty_s" "$(calc "$(now) - $t0" 2)"
+  mon_stop "$sys" B "$spooled"
+  j="$WORK/B.$sys.json"
+  local first done cnt
+  first=$(jget "$j" first_s) done=$(jget "$j" done_s) cnt=$(jget "$j" count)
+  rec "$sys.B.delivered" "$cnt"; rec "$sys.B.dups" "$(jget "$j" dups)"
+  [[ -n "$first" ]] && rec "$sys.B.first_s" "$first"
+  if [[ -n "$done" ]]; then
+    rec "$sys.B.done_s" "$done"
+    rec "$sys.B.drain_rate" "$(calc "$spooled / ($done - $first + 0.001)")"
+  else
+    rec "$sys.B.error" "only $cnt of $spooled delivered in time"
+  fi
+
+  alive_or_stop "$sys" B || return 0
+
+  # ---- C: primary up, end to end -----------------------------------------
+  log "[$sys] C: primary up, $N messages end to end"
+  mon_start "$SYS_PID" "$sys.C"
+  t0=$(now)
+  secs=$(source_run "$SYS_PORT" "$N" "$S" "$C" "$sys.C") || rec "$sys.C.error" "smtp-source failed"
+  sink_wait "$WORK/sink.$sys.B" "$N" $((120 + N / 20)) "$t0" "$S" >"$WORK/C.$sys.json"
+  mon_stop "$sys" C "$N"
+  rec "$sys.C.accept_rate" "$(calc "$N / $secs")"
+  done=$(jget "$WORK/C.$sys.json" done_s)
+  rec "$sys.C.dups" "$(jget "$WORK/C.$sys.json" dups)"
+  if [[ -n "$done" ]]; then rec "$sys.C.e2e_rate" "$(calc "$N / $done")"; rec "$sys.C.e2e_s" "$done"
+  else rec "$sys.C.error" "only $(jget "$WORK/C.$sys.json" count) of $N delivered in time"; fi
+
+  alive_or_stop "$sys" C || return 0
+
+  # ---- big message ---------------------------------------------------------
+  if ((BIG_MIB > 0)); then
+    log "[$sys] big: one ${BIG_MIB} MiB message while the primary is down, then forwarded"
+    sink_stop
+    sleep 1
+    mon_start "$SYS_PID" "$sys.big"
+    secs=$(source_run "$SYS_PORT" 1 "$BIG_BODY" 1 "$sys.big") || rec "$sys.big.error" "not accepted"
+    rec "$sys.big.accept_s" "$secs"
+    t0=$(now)
+    sink_start "$WORK/sink.$sys.big"
+    "${sys}_kick"
+    sink_wait "$WORK/sink.$sys.big" 1 $((PROBE + 180)) "$t0" "$BIG_BODY" >"$WORK/big.$sys.json"
+    mon_stop "$sys" big 0
+    done=$(jget "$WORK/big.$sys.json" done_s)
+    [[ -n "$done" ]] && rec "$sys.big.deliver_s" "$done" || rec "$sys.big.error" "not delivered in time"
+    local f="$WORK/mon.$sys.big.json" start peak hwm
+    start=$(jget "$f" rss_start_kib) peak=$(jget "$f" rss_peak_kib) hwm=$(jget "$f" hwm_kib)
+    ((hwm > peak)) && peak=$hwm
+    rec "$sys.big.growth_mib" "$(calc "($peak - $start) / 1024")"
+    rec "$sys.big.size_mib" "$(calc "($BIG_BODY + 4096) / 1048576" 2)"
+  fi
+
+  # ---- optional: Postfix on its retry timers alone --------------------------
+  if [[ $sys == postfix ]] && ((POSTFIX_RETRY)); then
+    log "[postfix] retry timers: $N messages while down, then wait WITHOUT postqueue -f (up to ${RETRY_TIMEOUT}s)"
+    sink_stop
+    source_run "$SYS_PORT" "$N" "$S" "$C" postfix.R >/dev/null || true
+    for ((i = 0; i < 1800; i++)); do postfix_settled && break; sleep 0.1; done
+    t0=$(now)
+    sink_start "$WORK/sink.postfix.R"
+    sink_wait "$WORK/sink.postfix.R" "$N" "$RETRY_TIMEOUT" "$t0" "$S" >"$WORK/R.postfix.json"
+    rec postfix.R.first_s "$(jget "$WORK/R.postfix.json" first_s)"
+    rec postfix.R.done_s "$(jget "$WORK/R.postfix.json" done_s)"
+    rec postfix.R.delivered "$(jget "$WORK/R.postfix.json" count)"
+  fi
+
+  sink_stop
+  "${sys}_stop"
+  cp -f "$WORK/backupmx.log" "$OUTDIR/backupmx-$STAMP.log" 2>/dev/null || true
+  [[ -n "$PF" ]] && cp -f "$PF/maillog" "$OUTDIR/postfix-maillog-$STAMP.log" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- cleanup --
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  [[ -n "$WAIT_PID" ]] && kill_wait "$WAIT_PID" 5
+  [[ -n "$MON_PID" ]] && kill_wait "$MON_PID" 5
+  [[ -n "$SINK_PID" ]] && sink_stop
+  [[ -n "$BMX_PID" ]] && backupmx_stop
+  [[ -n "$PF_MASTER" ]] && postfix_stop
+  if [[ -n "$WORK" && -d "$WORK" ]]; then
+    if ((KEEP)) || ((rc != 0)); then log "temporary files kept in $WORK"
+    else rm -rf "$WORK"; fi
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# ------------------------------------------------------------------- main --
+mkdir -p "$OUTDIR" "$WORKROOT"
+WORK="$(mktemp -d "$WORKROOT/backupmx-bench.XXXXXX")"
+chmod 755 "$WORK"          # Postfix daemons (user postfix) must traverse it
+RES="$WORK/results.txt"; : >"$RES"
+ensure_tools
+# Postfix version from the compiled-in defaults (-d) of an empty config dir:
+# works even where /etc/postfix/main.cf does not exist ("No configuration").
+mkdir -p "$WORK/empty-cf"
+PF_VERSION=$(postconf -c "$WORK/empty-cf" -d -h mail_version 2>/dev/null || echo unknown)
+SINK_PORT=$(free_port)
+START_TS=$(now)
+
+rec meta.date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+cmdline="bench/run.sh -n $N -c $C -s $S -l $L -b $BIG_MIB -p $PROBE --systems $SYSTEMS"
+((POSTFIX_RETRY)) && cmdline+=" --postfix-retry"
+[[ -n "$BACKUPMX_CMD" ]] && cmdline+=" --backupmx-cmd '$BACKUPMX_CMD'"
+rec meta.cmd "$cmdline"
+rec meta.n "$N"; rec meta.c "$C"; rec meta.s "$S"; rec meta.l "$L"; rec meta.big_mib "$BIG_MIB"; rec meta.probe "$PROBE"
+rec meta.postfix_retry "$POSTFIX_RETRY"
+rec meta.nproc "$(nproc)"
+rec meta.cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+rec meta.mem "$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+rec meta.kernel "$(uname -sr)"
+rec meta.disk "$(df -PT "$WORK" | awk 'NR==2 {print $1 " (" $2 "), " $3/1048576 " GiB"}' | sed -E 's/([0-9]+)\.[0-9]+ GiB/\1 GiB/')"
+rec meta.postfix "$PF_VERSION"
+rec meta.dotnet "$(dotnet --version 2>/dev/null || echo none)"
+rec meta.python "$(python3 -V 2>&1)"
+
+log "work dir $WORK; N=$N C=$C S=$S L=$L big=${BIG_MIB}MiB probe=${PROBE}s systems=$SYSTEMS"
+
+log "disk: synchronous 4 KiB write+fsync rate in $WORK"
+python3 "$BENCH_DIR/fsyncrate.py" "$WORK" --seconds 3 >"$WORK/fsync.json"
+rec env.fsync_rate "$(jget "$WORK/fsync.json" ops_per_s)"
+rec env.fsync_p50_ms "$(jget "$WORK/fsync.json" p50_ms)"
+
+log "loopback ceiling: smtp-source -> smtp-sink, $N x $S B, $C sessions"
+sink_start ""
+secs=$(source_run "$SINK_PORT" "$N" "$S" "$C" ceiling) && rec env.ceiling_rate "$(calc "$N / $secs")"
+sink_stop
+sink_start "$WORK/sink.ceiling"
+secs=$(source_run "$SINK_PORT" "$N" "$S" "$C" ceiling-dump) && rec env.ceiling_dump_rate "$(calc "$N / $secs")"
+sink_stop
+rm -rf "$WORK/sink.ceiling"
+
+IFS=',' read -r -a sys_list <<<"$SYSTEMS"
+for sys in "${sys_list[@]}"; do
+  case "$sys" in
+    postfix|backupmx) run_system "$sys" ;;
+    *) log "unknown system '$sys' (postfix, backupmx)";;
+  esac
+done
+
+log "disk: synchronous write rate again (it varies on virtual disks)"
+python3 "$BENCH_DIR/fsyncrate.py" "$WORK" --seconds 3 >"$WORK/fsync-end.json"
+rec env.fsync_rate_end "$(jget "$WORK/fsync-end.json" ops_per_s)"
+rec env.fsync_p50_ms_end "$(jget "$WORK/fsync-end.json" p50_ms)"
+rec meta.wall_s "$(calc "$(now) - $START_TS" 0)"
+cp "$RES" "$OUTDIR/results-$STAMP.txt"
+python3 "$BENCH_DIR/report.py" "$RES" | tee "$OUTDIR/bench-$STAMP.md"
+cp -f "$OUTDIR/bench-$STAMP.md" "$OUTDIR/latest.md"
+log "table written to $OUTDIR/bench-$STAMP.md (raw: results-$STAMP.txt)"

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Count messages that reached the stand-in primary (smtp-sink) and time them.
+
+smtp-sink is started with `-d DIR/%H%M%S.` so it writes one dump file per
+mail transaction (name = strftime template + random hex).  This is the
+counting method for every "delivered" figure, for both systems:
+
+  * a file is counted once it is complete: its size has reached --min-size
+    (run.sh passes 90% of the payload: the dump stores LF line ends, not
+    CRLF) AND it ends with the empty line smtp-sink writes after each
+    transaction ("\n\n"), so a dump still being written is not counted;
+  * files are keyed by their Message-Id header (smtp-source writes a distinct
+    one per message; so does smtplat.py); a second copy of a message already
+    seen counts as a duplicate, not as progress, so an at-least-once redelivery
+    cannot make a phase look finished early;
+  * files last modified before --t0 (the start of the phase) are ignored, so
+    one sink directory can serve consecutive phases.
+
+Polls every --interval s until the target is reached or --timeout s pass.
+Prints JSON: count, dups, first_s and done_s (seconds since --t0, an epoch
+time stamp taken by the caller when the phase began; null if not reached).
+"""
+import argparse, json, os, re, time
+
+MID = re.compile(rb"^message-id:\s*(\S+)", re.I | re.M)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--dir", required=True)
+ap.add_argument("--target", type=int, required=True)
+ap.add_argument("--timeout", type=float, required=True)
+ap.add_argument("--t0", type=float, required=True)
+ap.add_argument("--min-size", type=int, default=1)
+ap.add_argument("--interval", type=float, default=0.05)
+a = ap.parse_args()
+
+done_files, ids = set(), set()
+dups = 0
+
+
+def scan():
+    """Returns the number of newly completed unique messages."""
+    global dups
+    new = 0
+    try:
+        it = os.scandir(a.dir)
+    except FileNotFoundError:
+        return 0
+    with it:
+        for e in it:
+            if e.name in done_files:
+                continue
+            try:
+                st = e.stat()
+                if st.st_mtime < a.t0 - 0.05:      # from an earlier phase
+                    done_files.add(e.name)
+                    continue
+                if st.st_size < a.min_size:
+                    continue
+                with open(e.path, "rb") as f:
+                    head = f.read(8192)
+                    f.seek(-2, os.SEEK_END)
+                    if f.read(2) != b"\n\n":
+                        continue
+            except OSError:
+                continue
+            done_files.add(e.name)
+            m = MID.search(head)
+            key = m.group(1) if m else e.name.encode()
+            if key in ids:
+                dups += 1
+            else:
+                ids.add(key)
+                new += 1
+    return new
+
+
+count, first, done = 0, None, None
+deadline = time.monotonic() + a.timeout
+while True:
+    n = scan()
+    now = time.time() - a.t0
+    if n:
+        count += n
+        if first is None:
+            first = now
+    if count >= a.target:
+        done = now
+        break
+    if time.monotonic() >= deadline:
+        break
+    time.sleep(a.interval)
+print(json.dumps({"count": count, "target": a.target, "dups": dups,
+                  "first_s": None if first is None else round(first, 3),
+                  "done_s": None if done is None else round(done, 3)}))
