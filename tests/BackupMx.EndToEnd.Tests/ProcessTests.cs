@@ -66,7 +66,11 @@ public sealed class ProcessTests
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
-            Assert.False(process.HasExited, "the server exited: " + await process.StandardError.ReadToEndAsync());
+            if (process.HasExited)
+            {
+                Assert.Fail("the server exited: " + await process.StandardError.ReadToEndAsync());
+            }
+
             try
             {
                 using var client = new TcpClient();
