@@ -374,6 +374,11 @@ backupmx_start() {
     "--BackupMx:Domains:0:Primary=$LOOP:$SINK_PORT"
     "--BackupMx:Spool:Path=$BMX_SPOOL"
     "--BackupMx:Delivery:ProbeInterval=$probe_ts"
+    # Every sender here is 127.0.0.1: lift the per-client limits, as for Postfix's
+    # defaults (it has no per-client rate limit out of the box).
+    "--BackupMx:Smtp:MaxConnectionsPerIp=1000"
+    "--BackupMx:Smtp:MaxMessagesPerMinutePerIp=0"
+    "--Logging:LogLevel:Default=Warning"
   )
   local cmd dir
   if [[ -n "$BACKUPMX_CMD" ]]; then
