@@ -45,8 +45,9 @@ public sealed partial class MailKitTransport : IMessageTransport
             return DeliveryResult.AllRecipients(request.Recipients, route.Failure, null, reachedServer: false) with { Undeliverable = route.Undeliverable };
         }
 
-        var tls = _tls.GetMode(request.Kind, request.Domain);
+        var tls = _tls.GetTls(request.Kind, request.Domain);
         ConnectFailure? last = null;
+        ConnectFailure? loop = null;
         var reached = false;
         string? lastHost = null;
         await foreach (var endpoint in _connector.EndpointsAsync(route.Hosts, cancellationToken).ConfigureAwait(false))
@@ -54,6 +55,14 @@ public sealed partial class MailKitTransport : IMessageTransport
             var (client, failure) = await _connector.ConnectAsync(w => new RelaySmtpClient(w), endpoint, tls, cancellationToken).ConfigureAwait(false);
             if (client is null)
             {
+                if (failure!.Loop)
+                {
+                    // Another host of the route may still be a real primary; if none is, the loop
+                    // is what the operator must see in the queue, not a connection error.
+                    loop = failure;
+                    continue;
+                }
+
                 last = failure;
                 reached |= failure!.ReachedServer;
                 lastHost = endpoint.Host;
@@ -66,7 +75,7 @@ public sealed partial class MailKitTransport : IMessageTransport
             }
         }
 
-        var reply = last?.Reply ?? SmtpReply.LocalTransient("4.4.4", "no address found for the destination");
+        var reply = loop?.Reply ?? last?.Reply ?? SmtpReply.LocalTransient("4.4.4", "no address found for the destination");
         return DeliveryResult.AllRecipients(request.Recipients, reply, lastHost, reached);
     }
 
