@@ -195,13 +195,13 @@ public sealed class MailKitTransportTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task DeliverAsync_Greeting421_TransientButReached()
+    public async Task DeliverAsync_Greeting421_TransientAndNotReached()
     {
         _primary.Greeting = new FakeReply(421, "4.3.2 Too busy");
 
         var result = await Transport().DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
 
-        Assert.True(result.ReachedServer);
+        Assert.False(result.ReachedServer);
         Assert.True(result.Outcomes[0].Reply.IsTransient);
         Assert.Contains("421", result.Outcomes[0].Reply.Text, StringComparison.Ordinal);
     }

@@ -186,8 +186,10 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
     {
         if (watcher.ServerSpoke && watcher.GreetingCode != 220)
         {
-            // A 421 or 554 greeting: the server is there but will not talk now. Keep the mail.
-            return new ConnectFailure(SmtpReply.LocalTransient("4.4.2", $"{endpoint.Host} refused the session: {watcher.GreetingCode} {watcher.GreetingText}"), true);
+            // A 421 or 554 greeting: the server is there but will not talk now. Keep the mail. Not
+            // "reached": the prober calls such a primary down too, and if delivery called it up, every
+            // attempt would flip the monitor to up and flush the domain, defeating the retry schedule.
+            return new ConnectFailure(SmtpReply.LocalTransient("4.4.2", $"{endpoint.Host} refused the session: {watcher.GreetingCode} {watcher.GreetingText}"), false);
         }
 
         var text = ex switch
