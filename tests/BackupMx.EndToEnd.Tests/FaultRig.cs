@@ -61,8 +61,8 @@ internal sealed class FaultRig : IAsyncDisposable
             time,
             builder =>
             {
-                builder.Logging.AddProvider(logs);
                 configure?.Invoke(builder);
+                builder.Logging.AddProvider(logs);
             },
             bounceSmartHostPort: senderMx.Port,
             smtpPort: smtpPort,

@@ -166,7 +166,7 @@ public sealed class SigkillTests(ITestOutputHelper output)
         var missing = accepted.Keys.Where(id => !counts.ContainsKey(id)).Order().ToList();
         var duplicates = counts.Where(c => c.Value > 1).ToList();
         var unacknowledged = counts.Keys.Where(id => !accepted.ContainsKey(id)).Count();
-        Say($"RESULT kills={kills} messages={total} accepted={accepted.Count} delivered={counts.Count(c => accepted.ContainsKey(c.Key))} missing={missing.Count} duplicates={duplicates.Count} (extra copies {duplicates.Sum(d => d.Value - 1)}) delivered-without-250={unacknowledged} left-in-spool={remaining} server-starts={server.Starts} elapsed={clock.Elapsed.TotalSeconds:F1}s");
+        Say($"RESULT kills={kills} messages={total} accepted={accepted.Count} delivered={counts.Count(c => accepted.ContainsKey(c.Key))} missing={missing.Count} duplicates={duplicates.Count} (extra copies {duplicates.Sum(d => d.Value - 1)}; primary kept a body without sending its reply {primary.UnconfirmedCount} times) delivered-without-250={unacknowledged} left-in-spool={remaining} server-starts={server.Starts} elapsed={clock.Elapsed.TotalSeconds:F1}s");
         foreach (var (id, count) in duplicates.Take(20))
         {
             Say($"  duplicate: {id} x{count}");
