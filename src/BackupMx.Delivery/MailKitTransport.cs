@@ -69,9 +69,16 @@ public sealed partial class MailKitTransport : IMessageTransport
                 continue;
             }
 
-            using (client)
+            try
             {
                 return await SendAsync(client, endpoint.Host, request, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // The outcome is known once the last reply is in; the caller commits it without
+                // waiting for QUIT's round trip, which only widens the window in which a crash
+                // makes an accepted message look undelivered (and so sent twice).
+                _ = QuitAndDisposeAsync(client);
             }
         }
 
@@ -105,7 +112,6 @@ public sealed partial class MailKitTransport : IMessageTransport
         {
             var text = await client.SendAsync(FormatOptions.Default, message, sender, mailboxes.Select(m => m.Mailbox), cancellationToken).ConfigureAwait(false);
             transactionReply = RelaySmtpClient.ToReply(250, text);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -115,20 +121,17 @@ public sealed partial class MailKitTransport : IMessageTransport
         {
             // With pipelining the recipients then got 503s; the MAIL reply is the one that counts.
             var reply = RelaySmtpClient.ToReply((int)ex.StatusCode, ex.Message);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
             return Result(mailboxes.Select(m => new RecipientOutcome(m.State.Address, reply)), host);
         }
         catch (SmtpCommandException ex) when (client.AcceptedCount > 0)
         {
             // DATA or the end of data was refused (552, 451, 554...): it applies to the accepted recipients.
             transactionReply = RelaySmtpClient.ToReply((int)ex.StatusCode, ex.Message);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
         }
         catch (SmtpCommandException ex)
         {
             // No recipient accepted: MailKit reports a made-up 554, the RCPT replies are the truth.
             LogNoRecipientAccepted(_logger, request.QueueId, host, (int)ex.StatusCode);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -158,7 +161,7 @@ public sealed partial class MailKitTransport : IMessageTransport
     private static DeliveryResult Result(IEnumerable<RecipientOutcome> outcomes, string host) =>
         new(outcomes.ToList(), host) { ReachedServer = true };
 
-    private static async Task QuitQuietlyAsync(SmtpClient client)
+    private static async Task QuitAndDisposeAsync(SmtpClient client)
     {
         try
         {
@@ -168,6 +171,10 @@ public sealed partial class MailKitTransport : IMessageTransport
         catch (Exception)
         {
             // The outcome is already known; a failed QUIT changes nothing.
+        }
+        finally
+        {
+            client.Dispose();
         }
     }
 

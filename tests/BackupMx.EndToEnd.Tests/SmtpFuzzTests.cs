@@ -73,7 +73,7 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
         output.WriteLine($"fuzz: managed memory {before / 1024} KiB before, {after / 1024} KiB after (bound +{MemoryGrowthBound / 1024 / 1024} MiB)");
         var warnings = rig.Logs.Entries.Where(e => e.Level >= LogLevel.Warning).ToList();
         output.WriteLine($"fuzz: {warnings.Count} warning(s) or worse logged");
-        foreach (var group in warnings.GroupBy(e => $"{e.Level} {e.Category}[{e.EventId.Id}] {e.Exception?.GetType().Name} in {e.Exception?.TargetSite?.DeclaringType?.Name}.{e.Exception?.TargetSite?.Name}: {FirstLine(e.Exception?.Message)}").OrderByDescending(g => g.Count()))
+        foreach (var group in warnings.GroupBy(e => $"{e.Level} {e.Category}[{e.EventId.Id}] {e.Exception?.GetType().Name} in {Origin(e.Exception)}: {FirstLine(e.Exception?.Message)}").OrderByDescending(g => g.Count()))
         {
             output.WriteLine($"  {group.Count(),5} x {group.Key}");
         }
@@ -351,6 +351,10 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
             };
         }
     }
+
+    /// <summary>The first frame outside the runtime: where a session-ending exception really came from.</summary>
+    private static string Origin(Exception? exception) =>
+        exception?.StackTrace?.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => !l.StartsWith("at System.", StringComparison.Ordinal))?.Split(" in ")[0] ?? string.Empty;
 
     private static string FirstLine(string? text) => text is null ? string.Empty : text.Split('\n')[0].Trim();
 
