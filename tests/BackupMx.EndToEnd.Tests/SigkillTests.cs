@@ -69,7 +69,7 @@ public sealed class SigkillTests(ITestOutputHelper output)
         var refusedAttempts = 0;
         var next = -1;
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60 + (total / 10) + (kills * 8)));
-        var sendersDone = new CancellationTokenSource();
+        using var sendersDone = new CancellationTokenSource();
         var killerDone = false;
 
         var senders = Enumerable.Range(0, Clients).Select(client => Task.Run(async () =>
