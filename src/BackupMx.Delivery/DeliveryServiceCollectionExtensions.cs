@@ -11,8 +11,8 @@ namespace BackupMx.Delivery;
 public static class DeliveryServiceCollectionExtensions
 {
     /// <summary>
-    /// Outbound SMTP (MailKit), MX resolution (DnsClient, the system's resolvers) and DSN
-    /// composition. Needs the options and TimeProvider that AddBackupMxCore registers.
+    /// Outbound SMTP (MailKit), MX resolution (DnsClient, the system's resolvers), DSN
+    /// composition and recipient callouts. Needs the options and TimeProvider that AddBackupMxCore registers.
     /// </summary>
     public static IServiceCollection AddBackupMxDelivery(this IServiceCollection services)
     {
@@ -27,11 +27,15 @@ public static class DeliveryServiceCollectionExtensions
             ThrowDnsErrors = false,
         }));
         services.TryAddSingleton<IDnsResolver, DnsClientResolver>();
-        services.TryAddSingleton<IDeliveryTlsPolicy, OpportunisticTlsPolicy>();
+        services.TryAddSingleton<IDeliveryTlsPolicy, ConfiguredTlsPolicy>();
         services.TryAddSingleton<DeliveryRouter>();
         services.TryAddSingleton<IMessageTransport, MailKitTransport>();
         services.TryAddSingleton<IPrimaryProber, MailKitPrimaryProber>();
         services.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>();
+
+        // Replace, not TryAdd: Core may register a verifier that always answers Unknown, and a
+        // host that composes Core first must still get callouts.
+        services.Replace(ServiceDescriptor.Singleton<IRecipientVerifier, MailKitRecipientVerifier>());
         return services;
     }
 }

@@ -45,7 +45,7 @@ public sealed class MailKitPrimaryProber : IPrimaryProber
                     return new SmtpClient(w);
                 },
                 endpoint,
-                DeliveryTlsMode.Disabled,
+                DeliveryTls.Disabled,
                 cancellationToken).ConfigureAwait(false);
             if (client is not null)
             {
@@ -62,6 +62,13 @@ public sealed class MailKitPrimaryProber : IPrimaryProber
                 }
 
                 return new ProbeResult(true, endpoint.Host, null);
+            }
+
+            if (failure is { Loop: true })
+            {
+                // Ourselves answering is not the primary being up.
+                error = failure.Reply.ToString();
+                continue;
             }
 
             if (watcher is { GreetingCode: >= 200 and < 300 })

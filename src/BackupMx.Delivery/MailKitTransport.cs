@@ -45,8 +45,9 @@ public sealed partial class MailKitTransport : IMessageTransport
             return DeliveryResult.AllRecipients(request.Recipients, route.Failure, null, reachedServer: false) with { Undeliverable = route.Undeliverable };
         }
 
-        var tls = _tls.GetMode(request.Kind, request.Domain);
+        var tls = _tls.GetTls(request.Kind, request.Domain);
         ConnectFailure? last = null;
+        ConnectFailure? loop = null;
         var reached = false;
         string? lastHost = null;
         await foreach (var endpoint in _connector.EndpointsAsync(route.Hosts, cancellationToken).ConfigureAwait(false))
@@ -54,19 +55,34 @@ public sealed partial class MailKitTransport : IMessageTransport
             var (client, failure) = await _connector.ConnectAsync(w => new RelaySmtpClient(w), endpoint, tls, cancellationToken).ConfigureAwait(false);
             if (client is null)
             {
+                if (failure!.Loop)
+                {
+                    // Another host of the route may still be a real primary; if none is, the loop
+                    // is what the operator must see in the queue, not a connection error.
+                    loop = failure;
+                    continue;
+                }
+
                 last = failure;
                 reached |= failure!.ReachedServer;
                 lastHost = endpoint.Host;
                 continue;
             }
 
-            using (client)
+            try
             {
                 return await SendAsync(client, endpoint.Host, request, cancellationToken).ConfigureAwait(false);
             }
+            finally
+            {
+                // The outcome is known once the last reply is in; the caller commits it without
+                // waiting for QUIT's round trip, which only widens the window in which a crash
+                // makes an accepted message look undelivered (and so sent twice).
+                _ = QuitAndDisposeAsync(client);
+            }
         }
 
-        var reply = last?.Reply ?? SmtpReply.LocalTransient("4.4.4", "no address found for the destination");
+        var reply = loop?.Reply ?? last?.Reply ?? SmtpReply.LocalTransient("4.4.4", "no address found for the destination");
         return DeliveryResult.AllRecipients(request.Recipients, reply, lastHost, reached);
     }
 
@@ -96,7 +112,6 @@ public sealed partial class MailKitTransport : IMessageTransport
         {
             var text = await client.SendAsync(FormatOptions.Default, message, sender, mailboxes.Select(m => m.Mailbox), cancellationToken).ConfigureAwait(false);
             transactionReply = RelaySmtpClient.ToReply(250, text);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -106,20 +121,17 @@ public sealed partial class MailKitTransport : IMessageTransport
         {
             // With pipelining the recipients then got 503s; the MAIL reply is the one that counts.
             var reply = RelaySmtpClient.ToReply((int)ex.StatusCode, ex.Message);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
             return Result(mailboxes.Select(m => new RecipientOutcome(m.State.Address, reply)), host);
         }
         catch (SmtpCommandException ex) when (client.AcceptedCount > 0)
         {
             // DATA or the end of data was refused (552, 451, 554...): it applies to the accepted recipients.
             transactionReply = RelaySmtpClient.ToReply((int)ex.StatusCode, ex.Message);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
         }
         catch (SmtpCommandException ex)
         {
             // No recipient accepted: MailKit reports a made-up 554, the RCPT replies are the truth.
             LogNoRecipientAccepted(_logger, request.QueueId, host, (int)ex.StatusCode);
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -149,7 +161,7 @@ public sealed partial class MailKitTransport : IMessageTransport
     private static DeliveryResult Result(IEnumerable<RecipientOutcome> outcomes, string host) =>
         new(outcomes.ToList(), host) { ReachedServer = true };
 
-    private static async Task QuitQuietlyAsync(SmtpClient client)
+    private static async Task QuitAndDisposeAsync(SmtpClient client)
     {
         try
         {
@@ -159,6 +171,10 @@ public sealed partial class MailKitTransport : IMessageTransport
         catch (Exception)
         {
             // The outcome is already known; a failed QUIT changes nothing.
+        }
+        finally
+        {
+            client.Dispose();
         }
     }
 

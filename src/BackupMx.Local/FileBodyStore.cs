@@ -47,23 +47,12 @@ public sealed partial class FileBodyStore : IBodyStore
     public async Task<long> WriteAsync(string queueId, Stream content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var folder = EnsureShard(queueId);
+        var (folder, temp, stream) = CreateTemporaryFile(queueId);
         var path = Path.Combine(folder, queueId);
-
-        // Write aside and rename, so a reader or a crash never sees a partial body under the real name.
-        var temp = Path.Combine(folder, $"{queueId}.{Guid.NewGuid():N}{TempSuffix}");
         long length;
         try
         {
-            var options = new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                BufferSize = BufferSize,
-                Options = FileOptions.Asynchronous,
-            };
-            await using (var file = new FileStream(temp, options))
+            await using (var file = stream)
             {
                 await content.CopyToAsync(file, BufferSize, cancellationToken).ConfigureAwait(false);
                 await file.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -152,6 +141,41 @@ public sealed partial class FileBodyStore : IBodyStore
         }
 
         return Path.Combine(Root, queueId.Substring(ShardStart, ShardLength), queueId);
+    }
+
+    /// <summary>Creates the file the body is written to before it is renamed to its real name.</summary>
+    private (string Folder, string Temp, FileStream Stream) CreateTemporaryFile(string queueId)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+            BufferSize = BufferSize,
+            Options = FileOptions.Asynchronous,
+        };
+
+        // Write aside and rename, so a reader or a crash never sees a partial body under the real name.
+        var folder = EnsureShard(queueId);
+        var temp = Path.Combine(folder, $"{queueId}.{Guid.NewGuid():N}{TempSuffix}");
+        try
+        {
+            return (folder, temp, new FileStream(temp, options));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The shard was known but is gone (an operator cleaned up, the bodies folder was
+            // restored): forget it and create it again, or every body for it would fail until restart.
+            _knownShards.TryRemove(folder, out _);
+            if (!Directory.Exists(Root))
+            {
+                Directory.CreateDirectory(Root);
+                DirectorySync.Fsync(Path.GetDirectoryName(Root)!);
+            }
+
+            folder = EnsureShard(queueId);
+            return (folder, temp, new FileStream(temp, options));
+        }
     }
 
     private string EnsureShard(string queueId)

@@ -195,28 +195,15 @@ public sealed class MailKitTransportTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task DeliverAsync_Greeting421_TransientButReached()
+    public async Task DeliverAsync_Greeting421_TransientAndNotReached()
     {
         _primary.Greeting = new FakeReply(421, "4.3.2 Too busy");
 
         var result = await Transport().DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
 
-        Assert.True(result.ReachedServer);
+        Assert.False(result.ReachedServer);
         Assert.True(result.Outcomes[0].Reply.IsTransient);
         Assert.Contains("421", result.Outcomes[0].Reply.Text, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task DeliverAsync_UntrustedCertificate_FallsBackToPlainText()
-    {
-        _primary.OfferStartTls = true;
-
-        var result = await Transport().DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
-
-        Assert.True(result.Outcomes[0].Reply.IsSuccess, result.Outcomes[0].Reply.ToString());
-        Assert.Contains(_primary.Commands, c => c == "STARTTLS");
-        Assert.False(_primary.Messages.Single().Secure);
-        Assert.Equal(Body, _primary.Messages.Single().Data);
     }
 
     [Fact]
@@ -325,5 +312,21 @@ public sealed class MailKitTransportTests : IAsyncLifetime
 
         Assert.True(result.Outcomes[0].Reply.IsTransient);
         Assert.False(result.ReachedServer);
+    }
+
+    [Fact]
+    public async Task DeliverAsync_Rcpt552MailboxFull_PermanentButTooManyRecipientsIsTransient()
+    {
+        // RFC 5321 §4.2.2: 552 is a permanent "exceeded storage allocation"; §4.5.3.1.10: the
+        // RFC 821 "too many recipients" 552 is to be treated as 452.
+        _primary.Reply("full@example.com", 552, "5.2.2 Mailbox full").Reply("extra@example.com", 552, "5.5.3 Too many recipients");
+
+        var result = await Transport().DeliverAsync(TestDelivery.Request(Body, recipients: ["bob@example.com", "full@example.com", "extra@example.com"]), CancellationToken.None);
+
+        Assert.True(result.ReplyFor("bob@example.com").IsSuccess);
+        Assert.Equal(new SmtpReply(552, "5.2.2", "Mailbox full"), result.ReplyFor("full@example.com"));
+        var extra = result.ReplyFor("extra@example.com");
+        Assert.Equal(452, extra.Code);
+        Assert.Equal("4.5.3", extra.EnhancedCode);
     }
 }

@@ -53,13 +53,20 @@ internal static class TestDelivery
     {
         dns ??= new ScriptedDns();
         var wrapped = Microsoft.Extensions.Options.Options.Create(options);
-        return new MailKitTransport(Router(options, dns), dns, tls ?? new OpportunisticTlsPolicy(), wrapped, NullLoggerFactory.Instance);
+        return new MailKitTransport(Router(options, dns), dns, tls ?? new ConfiguredTlsPolicy(wrapped), wrapped, NullLoggerFactory.Instance);
     }
 
     public static MailKitPrimaryProber Prober(BackupMxOptions options, IDnsResolver? dns = null)
     {
         dns ??= new ScriptedDns();
         return new MailKitPrimaryProber(Router(options, dns), dns, Microsoft.Extensions.Options.Options.Create(options), NullLoggerFactory.Instance);
+    }
+
+    public static MailKitRecipientVerifier Verifier(BackupMxOptions options, IDnsResolver? dns = null)
+    {
+        dns ??= new ScriptedDns();
+        var wrapped = Microsoft.Extensions.Options.Options.Create(options);
+        return new MailKitRecipientVerifier(Router(options, dns), dns, new ConfiguredTlsPolicy(wrapped), wrapped, NullLoggerFactory.Instance);
     }
 
     public static DeliveryRouter Router(BackupMxOptions options, IDnsResolver dns) =>

@@ -25,7 +25,11 @@ internal sealed class RelayHost : IAsyncDisposable
 
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<RelayHost> StartAsync(string spoolPath, int primaryPort, FakeTimeProvider time, int? bounceSmartHostPort = null, int? smtpPort = null, params string[] extraArgs)
+    public static Task<RelayHost> StartAsync(string spoolPath, int primaryPort, FakeTimeProvider time, int? bounceSmartHostPort = null, int? smtpPort = null, params string[] extraArgs) =>
+        StartAsync(spoolPath, primaryPort, time, configure: null, bounceSmartHostPort, smtpPort, extraArgs);
+
+    /// <param name="configure">Runs after the embedded composition: replace a service, add a logger provider.</param>
+    public static async Task<RelayHost> StartAsync(string spoolPath, int primaryPort, FakeTimeProvider time, Action<HostApplicationBuilder>? configure, int? bounceSmartHostPort = null, int? smtpPort = null, params string[] extraArgs)
     {
         var port = smtpPort ?? FreePort.Next();
         var args = new List<string>
@@ -49,6 +53,7 @@ internal sealed class RelayHost : IAsyncDisposable
         builder.Logging.AddFilter((category, level) => Environment.GetEnvironmentVariable("BACKUPMX_TEST_LOGS") == "1"
             ? level >= LogLevel.Debug
             : level >= LogLevel.Warning);
+        configure?.Invoke(builder);
         var host = builder.Build();
         await host.StartAsync();
         return new RelayHost(host, port);

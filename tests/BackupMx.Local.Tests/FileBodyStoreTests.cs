@@ -38,6 +38,27 @@ public sealed class FileBodyStoreTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task WriteAsync_BodiesFolderReplacedAndRestored_FailsThenRecovers()
+    {
+        // Root ignores permission bits, so a file where the folder should be is how a test breaks the spool.
+        var store = _spool.OpenBodies();
+        var first = QueueId.New(SpoolRecords.T0);
+        await store.WriteAsync(first, new MemoryStream([1]), None);
+        Directory.Delete(store.Root, recursive: true);
+        await File.WriteAllBytesAsync(store.Root, []);
+
+        await Assert.ThrowsAnyAsync<IOException>(() => store.WriteAsync(first, new MemoryStream([2]), None));
+
+        File.Delete(store.Root);
+        Directory.CreateDirectory(store.Root);
+
+        // The same shard as before: known to the store, gone from the disk.
+        await store.WriteAsync(first, new MemoryStream([3]), None);
+        await using var read = await store.OpenReadAsync(first, None);
+        Assert.Equal(3, read.ReadByte());
+    }
+
+    [Fact]
     public async Task Reopen_ReadsBodyBack()
     {
         var id = QueueId.New(SpoolRecords.T0);

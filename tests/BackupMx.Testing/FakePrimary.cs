@@ -54,6 +54,7 @@ public sealed class FakePrimary : IAsyncDisposable
     private CancellationTokenSource? _stopping;
     private Task? _acceptLoop;
     private int _connections;
+    private int _unconfirmed;
 
     /// <summary>The listening port; fixed after the first start, so a restart listens on the same one.</summary>
     public int Port { get; private set; }
@@ -73,6 +74,12 @@ public sealed class FakePrimary : IAsyncDisposable
 
     /// <summary>Connections accepted since creation.</summary>
     public int ConnectionCount => Volatile.Read(ref _connections);
+
+    /// <summary>
+    /// Transactions kept whose final reply was not sent (DropAfterData, or the connection broke
+    /// or the server stopped first): the sender must assume failure and may send them again.
+    /// </summary>
+    public int UnconfirmedCount => Volatile.Read(ref _unconfirmed);
 
     public string ServerName { get; set; } = "primary.test";
 
@@ -430,10 +437,21 @@ public sealed class FakePrimary : IAsyncDisposable
             server._arrived.Release();
             if (server.DropAfterData)
             {
+                Interlocked.Increment(ref server._unconfirmed);
                 return false;
             }
 
-            await WriteAsync(server.DataReply, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await WriteAsync(server.DataReply, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Stopped or cut off between keeping the body and replying: the sender cannot know.
+                Interlocked.Increment(ref server._unconfirmed);
+                throw;
+            }
+
             Reset();
             return true;
         }

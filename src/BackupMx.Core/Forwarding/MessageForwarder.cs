@@ -89,6 +89,7 @@ public sealed partial class MessageForwarder(
         activity?.SetTag("backupmx.queue_id", record.QueueId);
         activity?.SetTag("backupmx.domain", record.Domain);
 
+        DeliveryResult? attempt = null;
         if (record.PendingRecipients.Any())
         {
             if (now >= record.ExpiresAt)
@@ -97,15 +98,47 @@ public sealed partial class MessageForwarder(
             }
             else
             {
-                await AttemptAsync(record, now, cancellationToken).ConfigureAwait(false);
+                attempt = await AttemptAsync(record, now, cancellationToken).ConfigureAwait(false);
             }
         }
 
         await NotifyFailuresAsync(record, cancellationToken).ConfigureAwait(false);
-        return await ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
+
+        // A primary seen again flushes its whole domain, one write per queued message. For a
+        // finished message that happens after its outcome is committed: a crash during the flush
+        // would otherwise find it still undelivered in the spool and send it a second time. A
+        // message that stays queued reports first, while its lease keeps the flush from
+        // resetting the retry it has just been given.
+        var report = attempt is not null && record.Kind == MessageKind.Relay;
+        var finished = record.IsFinished;
+        if (report && !finished)
+        {
+            await ReportPrimaryAsync(record, attempt!, cancellationToken).ConfigureAwait(false);
+        }
+
+        var outcome = await ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
+        if (report && finished)
+        {
+            await ReportPrimaryAsync(record, attempt!, cancellationToken).ConfigureAwait(false);
+        }
+
+        return outcome;
     }
 
-    private async Task AttemptAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task ReportPrimaryAsync(SpoolRecord record, DeliveryResult result, CancellationToken cancellationToken)
+    {
+        if (result.ReachedServer)
+        {
+            // A primary that answers is up: if it was down, everything else for it becomes due now.
+            await monitor.ReportReachableAsync(record.Domain, result.RemoteHost, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await monitor.ReportUnreachableAsync(record.Domain, record.LastError, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<DeliveryResult> AttemptAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var pending = record.PendingRecipients.ToList();
         DeliveryResult result;
@@ -192,20 +225,8 @@ public sealed partial class MessageForwarder(
             record.LastError = null;
         }
 
-        if (record.Kind == MessageKind.Relay)
-        {
-            if (result.ReachedServer)
-            {
-                // A primary that answers is up: if it was down, everything else for it becomes due now.
-                await monitor.ReportReachableAsync(record.Domain, result.RemoteHost, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await monitor.ReportUnreachableAsync(record.Domain, record.LastError, cancellationToken).ConfigureAwait(false);
-            }
-        }
-
         LogAttempt(logger, record.QueueId, record.Domain, pending.Count, delivered, failed, pending.Count - delivered - failed, result.RemoteHost ?? "(none)");
+        return result;
     }
 
     private void Expire(SpoolRecord record, DateTimeOffset now)

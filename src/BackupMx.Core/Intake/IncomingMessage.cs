@@ -31,5 +31,9 @@ public abstract record IntakeResult
     public sealed record Accepted(IReadOnlyList<string> QueueIds) : IntakeResult;
 
     /// <summary>The spool could not store it; the client is told 451 4.3.0 and nothing is kept.</summary>
-    public sealed record Failed(string Reason) : IntakeResult;
+    public sealed record Failed(string Reason) : IntakeResult
+    {
+        /// <summary>The storage is full (ENOSPC): the receiver may answer 452 4.3.1 instead (RFC 3463).</summary>
+        public bool InsufficientStorage { get; init; }
+    }
 }

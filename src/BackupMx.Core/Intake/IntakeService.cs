@@ -118,7 +118,7 @@ public sealed partial class IntakeService(
             LogSpoolFailure(logger, ex, baseId);
             await UndoAsync(written, bodyIds).ConfigureAwait(false);
             Telemetry.MessagesRefused.Add(1);
-            return new IntakeResult.Failed(ex.Message);
+            return new IntakeResult.Failed(ex.Message) { InsufficientStorage = StorageErrors.IsOutOfSpace(ex) };
         }
 
         foreach (var record in written)

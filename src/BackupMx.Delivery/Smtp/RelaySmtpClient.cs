@@ -91,7 +91,17 @@ internal sealed class RelaySmtpClient(ProtocolWatcher watcher) : SmtpClient(watc
 
     // The default throws at the first refusal and sends no DATA; each recipient stands alone (rule 4).
     protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _replies[mailbox] = ToReply(response);
+        _replies[mailbox] = RecipientReply(ToReply(response));
+
+    /// <summary>
+    /// A 552 to RCPT is permanent (a full mailbox, RFC 5321 §4.2.2), with one exception: RFC 821
+    /// listed "too many recipients" as 552, and RFC 5321 §4.5.3.1.10 says to treat that one as 452,
+    /// so those recipients go in the next transaction instead of bouncing.
+    /// </summary>
+    internal static SmtpReply RecipientReply(SmtpReply reply) =>
+        reply.Code == 552 && (reply.EnhancedCode == "5.5.3" || reply.Text.Contains("too many recipients", StringComparison.OrdinalIgnoreCase))
+            ? reply with { Code = 452, EnhancedCode = "4.5.3" }
+            : reply;
 
     public static SmtpReply ToReply(SmtpResponse response) => ToReply((int)response.StatusCode, response.Response);
 

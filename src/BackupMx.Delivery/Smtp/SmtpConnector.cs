@@ -1,6 +1,8 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Delivery.Routing;
@@ -15,18 +17,28 @@ namespace BackupMx.Delivery.Smtp;
 internal sealed record SmtpEndpoint(string Host, IPAddress Address, int Port);
 
 /// <summary>Why a connection could not be made, as the reply every recipient gets.</summary>
-internal sealed record ConnectFailure(SmtpReply Reply, bool ReachedServer);
+/// <param name="Loop">The endpoint is this server itself: a configuration error, reported as 4.4.6 unless another host of the route takes the mail.</param>
+internal sealed record ConnectFailure(SmtpReply Reply, bool ReachedServer, bool Loop = false);
 
 /// <summary>
 /// Turns a route into addresses and opens SMTP sessions: our own socket per
 /// address (so every address of a host is tried, and the certificate is still
-/// checked against the host name), EHLO with our name, and opportunistic STARTTLS
-/// that falls back to plain text when the handshake or certificate fails.
+/// checked against the host name), EHLO with our name, and STARTTLS as the
+/// destination's <see cref="DeliveryTls"/> says: opportunistic (any certificate,
+/// plain text when the handshake fails), required (TLS 1.2+ or a 4.7.x deferral,
+/// never plain text) or disabled. A session that turns out to be with ourselves
+/// (our listener's address and port, or our name in the greeting or EHLO reply)
+/// is closed before MAIL and reported as a loop.
 /// </summary>
 internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxOptions> options, ILogger<SmtpConnector> logger)
 {
     /// <summary>RFC 5321 §5.1 asks for at least two; more than a handful only delays the retry.</summary>
     public const int MaxAddresses = 6;
+
+    /// <summary>TLS 1.0 and 1.1 are deprecated (RFC 8996).</summary>
+    public const SslProtocols Protocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+
+    private readonly LocalEndpoints _self = new(options);
 
     public async IAsyncEnumerable<SmtpEndpoint> EndpointsAsync(IReadOnlyList<HostPort> hosts, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -53,22 +65,28 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
     }
 
     /// <summary>Connects and greets; returns the connected client, or the failure (the client is then disposed).</summary>
-    public async Task<(T? Client, ConnectFailure? Failure)> ConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTlsMode tls, CancellationToken cancellationToken)
+    public async Task<(T? Client, ConnectFailure? Failure)> ConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, CancellationToken cancellationToken)
         where T : SmtpClient
     {
-        var (client, failure, tlsFailed) = await TryConnectAsync(create, endpoint, tls == DeliveryTlsMode.Opportunistic, cancellationToken).ConfigureAwait(false);
-        if (tlsFailed && tls == DeliveryTlsMode.Opportunistic)
+        if (_self.IsOwnListener(endpoint.Address, endpoint.Port))
         {
-            // Opportunistic TLS protects against passive listeners only; a primary with a
-            // broken certificate still gets its mail, in plain text, rather than none.
+            return (null, Loop(endpoint, "the address and port are our own listener"));
+        }
+
+        var (client, failure, tlsFailed) = await TryConnectAsync(create, endpoint, tls, tls.Mode, cancellationToken).ConfigureAwait(false);
+        if (tlsFailed && tls.Mode == DeliveryTlsMode.Opportunistic)
+        {
+            // Opportunistic TLS protects against passive listeners only; a primary whose handshake
+            // fails (or whose certificate fails a check that was asked for) still gets its mail,
+            // in plain text, rather than none.
             LogTlsFallback(logger, endpoint.Host, endpoint.Address, failure?.Reply.Text);
-            (client, failure, _) = await TryConnectAsync(create, endpoint, useTls: false, cancellationToken).ConfigureAwait(false);
+            (client, failure, _) = await TryConnectAsync(create, endpoint, tls, DeliveryTlsMode.Disabled, cancellationToken).ConfigureAwait(false);
         }
 
         return (client, failure);
     }
 
-    private async Task<(T? Client, ConnectFailure? Failure, bool TlsFailed)> TryConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, bool useTls, CancellationToken cancellationToken)
+    private async Task<(T? Client, ConnectFailure? Failure, bool TlsFailed)> TryConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, DeliveryTlsMode mode, CancellationToken cancellationToken)
         where T : SmtpClient
     {
         var config = options.Value;
@@ -76,9 +94,20 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
         var client = create(watcher);
         client.LocalDomain = config.HostName;
         client.Timeout = (int)Math.Clamp(config.Delivery.Timeout.TotalMilliseconds, 1, int.MaxValue);
+        client.SslProtocols = Protocols;
 
         // Revocation lists are fetched over the network and can stall delivery for minutes.
         client.CheckCertificateRevocation = false;
+        SslPolicyErrors certificateErrors = SslPolicyErrors.None;
+        client.ServerCertificateValidationCallback = (_, _, _, errors) =>
+        {
+            certificateErrors = errors;
+
+            // Unvalidated: an encrypted session with an unknown peer still beats plain text (RFC 7435 §3).
+            // Validated: chain and host name (SslStream checks the name MailKit connected with).
+            return !tls.ValidateCertificate || errors == SslPolicyErrors.None;
+        };
+
         var socket = new Socket(endpoint.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -88,7 +117,20 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
                 await socket.ConnectAsync(endpoint.Address, endpoint.Port, timeout.Token).ConfigureAwait(false);
             }
 
-            await client.ConnectAsync(socket, endpoint.Host, endpoint.Port, useTls ? SecureSocketOptions.StartTlsWhenAvailable : SecureSocketOptions.None, cancellationToken).ConfigureAwait(false);
+            var secure = mode switch
+            {
+                DeliveryTlsMode.Required => SecureSocketOptions.StartTls,
+                DeliveryTlsMode.Opportunistic => SecureSocketOptions.StartTlsWhenAvailable,
+                _ => SecureSocketOptions.None,
+            };
+            await client.ConnectAsync(socket, endpoint.Host, endpoint.Port, secure, cancellationToken).ConfigureAwait(false);
+            if (_self.IsOwnName(watcher.GreetingName) || _self.IsOwnName(watcher.EhloName))
+            {
+                await QuitQuietlyAsync(client).ConfigureAwait(false);
+                client.Dispose();
+                return (null, Loop(endpoint, $"it greets as {watcher.EhloName ?? watcher.GreetingName}, our own name"), false);
+            }
+
             return (client, null, false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -102,9 +144,41 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
             socket.Dispose();
             client.Dispose();
             var tlsFailed = ex is SslHandshakeException || (watcher.StartTlsSent && !client.IsSecure);
-            var failure = Describe(ex, watcher, endpoint);
+            var failure = mode == DeliveryTlsMode.Required && (tlsFailed || ex is NotSupportedException) && watcher.GreetingCode == 220
+                ? TlsRequiredFailure(ex, endpoint, certificateErrors)
+                : Describe(ex, watcher, endpoint);
             LogConnectFailed(logger, endpoint.Host, endpoint.Address, endpoint.Port, failure.Reply.ToString(), ex.GetType().Name);
             return (null, failure, tlsFailed);
+        }
+    }
+
+    private ConnectFailure Loop(SmtpEndpoint endpoint, string reason)
+    {
+        LogLoop(logger, endpoint.Host, endpoint.Address, endpoint.Port, reason);
+        return new ConnectFailure(SmtpReply.LocalTransient("4.4.6", $"mail loops back to myself ({endpoint.Host} is this server)"), ReachedServer: false, Loop: true);
+    }
+
+    private static ConnectFailure TlsRequiredFailure(Exception ex, SmtpEndpoint endpoint, SslPolicyErrors certificateErrors)
+    {
+        // Postfix's codes for the same conditions: 4.7.4 not offered, 4.7.5 not verified or failed.
+        var reply = ex is NotSupportedException
+            ? SmtpReply.LocalTransient("4.7.4", $"TLS is required, but {endpoint.Host} does not offer STARTTLS")
+            : certificateErrors != SslPolicyErrors.None
+                ? SmtpReply.LocalTransient("4.7.5", $"TLS is required, but the certificate of {endpoint.Host} was not verified ({certificateErrors})")
+                : SmtpReply.LocalTransient("4.7.5", $"TLS is required, but the TLS handshake with {endpoint.Host} failed");
+        return new ConnectFailure(reply, ReachedServer: true);
+    }
+
+    private static async Task QuitQuietlyAsync(SmtpClient client)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await client.DisconnectAsync(quit: true, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Leaving is all that matters.
         }
     }
 
@@ -112,8 +186,10 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
     {
         if (watcher.ServerSpoke && watcher.GreetingCode != 220)
         {
-            // A 421 or 554 greeting: the server is there but will not talk now. Keep the mail.
-            return new ConnectFailure(SmtpReply.LocalTransient("4.4.2", $"{endpoint.Host} refused the session: {watcher.GreetingCode} {watcher.GreetingText}"), true);
+            // A 421 or 554 greeting: the server is there but will not talk now. Keep the mail. Not
+            // "reached": the prober calls such a primary down too, and if delivery called it up, every
+            // attempt would flip the monitor to up and flush the domain, defeating the retry schedule.
+            return new ConnectFailure(SmtpReply.LocalTransient("4.4.2", $"{endpoint.Host} refused the session: {watcher.GreetingCode} {watcher.GreetingText}"), false);
         }
 
         var text = ex switch
@@ -137,4 +213,7 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
 
     [LoggerMessage(EventId = 312, Level = LogLevel.Warning, Message = "STARTTLS with {Host} [{Address}] failed ({Reason}); retrying without TLS")]
     private static partial void LogTlsFallback(ILogger logger, string host, IPAddress address, string? reason);
+
+    [LoggerMessage(EventId = 313, Level = LogLevel.Error, Message = "Configuration error: {Host} [{Address}]:{Port} is this server ({Reason}); nothing is delivered there and mail stays queued until the Primary setting or DNS is fixed")]
+    private static partial void LogLoop(ILogger logger, string host, IPAddress address, int port, string reason);
 }
