@@ -98,9 +98,9 @@ public sealed class SpoolFaultTests
 
     private static void AssertStorageRefusal(string? reply)
     {
-        // 452 4.3.1 once the receiver maps IntakeResult.Failed.InsufficientStorage; 451 4.3.0 until then.
+        // A full disk is "insufficient system storage" (RFC 3463 4.3.1), still a temporary failure.
         Assert.NotNull(reply);
-        Assert.True(reply.StartsWith("451 4.3.0", StringComparison.Ordinal) || reply.StartsWith("452 4.3.1", StringComparison.Ordinal), reply);
+        Assert.StartsWith("452 4.3.1", reply, StringComparison.Ordinal);
     }
 
     private static string Subject(byte[] data)

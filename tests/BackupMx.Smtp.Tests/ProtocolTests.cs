@@ -44,6 +44,32 @@ public sealed class ProtocolTests
     }
 
     [Theory]
+    [InlineData("MAIL FROM:<a@sender.test> BODY=7BIT BODY=8BITMIME")]
+    [InlineData("MAIL FROM:<a@sender.test> size=10 SIZE=20")]
+    public async Task Mail_RepeatedParameter_501AndSessionGoesOn(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("501 5.5.4", await client.CommandAsync(command));
+        await client.BeginAsync();
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+    }
+
+    [Fact]
+    public async Task Rcpt_RepeatedParameter_501()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@sender.test>");
+
+        Assert.StartsWith("501 5.5.4", await client.CommandAsync("RCPT TO:<user@example.test> NOTIFY=NEVER NOTIFY=SUCCESS"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+    }
+
+    [Theory]
     [InlineData("AUTH PLAIN AGZvbwBiYXI=")]
     [InlineData("AUTH LOGIN")]
     [InlineData("STARTTLS")]

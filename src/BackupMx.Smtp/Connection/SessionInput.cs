@@ -177,6 +177,16 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 continue;
             }
 
+            // SmtpServer 11.1's parser throws on a repeated MAIL/RCPT parameter and drops the
+            // session without a reply; answer it here as the syntax error it is (RFC 5321 §4.1.1.11).
+            if ((IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8)) && HasRepeatedParameter(Encoding.Latin1.GetString(line)))
+            {
+                _inner.AdvanceTo(lineEnd);
+                _commands++;
+                await reply("501 5.5.4 Parameter given twice", cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
             {
                 var text = Encoding.Latin1.GetString(line);
@@ -189,6 +199,28 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             _last = buffer;
             return result;
         }
+    }
+
+    /// <summary>True when a MAIL or RCPT line names the same ESMTP parameter twice (case-insensitive).</summary>
+    internal static bool HasRepeatedParameter(string line)
+    {
+        var close = line.IndexOf('>', StringComparison.Ordinal);
+        if (close < 0)
+        {
+            return false;
+        }
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var parameter in line[(close + 1)..].Split([' ', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            var equals = parameter.IndexOf('=', StringComparison.Ordinal);
+            if (!seen.Add(equals < 0 ? parameter : parameter[..equals]))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private int MaxLineLength(ReadOnlySequence<byte> line) =>

@@ -30,6 +30,7 @@ internal sealed class IntakeMessageStore(
     private static readonly SmtpResponse HeaderTooBig = new(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message header too large");
     private static readonly SmtpResponse TooManyHops = new(SmtpReplyCode.TransactionFailed, "5.4.6 Too many hops");
     private static readonly SmtpResponse TryLater = new(SmtpReplyCode.Aborted, "4.3.0 Temporary failure, please try again later");
+    private static readonly SmtpResponse NoSpace = new(SmtpReplyCode.InsufficientStorage, "4.3.1 Insufficient system storage, please try again later");
 
     public async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
@@ -91,7 +92,7 @@ internal sealed class IntakeMessageStore(
                     return new SmtpResponse(SmtpReplyCode.Ok, "2.0.0 Ok: queued as " + ids);
                 case IntakeResult.Failed failed:
                     Log.IntakeFailed(logger, client, sender, failed.Reason);
-                    return TryLater;
+                    return failed.InsufficientStorage ? NoSpace : TryLater;
                 default:
                     return TryLater;
             }
