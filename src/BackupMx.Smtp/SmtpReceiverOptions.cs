@@ -34,9 +34,13 @@ public sealed class SmtpReceiverOptions
     [Range(1, 1_000_000)]
     public int MaxConnections { get; set; } = 500;
 
-    /// <summary>Open connections from one client IP address; one more is answered 421 4.7.0 and closed. Default 20.</summary>
+    /// <summary>
+    /// Open connections from one client IP address; one more is answered 421 4.7.0 and closed. Default 50:
+    /// when a primary fails, a large sender's whole queue for it arrives here at once, and one outbound
+    /// address often carries several such queues (Postfix alone opens up to 20 per destination).
+    /// </summary>
     [Range(1, 1_000_000)]
-    public int MaxConnectionsPerIp { get; set; } = 20;
+    public int MaxConnectionsPerIp { get; set; } = 50;
 
     /// <summary>Command lines in one session; the next one is answered 421 4.7.0 and the connection closed. Default 10000.</summary>
     [Range(10, int.MaxValue)]
@@ -63,10 +67,12 @@ public sealed class SmtpReceiverOptions
 
     /// <summary>
     /// Messages (MAIL commands) one client IP may start per minute, as a token bucket that also
-    /// allows a burst of this size; past it MAIL is answered 450 4.7.1. 0 turns the limit off. Default 300.
+    /// allows a burst of this size; past it MAIL is answered 450 4.7.1. 0 turns the limit off. Default 3000:
+    /// high enough not to slow a real sender emptying its queue into us during an outage, low enough to
+    /// stop one address from filling the spool.
     /// </summary>
     [Range(0, 1_000_000)]
-    public int MaxMessagesPerMinutePerIp { get; set; } = 300;
+    public int MaxMessagesPerMinutePerIp { get; set; } = 3000;
 
     /// <summary>PEM certificate (chain) for inbound STARTTLS. STARTTLS is offered only when this and <see cref="TlsKeyPath"/> are set.</summary>
     public string? TlsCertificatePath { get; set; }

@@ -56,6 +56,10 @@ public sealed class SigkillTests(ITestOutputHelper output)
             // leased by a killed process is not stuck for the default 15 minutes.
             "--BackupMx:Delivery:LeaseDuration=00:00:20",
             "--Logging:LogLevel:Default=Warning",
+
+            // All 20 clients share 127.0.0.1: the per-client limits are not what this test is about.
+            "--BackupMx:Smtp:MaxConnectionsPerIp=1000",
+            "--BackupMx:Smtp:MaxMessagesPerMinutePerIp=0",
         };
 
         // appsettings.json lists five intervals; the binder replaces them by index.
