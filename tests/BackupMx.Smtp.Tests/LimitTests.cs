@@ -110,9 +110,9 @@ public sealed class LimitTests
     }
 
     [Fact]
-    public async Task DataLine_Over1000_500AndNothingKept()
+    public async Task DataLine_OverStrictLimit_500AndNothingKept()
     {
-        await using var host = await ReceiverHost.StartAsync();
+        await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:MaxDataLineLength"] = "1000" });
         await using var client = await host.ConnectAsync();
         await client.BeginAsync();
 
@@ -122,6 +122,16 @@ public sealed class LimitTests
         await client.CommandAsync("MAIL FROM:<a@remote.test>");
         await client.CommandAsync("RCPT TO:<user@example.test>");
         Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\n" + new string('l', 998) + "\r\n.\r\n"));
+    }
+
+    [Fact]
+    public async Task DataLine_LongerThanRfcByDefault_Accepted()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.BeginAsync();
+
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\n" + new string('l', 5000) + "\r\n.\r\n"));
     }
 
     [Fact]
