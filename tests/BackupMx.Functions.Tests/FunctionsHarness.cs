@@ -31,7 +31,7 @@ public sealed class FunctionsHarness : IDisposable
         MeterFactory = _metrics.GetRequiredService<IMeterFactory>();
         Gauges = new SpoolGauges(MeterFactory, Core.Time);
         Forward = new ForwardFunction(source ?? Core.WakeUps, Core.Forwarder, Microsoft.Extensions.Options.Options.Create(Options), Core.Time, NullLogger<ForwardFunction>.Instance);
-        Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges);
+        Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
         Expire = new ExpireFunction(Core.Sweeper, Core.Inspector, Gauges);
         Admin = new QueueAdminFunctions(Core.Inspector, Core.Flusher, Core.Get<IOptions<BackupMxOptions>>(), NullLogger<QueueAdminFunctions>.Instance);
     }

@@ -19,7 +19,7 @@ public sealed class FunctionsMetadataTests
             functions.Keys.Order(StringComparer.Ordinal));
 
         AssertTimer(functions[ForwardFunction.Name], "*/10 * * * * *");
-        AssertTimer(functions[ProbePrimariesFunction.Name], "*/30 * * * * *");
+        AssertTimer(functions[ProbePrimariesFunction.Name], "*/10 * * * * *");
         AssertTimer(functions[ExpireFunction.Name], "0 * * * * *");
         AssertHttp(functions[QueueAdminFunctions.SummaryName], "get", "queue");
         AssertHttp(functions[QueueAdminFunctions.ListName], "get", "queue/{domain}");
@@ -36,7 +36,7 @@ public sealed class FunctionsMetadataTests
     public void Schedules_MatchTheConstantsInTheCode()
     {
         Assert.Equal("*/10 * * * * *", ForwardFunction.Schedule);
-        Assert.Equal("*/30 * * * * *", ProbePrimariesFunction.Schedule);
+        Assert.Equal("*/10 * * * * *", ProbePrimariesFunction.Schedule);
         Assert.Equal("0 * * * * *", ExpireFunction.Schedule);
     }
 

@@ -36,6 +36,26 @@ public sealed class ProbeAndExpireFunctionTests
     }
 
     [Fact]
+    public async Task ProbePrimaries_TimerEveryTenSeconds_ProbesOnlyOncePerProbeInterval()
+    {
+        using var h = new FunctionsHarness();
+
+        Assert.True(await h.Probe.ProbeIfDueAsync(None));
+        var afterFirst = h.Core.Prober.Probes;
+
+        h.Core.Time.Advance(TimeSpan.FromSeconds(10));
+        Assert.False(await h.Probe.ProbeIfDueAsync(None));
+        h.Core.Time.Advance(TimeSpan.FromSeconds(10));
+        Assert.False(await h.Probe.ProbeIfDueAsync(None));
+        Assert.Equal(afterFirst, h.Core.Prober.Probes);
+
+        // ProbeInterval (30 s by default) has passed.
+        h.Core.Time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(await h.Probe.ProbeIfDueAsync(None));
+        Assert.True(h.Core.Prober.Probes > afterFirst);
+    }
+
+    [Fact]
     public async Task ProbePrimaries_ReportsReachabilityPerDomain()
     {
         using var h = new FunctionsHarness();

@@ -1,5 +1,7 @@
+using BackupMx.Core.Configuration;
 using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
+using Microsoft.Extensions.Options;
 using BackupMx.Telemetry;
 using Microsoft.Azure.Functions.Worker;
 
@@ -10,19 +12,46 @@ namespace BackupMx.Functions;
 /// IPrimaryStatusStore (a table in Azure mode, since every run is a fresh invocation)
 /// and flushes a domain the moment its primary answers again (rule 7).
 /// </summary>
-public sealed class ProbePrimariesFunction(PrimaryMonitor monitor, IPrimaryStatusStore statuses, SpoolGauges gauges)
+public sealed class ProbePrimariesFunction(
+    PrimaryMonitor monitor,
+    IPrimaryStatusStore statuses,
+    SpoolGauges gauges,
+    IOptions<BackupMxOptions> options,
+    TimeProvider time)
 {
     public const string Name = "ProbePrimaries";
 
     /// <summary>
-    /// Every 30 seconds, the default BackupMx:Delivery:ProbeInterval. A constant rather than an
+    /// Every 10 seconds; each run probes only when BackupMx:Delivery:ProbeInterval has passed since
+    /// the last probe, so the interval is configurable in steps of 10 s. A constant rather than an
     /// app setting: a %setting% that is missing stops the host from indexing the function at all.
     /// </summary>
-    public const string Schedule = "*/30 * * * * *";
+    public const string Schedule = "*/10 * * * * *";
+
+    // Timer runs drift by a few hundred milliseconds; without slack a 30 s interval would become 40 s.
+    private static readonly TimeSpan Slack = TimeSpan.FromSeconds(2);
 
     [Function(Name)]
     public Task Run([TimerTrigger(Schedule)] TimerInfo timer, CancellationToken cancellationToken) =>
-        ProbeAsync(cancellationToken);
+        ProbeIfDueAsync(cancellationToken);
+
+    /// <summary>Probes when the probe interval has passed since the last probe of any configured domain; returns whether it did.</summary>
+    public async Task<bool> ProbeIfDueAsync(CancellationToken cancellationToken)
+    {
+        var config = options.Value;
+        var known = (await statuses.ListAsync(cancellationToken).ConfigureAwait(false))
+            .ToDictionary(s => s.Domain, s => s.LastChecked, StringComparer.OrdinalIgnoreCase);
+        var now = time.GetUtcNow();
+        var due = config.Domains.Any(d =>
+            known.GetValueOrDefault(d.Name) is not { } last || now - last >= config.Delivery.ProbeInterval - Slack);
+        if (!due)
+        {
+            return false;
+        }
+
+        await ProbeAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
 
     public async Task ProbeAsync(CancellationToken cancellationToken)
     {
