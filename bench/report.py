@@ -158,6 +158,11 @@ else:
 notes.append("Peak RSS for Postfix sums VmRSS over the master and all its live children (sampled every 0.25 s), "
              "which counts shared libraries once per process; PSS divides shared pages among them. "
              "For BackupMx (one process) RSS is the exact VmHWM of the process during the phase.")
+if "backupmx.big.growth_mib" in R:
+    notes.append("Big-message memory growth: peak RSS during the phase minus RSS at its start. BackupMx is "
+                 "restarted for this phase and measured from its settled fresh process, so memory kept "
+                 "from earlier phases cannot hide the message's buffers; Postfix starts fresh smtpd/cleanup/smtp "
+                 "processes for it anyway.")
 notes.append("CPU per message: utime+stime of the server's processes (Postfix: the master's whole tree, "
              "including exited children) during the phase, divided by the messages in that phase. "
              "Latency figures come from a threaded Python client and include client overhead.")

@@ -2,7 +2,7 @@
 //
 // The route (DeliveryRouter) gives hosts; each host's addresses are tried in
 // order until one gives a session. That session carries exactly one
-// transaction, whose outcome is final for this attempt: every recipient gets
+// transaction for this attempt, whose outcome is final: every recipient gets
 // the reply the server gave it (2xx delivered, 4xx retry, 5xx bounce — a 452
 // "too many recipients" is transient for those recipients only). When no
 // session could be had, every recipient gets our own transient reply, and
@@ -10,11 +10,21 @@
 // byte for byte as stored (rule 3). A connection lost after the body was sent
 // is transient: the primary may have taken the message, so the next attempt
 // may deliver a duplicate, which SMTP accepts over losing mail (RFC 5321 §6.1).
+//
+// Sessions are reused (Delivery:IdleConnectionTimeout): a connection whose last
+// transaction ended cleanly (every reply read, nothing refused) goes back to a
+// small per-address pool and carries the next message, like Postfix's
+// connection cache. Only such connections are pooled, so a reused one is
+// always at the start of a transaction (no RSET needed). A reused connection
+// that fails before the body was sent (the primary closed it while idle) has
+// delivered nothing; the message is then tried once more on a fresh connection,
+// and only that attempt's replies count.
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery.Routing;
 using BackupMx.Delivery.Smtp;
+using MailKit;
 using MailKit.Net.Smtp;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -22,19 +32,45 @@ using MimeKit;
 
 namespace BackupMx.Delivery;
 
-public sealed partial class MailKitTransport : IMessageTransport
+public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposable, IDisposable
 {
     private readonly DeliveryRouter _router;
     private readonly SmtpConnector _connector;
     private readonly IDeliveryTlsPolicy _tls;
     private readonly ILogger<MailKitTransport> _logger;
+    private readonly IOptions<BackupMxOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<PoolKey, Stack<IdleClient>> _idle = [];
+    private readonly Lock _poolLock = new();
+    private readonly ITimer? _reaper;
+    private bool _disposed;
 
-    public MailKitTransport(DeliveryRouter router, IDnsResolver dns, IDeliveryTlsPolicy tls, IOptions<BackupMxOptions> options, ILoggerFactory loggerFactory)
+    public MailKitTransport(DeliveryRouter router, IDnsResolver dns, IDeliveryTlsPolicy tls, IOptions<BackupMxOptions> options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
         _router = router;
         _tls = tls;
+        _options = options;
+        _time = time ?? TimeProvider.System;
         _connector = new SmtpConnector(dns, options, loggerFactory.CreateLogger<SmtpConnector>());
         _logger = loggerFactory.CreateLogger<MailKitTransport>();
+        var idle = options.Value.Delivery.IdleConnectionTimeout;
+        if (idle > TimeSpan.Zero)
+        {
+            // Closes connections nobody took within the idle time, so a primary is not left holding them.
+            _reaper = _time.CreateTimer(_ => CloseExpired(), null, idle, idle);
+        }
+    }
+
+    /// <summary>Open connections waiting for the next message (for tests and diagnostics).</summary>
+    public int IdleConnections
+    {
+        get
+        {
+            lock (_poolLock)
+            {
+                return _idle.Values.Sum(s => s.Count);
+            }
+        }
     }
 
     public async Task<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
@@ -52,6 +88,31 @@ public sealed partial class MailKitTransport : IMessageTransport
         string? lastHost = null;
         await foreach (var endpoint in _connector.EndpointsAsync(route.Hosts, cancellationToken).ConfigureAwait(false))
         {
+            var key = new PoolKey(endpoint.Host, endpoint.Address, endpoint.Port, tls);
+            if (TryTakeIdle(key) is { } reused)
+            {
+                Outcome outcome = default;
+                try
+                {
+                    outcome = await SendAsync(reused, endpoint.Host, request, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Release(key, reused, outcome.Reusable);
+                }
+
+                if (!outcome.RetryOnFreshConnection)
+                {
+                    return outcome.Result;
+                }
+
+                // Nothing was delivered on it (no body sent, no recipient answered): it had gone
+                // stale while idle, and so have its idle siblings. Its replies are dropped; one
+                // fresh connection decides.
+                LogStaleConnection(_logger, request.QueueId, endpoint.Host);
+                CloseIdle(key);
+            }
+
             var (client, failure) = await _connector.ConnectAsync(w => new RelaySmtpClient(w), endpoint, tls, cancellationToken).ConfigureAwait(false);
             if (client is null)
             {
@@ -69,16 +130,16 @@ public sealed partial class MailKitTransport : IMessageTransport
                 continue;
             }
 
+            var reusable = false;
             try
             {
-                return await SendAsync(client, endpoint.Host, request, cancellationToken).ConfigureAwait(false);
+                var outcome = await SendAsync(client, endpoint.Host, request, cancellationToken).ConfigureAwait(false);
+                reusable = outcome.Reusable;
+                return outcome.Result;
             }
             finally
             {
-                // The outcome is known once the last reply is in; the caller commits it without
-                // waiting for QUIT's round trip, which only widens the window in which a crash
-                // makes an accepted message look undelivered (and so sent twice).
-                _ = QuitAndDisposeAsync(client);
+                Release(key, client, reusable);
             }
         }
 
@@ -86,8 +147,9 @@ public sealed partial class MailKitTransport : IMessageTransport
         return DeliveryResult.AllRecipients(request.Recipients, reply, lastHost, reached);
     }
 
-    private async Task<DeliveryResult> SendAsync(RelaySmtpClient client, string host, DeliveryRequest request, CancellationToken cancellationToken)
+    private async Task<Outcome> SendAsync(RelaySmtpClient client, string host, DeliveryRequest request, CancellationToken cancellationToken)
     {
+        client.Watcher.BeginTransaction();
         var stream = await request.OpenBody(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
@@ -101,7 +163,7 @@ public sealed partial class MailKitTransport : IMessageTransport
         }
     }
 
-    private async Task<DeliveryResult> SendMessageAsync(RelaySmtpClient client, string host, DeliveryRequest request, MimeMessage message, CancellationToken cancellationToken)
+    private async Task<Outcome> SendMessageAsync(RelaySmtpClient client, string host, DeliveryRequest request, MimeMessage message, CancellationToken cancellationToken)
     {
         var mailboxes = request.Recipients.Select(r => (Mailbox: new MailboxAddress(string.Empty, r.Address), State: r)).ToList();
         client.SetEnvelope(request.Parameters, mailboxes.Select(m => (m.Mailbox, m.State.Notify)), request.BodyLength);
@@ -121,7 +183,10 @@ public sealed partial class MailKitTransport : IMessageTransport
         {
             // With pipelining the recipients then got 503s; the MAIL reply is the one that counts.
             var reply = RelaySmtpClient.ToReply((int)ex.StatusCode, ex.Message);
-            return Result(mailboxes.Select(m => new RecipientOutcome(m.State.Address, reply)), host);
+
+            // A 421 to MAIL on a reused connection is the primary closing it after an idle spell.
+            var stale = client.Reused && ex.StatusCode == SmtpStatusCode.ServiceNotAvailable && client.RecipientReplies.Count == 0;
+            return new Outcome(Result(mailboxes.Select(m => new RecipientOutcome(m.State.Address, reply)), host), Reusable: false, RetryOnFreshConnection: stale);
         }
         catch (SmtpCommandException ex) when (client.AcceptedCount > 0)
         {
@@ -142,24 +207,182 @@ public sealed partial class MailKitTransport : IMessageTransport
                 : SmtpReply.LocalTransient("4.4.2", $"connection to {host} lost during the transaction");
 
             // Recipients refused before the failure keep their reply; the others retry.
-            return Result(
+            var lost = Result(
                 mailboxes.Select(m => new RecipientOutcome(
                     m.State.Address,
                     client.RecipientReplies.TryGetValue(m.Mailbox, out var r) && !r.IsSuccess ? r : transactionReply)),
                 host);
+
+            // Safe to repeat on a fresh connection only if this one cannot have delivered anything.
+            var stale = client.Reused && !afterData && client.RecipientReplies.Count == 0;
+            return new Outcome(lost, Reusable: false, RetryOnFreshConnection: stale);
         }
 
-        return Result(
+        var result = Result(
             mailboxes.Select(m => new RecipientOutcome(
                 m.State.Address,
                 client.RecipientReplies.TryGetValue(m.Mailbox, out var r)
                     ? (r.IsSuccess ? transactionReply ?? r : r)
                     : SmtpReply.LocalTransient("4.4.2", "no reply to this recipient"))),
             host);
+
+        // Only a transaction that ran to its end with every reply read leaves the session at the
+        // start of the next one; after a refusal MailKit's own RSET handling is not relied on.
+        var clean = transactionReply is { IsSuccess: true } && client.RecipientReplies.Values.All(r => r.IsSuccess);
+        return new Outcome(result, Reusable: clean, RetryOnFreshConnection: false);
     }
 
     private static DeliveryResult Result(IEnumerable<RecipientOutcome> outcomes, string host) =>
         new(outcomes.ToList(), host) { ReachedServer = true };
+
+    private RelaySmtpClient? TryTakeIdle(PoolKey key)
+    {
+        var now = _time.GetTimestamp();
+        var timeout = _options.Value.Delivery.IdleConnectionTimeout;
+        List<RelaySmtpClient>? expired = null;
+        RelaySmtpClient? taken = null;
+        lock (_poolLock)
+        {
+            if (_idle.TryGetValue(key, out var stack))
+            {
+                while (stack.TryPop(out var idle))
+                {
+                    if (_time.GetElapsedTime(idle.Since, now) < timeout && idle.Client.IsConnected)
+                    {
+                        taken = idle.Client;
+                        break;
+                    }
+
+                    (expired ??= []).Add(idle.Client);
+                }
+            }
+        }
+
+        foreach (var client in expired ?? [])
+        {
+            _ = QuitAndDisposeAsync(client);
+        }
+
+        if (taken is not null)
+        {
+            taken.Reused = true;
+        }
+
+        return taken;
+    }
+
+    /// <summary>Back to the pool if it is at the start of a transaction and there is room; closed otherwise.</summary>
+    private void Release(PoolKey key, RelaySmtpClient client, bool reusable)
+    {
+        var timeout = _options.Value.Delivery.IdleConnectionTimeout;
+        if (reusable && timeout > TimeSpan.Zero && client.IsConnected)
+        {
+            lock (_poolLock)
+            {
+                if (!_disposed)
+                {
+                    if (!_idle.TryGetValue(key, out var stack))
+                    {
+                        _idle[key] = stack = new Stack<IdleClient>();
+                    }
+
+                    if (stack.Count < _options.Value.Delivery.MaxConcurrentDeliveries)
+                    {
+                        stack.Push(new IdleClient(client, _time.GetTimestamp()));
+                        return;
+                    }
+                }
+            }
+        }
+
+        // The outcome is known once the last reply is in; the caller commits it without
+        // waiting for QUIT's round trip, which only widens the window in which a crash
+        // makes an accepted message look undelivered (and so sent twice).
+        _ = QuitAndDisposeAsync(client);
+    }
+
+    private void CloseIdle(PoolKey key)
+    {
+        List<RelaySmtpClient> stale;
+        lock (_poolLock)
+        {
+            if (!_idle.Remove(key, out var stack))
+            {
+                return;
+            }
+
+            stale = stack.Select(i => i.Client).ToList();
+        }
+
+        foreach (var client in stale)
+        {
+            _ = QuitAndDisposeAsync(client);
+        }
+    }
+
+    private void CloseExpired()
+    {
+        var now = _time.GetTimestamp();
+        var timeout = _options.Value.Delivery.IdleConnectionTimeout;
+        var expired = new List<RelaySmtpClient>();
+        lock (_poolLock)
+        {
+            foreach (var stack in _idle.Values)
+            {
+                if (stack.Count == 0)
+                {
+                    continue;
+                }
+
+                // Newest on top: keep the fresh ones, close the rest.
+                var keep = stack.Where(i => _time.GetElapsedTime(i.Since, now) < timeout).Reverse().ToList();
+                expired.AddRange(stack.Where(i => _time.GetElapsedTime(i.Since, now) >= timeout).Select(i => i.Client));
+                stack.Clear();
+                foreach (var item in keep)
+                {
+                    stack.Push(item);
+                }
+            }
+        }
+
+        foreach (var client in expired)
+        {
+            _ = QuitAndDisposeAsync(client);
+        }
+    }
+
+    /// <summary>Says QUIT on every idle connection and closes it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        var all = TakeAllIdle();
+        if (_reaper is not null)
+        {
+            await _reaper.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(all.Select(QuitAndDisposeAsync)).ConfigureAwait(false);
+    }
+
+    /// <summary>Closes every idle connection without QUIT (for containers that dispose synchronously).</summary>
+    public void Dispose()
+    {
+        _reaper?.Dispose();
+        foreach (var client in TakeAllIdle())
+        {
+            client.Dispose();
+        }
+    }
+
+    private List<RelaySmtpClient> TakeAllIdle()
+    {
+        lock (_poolLock)
+        {
+            _disposed = true;
+            var all = _idle.Values.SelectMany(s => s.Select(i => i.Client)).ToList();
+            _idle.Clear();
+            return all;
+        }
+    }
 
     private static async Task QuitAndDisposeAsync(SmtpClient client)
     {
@@ -186,6 +409,15 @@ public sealed partial class MailKitTransport : IMessageTransport
         file.Position = 0;
         return file;
     }
+
+    private readonly record struct PoolKey(string Host, System.Net.IPAddress Address, int Port, DeliveryTls Tls);
+
+    private readonly record struct IdleClient(RelaySmtpClient Client, long Since);
+
+    private readonly record struct Outcome(DeliveryResult Result, bool Reusable, bool RetryOnFreshConnection);
+
+    [LoggerMessage(EventId = 322, Level = LogLevel.Information, Message = "Reused connection to {Host} was closed before {QueueId} was sent; trying a fresh connection")]
+    private static partial void LogStaleConnection(ILogger logger, string queueId, string host);
 
     [LoggerMessage(EventId = 320, Level = LogLevel.Information, Message = "No recipient of {QueueId} accepted by {Host} (MailKit reported {Code}); using the RCPT replies")]
     private static partial void LogNoRecipientAccepted(ILogger logger, string queueId, string host, int code);

@@ -47,8 +47,23 @@ public sealed partial class FileBodyStore : IBodyStore
     public async Task<long> WriteAsync(string queueId, Stream content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var (folder, temp, stream) = CreateTemporaryFile(queueId);
+
+        // A new id (every intake) is written under its final name: no record can refer to it
+        // before this returns, so a partial file is never read, and a crash leaves an orphan that
+        // start-up removes. That saves the rename, which on ext4 costs a second journal commit:
+        // the name is created in the same transaction as the file, so the file's fsync commits
+        // it and the folder's fsync below finds nothing left to write. An id that already has a
+        // body (a retried DSN) is replaced through a temporary file and a rename, so its record
+        // never sees a half-written body.
+        var folder = EnsureShard(queueId);
         var path = Path.Combine(folder, queueId);
+        var stream = TryCreateNew(path);
+        string? temp = null;
+        if (stream is null)
+        {
+            (folder, temp, stream) = CreateTemporaryFile(queueId);
+        }
+
         long length;
         try
         {
@@ -60,17 +75,48 @@ public sealed partial class FileBodyStore : IBodyStore
                 file.Flush(flushToDisk: true);
             }
 
-            File.Move(temp, path, overwrite: true);
+            if (temp is not null)
+            {
+                File.Move(temp, path, overwrite: true);
+            }
         }
         catch
         {
-            TryDelete(temp);
+            TryDelete(temp ?? path);
             throw;
         }
 
-        // The rename lives in the folder's entries; until those reach the disk a power cut can undo it.
+        // The name lives in the folder's entries; until those reach the disk a power cut can undo it.
         DirectorySync.Fsync(folder);
         return length;
+    }
+
+    /// <summary>Creates the body's file under its final name, or returns null when that name is taken.</summary>
+    private static FileStream? TryCreateNew(string path)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+            BufferSize = BufferSize,
+            Options = FileOptions.Asynchronous,
+        };
+
+        try
+        {
+            return new FileStream(path, options);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The shard was known but is gone (an operator cleaned up): the temporary-file path
+            // below recreates it.
+            return null;
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            return null;
+        }
     }
 
     public Task<Stream> OpenReadAsync(string queueId, CancellationToken cancellationToken)

@@ -49,11 +49,11 @@ internal static class TestDelivery
         Bounce = new BounceOptions { SmartHost = smartHost },
     };
 
-    public static MailKitTransport Transport(BackupMxOptions options, IDnsResolver? dns = null, IDeliveryTlsPolicy? tls = null)
+    public static MailKitTransport Transport(BackupMxOptions options, IDnsResolver? dns = null, IDeliveryTlsPolicy? tls = null, TimeProvider? time = null)
     {
         dns ??= new ScriptedDns();
         var wrapped = Microsoft.Extensions.Options.Options.Create(options);
-        return new MailKitTransport(Router(options, dns), dns, tls ?? new ConfiguredTlsPolicy(wrapped), wrapped, NullLoggerFactory.Instance);
+        return new MailKitTransport(Router(options, dns), dns, tls ?? new ConfiguredTlsPolicy(wrapped), wrapped, NullLoggerFactory.Instance, time);
     }
 
     public static MailKitPrimaryProber Prober(BackupMxOptions options, IDnsResolver? dns = null)

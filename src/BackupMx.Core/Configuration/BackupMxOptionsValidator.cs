@@ -115,6 +115,11 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
             errors.Add($"{Prefix}:Delivery:LeaseDuration must be a positive TimeSpan.");
         }
 
+        if (options.Delivery.IdleConnectionTimeout < TimeSpan.Zero || options.Delivery.IdleConnectionTimeout > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{Prefix}:Delivery:IdleConnectionTimeout must be between 00:00:00 (no reuse) and 00:05:00.");
+        }
+
         if (options.Delivery.Timeout <= TimeSpan.Zero)
         {
             errors.Add($"{Prefix}:Delivery:Timeout must be a positive TimeSpan.");

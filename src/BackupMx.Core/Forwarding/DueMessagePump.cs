@@ -1,4 +1,5 @@
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -61,7 +62,7 @@ public sealed partial class DueMessagePump(
 
                     await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
                     started++;
-                    running.Add(ForwardOneAsync(new WakeUp(record.Domain, record.QueueId), slots, stoppingToken));
+                    running.Add(ForwardOneAsync(record, slots, stoppingToken));
                 }
 
                 if (started == 0)
@@ -108,12 +109,14 @@ public sealed partial class DueMessagePump(
         await Task.WhenAll(running).ConfigureAwait(false);
     }
 
-    private async Task ForwardOneAsync(WakeUp wakeUp, SemaphoreSlim slots, CancellationToken stoppingToken)
+    private async Task ForwardOneAsync(SpoolRecord record, SemaphoreSlim slots, CancellationToken stoppingToken)
     {
         try
         {
             await Task.Yield();
-            await forwarder.ProcessAsync(wakeUp, stoppingToken).ConfigureAwait(false);
+
+            // The listing's copy is as good as a fresh read: the claim checks its ETag.
+            await forwarder.ProcessAsync(record, stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -121,13 +124,13 @@ public sealed partial class DueMessagePump(
         }
         catch (Exception ex)
         {
-            LogForwardError(logger, ex, wakeUp.QueueId);
+            LogForwardError(logger, ex, record.QueueId);
         }
         finally
         {
             lock (_lock)
             {
-                _inFlight.Remove(wakeUp.QueueId);
+                _inFlight.Remove(record.QueueId);
             }
 
             slots.Release();

@@ -62,6 +62,17 @@ public sealed partial class MessageForwarder(
             return ForwardOutcome.NotFound;
         }
 
+        return await ProcessAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One attempt at a record the caller has just read from the spool (the pump's listing),
+    /// saving a second read. A stale copy is harmless: the claim is conditional on its ETag,
+    /// so a record changed meanwhile comes back as <see cref="ForwardOutcome.Busy"/>.
+    /// </summary>
+    public async Task<ForwardOutcome> ProcessAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
         var now = time.GetUtcNow();
         if (record.IsLeased(now))
         {

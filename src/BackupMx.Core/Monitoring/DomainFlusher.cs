@@ -11,52 +11,70 @@ namespace BackupMx.Core.Monitoring;
 /// </summary>
 public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUps, TimeProvider time, ILogger<DomainFlusher> logger)
 {
+    /// <summary>Records updated at the same time: each waits for its own commit, and concurrent ones share one.</summary>
+    internal const int Parallelism = 16;
+
     /// <returns>The number of messages made due.</returns>
     public async Task<int> FlushAsync(string domain, string reason, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var flushed = 0;
-        await foreach (var listed in spool.ListDomainAsync(domain, cancellationToken).ConfigureAwait(false))
-        {
-            var record = listed;
-            for (var attempt = 0; attempt < 3 && record is not null; attempt++)
+
+        // One record at a time would cost a durable commit each, in sequence: after an outage
+        // that is the pace at which the backlog becomes due. In parallel the writes share commits.
+        await Parallel.ForEachAsync(
+            spool.ListDomainAsync(domain, cancellationToken),
+            new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken },
+            async (listed, ct) =>
             {
-                // A leased message is being delivered right now; it needs no nudge.
-                if (record.Kind != MessageKind.Relay || !record.PendingRecipients.Any() || record.IsLeased(now))
+                if (await FlushOneAsync(domain, listed, now, ct).ConfigureAwait(false))
                 {
-                    break;
+                    Interlocked.Increment(ref flushed);
                 }
-
-                if (record.NextAttemptAt <= now && record.Attempts == 0)
-                {
-                    // Already due and never failed: a wake-up is on its way.
-                    break;
-                }
-
-                // Commit "due now" before waking anyone: a wake-up that arrived first would find
-                // the old next-attempt time, do nothing, and be lost.
-                var oldToken = record.WakeUpToken;
-                record.NextAttemptAt = now;
-                record.Attempts = 0;
-                record.WakeUpToken = null;
-                if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
-                {
-                    flushed++;
-                    if (oldToken is not null)
-                    {
-                        await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
-                    }
-
-                    await WakeAsync(record, now, cancellationToken).ConfigureAwait(false);
-                    break;
-                }
-
-                record = await spool.GetAsync(domain, listed.QueueId, cancellationToken).ConfigureAwait(false);
-            }
-        }
+            }).ConfigureAwait(false);
 
         LogFlushed(logger, domain, flushed, reason);
         return flushed;
+    }
+
+    private async Task<bool> FlushOneAsync(string domain, SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var record = listed;
+        for (var attempt = 0; attempt < 3 && record is not null; attempt++)
+        {
+            // A leased message is being delivered right now; it needs no nudge.
+            if (record.Kind != MessageKind.Relay || !record.PendingRecipients.Any() || record.IsLeased(now))
+            {
+                return false;
+            }
+
+            if (record.NextAttemptAt <= now && record.Attempts == 0)
+            {
+                // Already due and never failed: a wake-up is on its way.
+                return false;
+            }
+
+            // Commit "due now" before waking anyone: a wake-up that arrived first would find
+            // the old next-attempt time, do nothing, and be lost.
+            var oldToken = record.WakeUpToken;
+            record.NextAttemptAt = now;
+            record.Attempts = 0;
+            record.WakeUpToken = null;
+            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                if (oldToken is not null)
+                {
+                    await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
+                }
+
+                await WakeAsync(record, now, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+
+            record = await spool.GetAsync(domain, listed.QueueId, cancellationToken).ConfigureAwait(false);
+        }
+
+        return false;
     }
 
     private async Task WakeAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)

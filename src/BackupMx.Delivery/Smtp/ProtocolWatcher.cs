@@ -36,6 +36,9 @@ internal sealed class ProtocolWatcher : IProtocolLogger
 
     public bool DataSent { get; private set; }
 
+    /// <summary>Starts a new transaction on this connection: <see cref="DataSent"/> is per transaction.</summary>
+    public void BeginTransaction() => DataSent = false;
+
     public void LogConnect(Uri uri)
     {
     }

@@ -18,6 +18,9 @@ internal sealed class RelaySmtpClient(ProtocolWatcher watcher) : SmtpClient(watc
 
     public ProtocolWatcher Watcher { get; } = watcher;
 
+    /// <summary>True once this connection has carried a transaction before the current one.</summary>
+    public bool Reused { get; set; }
+
     /// <summary>RCPT replies of the current transaction, by the mailbox given to SendAsync.</summary>
     public IReadOnlyDictionary<MailboxAddress, SmtpReply> RecipientReplies => _replies;
 
