@@ -43,12 +43,7 @@ public sealed partial class SpoolSweeper(
             }
             else if (record.NextAttemptAt <= now - Grace)
             {
-                var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), now, cancellationToken).ConfigureAwait(false);
-                if (token is not null)
-                {
-                    record.WakeUpToken = token;
-                    await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
-                }
+                await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
 
                 rescheduled++;
             }

@@ -67,12 +67,7 @@ public sealed class DsnQueue(
             return dsnId;
         }
 
-        var token = await wakeUps.ScheduleAsync(new WakeUp(domain, dsnId), now, cancellationToken).ConfigureAwait(false);
-        if (token is not null)
-        {
-            record.WakeUpToken = token;
-            await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
-        }
+        await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
 
         return dsnId;
     }

@@ -313,12 +313,7 @@ public sealed partial class MessageForwarder(
 
         try
         {
-            var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
-            if (token is not null)
-            {
-                record.WakeUpToken = token;
-                await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
-            }
+            await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -8,6 +8,7 @@
 // before body, and the receiver answers 451 4.3.0, so nothing half-done remains
 // that could be delivered after the client was told to retry.
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
@@ -106,10 +107,22 @@ public sealed partial class IntakeService(
 
             foreach (var record in written)
             {
-                var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), now, cancellationToken).ConfigureAwait(false);
-                if (token is not null)
+                // A failure to schedule fails the message (451); a failure to keep the token does not.
+                bool tokenKept;
+                try
                 {
-                    await RememberWakeUpTokenAsync(record, token, cancellationToken).ConfigureAwait(false);
+                    tokenKept = await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+                }
+                // The token is set only once scheduling succeeded, so this catches only the token write.
+                catch (Exception ex) when (ex is not OperationCanceledException && record.WakeUpToken is not null)
+                {
+                    LogTokenNotSaved(logger, ex, record.QueueId);
+                    tokenKept = true;
+                }
+
+                if (!tokenKept)
+                {
+                    LogTokenNotSaved(logger, null, record.QueueId);
                 }
             }
         }
@@ -128,24 +141,6 @@ public sealed partial class IntakeService(
 
         Telemetry.MessagesAccepted.Add(written.Count);
         return new IntakeResult.Accepted(written.Select(r => r.QueueId).ToList());
-    }
-
-    // Keeping the token lets a flush cancel the wake-up. Losing it only costs a redundant
-    // wake-up later, so a failure here does not fail the message.
-    private async Task RememberWakeUpTokenAsync(SpoolRecord record, string token, CancellationToken cancellationToken)
-    {
-        try
-        {
-            record.WakeUpToken = token;
-            if (!await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
-            {
-                LogTokenNotSaved(logger, null, record.QueueId);
-            }
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogTokenNotSaved(logger, ex, record.QueueId);
-        }
     }
 
     private async Task UndoAsync(List<SpoolRecord> records, List<string> bodyIds)

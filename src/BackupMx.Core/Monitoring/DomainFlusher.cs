@@ -1,3 +1,4 @@
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
@@ -67,7 +68,7 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
                     await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
                 }
 
-                await WakeAsync(record, now, cancellationToken).ConfigureAwait(false);
+                await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
                 return true;
             }
 
@@ -75,17 +76,6 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
         }
 
         return false;
-    }
-
-    private async Task WakeAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), now, cancellationToken).ConfigureAwait(false);
-        if (token is not null)
-        {
-            // Only so that a later flush can cancel it; losing the race to a worker is harmless.
-            record.WakeUpToken = token;
-            await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
-        }
     }
 
     private async Task CancelQuietlyAsync(string token, CancellationToken cancellationToken)
