@@ -1,8 +1,9 @@
 // Local spool: durable state for embedded mode.
 //
-// A message is a body file (FileBodyStore) plus one row in <spool>/spool.db. A body is
-// written to a temporary file, fsynced, renamed over its final name, and then the
-// folder is fsynced, so the name and the bytes survive power loss. Only then is the
+// A message is a body file (FileBodyStore) plus one row in <spool>/spool.db. A new body
+// is created under its final name and fsynced, then its folder is fsynced (a body that
+// replaces an existing one goes through a temporary file and a rename), so the name and
+// the bytes survive power loss. Only then is the
 // row inserted; SQLite runs in WAL mode with synchronous=FULL, so a commit returns
 // after the WAL is on disk. Intake answers 250 only after both (rule 1). A crash
 // between the two leaves a body without a row: start-up removes those orphans (and

@@ -23,9 +23,9 @@ internal static class AdminCommands
         builder.Services.AddBackupMxCore(builder.Configuration);
         // The host is never started, so the spool's start-up recovery (which would release the
         // running relay's leases) does not run here.
+        // Likewise the scheduling loops it registers stay idle; the flusher only needs its wake-up queue.
         builder.Services.AddBackupMxLocalSpool();
-        builder.Services.AddSingleton<BackupMx.Core.Ports.IWakeUpQueue, BackupMx.Core.Forwarding.InProcessWakeUpQueue>();
-        builder.Services.AddSingleton<BackupMx.Core.Forwarding.WakeUpSignal>();
+        builder.Services.AddBackupMxInProcessScheduling();
         using var host = builder.Build();
 
         var ct = CancellationToken.None;

@@ -32,6 +32,10 @@ public sealed class ByteIdentityTests
             $"caf\u00e9\r\n{LongWord}\r\n"
         },
         {
+            "Bcc, Resent-Bcc and Content-Length headers",
+            "From: alice@sender.org\r\nTo: bob@example.com\r\nBcc: carol@example.com\r\nResent-Bcc: dave@example.com\r\nContent-Length: 6\r\nSubject: hidden\r\n\r\nbody\r\n"
+        },
+        {
             "dot lines",
             "From: alice@sender.org\r\nSubject: dots\r\n\r\n.\r\n..\r\n.leading dot\r\n. \r\nend\r\n"
         },
