@@ -105,6 +105,10 @@ public sealed class ForwardFunctionTests
     public async Task ForwardDue_ManyMessages_NeverExceedsTheConcurrencyLimit()
     {
         using var h = new FunctionsHarness(new FunctionsOptions { MaxConcurrentForwards = 2 });
+
+        // The primary is already known to be up, so the first delivery does not flush the domain and add
+        // wake-ups of its own; their number would depend on how far the run had got.
+        await h.Core.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("example.test", PrimaryState.Up, null, null, null, null), None);
         var current = 0;
         var highest = 0;
         h.Core.Transport.Reply = (_, _) =>

@@ -73,7 +73,15 @@ public sealed class QueueAdminFunctionsTests
         using var json = response.ReadJson();
         Assert.Equal("example.test", json.RootElement.GetProperty("domain").GetString());
         Assert.Equal(2, json.RootElement.GetProperty("flushed").GetInt32());
-        Assert.Equal(2, (await h.Forward.ForwardDueAsync(None)).Completed);
+        var failedAttempts = h.Core.Transport.Attempts.Count;
+
+        // The first delivery also tells the monitor the primary is back, which may flush the domain once
+        // more; how many wake-ups that adds depends on timing, but each message goes out exactly once.
+        var report = await h.Forward.ForwardDueAsync(None);
+        Assert.Equal(report.Received, report.Completed);
+        var delivered = h.Core.Transport.Attempts.Skip(failedAttempts).Select(a => a.Request.QueueId).ToList();
+        Assert.Equal(2, delivered.Count);
+        Assert.Equal(2, delivered.Distinct().Count());
         Assert.Empty(await h.AllRecordsAsync());
     }
 
