@@ -75,7 +75,7 @@ internal sealed class IntakeMessageStore(
             var message = new IncomingMessage
             {
                 Sender = sender,
-                Parameters = ToMailParameters(transaction.Parameters),
+                Parameters = state.Mail,
                 Recipients = transaction.To.Select(to => ToRecipient(state, to)).ToList(),
                 ClientAddress = client,
                 HeloName = state.HeloName,
@@ -110,24 +110,5 @@ internal sealed class IntakeMessageStore(
         return state.Recipients.TryGetValue(to, out var parameters)
             ? new IncomingRecipient(address, parameters.Notify, parameters.OriginalRecipient)
             : new IncomingRecipient(address);
-    }
-
-    internal static MailParameters ToMailParameters(IReadOnlyDictionary<string, string>? parameters)
-    {
-        if (parameters is null || parameters.Count == 0)
-        {
-            return new MailParameters();
-        }
-
-        string? Get(string key) => parameters.TryGetValue(key, out var value) && !string.IsNullOrEmpty(value) ? value : null;
-
-        var envid = Get("ENVID");
-        return new MailParameters
-        {
-            Body = Get("BODY")?.ToUpperInvariant(),
-            Ret = Get("RET")?.ToUpperInvariant(),
-            EnvelopeId = envid is not null && EsmtpParameters.TryDecodeXtext(envid, out var decoded) ? decoded : null,
-            DeclaredSize = long.TryParse(Get("SIZE"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size) ? size : null,
-        };
     }
 }
