@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
+using BackupMx.Core.Net;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.Net;
@@ -153,8 +154,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
     {
         if (context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var value) && value is IPEndPoint endpoint)
         {
-            var address = endpoint.Address.IsIPv4MappedToIPv6 ? endpoint.Address.MapToIPv4() : endpoint.Address;
-            return address.ToString();
+            return endpoint.Address.Unmapped().ToString();
         }
 
         return null;
