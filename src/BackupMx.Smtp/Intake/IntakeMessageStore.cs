@@ -48,28 +48,12 @@ internal sealed class IntakeMessageStore(
             }
 
             var content = ContentSequence.Restore(buffer, state.Input.BodyHasLeadingCrlf);
-            if (!receiverOptions.AllowBareLineEndings && MessageChecks.HasBareLineEndingOrNul(content))
+            var violation = MessageChecks.FindViolation(content, receiverOptions);
+            if (violation != ContentViolation.None)
             {
-                Log.MessageRefused(logger, client, sender, "bare CR, LF or NUL");
-                return BareLineEndings;
-            }
-
-            if (MessageChecks.HasLineLongerThan(content, receiverOptions.MaxDataLineLength))
-            {
-                Log.MessageRefused(logger, client, sender, "line too long");
-                return LineTooLong;
-            }
-
-            if (MessageChecks.HeaderSectionLength(content, receiverOptions.MaxHeaderBytes) > receiverOptions.MaxHeaderBytes)
-            {
-                Log.MessageRefused(logger, client, sender, "header section too large");
-                return HeaderTooBig;
-            }
-
-            if (MessageChecks.CountReceivedHeaders(content, receiverOptions.MaxReceivedHeaders) > receiverOptions.MaxReceivedHeaders)
-            {
-                Log.MessageRefused(logger, client, sender, "too many Received headers");
-                return TooManyHops;
+                var (response, reason) = Refusal(violation);
+                Log.MessageRefused(logger, client, sender, reason);
+                return response;
             }
 
             var message = new IncomingMessage
@@ -103,6 +87,14 @@ internal sealed class IntakeMessageStore(
             return TryLater;
         }
     }
+
+    private static (SmtpResponse Response, string Reason) Refusal(ContentViolation violation) => violation switch
+    {
+        ContentViolation.BareLineEnding => (BareLineEndings, "bare CR, LF or NUL"),
+        ContentViolation.LineTooLong => (LineTooLong, "line too long"),
+        ContentViolation.HeaderTooLarge => (HeaderTooBig, "header section too large"),
+        _ => (TooManyHops, "too many Received headers"),
+    };
 
     private static IncomingRecipient ToRecipient(SessionState state, IMailbox to)
     {
