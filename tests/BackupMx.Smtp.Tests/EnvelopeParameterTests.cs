@@ -58,20 +58,6 @@ public sealed class EnvelopeParameterTests
     }
 
     [Theory]
-    [InlineData("MAIL FROM:<a@remote.test> BODY=7BIT body=8BITMIME")]
-    [InlineData("MAIL FROM:<\"x y\"@remote.test> ENVID=a ENVID=a")]
-    [InlineData("MAIL FROM:<> RET=FULL RET=FULL")]
-    public async Task Mail_RepeatedParameterAfterQuotedPath_501(string command)
-    {
-        await using var host = await ReceiverHost.StartAsync();
-        await using var client = await host.ConnectAsync();
-        await client.CommandAsync("EHLO client.test");
-
-        Assert.StartsWith("501 5.5.4", await client.CommandAsync(command));
-        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
-    }
-
-    [Theory]
     [InlineData("MAIL FROM:<a@remote.test> FOO=BAR")]
     [InlineData("MAIL FROM:<a@remote.test> SMTPUTF8")]
     [InlineData("MAIL FROM:<a@remote.test> AUTH=<>")]

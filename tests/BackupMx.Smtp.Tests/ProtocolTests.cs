@@ -46,6 +46,9 @@ public sealed class ProtocolTests
     [Theory]
     [InlineData("MAIL FROM:<a@sender.test> BODY=7BIT BODY=8BITMIME")]
     [InlineData("MAIL FROM:<a@sender.test> size=10 SIZE=20")]
+    [InlineData("MAIL FROM:<a@remote.test> BODY=7BIT body=8BITMIME")]
+    [InlineData("MAIL FROM:<\"x y\"@remote.test> ENVID=a ENVID=a")]
+    [InlineData("MAIL FROM:<> RET=FULL RET=FULL")]
     public async Task Mail_RepeatedParameter_501AndSessionGoesOn(string command)
     {
         await using var host = await ReceiverHost.StartAsync();
