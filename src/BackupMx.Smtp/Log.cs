@@ -31,8 +31,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "Refused {Command} parameter {Parameter} from {ClientAddress}: invalid value")]
     public static partial void InvalidParameter(ILogger logger, string command, string parameter, string? clientAddress);
 
-    [LoggerMessage(EventId = 214, Level = LogLevel.Debug, Message = "RCPT parameters of session {SessionId} not matched to its command line; NOTIFY/ORCPT not kept")]
-    public static partial void RcptLineMismatch(ILogger logger, Guid sessionId);
+    [LoggerMessage(EventId = 214, Level = LogLevel.Debug, Message = "{Command} of session {SessionId} not matched to its command line; its parameters not kept")]
+    public static partial void EnvelopeLineMismatch(ILogger logger, Guid sessionId, string command);
 
     [LoggerMessage(EventId = 220, Level = LogLevel.Information, Message = "Refused message from {ClientAddress} <{Sender}>: {Reason}")]
     public static partial void MessageRefused(ILogger logger, string? clientAddress, string sender, string reason);

@@ -35,6 +35,13 @@ public sealed class RecipientPolicyTests
     [InlineData("user@sub.example.test")]
     [InlineData("no-at-sign")]
     [InlineData("@example.test")]
+    [InlineData("user@")]
+    [InlineData("user@.")]
+    [InlineData("\"user@example.test\"@elsewhere.test")]
+    [InlineData("user@example.test@elsewhere.test")]
+    [InlineData("user@example.test.elsewhere.test")]
+    [InlineData("user@.example.test")]
+    [InlineData("user@[127.0.0.1]")]
     public async Task Evaluate_OtherDomainOrNoAddress_NotRelayed(string address)
     {
         var decision = await Policy().EvaluateAsync(address, None);

@@ -194,4 +194,16 @@ public sealed class MimeKitDsnComposerTests
 
         return content.ToArray();
     }
+
+    [Theory]
+    [InlineData("rfc822;Gone+2BAlias@example.com", "rfc822; Gone+Alias@example.com")]
+    [InlineData("RFC822; plain@example.com", "RFC822; plain@example.com")]
+    [InlineData("no-type@example.com", "rfc822; no-type@example.com")]
+    [InlineData("rfc822;not+zzxtext@example.com", "rfc822; not+zzxtext@example.com")]
+    [InlineData(" ", null)]
+    [InlineData(null, null)]
+    public void OriginalRecipient_Orcpt_DecodedForDsnField(string? orcpt, string? expected)
+    {
+        Assert.Equal(expected, MimeKitDsnComposer.OriginalRecipient(orcpt));
+    }
 }

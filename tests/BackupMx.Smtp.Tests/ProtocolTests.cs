@@ -46,6 +46,9 @@ public sealed class ProtocolTests
     [Theory]
     [InlineData("MAIL FROM:<a@sender.test> BODY=7BIT BODY=8BITMIME")]
     [InlineData("MAIL FROM:<a@sender.test> size=10 SIZE=20")]
+    [InlineData("MAIL FROM:<a@remote.test> BODY=7BIT body=8BITMIME")]
+    [InlineData("MAIL FROM:<\"x y\"@remote.test> ENVID=a ENVID=a")]
+    [InlineData("MAIL FROM:<> RET=FULL RET=FULL")]
     public async Task Mail_RepeatedParameter_501AndSessionGoesOn(string command)
     {
         await using var host = await ReceiverHost.StartAsync();
@@ -99,6 +102,11 @@ public sealed class ProtocolTests
     [InlineData("user@elsewhere.test")]
     [InlineData("user@sub.example.test")]
     [InlineData("user@[127.0.0.1]")]
+    [InlineData("\"user@example.test\"@elsewhere.test")]
+    [InlineData("\"user@example.test> x\"@elsewhere.test")]
+    [InlineData("user%example.test@elsewhere.test")]
+    [InlineData("user@example.test.elsewhere.test")]
+    [InlineData("@example.test:user@elsewhere.test")]
     public async Task Rcpt_OtherDomain_RelayDenied(string recipient)
     {
         await using var host = await ReceiverHost.StartAsync();
@@ -110,6 +118,26 @@ public sealed class ProtocolTests
 
         Assert.StartsWith("550 5.7.1", reply);
         Assert.Contains("relaying denied", reply, StringComparison.OrdinalIgnoreCase);
+        Assert.StartsWith("5", await client.CommandAsync("DATA"));
+        Assert.Empty(await host.RecordsAsync());
+    }
+
+    [Fact]
+    public async Task Rcpt_OtherDomainWithParameters_RelayDeniedNotRecorded()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        Assert.StartsWith("550 5.7.1", await client.CommandAsync("RCPT TO:<user@elsewhere.test> NOTIFY=NEVER ORCPT=rfc822;user@example.test"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
+
+        var recipient = Assert.Single(Assert.Single(await host.RecordsAsync()).Recipients);
+        Assert.Equal("user@example.test", recipient.Address);
+        Assert.Null(recipient.Notify);
+        Assert.Null(recipient.OriginalRecipient);
     }
 
     [Fact]

@@ -176,21 +176,8 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         var semicolon = orcpt.IndexOf(';');
         var type = semicolon < 0 ? "rfc822" : orcpt[..semicolon].Trim();
         var address = semicolon < 0 ? orcpt.Trim() : orcpt[(semicolon + 1)..].Trim();
-        var decoded = new StringBuilder(address.Length);
-        for (var i = 0; i < address.Length; i++)
-        {
-            if (address[i] == '+' && i + 2 < address.Length
-                && byte.TryParse(address.AsSpan(i + 1, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var b))
-            {
-                decoded.Append((char)b);
-                i += 2;
-            }
-            else
-            {
-                decoded.Append(address[i]);
-            }
-        }
-
+        // Intake accepted only valid xtext; anything else is shown as it was given.
+        var decoded = Xtext.TryDecode(address, out var text) ? text : address;
         return $"{type}; {decoded}";
     }
 

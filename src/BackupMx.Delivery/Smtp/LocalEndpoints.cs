@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Net;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Delivery.Smtp;
@@ -92,10 +93,7 @@ internal sealed class LocalEndpoints(IOptions<BackupMxOptions> options)
 
     private static IPAddress Normalize(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            return address.MapToIPv4();
-        }
+        address = address.Unmapped();
 
         // Scope ids (fe80::1%eth0) would make the same address compare unequal.
         return address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && address.ScopeId != 0

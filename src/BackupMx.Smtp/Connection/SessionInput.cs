@@ -2,12 +2,15 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Text;
+using BackupMx.Smtp.Protocol;
 
 namespace BackupMx.Smtp.Connection;
 
 /// <summary>
 /// The session's input as SmtpServer reads it: three repairs for the DATA phase, the line-length
-/// and command-count limits, and ETRN, which SmtpServer's fixed parser would answer with 502.
+/// and command-count limits, ETRN, which SmtpServer's fixed parser would answer with 502, and the
+/// one reading of each MAIL and RCPT line (<see cref="LastEnvelopeLine"/>): repeated or unknown
+/// parameters are answered here, and the later stages take the parameters from that reading.
 /// </summary>
 /// <remarks>
 /// SmtpServer ends DATA only at <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c> and unstuffs only <c>&lt;CRLF&gt;..</c>, so
@@ -26,8 +29,8 @@ namespace BackupMx.Smtp.Connection;
 /// </remarks>
 internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<string, CancellationToken, ValueTask> reply) : PipeReader
 {
-    /// <summary>Longest command line remembered for <see cref="LastLine"/>.</summary>
-    private const int MaxRememberedLine = 2048;
+    /// <summary>Longest line that is checked for being a DATA command (padded with spaces, it may be long).</summary>
+    private const int MaxDataLine = 2048;
 
     // Room the parameters we advertise need beyond the basic 512 (RFC 1870 SIZE, RFC 6152 BODY,
     // RFC 3461 §4: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT).
@@ -45,6 +48,10 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private bool _closed;
     private int _commands;
 
+    // The MAIL or RCPT line at the head of the buffer handed to SmtpServer, and its length; it
+    // becomes LastEnvelopeLine when SmtpServer consumes exactly that line.
+    private (long Length, EnvelopeLine? Line)? _pendingEnvelope;
+
     /// <summary>
     /// Answers ETRN lines, which SmtpServer's parser cannot know: given the line, returns the reply
     /// to send. Set once the session exists; until then ETRN goes to SmtpServer and gets 502.
@@ -53,8 +60,11 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
 
     private static ReadOnlySpan<byte> EndOfData => "\r\n.\r\n"u8;
 
-    /// <summary>The last command line consumed (with its CRLF), for parameters SmtpServer throws away.</summary>
-    public string? LastLine { get; private set; }
+    /// <summary>
+    /// The MAIL or RCPT line consumed last, as parsed before SmtpServer saw it; null when the last
+    /// line consumed was another command. SmtpServer keeps no RCPT parameters of its own.
+    /// </summary>
+    public EnvelopeLine? LastEnvelopeLine { get; private set; }
 
     /// <summary>Set when DATA is about to be answered with 354, so the next read is the body.</summary>
     public bool DataAccepted { get; set; }
@@ -108,6 +118,8 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         var old = _inner;
         _inner = secured;
         _last = default;
+        _pendingEnvelope = null;
+        LastEnvelopeLine = null;
         _heldCrlf = false;
         _discardingLongLine = false;
         _bodyHandedOut = false;
@@ -177,14 +189,23 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 continue;
             }
 
-            // SmtpServer 11.1's parser throws on a repeated MAIL/RCPT parameter and drops the
-            // session without a reply; answer it here as the syntax error it is (RFC 5321 §4.1.1.11).
-            if ((IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8)) && HasRepeatedParameter(Encoding.Latin1.GetString(line)))
+            _pendingEnvelope = null;
+            if (IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8))
             {
-                _inner.AdvanceTo(lineEnd);
-                _commands++;
-                await reply("501 5.5.4 Parameter given twice", cancellationToken).ConfigureAwait(false);
-                continue;
+                var envelope = EnvelopeLine.Parse(Encoding.Latin1.GetString(line));
+                if (envelope?.Problem is EnvelopeLineProblem.RepeatedParameter or EnvelopeLineProblem.UnknownParameter)
+                {
+                    // SmtpServer 11.1's parser throws on a repeated parameter and drops the session
+                    // without a reply, and takes any unknown one: answer both here (RFC 5321 §4.1.1.11).
+                    _inner.AdvanceTo(lineEnd);
+                    _commands++;
+                    await reply(
+                        envelope.Problem == EnvelopeLineProblem.RepeatedParameter ? "501 5.5.4 Parameter given twice" : "555 5.5.4 Parameter not recognised",
+                        cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                _pendingEnvelope = (line.Length, envelope);
             }
 
             if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
@@ -199,28 +220,6 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             _last = buffer;
             return result;
         }
-    }
-
-    /// <summary>True when a MAIL or RCPT line names the same ESMTP parameter twice (case-insensitive).</summary>
-    internal static bool HasRepeatedParameter(string line)
-    {
-        var close = line.IndexOf('>', StringComparison.Ordinal);
-        if (close < 0)
-        {
-            return false;
-        }
-
-        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var parameter in line[(close + 1)..].Split([' ', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries))
-        {
-            var equals = parameter.IndexOf('=', StringComparison.Ordinal);
-            if (!seen.Add(equals < 0 ? parameter : parameter[..equals]))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private int MaxLineLength(ReadOnlySequence<byte> line) =>
@@ -319,19 +318,16 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         if (length > 0)
         {
             _commands++;
+            LastEnvelopeLine = _pendingEnvelope is { } pending && pending.Length == length ? pending.Line : null;
+            _pendingEnvelope = null;
         }
 
-        if (length is > 0 and <= MaxRememberedLine)
+        if (length is > 0 and <= MaxDataLine && IsDataLine(Encoding.Latin1.GetString(_last.Slice(0, length))))
         {
-            var line = _last.Slice(0, length);
-            LastLine = Encoding.Latin1.GetString(line);
-            if (IsDataLine(LastLine))
-            {
-                var keep = _last.GetPosition(length - 2);
-                _heldCrlf = true;
-                _inner.AdvanceTo(keep, keep);
-                return;
-            }
+            var keep = _last.GetPosition(length - 2);
+            _heldCrlf = true;
+            _inner.AdvanceTo(keep, keep);
+            return;
         }
 
         _inner.AdvanceTo(consumed, examined);

@@ -10,6 +10,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Monitoring;
+using BackupMx.Core.Net;
 using Microsoft.Extensions.Logging;
 
 namespace BackupMx.Smtp.Etrn;
@@ -155,10 +156,7 @@ internal sealed class EtrnService(
             return false;
         }
 
-        if (client.IsIPv4MappedToIPv6)
-        {
-            client = client.MapToIPv4();
-        }
+        client = client.Unmapped();
 
         if (domain.EtrnClients.Count > 0)
         {
@@ -183,7 +181,7 @@ internal sealed class EtrnService(
 
         if (IPAddress.TryParse(primary.Value.Host, out var literal))
         {
-            return (literal.IsIPv4MappedToIPv6 ? literal.MapToIPv4() : literal).Equals(client);
+            return literal.Unmapped().Equals(client);
         }
 
         try
@@ -191,7 +189,7 @@ internal sealed class EtrnService(
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(ResolveTimeout);
             var addresses = await Resolve(primary.Value.Host, timeout.Token).ConfigureAwait(false);
-            return addresses.Any(a => (a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).Equals(client));
+            return addresses.Any(a => a.Unmapped().Equals(client));
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

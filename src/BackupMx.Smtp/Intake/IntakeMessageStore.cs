@@ -48,34 +48,18 @@ internal sealed class IntakeMessageStore(
             }
 
             var content = ContentSequence.Restore(buffer, state.Input.BodyHasLeadingCrlf);
-            if (!receiverOptions.AllowBareLineEndings && MessageChecks.HasBareLineEndingOrNul(content))
+            var violation = MessageChecks.FindViolation(content, receiverOptions);
+            if (violation != ContentViolation.None)
             {
-                Log.MessageRefused(logger, client, sender, "bare CR, LF or NUL");
-                return BareLineEndings;
-            }
-
-            if (MessageChecks.HasLineLongerThan(content, receiverOptions.MaxDataLineLength))
-            {
-                Log.MessageRefused(logger, client, sender, "line too long");
-                return LineTooLong;
-            }
-
-            if (MessageChecks.HeaderSectionLength(content, receiverOptions.MaxHeaderBytes) > receiverOptions.MaxHeaderBytes)
-            {
-                Log.MessageRefused(logger, client, sender, "header section too large");
-                return HeaderTooBig;
-            }
-
-            if (MessageChecks.CountReceivedHeaders(content, receiverOptions.MaxReceivedHeaders) > receiverOptions.MaxReceivedHeaders)
-            {
-                Log.MessageRefused(logger, client, sender, "too many Received headers");
-                return TooManyHops;
+                var (response, reason) = Refusal(violation);
+                Log.MessageRefused(logger, client, sender, reason);
+                return response;
             }
 
             var message = new IncomingMessage
             {
                 Sender = sender,
-                Parameters = ToMailParameters(transaction.Parameters),
+                Parameters = state.Mail,
                 Recipients = transaction.To.Select(to => ToRecipient(state, to)).ToList(),
                 ClientAddress = client,
                 HeloName = state.HeloName,
@@ -104,30 +88,19 @@ internal sealed class IntakeMessageStore(
         }
     }
 
+    private static (SmtpResponse Response, string Reason) Refusal(ContentViolation violation) => violation switch
+    {
+        ContentViolation.BareLineEnding => (BareLineEndings, "bare CR, LF or NUL"),
+        ContentViolation.LineTooLong => (LineTooLong, "line too long"),
+        ContentViolation.HeaderTooLarge => (HeaderTooBig, "header section too large"),
+        _ => (TooManyHops, "too many Received headers"),
+    };
+
     private static IncomingRecipient ToRecipient(SessionState state, IMailbox to)
     {
         var address = to.AsAddress() ?? string.Empty;
         return state.Recipients.TryGetValue(to, out var parameters)
             ? new IncomingRecipient(address, parameters.Notify, parameters.OriginalRecipient)
             : new IncomingRecipient(address);
-    }
-
-    internal static MailParameters ToMailParameters(IReadOnlyDictionary<string, string>? parameters)
-    {
-        if (parameters is null || parameters.Count == 0)
-        {
-            return new MailParameters();
-        }
-
-        string? Get(string key) => parameters.TryGetValue(key, out var value) && !string.IsNullOrEmpty(value) ? value : null;
-
-        var envid = Get("ENVID");
-        return new MailParameters
-        {
-            Body = Get("BODY")?.ToUpperInvariant(),
-            Ret = Get("RET")?.ToUpperInvariant(),
-            EnvelopeId = envid is not null && EsmtpParameters.TryDecodeXtext(envid, out var decoded) ? decoded : null,
-            DeclaredSize = long.TryParse(Get("SIZE"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size) ? size : null,
-        };
     }
 }

@@ -2,136 +2,117 @@ using System.Buffers;
 
 namespace BackupMx.Smtp.Intake;
 
+/// <summary>Why a received message is refused before intake, most serious first.</summary>
+internal enum ContentViolation
+{
+    None,
+
+    /// <summary>
+    /// A CR not followed by LF, an LF not preceded by CR, or a NUL. These are what SMTP smuggling is
+    /// built from: we would not split on them, but the primary might.
+    /// </summary>
+    BareLineEnding,
+
+    /// <summary>A line, CRLF included, longer than MaxDataLineLength.</summary>
+    LineTooLong,
+
+    /// <summary>A header section (up to and including the empty line that ends it) over MaxHeaderBytes.</summary>
+    HeaderTooLarge,
+
+    /// <summary>More Received: header fields than MaxReceivedHeaders: a mail loop.</summary>
+    TooManyHops,
+}
+
 /// <summary>Checks on the received bytes that decide whether a message is refused before intake.</summary>
 internal static class MessageChecks
 {
     /// <summary>
-    /// True when the content holds a CR not followed by LF, an LF not preceded by CR, or a NUL.
-    /// These are what SMTP smuggling is built from: we would not split on them, but the primary might.
+    /// Reads the message once, line by line, and returns the most serious violation in it (the order
+    /// of <see cref="ContentViolation"/>), so the reply does not depend on where in the message each
+    /// problem sits. Stops early once nothing more serious can turn up.
     /// </summary>
-    public static bool HasBareLineEndingOrNul(ReadOnlySequence<byte> content)
+    public static ContentViolation FindViolation(ReadOnlySequence<byte> content, SmtpReceiverOptions options)
     {
-        var previous = (byte)0;
-        foreach (var memory in content)
+        var checkBare = !options.AllowBareLineEndings;
+        var lineTooLong = false;
+        var headerTooLarge = false;
+        var inHeader = true;
+        var received = 0;
+        var reader = new SequenceReader<byte>(content);
+        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
         {
-            var span = memory.Span;
-            var i = 0;
-            while (i < span.Length)
+            if (checkBare && (line.IsEmpty || Last(line) != '\r' || ContainsCrOrNul(line.Slice(0, line.Length - 1))))
             {
-                if (previous == '\r')
-                {
-                    if (span[i] != '\n')
-                    {
-                        return true;
-                    }
+                return ContentViolation.BareLineEnding;
+            }
 
-                    previous = span[i++];
-                    continue;
+            if (line.Length + 1 > options.MaxDataLineLength)
+            {
+                if (!checkBare)
+                {
+                    return ContentViolation.LineTooLong;
                 }
 
-                var next = span[i..].IndexOfAny((byte)'\r', (byte)'\n', (byte)0);
-                if (next < 0)
-                {
-                    previous = span[^1];
-                    break;
-                }
+                lineTooLong = true;
+            }
 
-                i += next;
-                var b = span[i];
-                if (b == 0 || (b == '\n' && (i == 0 ? previous : span[i - 1]) != '\r'))
-                {
-                    return true;
-                }
+            if (!inHeader)
+            {
+                continue;
+            }
 
-                previous = b;
-                i++;
+            if (reader.Consumed > options.MaxHeaderBytes)
+            {
+                headerTooLarge = true;
+                inHeader = false;
+            }
+            else if (line.Length == 0 || (line.Length == 1 && line.FirstSpan[0] == '\r'))
+            {
+                inHeader = false;
+            }
+            else if (IsReceived(line))
+            {
+                received++;
             }
         }
 
-        return previous == '\r';
+        var rest = reader.UnreadSequence;
+        if (checkBare && ContainsCrOrNul(rest))
+        {
+            return ContentViolation.BareLineEnding;
+        }
+
+        return lineTooLong || rest.Length > options.MaxDataLineLength ? ContentViolation.LineTooLong
+            : headerTooLarge || (inHeader && content.Length > options.MaxHeaderBytes) ? ContentViolation.HeaderTooLarge
+            : received > options.MaxReceivedHeaders ? ContentViolation.TooManyHops
+            : ContentViolation.None;
     }
 
-    /// <summary>True when a line, CRLF included, is longer than <paramref name="maxLineLength"/> octets.</summary>
-    public static bool HasLineLongerThan(ReadOnlySequence<byte> content, int maxLineLength)
+    private static byte Last(ReadOnlySequence<byte> line) => line.Slice(line.Length - 1).FirstSpan[0];
+
+    private static bool ContainsCrOrNul(ReadOnlySequence<byte> bytes)
     {
-        long lineLength = 0;
-        foreach (var memory in content)
+        foreach (var memory in bytes)
         {
-            var span = memory.Span;
-            while (!span.IsEmpty)
-            {
-                var lf = span.IndexOf((byte)'\n');
-                if (lf < 0)
-                {
-                    lineLength += span.Length;
-                    break;
-                }
-
-                if (lineLength + lf + 1 > maxLineLength)
-                {
-                    return true;
-                }
-
-                lineLength = 0;
-                span = span[(lf + 1)..];
-            }
-
-            if (lineLength > maxLineLength)
+            if (memory.Span.IndexOfAny((byte)'\r', (byte)0) >= 0)
             {
                 return true;
             }
         }
 
-        return lineLength > maxLineLength;
+        return false;
     }
 
-    /// <summary>
-    /// Length of the header section: up to and including the empty line that ends it, or the whole
-    /// message when there is none. Stops counting past <paramref name="stopAfter"/>.
-    /// </summary>
-    public static long HeaderSectionLength(ReadOnlySequence<byte> content, long stopAfter)
+    // "Received", optional spaces then tabs, ":" (within the first 16 octets of the line).
+    private static bool IsReceived(ReadOnlySequence<byte> line)
     {
-        var reader = new SequenceReader<byte>(content);
-        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
+        if (line.Length < 9)
         {
-            if (line.Length == 0 || (line.Length == 1 && line.FirstSpan[0] == '\r'))
-            {
-                return reader.Consumed;
-            }
-
-            if (reader.Consumed > stopAfter)
-            {
-                return reader.Consumed;
-            }
+            return false;
         }
 
-        return content.Length;
-    }
-
-    /// <summary>Counts Received: header fields in the header section (up to the first empty line).</summary>
-    public static int CountReceivedHeaders(ReadOnlySequence<byte> content, int stopAfter)
-    {
-        var count = 0;
-        var reader = new SequenceReader<byte>(content);
-        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
-        {
-            if (line.Length == 0 || (line.Length == 1 && line.FirstSpan[0] == '\r'))
-            {
-                break;
-            }
-
-            if (line.Length >= 9 && IsReceived(line.Slice(0, Math.Min(line.Length, 16))) && ++count > stopAfter)
-            {
-                break;
-            }
-        }
-
-        return count;
-    }
-
-    private static bool IsReceived(ReadOnlySequence<byte> start)
-    {
         Span<byte> head = stackalloc byte[16];
+        var start = line.Slice(0, Math.Min(line.Length, head.Length));
         start.CopyTo(head);
         var text = head[..(int)start.Length];
         if (!System.Text.Ascii.EqualsIgnoreCase(text[..8], "received"u8))

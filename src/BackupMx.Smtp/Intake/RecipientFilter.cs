@@ -14,9 +14,9 @@ using SmtpServer.Storage;
 namespace BackupMx.Smtp.Intake;
 
 /// <summary>
-/// MAIL and RCPT policy. MAIL: the per-client message rate. RCPT: only configured domains (never
-/// an open relay), at most MaxRecipients per message, then Core's <see cref="RecipientPolicy"/>
-/// (recipient lists, callouts, accept-only-when-primary-down).
+/// MAIL and RCPT policy. MAIL: the per-client message rate. RCPT: at most MaxRecipients per
+/// message, then Core's <see cref="RecipientPolicy"/> (only configured domains, so never an open
+/// relay; recipient lists, callouts, accept-only-when-primary-down).
 /// Refusals are thrown as <see cref="SmtpResponseException"/> to carry their own code and text;
 /// SmtpServer counts them towards MaxRetryCount, which the receiver raises accordingly.
 /// </summary>
@@ -27,7 +27,6 @@ internal sealed class RecipientFilter(
     int maxMessagesPerMinute,
     ILogger logger) : IMailboxFilter
 {
-    private static readonly SmtpResponse RelayDenied = ToResponse(RecipientDecision.NotRelayed.Refusal!);
     private static readonly SmtpResponse TooManyRecipients = new(SmtpReplyCode.InsufficientStorage, "4.5.3 Too many recipients");
     private static readonly SmtpResponse RateExceeded = new(SmtpReplyCode.Unavailable, "4.7.1 Too many messages, slow down and try again later");
 
@@ -45,13 +44,6 @@ internal sealed class RecipientFilter(
 
     public async Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
     {
-        var domain = (to.Host ?? string.Empty).TrimEnd('.');
-        if (domain.Length == 0 || options.FindDomain(domain) is null)
-        {
-            Log.RelayDenied(logger, to.AsAddress(), SessionHooks.ClientAddress(context));
-            throw new SmtpResponseException(RelayDenied);
-        }
-
         var state = SessionState.Of(context);
         if (state.AcceptedRecipients >= options.Smtp.MaxRecipients)
         {
@@ -59,8 +51,16 @@ internal sealed class RecipientFilter(
             throw new SmtpResponseException(TooManyRecipients);
         }
 
-        var address = to.User + "@" + domain;
+        // The policy refuses any domain that is not configured (550 5.7.1): that one check is what
+        // keeps this from being an open relay.
+        var address = to.User + "@" + to.Host;
         var decision = await policy.EvaluateAsync(address, cancellationToken).ConfigureAwait(false);
+        if (decision.Verdict == RecipientVerdict.NotRelayed)
+        {
+            Log.RelayDenied(logger, to.AsAddress(), SessionHooks.ClientAddress(context));
+            throw new SmtpResponseException(ToResponse(decision.Refusal!));
+        }
+
         if (!decision.IsAccepted)
         {
             Log.RecipientRefused(logger, address, SessionHooks.ClientAddress(context), decision.Verdict.ToString());

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using BackupMx.Core.Net;
 
 namespace BackupMx.Smtp.Limits;
 
@@ -12,11 +13,7 @@ internal static class ClientKey
     /// </summary>
     public static IPAddress Of(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            return address.MapToIPv4();
-        }
-
+        address = address.Unmapped();
         if (address.AddressFamily != AddressFamily.InterNetworkV6)
         {
             return address;

@@ -1,69 +1,102 @@
-using System.Globalization;
-using System.Text;
+using BackupMx.Core.Model;
 
 namespace BackupMx.Smtp.Protocol;
 
-/// <summary>ESMTP parameter parsing that SmtpServer leaves to us (RFC 3461, RFC 1870).</summary>
-internal static class EsmtpParameters
+internal enum EnvelopeVerb
 {
-    /// <summary>Decodes xtext (RFC 3461 §4): "+" followed by two upper-case hex digits stands for that byte.</summary>
-    public static bool TryDecodeXtext(string value, out string decoded)
-    {
-        var sb = new StringBuilder(value.Length);
-        for (var i = 0; i < value.Length; i++)
-        {
-            var c = value[i];
-            if (c == '+')
-            {
-                if (i + 2 >= value.Length || !IsUpperHex(value[i + 1]) || !IsUpperHex(value[i + 2]))
-                {
-                    decoded = string.Empty;
-                    return false;
-                }
+    Mail,
+    Rcpt,
+}
 
-                sb.Append((char)int.Parse(value.AsSpan(i + 1, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
-                i += 2;
-            }
-            else if (c is < '!' or > '~' or '=')
-            {
-                decoded = string.Empty;
-                return false;
-            }
-            else
-            {
-                sb.Append(c);
-            }
-        }
+internal enum EnvelopeLineProblem
+{
+    None,
 
-        decoded = sb.ToString();
-        return true;
-    }
+    /// <summary>A parameter named twice (RFC 5321 §4.1.1.11 allows each once): 501 5.5.4.</summary>
+    RepeatedParameter,
 
-    private static bool IsUpperHex(char c) => c is (>= '0' and <= '9') or (>= 'A' and <= 'F');
+    /// <summary>A parameter we do not advertise for this command (RFC 5321 §4.1.1.11): 555 5.5.4.</summary>
+    UnknownParameter,
+}
 
+/// <summary>
+/// A MAIL or RCPT command line as the client sent it: the path between the angle brackets and the
+/// ESMTP parameters after it. SmtpServer keeps no RCPT parameters, and 11.1 drops the session on a
+/// repeated MAIL parameter, so the line is read here once and every later stage uses this.
+/// </summary>
+/// <param name="Path">The path without its angle brackets, exactly as given (quotes and source route kept).</param>
+/// <param name="Parameters">Keyword (any case) → value, null for a keyword given without "=".</param>
+internal sealed record EnvelopeLine(EnvelopeVerb Verb, string Path, IReadOnlyDictionary<string, string?> Parameters, EnvelopeLineProblem Problem)
+{
     /// <summary>
-    /// Reads the parameters after the forward-path of a raw RCPT line. Returns false when the line
-    /// is not a RCPT command (the caller then keeps no parameters).
+    /// Reads a MAIL or RCPT line (CRLF optional). Null when it is neither, or has no complete
+    /// &lt;path&gt;: SmtpServer then refuses it with its own syntax error.
     /// </summary>
-    public static bool TryParseRcptLine(string line, out string path, out Dictionary<string, string?> parameters)
+    public static EnvelopeLine? Parse(string line)
     {
-        path = string.Empty;
-        parameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         var text = line.AsSpan().TrimEnd("\r\n");
-        if (!text.StartsWith("RCPT", StringComparison.OrdinalIgnoreCase))
+        EnvelopeVerb verb;
+        if (StartsWithVerb(text, "MAIL"))
         {
-            return false;
+            verb = EnvelopeVerb.Mail;
+        }
+        else if (StartsWithVerb(text, "RCPT"))
+        {
+            verb = EnvelopeVerb.Rcpt;
+        }
+        else
+        {
+            return null;
         }
 
         var open = text.IndexOf('<');
-        if (open < 0)
+        var close = open < 0 ? -1 : EndOfPath(text, open);
+        if (close < 0)
         {
-            return false;
+            return null;
         }
 
-        // The forward-path ends at the first '>' outside a quoted local part.
+        var parameters = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var problem = EnvelopeLineProblem.None;
+        var rest = text[(close + 1)..];
+        foreach (var range in rest.Split(' '))
+        {
+            var token = rest[range];
+            if (token.IsEmpty)
+            {
+                continue;
+            }
+
+            var eq = token.IndexOf('=');
+            var key = (eq < 0 ? token : token[..eq]).ToString();
+            if (!parameters.TryAdd(key, eq < 0 ? null : token[(eq + 1)..].ToString()))
+            {
+                problem = EnvelopeLineProblem.RepeatedParameter;
+            }
+            else if (problem == EnvelopeLineProblem.None && !IsKnown(verb, key))
+            {
+                problem = EnvelopeLineProblem.UnknownParameter;
+            }
+        }
+
+        return new EnvelopeLine(verb, text[(open + 1)..close].ToString(), parameters, problem);
+    }
+
+    // The extensions we advertise: SIZE (RFC 1870), 8BITMIME (RFC 6152), DSN (RFC 3461).
+    private static bool IsKnown(EnvelopeVerb verb, string key) => verb switch
+    {
+        EnvelopeVerb.Mail => key.ToUpperInvariant() is "SIZE" or "BODY" or "RET" or "ENVID",
+        _ => key.ToUpperInvariant() is "NOTIFY" or "ORCPT",
+    };
+
+    private static bool StartsWithVerb(ReadOnlySpan<char> text, string verb) =>
+        text.StartsWith(verb, StringComparison.OrdinalIgnoreCase) && (text.Length == verb.Length || text[verb.Length] == ' ');
+
+    // The path ends at the first '>' outside a quoted local part; a quoted local part may hold
+    // '>', spaces and text that looks like parameters, and backslash escapes its next character.
+    private static int EndOfPath(ReadOnlySpan<char> text, int open)
+    {
         var quoted = false;
-        var close = -1;
         for (var i = open + 1; i < text.Length; i++)
         {
             var c = text[i];
@@ -77,28 +110,17 @@ internal static class EsmtpParameters
             }
             else if (c == '>' && !quoted)
             {
-                close = i;
-                break;
+                return i;
             }
         }
 
-        if (close < 0)
-        {
-            return false;
-        }
-
-        path = text[(open + 1)..close].ToString();
-        foreach (var token in text[(close + 1)..].ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var eq = token.IndexOf('=');
-            var key = eq < 0 ? token : token[..eq];
-            var value = eq < 0 ? null : token[(eq + 1)..];
-            parameters[key] = value;
-        }
-
-        return true;
+        return -1;
     }
+}
 
+/// <summary>Checks and decodings of the DSN parameter values (RFC 3461).</summary>
+internal static class EsmtpParameters
+{
     /// <summary>NOTIFY=NEVER or a list of SUCCESS, FAILURE and DELAY (RFC 3461 §4.1), normalised to upper case.</summary>
     public static bool TryNormalizeNotify(string value, out string normalized)
     {
@@ -117,6 +139,6 @@ internal static class EsmtpParameters
     public static bool IsValidOriginalRecipient(string value)
     {
         var semicolon = value.IndexOf(';');
-        return semicolon > 0 && semicolon < value.Length - 1 && TryDecodeXtext(value[(semicolon + 1)..], out _);
+        return semicolon > 0 && semicolon < value.Length - 1 && Xtext.TryDecode(value.AsSpan(semicolon + 1), out _);
     }
 }

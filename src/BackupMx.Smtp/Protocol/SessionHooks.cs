@@ -1,6 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Net;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
+using BackupMx.Core.Net;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.Net;
@@ -10,7 +13,8 @@ namespace BackupMx.Smtp.Protocol;
 
 /// <summary>
 /// Runs before each command (SmtpServer's CommandExecuting event). It records what SmtpServer
-/// does not keep (HELO name, RCPT parameters), checks MAIL parameters, and tells the input that
+/// does not keep (HELO name, RCPT parameters), checks the MAIL and RCPT parameter values of the
+/// line the input parsed, and tells the input that
 /// the body follows. Throwing <see cref="SmtpResponseException"/> here answers the command
 /// without running it.
 /// </summary>
@@ -27,10 +31,12 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             case HeloCommand helo:
                 state.HeloName = helo.DomainOrAddress;
                 break;
-            case MailCommand mail:
+            case MailCommand:
+                // Checked before anything is reset: a refused MAIL leaves the transaction as it was.
+                var mail = ReadMailParameters(e.Context, state);
+                state.Mail = mail;
                 state.Recipients.Clear();
                 state.AcceptedRecipients = 0;
-                CheckMailParameters(e.Context, mail);
                 break;
             case RcptCommand rcpt:
                 RememberRcptParameters(e.Context, state, rcpt);
@@ -46,26 +52,32 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         }
     }
 
-    private void CheckMailParameters(ISessionContext context, MailCommand mail)
+    // Parameters come from the line as the input read it (EnvelopeLine), which has already
+    // refused repeated and unknown ones; here the values are checked.
+    private MailParameters ReadMailParameters(ISessionContext context, SessionState state)
     {
-        var parameters = mail.Parameters;
-        if (parameters is null)
+        if (state.Input.LastEnvelopeLine is not { Verb: EnvelopeVerb.Mail } line)
         {
-            return;
+            Log.EnvelopeLineMismatch(logger, context.SessionId, "MAIL");
+            return new MailParameters();
         }
 
-        if (parameters.TryGetValue("SIZE", out var size) && size is not null)
+        var parameters = line.Parameters;
+        long? declared = null;
+        if (parameters.TryGetValue("SIZE", out var size))
         {
-            if (!long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var declared))
+            if (!long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
             {
                 Refuse(context, "MAIL", "SIZE");
             }
 
-            if (declared > options.Smtp.MaxMessageBytes)
+            if (value > options.Smtp.MaxMessageBytes)
             {
                 Log.DeclaredSizeTooLarge(logger, ClientAddress(context), size, options.Smtp.MaxMessageBytes);
                 throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size"));
             }
+
+            declared = value;
         }
 
         if (parameters.TryGetValue("RET", out var ret) && !string.Equals(ret, "FULL", StringComparison.OrdinalIgnoreCase) && !string.Equals(ret, "HDRS", StringComparison.OrdinalIgnoreCase))
@@ -73,7 +85,8 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             Refuse(context, "MAIL", "RET");
         }
 
-        if (parameters.TryGetValue("ENVID", out var envid) && (envid is null || !EsmtpParameters.TryDecodeXtext(envid, out _)))
+        string? envelopeId = null;
+        if (parameters.TryGetValue("ENVID", out var envid) && (envid is null || !Xtext.TryDecode(envid, out envelopeId)))
         {
             Refuse(context, "MAIL", "ENVID");
         }
@@ -82,22 +95,28 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         {
             Refuse(context, "MAIL", "BODY");
         }
+
+        return new MailParameters
+        {
+            Body = body?.ToUpperInvariant(),
+            Ret = ret?.ToUpperInvariant(),
+            EnvelopeId = string.IsNullOrEmpty(envelopeId) ? null : envelopeId,
+            DeclaredSize = declared,
+        };
     }
 
-    // SmtpServer parses RCPT parameters and throws them away. The input remembers the line it
-    // consumed last, which at this point is this RCPT command; the path in it must name the same
-    // domain as the parsed command, or we keep nothing.
+    // SmtpServer parses RCPT parameters and throws them away; the input kept the line it handed
+    // over, and its path must name the same domain as SmtpServer's parse, or we keep nothing.
     private void RememberRcptParameters(ISessionContext context, SessionState state, RcptCommand rcpt)
     {
-        var line = state.Input.LastLine;
-        if (line is null
-            || !EsmtpParameters.TryParseRcptLine(line, out var path, out var parameters)
-            || !path.EndsWith("@" + rcpt.Address.Host, StringComparison.OrdinalIgnoreCase))
+        if (state.Input.LastEnvelopeLine is not { Verb: EnvelopeVerb.Rcpt } line
+            || !line.Path.EndsWith("@" + rcpt.Address.Host, StringComparison.OrdinalIgnoreCase))
         {
-            Log.RcptLineMismatch(logger, context.SessionId);
+            Log.EnvelopeLineMismatch(logger, context.SessionId, "RCPT");
             return;
         }
 
+        var parameters = line.Parameters;
         string? notify = null;
         if (parameters.TryGetValue("NOTIFY", out var notifyValue))
         {
@@ -124,6 +143,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         }
     }
 
+    [DoesNotReturn]
     private void Refuse(ISessionContext context, string command, string parameter)
     {
         Log.InvalidParameter(logger, command, parameter, ClientAddress(context));
@@ -134,8 +154,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
     {
         if (context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var value) && value is IPEndPoint endpoint)
         {
-            var address = endpoint.Address.IsIPv4MappedToIPv6 ? endpoint.Address.MapToIPv4() : endpoint.Address;
-            return address.ToString();
+            return endpoint.Address.Unmapped().ToString();
         }
 
         return null;

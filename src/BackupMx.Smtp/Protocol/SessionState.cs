@@ -1,3 +1,4 @@
+using BackupMx.Core.Model;
 using BackupMx.Smtp.Connection;
 using SmtpServer;
 using SmtpServer.Mail;
@@ -13,6 +14,9 @@ internal sealed class SessionState(SessionInput input)
 
     /// <summary>The name given in the last HELO or EHLO (SmtpServer does not keep it).</summary>
     public string? HeloName { get; set; }
+
+    /// <summary>The parameters of the last accepted MAIL, values checked and ENVID decoded.</summary>
+    public MailParameters Mail { get; set; } = new();
 
     /// <summary>Recipients accepted since the last MAIL (SmtpServer's transaction is not public).</summary>
     public int AcceptedRecipients { get; set; }

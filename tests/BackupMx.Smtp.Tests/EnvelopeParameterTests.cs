@@ -1,0 +1,166 @@
+namespace BackupMx.Smtp.Tests;
+
+/// <summary>
+/// ESMTP parameters on MAIL and RCPT (RFC 5321 §4.1.1.11, RFC 1870, RFC 3461, RFC 6152): each line
+/// is read once, and the parameters are what follows the path, however odd the path is.
+/// </summary>
+public sealed class EnvelopeParameterTests
+{
+    [Theory]
+    [InlineData("MAIL FROM:<\"x> SIZE=1 SIZE=2\"@remote.test>")]
+    [InlineData("MAIL FROM:<\"a b=c x\"@remote.test> BODY=8BITMIME")]
+    [InlineData("MAIL FROM:<\"q\\\"> RET=FULL RET=HDRS\"@remote.test> RET=HDRS")]
+    public async Task Mail_QuotedLocalPartLooksLikeParameters_Accepted(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("250", await client.CommandAsync(command));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+    }
+
+    [Fact]
+    public async Task Mail_ParametersAfterQuotedLocalPart_Used()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<\"x> ENVID=wrong\"@remote.test> ENVID=right+2B RET=HDRS"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+
+        var parameters = Assert.Single(await host.RecordsAsync()).Parameters;
+        Assert.Equal("right+", parameters.EnvelopeId);
+        Assert.Equal("HDRS", parameters.Ret);
+    }
+
+    [Fact]
+    public async Task Rcpt_QuotedLocalPartLooksLikeParameters_ParametersFromAfterPath()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<\"a> NOTIFY=NEVER NOTIFY=DELAY\"@example.test> NOTIFY=SUCCESS"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<\"a b=c x\"@example.test> ORCPT=rfc822;a+2Bb@example.test"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+
+        var recipients = Assert.Single(await host.RecordsAsync()).Recipients;
+        Assert.Equal(2, recipients.Count);
+        Assert.Equal("SUCCESS", recipients[0].Notify);
+        Assert.Null(recipients[0].OriginalRecipient);
+        Assert.Null(recipients[1].Notify);
+        Assert.Equal("rfc822;a+2Bb@example.test", recipients[1].OriginalRecipient);
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:<a@remote.test> FOO=BAR")]
+    [InlineData("MAIL FROM:<a@remote.test> SMTPUTF8")]
+    [InlineData("MAIL FROM:<a@remote.test> AUTH=<>")]
+    [InlineData("MAIL FROM:<a@remote.test> BODY=8BITMIME NOTIFY=NEVER")]
+    public async Task Mail_UnknownParameter_555AndSessionGoesOn(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("555 5.5.4", await client.CommandAsync(command));
+        await client.BeginAsync();
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+    }
+
+    [Theory]
+    [InlineData("RCPT TO:<user@example.test> SIZE=10")]
+    [InlineData("RCPT TO:<user@example.test> NOTIFY=NEVER X-FOO")]
+    public async Task Rcpt_UnknownParameter_555AndRecipientNotAdded(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+
+        Assert.StartsWith("555 5.5.4", await client.CommandAsync(command));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<second@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+        Assert.Equal("second@example.test", Assert.Single(Assert.Single(await host.RecordsAsync()).Recipients).Address);
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:<a@remote.test> SIZE")]
+    [InlineData("MAIL FROM:<a@remote.test> SIZE=")]
+    [InlineData("MAIL FROM:<a@remote.test> ENVID")]
+    public async Task Mail_KnownParameterWithoutValue_501(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("501 5.5.4", await client.CommandAsync(command));
+    }
+
+    [Fact]
+    public async Task Pipelining_MailAndRcptWithParameters_EachLineItsOwnParameters()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        await client.SendRawAsync(
+            "MAIL FROM:<a@remote.test> ENVID=e1 RET=HDRS\r\n" +
+            "RCPT TO:<one@example.test> NOTIFY=FAILURE\r\n" +
+            "RCPT TO:<two@example.test> FOO=1\r\n" +
+            "RCPT TO:<three@example.test> ORCPT=rfc822;3+40x\r\n" +
+            "RCPT TO:<four@example.test> NOTIFY=DELAY NOTIFY=DELAY\r\n" +
+            "DATA\r\n");
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+        Assert.StartsWith("555", await client.ReadReplyAsync());
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+        Assert.StartsWith("501", await client.ReadReplyAsync());
+        Assert.StartsWith("354", await client.ReadReplyAsync());
+        await client.SendRawAsync("Subject: p\r\n\r\nbody\r\n.\r\n");
+        Assert.StartsWith("250", await client.ReadReplyAsync());
+
+        var record = Assert.Single(await host.RecordsAsync());
+        Assert.Equal("e1", record.Parameters.EnvelopeId);
+        Assert.Equal(["one@example.test", "three@example.test"], record.Recipients.Select(r => r.Address));
+        Assert.Equal("FAILURE", record.Recipients[0].Notify);
+        Assert.Null(record.Recipients[0].OriginalRecipient);
+        Assert.Null(record.Recipients[1].Notify);
+        Assert.Equal("rfc822;3+40x", record.Recipients[1].OriginalRecipient);
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:<b@remote.test> BODY=BINARYMIME")]
+    [InlineData("MAIL FROM:<b@remote.test> SIZE=x")]
+    [InlineData("MAIL FROM:<b@remote.test> FOO=1")]
+    [InlineData("MAIL FROM:<b@remote.test> RET=FULL RET=FULL")]
+    public async Task Mail_RefusedDuringTransaction_TransactionAndRecipientParametersKept(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.BeginAsync(mailParameters: " ENVID=first", rcptParameters: " NOTIFY=NEVER");
+
+        Assert.StartsWith("5", await client.CommandAsync(command));
+        var reply = await client.CommandAsync("DATA");
+        if (reply.StartsWith("354", StringComparison.Ordinal))
+        {
+            // SmtpServer kept the transaction: the body must be read as a body and keep what was said for it.
+            await client.SendRawAsync("Subject: x\r\n\r\nhi\r\n.\r\n");
+            Assert.StartsWith("250", await client.ReadReplyAsync());
+            var record = Assert.Single(await host.RecordsAsync());
+            Assert.Equal("first", record.Parameters.EnvelopeId);
+            Assert.Equal("NEVER", Assert.Single(record.Recipients).Notify);
+        }
+        else
+        {
+            Assert.StartsWith("503", reply);
+        }
+
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+    }
+}
