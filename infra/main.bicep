@@ -241,6 +241,7 @@ module roles 'modules/role-assignments.bicep' = {
     serviceBusQueueName: wakeupQueueName
     applicationInsightsName: names.applicationInsights
     containerRegistryName: names.registry
+    applicationInsightsEntraIdOnly: applicationInsightsDisableLocalAuth
   }
 }
 
@@ -420,5 +421,8 @@ output MX_HOST_NAME string = mxHostName
 output RECEIVER_FQDN string = receiver.outputs.fqdn
 // Inbound SMTP arrives on this address, port 25: the A record of the MX host name.
 output RECEIVER_IP string = containerAppsEnvironment.outputs.staticIp
+// The MX record to publish in the first domain, and in every configured domain (azd keeps the
+// array as JSON in the environment).
 output MX_RECORD string = '${domains[0].name}. IN MX ${mxPreference} ${mxHostName}.'
+output MX_RECORDS string[] = map(domains, d => '${d.name}. IN MX ${mxPreference} ${mxHostName}.')
 output A_RECORD string = '${mxHostName}. IN A ${containerAppsEnvironment.outputs.staticIp}'

@@ -10,8 +10,13 @@ param serviceBusQueueName string
 param applicationInsightsName string
 param containerRegistryName string
 
+@description('Whether Application Insights accepts only Entra ID-authenticated telemetry; only then does the identity need Monitoring Metrics Publisher.')
+param applicationInsightsEntraIdOnly bool = true
+
 var roles = {
   // Functions host (AzureWebJobsStorage, Flex Consumption deployment package) and message bodies.
+  // Owner rather than Contributor because the Functions documentation names it for identity-based
+  // host storage (the host creates its own containers and takes blob leases for timer singletons).
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   // Spool state and primary status.
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
@@ -95,7 +100,7 @@ resource queueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (applicationInsightsEntraIdOnly) {
   scope: applicationInsights
   name: guid(applicationInsights.id, identity.id, roles.monitoringMetricsPublisher)
   properties: {

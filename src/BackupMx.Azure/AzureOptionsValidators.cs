@@ -19,6 +19,10 @@ public sealed partial class AzureStorageOptionsValidator : IValidateOptions<Azur
             CheckServiceUri(errors, "BlobServiceUri", options.BlobServiceUri);
             CheckServiceUri(errors, "TableServiceUri", options.TableServiceUri);
         }
+        else if (!EmulatorConnectionString.IsStorageEmulator(options.StorageConnectionString))
+        {
+            errors.Add($"{Prefix}:StorageConnectionString is for the local emulator only (UseDevelopmentStorage=true, the devstoreaccount1 account or loopback endpoints); in Azure set {Prefix}:BlobServiceUri and {Prefix}:TableServiceUri and use a managed identity.");
+        }
 
         if (string.IsNullOrWhiteSpace(options.BodiesContainer) || !ContainerName().IsMatch(options.BodiesContainer))
         {
@@ -83,6 +87,10 @@ public sealed partial class AzureServiceBusOptionsValidator : IValidateOptions<A
                 errors.Add($"{Prefix}:ServiceBusNamespace '{options.ServiceBusNamespace}' must be a fully qualified host name such as x.servicebus.windows.net, without scheme or path.");
             }
         }
+        else if (!EmulatorConnectionString.IsServiceBusEmulator(options.ServiceBusConnectionString))
+        {
+            errors.Add($"{Prefix}:ServiceBusConnectionString is for a local emulator or test only (UseDevelopmentEmulator=true or a loopback endpoint); in Azure set {Prefix}:ServiceBusNamespace and use a managed identity.");
+        }
 
         if (string.IsNullOrWhiteSpace(options.ServiceBusQueue) || options.ServiceBusQueue.Length > 260)
         {
@@ -94,4 +102,61 @@ public sealed partial class AzureServiceBusOptionsValidator : IValidateOptions<A
 
     [GeneratedRegex(@"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$")]
     private static partial Regex NamespaceName();
+}
+
+/// <summary>
+/// Connection strings carry keys, and in Azure every service is reached with the managed identity
+/// (shared keys are disabled there). So a connection string is accepted only when it points at a
+/// local emulator, which keeps a key-based setup from reaching production by accident.
+/// </summary>
+internal static class EmulatorConnectionString
+{
+    /// <summary>The account name every storage emulator (Azurite, the old Storage Emulator) uses.</summary>
+    private const string EmulatorAccount = "devstoreaccount1";
+
+    public static bool IsStorageEmulator(string connectionString)
+    {
+        var parts = Parse(connectionString);
+        if (parts.TryGetValue("UseDevelopmentStorage", out var dev) && bool.TryParse(dev, out var isDev) && isDev)
+        {
+            return true;
+        }
+
+        if (parts.TryGetValue("AccountName", out var account) && string.Equals(account, EmulatorAccount, StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        var endpoints = parts.Where(p => p.Key.EndsWith("Endpoint", StringComparison.OrdinalIgnoreCase)).Select(p => p.Value).ToList();
+        return endpoints.Count > 0 && endpoints.All(IsLoopback);
+    }
+
+    public static bool IsServiceBusEmulator(string connectionString)
+    {
+        var parts = Parse(connectionString);
+        if (parts.TryGetValue("UseDevelopmentEmulator", out var dev) && bool.TryParse(dev, out var isDev) && isDev)
+        {
+            return true;
+        }
+
+        return parts.TryGetValue("Endpoint", out var endpoint) && IsLoopback(endpoint);
+    }
+
+    private static bool IsLoopback(string endpoint)
+    {
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri))
+        {
+            return false;
+        }
+
+        return uri.IsLoopback || string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static Dictionary<string, string> Parse(string connectionString) =>
+        connectionString
+            .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => p.Split('=', 2, StringSplitOptions.TrimEntries))
+            .Where(p => p.Length == 2)
+            .GroupBy(p => p[0], StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.Last()[1], StringComparer.OrdinalIgnoreCase);
 }

@@ -13,9 +13,21 @@ public static class Telemetry
 
     public static readonly ActivitySource ActivitySource = new(Name);
 
+    /// <summary>Span tag holding the message's queue id (on the Intake and Forward spans).</summary>
+    public const string QueueIdTag = "backupmx.queue_id";
+
+    /// <summary>Span tag listing every queue id of a message split by domain at intake.</summary>
+    public const string QueueIdsTag = "backupmx.queue_ids";
+
+    /// <summary>Span tag holding the recipient domain.</summary>
+    public const string DomainTag = "backupmx.domain";
+
+    /// <summary>Metric tag holding the recipient domain.</summary>
+    public const string DomainMetricTag = "domain";
+
     public static readonly Meter Meter = new(Name);
 
-    public static readonly Counter<long> MessagesAccepted = Meter.CreateCounter<long>("backupmx.messages.accepted", "{message}", "Messages accepted with 250 and spooled.");
+    public static readonly Counter<long> MessagesAccepted = Meter.CreateCounter<long>("backupmx.messages.accepted", "{message}", "Messages accepted with 250 and spooled, one per recipient domain of a message.");
 
     public static readonly Counter<long> MessagesRefused = Meter.CreateCounter<long>("backupmx.messages.refused", "{message}", "Messages refused at DATA because the spool could not store them.");
 

@@ -18,7 +18,7 @@ public sealed class SpoolGauges
     public const string SpoolDepthName = "backupmx.spool.depth";
     public const string OldestAgeName = "backupmx.spool.oldest_age";
     public const string PrimaryReachableName = "backupmx.primary.reachable";
-    public const string DomainTag = "domain";
+    public const string DomainTag = Core.Telemetry.DomainMetricTag;
 
     private readonly ConcurrentDictionary<string, Sample> _depth = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, Sample> _oldestAge = new(StringComparer.OrdinalIgnoreCase);

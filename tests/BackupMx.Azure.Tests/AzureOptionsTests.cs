@@ -73,6 +73,57 @@ public sealed class AzureOptionsTests
         }));
     }
 
+    [Theory]
+    [InlineData("UseDevelopmentStorage=true")]
+    [InlineData("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://azurite:10000/devstoreaccount1;TableEndpoint=http://azurite:10002/devstoreaccount1;")]
+    [InlineData("DefaultEndpointsProtocol=http;AccountName=other;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/other;TableEndpoint=http://localhost:10002/other;")]
+    public void Validate_StorageConnectionStringOfTheEmulator_IsAccepted(string connectionString)
+    {
+        Assert.Empty(Errors(new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:StorageConnectionString"] = connectionString,
+            ["BackupMx:Azure:ServiceBusNamespace"] = "ns.servicebus.windows.net",
+        }));
+    }
+
+    [Theory]
+    [InlineData("DefaultEndpointsProtocol=https;AccountName=prodacct;AccountKey=a2V5;EndpointSuffix=core.windows.net")]
+    [InlineData("DefaultEndpointsProtocol=https;AccountName=prodacct;AccountKey=a2V5;BlobEndpoint=https://prodacct.blob.core.windows.net;TableEndpoint=http://127.0.0.1:10002/prodacct")]
+    [InlineData("BlobEndpoint=https://prodacct.blob.core.windows.net;SharedAccessSignature=sv=2024&sig=x")]
+    public void Validate_StorageConnectionStringOfARealAccount_IsRefusedNamingTheKey(string connectionString)
+    {
+        var error = Assert.Single(Errors(new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:StorageConnectionString"] = connectionString,
+            ["BackupMx:Azure:ServiceBusNamespace"] = "ns.servicebus.windows.net",
+        }));
+
+        Assert.StartsWith("BackupMx:Azure:StorageConnectionString is for the local emulator only", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(FakeServiceBus, true)]
+    [InlineData("Endpoint=sb://servicebus-emulator;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;", true)]
+    [InlineData("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=a2V5", false)]
+    public void Validate_ServiceBusConnectionString_OnlyForAnEmulator(string connectionString, bool accepted)
+    {
+        var errors = Errors(new Dictionary<string, string?>
+        {
+            ["BackupMx:Azure:BlobServiceUri"] = "https://acct.blob.core.windows.net",
+            ["BackupMx:Azure:TableServiceUri"] = "https://acct.table.core.windows.net",
+            ["BackupMx:Azure:ServiceBusConnectionString"] = connectionString,
+        });
+
+        if (accepted)
+        {
+            Assert.Empty(errors);
+        }
+        else
+        {
+            Assert.StartsWith("BackupMx:Azure:ServiceBusConnectionString is for a local emulator or test only", Assert.Single(errors), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void AddBackupMxAzureStorage_DoesNotRequireServiceBus()
     {

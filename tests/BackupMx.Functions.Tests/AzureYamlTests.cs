@@ -12,7 +12,7 @@ namespace BackupMx.Functions.Tests;
 /// </summary>
 public sealed partial class AzureYamlTests
 {
-    private static readonly string RepoRoot = FindRepoRoot();
+    internal static readonly string RepoRoot = FindRepoRoot();
 
     private static readonly IReadOnlyDictionary<string, string> AzureYaml =
         SimpleYaml.Parse(File.ReadAllLines(Path.Combine(RepoRoot, "azure.yaml")));
@@ -108,6 +108,75 @@ public sealed partial class AzureYamlTests
             }
         }
     }
+
+    [Fact]
+    public void MainParameters_EveryBicepParameter_IsAnAzdSubstitution()
+    {
+        var values = ParametersFileValues();
+
+        foreach (var name in DeclaredBicepParameters().Keys)
+        {
+            Assert.True(values.TryGetValue(name, out var value), $"infra/main.bicep declares '{name}' but infra/main.parameters.json does not map it to an azd environment value.");
+            Assert.Matches(AzdSubstitution(), value);
+        }
+
+        Assert.Equal("${AZURE_ENV_NAME}", values["environmentName"]);
+        Assert.Equal("${AZURE_LOCATION}", values["location"]);
+    }
+
+    [Fact]
+    public void DeployWorkflow_PassesEveryAzdValueOfTheParametersFileOn()
+    {
+        var workflow = File.ReadAllText(Path.Combine(RepoRoot, ".github", "workflows", "azure-dev.yml"));
+
+        Assert.Contains("id-token: write", workflow, StringComparison.Ordinal);
+        Assert.Contains("--federated-credential-provider github", workflow, StringComparison.Ordinal);
+        foreach (var variable in ParametersFileValues().Values.Select(v => AzdSubstitution().Match(v).Groups["name"].Value))
+        {
+            if (variable.StartsWith("SERVICE_", StringComparison.Ordinal))
+            {
+                continue; // set by azd itself
+            }
+
+            Assert.Matches(new Regex($@"(?m)^\s+{variable}: \$\{{\{{ vars\.{variable}\b"), workflow);
+        }
+    }
+
+    [Theory]
+    [InlineData("receiver", "infra/modules/receiver.bicep")]
+    [InlineData("functions", "infra/modules/function-app.bicep")]
+    public void AzureYaml_EveryService_HasTheResourceTaggedWithItsName(string service, string module)
+    {
+        Assert.True(AzureYaml.ContainsKey($"services.{service}.host"));
+        var text = File.ReadAllText(Path.Combine(RepoRoot, module));
+
+        Assert.Contains($"'azd-service-name': '{service}'", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Readme_ParameterTable_ListsEveryBicepParameterWithItsAzdValue()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
+        var values = ParametersFileValues();
+
+        foreach (var name in DeclaredBicepParameters().Keys)
+        {
+            var variable = AzdSubstitution().Match(values[name]).Groups["name"].Value;
+            Assert.Contains($"| `{name}` | `{variable}` |", readme, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Parameter name to its value in infra/main.parameters.json.</summary>
+    private static Dictionary<string, string> ParametersFileValues()
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepoRoot, "infra", "main.parameters.json")));
+        return document.RootElement.GetProperty("parameters").EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.GetProperty("value").ToString(), StringComparer.Ordinal);
+    }
+
+    /// <summary>"${NAME}" or "${NAME=default}", the whole value.</summary>
+    [GeneratedRegex(@"^\$\{(?<name>[A-Z][A-Z0-9_]*)(=[^}]*)?\}$")]
+    private static partial Regex AzdSubstitution();
 
     private static List<string> ParametersFileNames()
     {

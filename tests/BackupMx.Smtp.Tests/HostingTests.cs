@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace BackupMx.Smtp.Tests;
 
@@ -69,5 +72,63 @@ public sealed class HostingTests
 
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => ReceiverHost.StartAsync(settings));
         Assert.Contains("BackupMx:Smtp:TlsKeyPath", error.Message);
+    }
+
+    /// <summary>
+    /// Container Apps probes the receiver with TCP connections to the SMTP port (infra/modules/receiver.bicep):
+    /// connect, maybe read the greeting, close. Those must not count as failed sessions in the logs
+    /// (they come every few seconds, forever) and must not use up the per-client connection limit.
+    /// </summary>
+    [Fact]
+    public async Task TcpProbe_ConnectAndClose_LogsNoWarningAndHoldsNoConnection()
+    {
+        var logs = new CollectingLoggerProvider();
+        var host = await ReceiverHost.StartAsync(
+            new() { ["BackupMx:Smtp:MaxConnectionsPerIp"] = "2" },
+            configureServices: services => services.AddLogging(b => b.AddProvider(logs)));
+        await using (host)
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync("127.0.0.1", host.Port);
+                if (i % 2 == 0)
+                {
+                    // Some probes read the greeting before closing, some close at once.
+                    var buffer = new byte[512];
+                    _ = await probe.GetStream().ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                }
+            }
+
+            // Were probe connections still held, the per-client limit of 2 would refuse this one with 421.
+            await using var client = await host.ConnectAsync();
+            await client.BeginAsync();
+            Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nbody\r\n.\r\n"));
+            Assert.StartsWith("221", await client.CommandAsync("QUIT"));
+        }
+
+        Assert.Contains(logs.Entries, e => e.Message.StartsWith("Accepted ", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    private sealed class CollectingLoggerProvider : ILoggerProvider
+    {
+        public ConcurrentQueue<(LogLevel Level, string Message)> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Collector(Entries);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Collector(ConcurrentQueue<(LogLevel Level, string Message)> entries) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                entries.Enqueue((logLevel, formatter(state, exception)));
+        }
     }
 }

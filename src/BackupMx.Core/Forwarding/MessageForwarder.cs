@@ -97,8 +97,8 @@ public sealed partial class MessageForwarder(
         }
 
         using var activity = Telemetry.ActivitySource.StartActivity("Forward");
-        activity?.SetTag("backupmx.queue_id", record.QueueId);
-        activity?.SetTag("backupmx.domain", record.Domain);
+        activity?.SetTag(Telemetry.QueueIdTag, record.QueueId);
+        activity?.SetTag(Telemetry.DomainTag, record.Domain);
 
         DeliveryResult? attempt = null;
         if (record.PendingRecipients.Any())
@@ -207,8 +207,8 @@ public sealed partial class MessageForwarder(
                 recipient.Status = RecipientStatus.Delivered;
                 recipient.CompletedAt = now;
                 delivered++;
-                Telemetry.RecipientsDelivered.Add(1, new KeyValuePair<string, object?>("domain", record.Domain));
-                Telemetry.DeliveryLatency.Record((now - record.ReceivedAt).TotalSeconds);
+                Telemetry.RecipientsDelivered.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
+                Telemetry.DeliveryLatency.Record((now - record.ReceivedAt).TotalSeconds, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
                 LogDelivered(logger, record.QueueId, recipient.Address, result.RemoteHost, reply.ToString());
             }
             else if (reply.IsPermanent)
@@ -219,7 +219,7 @@ public sealed partial class MessageForwarder(
             }
             else
             {
-                Telemetry.RecipientsDeferred.Add(1, new KeyValuePair<string, object?>("domain", record.Domain));
+                Telemetry.RecipientsDeferred.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
                 LogDeferred(logger, record.QueueId, recipient.Address, result.RemoteHost, reply.ToString());
             }
         }
@@ -257,7 +257,7 @@ public sealed partial class MessageForwarder(
 
         // Never a DSN to the null sender, never a DSN about a DSN, and respect NOTIFY (RFC 3461 §4.1).
         recipient.NeedsNotification = record.Kind == MessageKind.Relay && record.Sender.Length > 0 && recipient.WantsFailureNotice;
-        Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>("domain", record.Domain));
+        Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
     }
 
     private async Task NotifyFailuresAsync(SpoolRecord record, CancellationToken cancellationToken)

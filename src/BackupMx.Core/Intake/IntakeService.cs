@@ -57,6 +57,17 @@ public sealed partial class IntakeService(
         }
 
         var baseId = QueueId.New(now);
+
+        // One span per message, named by its (first) queue id, so a trace in the receiver can be
+        // joined with the Forward spans and the logs of the same message.
+        using var activity = Telemetry.ActivitySource.StartActivity("Intake");
+        activity?.SetTag(Telemetry.QueueIdTag, baseId);
+        activity?.SetTag(Telemetry.DomainTag, groups[0].Domain);
+        if (groups.Count > 1)
+        {
+            activity?.SetTag(Telemetry.QueueIdsTag, Enumerable.Range(0, groups.Count).Select(i => i == 0 ? baseId : $"{baseId}-{i + 1}").ToArray());
+        }
+
         var written = new List<SpoolRecord>();
         var bodyIds = new List<string>();
         try
@@ -129,6 +140,7 @@ public sealed partial class IntakeService(
         catch (Exception ex)
         {
             LogSpoolFailure(logger, ex, baseId);
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "spool write failed");
             await UndoAsync(written, bodyIds).ConfigureAwait(false);
             Telemetry.MessagesRefused.Add(1);
             return new IntakeResult.Failed(ex.Message) { InsufficientStorage = StorageErrors.IsOutOfSpace(ex) };
@@ -137,9 +149,9 @@ public sealed partial class IntakeService(
         foreach (var record in written)
         {
             LogAccepted(logger, record.QueueId, record.Domain, record.Sender, record.Recipients.Count, record.BodyLength, message.ClientAddress);
+            Telemetry.MessagesAccepted.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
         }
 
-        Telemetry.MessagesAccepted.Add(written.Count);
         return new IntakeResult.Accepted(written.Select(r => r.QueueId).ToList());
     }
 
