@@ -45,6 +45,24 @@ public sealed class LocalSpoolInitializerTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_RemovesTemporaryFilesLeftByACrash_KeepsBodies()
+    {
+        var spool = _spool.OpenSpool();
+        var bodies = _spool.OpenBodies();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var live = SpoolRecords.Sample();
+        await bodies.WriteAsync(live.QueueId, new MemoryStream([1]), None);
+        await spool.CreateAsync(live, None);
+        var leftover = Path.Combine(Path.GetDirectoryName(bodies.PathOf(live.QueueId))!, $"{QueueId.New(time.GetUtcNow())}.{Guid.NewGuid():N}.tmp");
+        await File.WriteAllBytesAsync(leftover, [1, 2]);
+
+        await new LocalSpoolInitializer(spool, bodies, time, NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
+
+        Assert.False(File.Exists(leftover));
+        Assert.True(File.Exists(bodies.PathOf(live.QueueId)));
+    }
+
+    [Fact]
     public async Task AddBackupMxLocalSpool_HostStart_RecoversBeforeOtherServicesStart()
     {
         // A previous run left a claimed message and an orphaned body.
