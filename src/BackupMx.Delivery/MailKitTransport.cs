@@ -45,14 +45,14 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
     private readonly ITimer? _reaper;
     private bool _disposed;
 
-    public MailKitTransport(DeliveryRouter router, IDnsResolver dns, IDeliveryTlsPolicy tls, IOptions<BackupMxOptions> options, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    internal MailKitTransport(DeliveryRouter router, SmtpConnector connector, IDeliveryTlsPolicy tls, IOptions<BackupMxOptions> options, ILogger<MailKitTransport> logger, TimeProvider time)
     {
         _router = router;
+        _connector = connector;
         _tls = tls;
         _options = options;
-        _time = time ?? TimeProvider.System;
-        _connector = new SmtpConnector(dns, options, loggerFactory.CreateLogger<SmtpConnector>());
-        _logger = loggerFactory.CreateLogger<MailKitTransport>();
+        _time = time;
+        _logger = logger;
         var idle = options.Value.Delivery.IdleConnectionTimeout;
         if (idle > TimeSpan.Zero)
         {
@@ -60,6 +60,9 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
             _reaper = _time.CreateTimer(_ => CloseExpired(), null, idle, idle);
         }
     }
+
+    /// <summary>For tests: the connector shared with the other outbound services.</summary>
+    internal SmtpConnector Connector => _connector;
 
     /// <summary>Open connections waiting for the next message (for tests and diagnostics).</summary>
     public int IdleConnections
