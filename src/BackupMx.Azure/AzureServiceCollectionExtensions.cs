@@ -18,7 +18,8 @@ public static class AzureServiceCollectionExtensions
     /// <summary>
     /// Azure mode: Blob bodies, Table spool and primary status, Service Bus wake-ups (both
     /// <see cref="IWakeUpQueue"/> and <see cref="IWakeUpSource"/>), options from
-    /// <c>BackupMx:Azure</c> validated at start-up, and creation of missing storage at start.
+    /// <c>BackupMx:Azure</c> validated at start-up, and creation of missing storage at start when
+    /// a storage connection string is configured.
     /// These registrations replace any earlier ones for the same ports (such as Core's in-memory
     /// primary status store).
     /// </summary>
@@ -56,7 +57,8 @@ public static class AzureServiceCollectionExtensions
 
     /// <summary>
     /// Only the storage half of <see cref="AddBackupMxAzure"/>: bodies, spool, primary status,
-    /// their clients and the start-up creation. No Service Bus settings are required.
+    /// their clients and, with a storage connection string, the start-up creation. No Service Bus
+    /// settings are required.
     /// </summary>
     public static IServiceCollection AddBackupMxAzureStorage(this IServiceCollection services, IConfiguration configuration)
     {
@@ -103,8 +105,17 @@ public static class AzureServiceCollectionExtensions
         services.Replace(ServiceDescriptor.Singleton<ISpoolStore>(sp => sp.GetRequiredService<TableSpoolStore>()));
         services.Replace(ServiceDescriptor.Singleton<IPrimaryStatusStore>(sp => sp.GetRequiredService<TablePrimaryStatusStore>()));
 
-        services.TryAddSingleton<AzureStorageInitializer>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, AzureStorageInitializer>(sp => sp.GetRequiredService<AzureStorageInitializer>()));
+        // With service URIs (managed identity, in Azure) the infrastructure has created the
+        // container and tables and the identity may not create them: three calls answered 403 on
+        // every start. Only a connection string (the emulator, a developer's account) gets them
+        // created. Decided from the configuration as it stands now, which for the hosts includes
+        // appsettings, environment variables and arguments.
+        if (!string.IsNullOrWhiteSpace(configuration.GetSection(AzureOptions.SectionName)[nameof(AzureOptions.StorageConnectionString)]))
+        {
+            services.TryAddSingleton<AzureStorageInitializer>();
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, AzureStorageInitializer>(sp => sp.GetRequiredService<AzureStorageInitializer>()));
+        }
+
         return services;
     }
 }

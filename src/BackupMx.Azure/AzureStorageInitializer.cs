@@ -9,9 +9,10 @@ namespace BackupMx.Azure;
 
 /// <summary>
 /// Creates the bodies container and the tables at start-up if they are missing, so a fresh
-/// emulator or a developer's account works at once. In Azure the infrastructure creates them and
-/// the managed identity has data-plane rights only, so "403 forbidden" here means "not ours to
-/// create" and is fine; any other failure stops the host, naming what could not be reached.
+/// emulator or a developer's account works at once. Registered only with a storage connection
+/// string: in Azure the infrastructure creates them and the managed identity has data-plane
+/// rights only. A "403 forbidden" (a connection string with a restricted SAS) still means "not
+/// ours to create" and is fine; any other failure stops the host, naming what could not be reached.
 /// </summary>
 public sealed partial class AzureStorageInitializer(
     BlobServiceClient blobs,

@@ -250,6 +250,7 @@ internal static class SpoolEntityMapper
     }
 }
 
+// Deliberately not Core's RecipientState/SmtpReply: these DTOs freeze the stored JSON against model renames (pinned by SpoolEntityMapperTests).
 /// <summary>One recipient in the JSON column; short names because a thousand of them share 64 KiB.</summary>
 internal sealed class RecipientDto
 {

@@ -1,3 +1,4 @@
+using BackupMx.Core.Configuration;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery.Dsn;
 using BackupMx.Delivery.Routing;
@@ -5,6 +6,8 @@ using BackupMx.Delivery.Smtp;
 using DnsClient;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace BackupMx.Delivery;
 
@@ -29,13 +32,28 @@ public static class DeliveryServiceCollectionExtensions
         services.TryAddSingleton<IDnsResolver, DnsClientResolver>();
         services.TryAddSingleton<IDeliveryTlsPolicy, ConfiguredTlsPolicy>();
         services.TryAddSingleton<DeliveryRouter>();
-        services.TryAddSingleton<IMessageTransport, MailKitTransport>();
-        services.TryAddSingleton<IPrimaryProber, MailKitPrimaryProber>();
+
+        // One connector (and one view of our own listeners, with its cached interface addresses)
+        // for relaying, probing and callouts; the connector is internal, hence the factories.
+        services.TryAddSingleton<LocalEndpoints>();
+        services.TryAddSingleton<SmtpConnector>();
+        services.TryAddSingleton<IMessageTransport>(sp => new MailKitTransport(
+            sp.GetRequiredService<DeliveryRouter>(),
+            sp.GetRequiredService<SmtpConnector>(),
+            sp.GetRequiredService<IDeliveryTlsPolicy>(),
+            sp.GetRequiredService<IOptions<BackupMxOptions>>(),
+            sp.GetRequiredService<ILogger<MailKitTransport>>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IPrimaryProber>(sp => new MailKitPrimaryProber(sp.GetRequiredService<DeliveryRouter>(), sp.GetRequiredService<SmtpConnector>()));
         services.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>();
 
         // Replace, not TryAdd: Core may register a verifier that always answers Unknown, and a
         // host that composes Core first must still get callouts.
-        services.Replace(ServiceDescriptor.Singleton<IRecipientVerifier, MailKitRecipientVerifier>());
+        services.Replace(ServiceDescriptor.Singleton<IRecipientVerifier>(sp => new MailKitRecipientVerifier(
+            sp.GetRequiredService<DeliveryRouter>(),
+            sp.GetRequiredService<SmtpConnector>(),
+            sp.GetRequiredService<IDeliveryTlsPolicy>(),
+            sp.GetRequiredService<ILogger<MailKitRecipientVerifier>>())));
         return services;
     }
 }

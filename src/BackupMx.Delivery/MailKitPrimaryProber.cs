@@ -1,11 +1,8 @@
-using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery.Routing;
 using BackupMx.Delivery.Smtp;
 using MailKit.Net.Smtp;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace BackupMx.Delivery;
 
@@ -20,11 +17,14 @@ public sealed class MailKitPrimaryProber : IPrimaryProber
     private readonly DeliveryRouter _router;
     private readonly SmtpConnector _connector;
 
-    public MailKitPrimaryProber(DeliveryRouter router, IDnsResolver dns, IOptions<BackupMxOptions> options, ILoggerFactory loggerFactory)
+    internal MailKitPrimaryProber(DeliveryRouter router, SmtpConnector connector)
     {
         _router = router;
-        _connector = new SmtpConnector(dns, options, loggerFactory.CreateLogger<SmtpConnector>());
+        _connector = connector;
     }
+
+    /// <summary>For tests: the connector shared with the other outbound services.</summary>
+    internal SmtpConnector Connector => _connector;
 
     public async Task<ProbeResult> ProbeAsync(string domain, CancellationToken cancellationToken)
     {

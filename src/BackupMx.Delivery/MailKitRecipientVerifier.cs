@@ -9,14 +9,12 @@
 // refused MAIL, no connection, a loop to ourselves) is Unknown, and the caller's
 // policy decides. Caching is the caller's too: one callout per sender's RCPT
 // would make us a tool for probing the primary's mailboxes.
-using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery.Routing;
 using BackupMx.Delivery.Smtp;
 using MailKit.Net.Smtp;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace BackupMx.Delivery;
 
@@ -27,13 +25,16 @@ public sealed partial class MailKitRecipientVerifier : IRecipientVerifier
     private readonly IDeliveryTlsPolicy _tls;
     private readonly ILogger<MailKitRecipientVerifier> _logger;
 
-    public MailKitRecipientVerifier(DeliveryRouter router, IDnsResolver dns, IDeliveryTlsPolicy tls, IOptions<BackupMxOptions> options, ILoggerFactory loggerFactory)
+    internal MailKitRecipientVerifier(DeliveryRouter router, SmtpConnector connector, IDeliveryTlsPolicy tls, ILogger<MailKitRecipientVerifier> logger)
     {
         _router = router;
+        _connector = connector;
         _tls = tls;
-        _connector = new SmtpConnector(dns, options, loggerFactory.CreateLogger<SmtpConnector>());
-        _logger = loggerFactory.CreateLogger<MailKitRecipientVerifier>();
+        _logger = logger;
     }
+
+    /// <summary>For tests: the connector shared with the other outbound services.</summary>
+    internal SmtpConnector Connector => _connector;
 
     public async Task<VerificationResult> VerifyAsync(string domain, string address, CancellationToken cancellationToken)
     {

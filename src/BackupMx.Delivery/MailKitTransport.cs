@@ -18,7 +18,8 @@
 // always at the start of a transaction (no RSET needed). A reused connection
 // that fails before the body was sent (the primary closed it while idle) has
 // delivered nothing; the message is then tried once more on a fresh connection,
-// and only that attempt's replies count.
+// and only that attempt's replies count. The body is opened and parsed once per
+// delivery and the retry sends the same parsed message.
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
@@ -45,14 +46,14 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
     private readonly ITimer? _reaper;
     private bool _disposed;
 
-    public MailKitTransport(DeliveryRouter router, IDnsResolver dns, IDeliveryTlsPolicy tls, IOptions<BackupMxOptions> options, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    internal MailKitTransport(DeliveryRouter router, SmtpConnector connector, IDeliveryTlsPolicy tls, IOptions<BackupMxOptions> options, ILogger<MailKitTransport> logger, TimeProvider time)
     {
         _router = router;
+        _connector = connector;
         _tls = tls;
         _options = options;
-        _time = time ?? TimeProvider.System;
-        _connector = new SmtpConnector(dns, options, loggerFactory.CreateLogger<SmtpConnector>());
-        _logger = loggerFactory.CreateLogger<MailKitTransport>();
+        _time = time;
+        _logger = logger;
         var idle = options.Value.Delivery.IdleConnectionTimeout;
         if (idle > TimeSpan.Zero)
         {
@@ -60,6 +61,9 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
             _reaper = _time.CreateTimer(_ => CloseExpired(), null, idle, idle);
         }
     }
+
+    /// <summary>For tests: the connector shared with the other outbound services.</summary>
+    internal SmtpConnector Connector => _connector;
 
     /// <summary>Open connections waiting for the next message (for tests and diagnostics).</summary>
     public int IdleConnections
@@ -82,6 +86,7 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         }
 
         var tls = _tls.GetTls(request.Kind, request.Domain);
+        await using var body = new LoadedBody(request);
         ConnectFailure? last = null;
         ConnectFailure? loop = null;
         var reached = false;
@@ -94,7 +99,7 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
                 Outcome outcome = default;
                 try
                 {
-                    outcome = await SendAsync(reused, endpoint.Host, request, cancellationToken).ConfigureAwait(false);
+                    outcome = await SendAsync(reused, endpoint.Host, request, body, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -133,7 +138,7 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
             var reusable = false;
             try
             {
-                var outcome = await SendAsync(client, endpoint.Host, request, cancellationToken).ConfigureAwait(false);
+                var outcome = await SendAsync(client, endpoint.Host, request, body, cancellationToken).ConfigureAwait(false);
                 reusable = outcome.Reusable;
                 return outcome.Result;
             }
@@ -147,20 +152,11 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         return DeliveryResult.AllRecipients(request.Recipients, reply, lastHost, reached);
     }
 
-    private async Task<Outcome> SendAsync(RelaySmtpClient client, string host, DeliveryRequest request, CancellationToken cancellationToken)
+    private async Task<Outcome> SendAsync(RelaySmtpClient client, string host, DeliveryRequest request, LoadedBody body, CancellationToken cancellationToken)
     {
         client.Watcher.BeginTransaction();
-        var stream = await request.OpenBody(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            var seekable = stream.CanSeek ? stream : await CopyToTemporaryFileAsync(stream, cancellationToken).ConfigureAwait(false);
-            await using (seekable.ConfigureAwait(false))
-            {
-                // persistent: the parts keep pointing into the stream, so nothing is decoded and re-encoded.
-                using var message = await MimeMessage.LoadAsync(seekable, persistent: true, cancellationToken).ConfigureAwait(false);
-                return await SendMessageAsync(client, host, request, message, cancellationToken).ConfigureAwait(false);
-            }
-        }
+        var message = await body.GetAsync(cancellationToken).ConfigureAwait(false);
+        return await SendMessageAsync(client, host, request, message, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<Outcome> SendMessageAsync(RelaySmtpClient client, string host, DeliveryRequest request, MimeMessage message, CancellationToken cancellationToken)
@@ -408,6 +404,46 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         await source.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
         file.Position = 0;
         return file;
+    }
+
+    /// <summary>
+    /// The body, opened and parsed on the first send of a delivery and kept for a retry on a fresh
+    /// connection. Sending it again gives the same bytes: the message is parsed persistent, so its
+    /// parts are read from the (seekable) stream each time it is written, and nothing changes it.
+    /// </summary>
+    private sealed class LoadedBody(DeliveryRequest request) : IAsyncDisposable
+    {
+        private Stream? _stream;
+        private Stream? _seekable;
+        private MimeMessage? _message;
+
+        public async Task<MimeMessage> GetAsync(CancellationToken cancellationToken)
+        {
+            if (_message is null)
+            {
+                _stream = await request.OpenBody(cancellationToken).ConfigureAwait(false);
+                _seekable = _stream.CanSeek ? _stream : await CopyToTemporaryFileAsync(_stream, cancellationToken).ConfigureAwait(false);
+
+                // persistent: the parts keep pointing into the stream, so nothing is decoded and re-encoded.
+                _message = await MimeMessage.LoadAsync(_seekable, persistent: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            return _message;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _message?.Dispose();
+            if (_seekable is not null && !ReferenceEquals(_seekable, _stream))
+            {
+                await _seekable.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_stream is not null)
+            {
+                await _stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     private readonly record struct PoolKey(string Host, System.Net.IPAddress Address, int Port, DeliveryTls Tls);

@@ -37,8 +37,8 @@ public sealed partial class FileBodyStore : IBodyStore
             DirectorySync.Fsync(spool);
         }
 
-        // Nothing in this process can be writing yet, so every temporary file is a crash leftover.
-        RemoveTemporaryFiles();
+        // Temporary files are left alone here: another process (an operator command) opens the
+        // store too, and the relay may be writing one. The relay's start-up removes them.
     }
 
     /// <summary>The <c>bodies</c> folder.</summary>
@@ -244,7 +244,12 @@ public sealed partial class FileBodyStore : IBodyStore
         return folder;
     }
 
-    private void RemoveTemporaryFiles()
+    /// <summary>
+    /// Deletes unfinished body files (a replacement cut short by a crash). Only safe while
+    /// nothing writes to the spool, that is at the relay's start-up (<see cref="LocalSpoolInitializer"/>).
+    /// </summary>
+    /// <returns>The number of files deleted.</returns>
+    public int RemoveTemporaryFiles()
     {
         var removed = 0;
         foreach (var shard in Directory.EnumerateDirectories(Root))
@@ -262,6 +267,8 @@ public sealed partial class FileBodyStore : IBodyStore
         {
             LogTemporaryFilesRemoved(_logger, removed, Root);
         }
+
+        return removed;
     }
 
     private bool TryDelete(string path)

@@ -13,7 +13,8 @@ public static class LocalServiceCollectionExtensions
     /// <summary>
     /// The embedded spool in <c>BackupMx:Spool:Path</c> (relative to the current directory):
     /// <see cref="FileBodyStore"/> as <see cref="IBodyStore"/>, <see cref="SqliteSpoolStore"/> as
-    /// <see cref="ISpoolStore"/>, and <see cref="LocalSpoolInitializer"/> as the first hosted service.
+    /// <see cref="ISpoolStore"/>, and <see cref="LocalSpoolInitializer"/>, which does its work before
+    /// any hosted service starts.
     /// </summary>
     public static IServiceCollection AddBackupMxLocalSpool(this IServiceCollection services)
     {
@@ -23,13 +24,7 @@ public static class LocalServiceCollectionExtensions
         services.TryAddSingleton(sp => new SqliteSpoolStore(SpoolPath(sp), sp.GetService<ILogger<SqliteSpoolStore>>()));
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<FileBodyStore>());
         services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<SqliteSpoolStore>());
-
-        // Hosted services start in registration order: go first even if the scheduling
-        // services were added before this call.
-        if (!services.Any(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(LocalSpoolInitializer)))
-        {
-            services.Insert(0, ServiceDescriptor.Singleton<IHostedService, LocalSpoolInitializer>());
-        }
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, LocalSpoolInitializer>());
 
         return services;
     }

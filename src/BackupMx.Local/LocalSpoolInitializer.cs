@@ -5,10 +5,12 @@ namespace BackupMx.Local;
 
 /// <summary>
 /// Start-up housekeeping of the embedded spool, run before any other hosted service touches
-/// it: releases leases left by a killed process and removes orphaned bodies. It works in
+/// it: releases leases left by a killed process and removes unfinished body files and orphaned
+/// bodies. Nothing writes to the spool yet, so whatever it finds unfinished is a crash leftover;
+/// no other place may assume that, since operator commands open the spool while the relay runs. It works in
 /// <see cref="IHostedLifecycleService.StartingAsync"/>, which the host completes for every
-/// service before it calls any <see cref="IHostedService.StartAsync"/>; it is also
-/// registered first, for hosts that do not know the lifecycle interface.
+/// service before it calls any <see cref="IHostedService.StartAsync"/> (the SMTP listener's, the
+/// delivery pump's), whatever the registration order.
 /// </summary>
 public sealed partial class LocalSpoolInitializer(
     SqliteSpoolStore spool,
@@ -23,11 +25,9 @@ public sealed partial class LocalSpoolInitializer(
     /// </summary>
     public static readonly TimeSpan OrphanGracePeriod = TimeSpan.FromMinutes(1);
 
-    private int _done;
+    public Task StartingAsync(CancellationToken cancellationToken) => RunAsync(cancellationToken);
 
-    public async Task StartingAsync(CancellationToken cancellationToken) => await RunOnceAsync(cancellationToken).ConfigureAwait(false);
-
-    public async Task StartAsync(CancellationToken cancellationToken) => await RunOnceAsync(cancellationToken).ConfigureAwait(false);
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -37,11 +37,12 @@ public sealed partial class LocalSpoolInitializer(
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Releases stale leases, then removes orphaned bodies.</summary>
+    /// <summary>Releases stale leases, removes unfinished body files, then orphaned bodies.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await spool.RecoverAsync(now, cancellationToken).ConfigureAwait(false);
+        bodies.RemoveTemporaryFiles();
         await RemoveOrphanedBodiesAsync(now, OrphanGracePeriod, cancellationToken).ConfigureAwait(false);
     }
 
@@ -72,14 +73,6 @@ public sealed partial class LocalSpoolInitializer(
         }
 
         return removed;
-    }
-
-    private async Task RunOnceAsync(CancellationToken cancellationToken)
-    {
-        if (Interlocked.Exchange(ref _done, 1) == 0)
-        {
-            await RunAsync(cancellationToken).ConfigureAwait(false);
-        }
     }
 
     [LoggerMessage(EventId = 920, Level = LogLevel.Warning, Message = "Removed the orphaned body {QueueId}: no spool record refers to it")]

@@ -194,58 +194,20 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     }
 
     public IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken) =>
-        ListByQueueIdAsync("domain = $domain", domain, cancellationToken);
+        PageAsync("domain = $domain AND queue_id > $afterId", "queue_id", c => c.Parameters.AddWithValue("$domain", domain), int.MaxValue, cancellationToken);
 
     public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) =>
-        ListByQueueIdAsync("1 = 1", null, cancellationToken);
+        PageAsync("queue_id > $afterId", "queue_id", null, int.MaxValue, cancellationToken);
 
-    public async IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken)
     {
-        // Page by (next attempt, queue id) on short-lived connections: a caller that is slow to
-        // consume (the pump waits for delivery slots) must not hold a read snapshot open, which
-        // would stop WAL checkpoints.
         var due = dueBy.UtcTicks;
-        long? afterTicks = null;
-        var afterId = string.Empty;
-        var remaining = max;
-        while (remaining > 0)
-        {
-            var page = new List<(SpoolRecord Record, long Ticks)>();
-            await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
-            await using (var command = connection.CreateCommand())
-            {
-                command.CommandText = afterTicks is null
-                    ? $"SELECT {Columns}, next_attempt_at FROM spool WHERE next_attempt_at <= $due ORDER BY next_attempt_at, queue_id LIMIT $limit"
-                    : $"""
-                      SELECT {Columns}, next_attempt_at FROM spool
-                      WHERE next_attempt_at <= $due AND (next_attempt_at > $ticks OR (next_attempt_at = $ticks AND queue_id > $id))
-                      ORDER BY next_attempt_at, queue_id LIMIT $limit
-                      """;
-                command.Parameters.AddWithValue("$due", due);
-                command.Parameters.AddWithValue("$ticks", afterTicks ?? 0);
-                command.Parameters.AddWithValue("$id", afterId);
-                command.Parameters.AddWithValue("$limit", Math.Min(remaining, PageSize));
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    page.Add((ReadRecord(reader), reader.GetInt64(3)));
-                }
-            }
-
-            foreach (var (record, _) in page)
-            {
-                yield return record;
-            }
-
-            if (page.Count < Math.Min(remaining, PageSize))
-            {
-                yield break;
-            }
-
-            remaining -= page.Count;
-            afterTicks = page[^1].Ticks;
-            afterId = page[^1].Record.QueueId;
-        }
+        return PageAsync(
+            "next_attempt_at <= $due AND (next_attempt_at > $afterTicks OR (next_attempt_at = $afterTicks AND queue_id > $afterId))",
+            "next_attempt_at, queue_id",
+            c => c.Parameters.AddWithValue("$due", due),
+            max,
+            cancellationToken);
     }
 
     /// <summary>
@@ -445,40 +407,49 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         }
     }
 
-    private async IAsyncEnumerable<SpoolRecord> ListByQueueIdAsync(string filter, string? domain, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// Up to <paramref name="max"/> rows matching <paramref name="filter"/> in <paramref name="order"/>,
+    /// a page per short-lived connection: a caller that is slow to consume (the pump waits for
+    /// delivery slots) must not hold a read snapshot open, which would stop WAL checkpoints. The
+    /// filter continues after the previous page's last row, given as <c>$afterTicks</c> (its
+    /// next_attempt_at) and <c>$afterId</c> (its queue id); <paramref name="bind"/> adds its own parameters.
+    /// </summary>
+    private async IAsyncEnumerable<SpoolRecord> PageAsync(string filter, string order, Action<SqliteCommand>? bind, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        var afterTicks = long.MinValue;
         var afterId = string.Empty;
-        while (true)
+        var remaining = max;
+        while (remaining > 0)
         {
-            var page = new List<SpoolRecord>(PageSize);
+            var limit = Math.Min(remaining, PageSize);
+            var page = new List<(SpoolRecord Record, long Ticks)>(limit);
             await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
             await using (var command = connection.CreateCommand())
             {
-                command.CommandText = $"SELECT {Columns} FROM spool WHERE {filter} AND queue_id > $after ORDER BY queue_id LIMIT {PageSize}";
-                command.Parameters.AddWithValue("$after", afterId);
-                if (domain is not null)
-                {
-                    command.Parameters.AddWithValue("$domain", domain);
-                }
-
+                command.CommandText = $"SELECT {Columns}, next_attempt_at FROM spool WHERE {filter} ORDER BY {order} LIMIT $limit";
+                command.Parameters.AddWithValue("$afterTicks", afterTicks);
+                command.Parameters.AddWithValue("$afterId", afterId);
+                command.Parameters.AddWithValue("$limit", limit);
+                bind?.Invoke(command);
                 await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    page.Add(ReadRecord(reader));
+                    page.Add((ReadRecord(reader), reader.GetInt64(3)));
                 }
             }
 
-            foreach (var record in page)
+            foreach (var (record, _) in page)
             {
                 yield return record;
             }
 
-            if (page.Count < PageSize)
+            if (page.Count < limit)
             {
                 yield break;
             }
 
-            afterId = page[^1].QueueId;
+            remaining -= page.Count;
+            (afterTicks, afterId) = (page[^1].Ticks, page[^1].Record.QueueId);
         }
     }
 

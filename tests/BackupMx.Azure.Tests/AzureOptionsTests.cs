@@ -164,6 +164,33 @@ public sealed class AzureOptionsTests
     }
 
     [Fact]
+    public void AddBackupMxAzureStorage_ConnectionString_RegistersTheStorageInitializer()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddBackupMxAzureStorage(Configuration(new() { ["BackupMx:Azure:StorageConnectionString"] = "UseDevelopmentStorage=true" }));
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Single(provider.GetServices<IHostedService>().OfType<AzureStorageInitializer>());
+    }
+
+    [Fact]
+    public async Task AddBackupMxAzure_ServiceUris_RegistersNoStorageInitializer()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddBackupMxAzure(Configuration(new()
+        {
+            ["BackupMx:Azure:BlobServiceUri"] = "https://acct.blob.core.windows.net",
+            ["BackupMx:Azure:TableServiceUri"] = "https://acct.table.core.windows.net",
+            ["BackupMx:Azure:ServiceBusNamespace"] = "acct.servicebus.windows.net",
+        }));
+        await using var provider = services.BuildServiceProvider();
+
+        Assert.DoesNotContain(services, d => d.ServiceType == typeof(AzureStorageInitializer));
+        Assert.Empty(provider.GetServices<IHostedService>());
+        Assert.IsType<TableSpoolStore>(provider.GetRequiredService<ISpoolStore>());
+    }
+
+    [Fact]
     public async Task HostStart_InvalidOptions_FailsNamingTheKey()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

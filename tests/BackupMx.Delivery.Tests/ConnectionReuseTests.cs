@@ -68,6 +68,35 @@ public sealed class ConnectionReuseTests : IAsyncLifetime
         Assert.Equal(2, _primary.ConnectionCount);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task DeliverAsync_PooledConnectionStale_OpensTheBodyOnceAndSendsItUnchanged(bool seekable)
+    {
+        await using var transport = Transport();
+        await transport.DeliverAsync(TestDelivery.Request(Body, recipients: ["first@example.com"]), CancellationToken.None);
+        await _primary.StopAsync();
+        await _primary.StartAsync();
+
+        var opens = 0;
+        var request = TestDelivery.Request(Body, recipients: ["second@example.com"], seekable: seekable);
+        var open = request.OpenBody;
+        request = request with
+        {
+            OpenBody = ct =>
+            {
+                Interlocked.Increment(ref opens);
+                return open(ct);
+            },
+        };
+        var result = await transport.DeliverAsync(request, CancellationToken.None);
+
+        Assert.True(result.ReplyFor("second@example.com").IsSuccess);
+        Assert.Equal(1, opens);
+        Assert.Equal(2, _primary.ConnectionCount);
+        Assert.Equal(Body, _primary.Messages[^1].Data);
+    }
+
     [Fact]
     public async Task DeliverAsync_RecipientRefused_ConnectionNotReused()
     {

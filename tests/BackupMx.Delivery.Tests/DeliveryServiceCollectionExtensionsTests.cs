@@ -2,6 +2,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery.Dsn;
 using BackupMx.Delivery.Routing;
+using BackupMx.Delivery.Smtp;
 using DnsClient;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -14,13 +15,7 @@ public sealed class DeliveryServiceCollectionExtensionsTests
     [Fact]
     public void AddBackupMxDelivery_ResolvesEveryPort()
     {
-        var services = new ServiceCollection();
-        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
-        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
-        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(TestDelivery.Config()));
-
-        services.AddBackupMxDelivery();
-        using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+        using var provider = Provider(Services());
 
         Assert.IsType<MailKitTransport>(provider.GetRequiredService<IMessageTransport>());
         Assert.IsType<MailKitPrimaryProber>(provider.GetRequiredService<IPrimaryProber>());
@@ -28,4 +23,30 @@ public sealed class DeliveryServiceCollectionExtensionsTests
         Assert.IsType<DnsClientResolver>(provider.GetRequiredService<IDnsResolver>());
         Assert.IsType<LookupClient>(provider.GetRequiredService<ILookupClient>());
     }
+
+    [Fact]
+    public void AddBackupMxDelivery_TransportProberAndVerifier_ShareOneConnector()
+    {
+        var services = Services();
+        using var provider = Provider(services);
+
+        var connector = provider.GetRequiredService<SmtpConnector>();
+        Assert.Same(connector, Assert.IsType<MailKitTransport>(provider.GetRequiredService<IMessageTransport>()).Connector);
+        Assert.Same(connector, Assert.IsType<MailKitPrimaryProber>(provider.GetRequiredService<IPrimaryProber>()).Connector);
+        Assert.Same(connector, Assert.IsType<MailKitRecipientVerifier>(provider.GetRequiredService<IRecipientVerifier>()).Connector);
+        Assert.Single(services, d => d.ServiceType == typeof(LocalEndpoints));
+    }
+
+    private static ServiceCollection Services()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(TestDelivery.Config()));
+        services.AddBackupMxDelivery();
+        return services;
+    }
+
+    private static ServiceProvider Provider(ServiceCollection services) =>
+        services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
 }

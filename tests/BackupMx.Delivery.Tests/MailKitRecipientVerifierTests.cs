@@ -1,5 +1,8 @@
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BackupMx.Delivery.Tests;
 
@@ -90,13 +93,16 @@ public sealed class MailKitRecipientVerifierTests : IAsyncLifetime
     [Fact]
     public void AddBackupMxDelivery_ReplacesAnEarlierVerifier()
     {
-        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
-        Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton<IRecipientVerifier, NeverVerifies>(services);
+        var services = new ServiceCollection();
+        services.AddSingleton<IRecipientVerifier, NeverVerifies>();
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(TestDelivery.Config()));
 
         services.AddBackupMxDelivery();
+        using var provider = services.BuildServiceProvider();
 
-        var descriptor = Assert.Single(services, d => d.ServiceType == typeof(IRecipientVerifier));
-        Assert.Equal(typeof(MailKitRecipientVerifier), descriptor.ImplementationType);
+        Assert.Single(services, d => d.ServiceType == typeof(IRecipientVerifier));
+        Assert.IsType<MailKitRecipientVerifier>(provider.GetRequiredService<IRecipientVerifier>());
     }
 
     private sealed class NeverVerifies : IRecipientVerifier

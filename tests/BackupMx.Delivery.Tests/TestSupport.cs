@@ -53,20 +53,26 @@ internal static class TestDelivery
     {
         dns ??= new ScriptedDns();
         var wrapped = Microsoft.Extensions.Options.Options.Create(options);
-        return new MailKitTransport(Router(options, dns), dns, tls ?? new ConfiguredTlsPolicy(wrapped), wrapped, NullLoggerFactory.Instance, time);
+        return new MailKitTransport(Router(options, dns), Connector(options, dns), tls ?? new ConfiguredTlsPolicy(wrapped), wrapped, NullLogger<MailKitTransport>.Instance, time ?? TimeProvider.System);
     }
 
     public static MailKitPrimaryProber Prober(BackupMxOptions options, IDnsResolver? dns = null)
     {
         dns ??= new ScriptedDns();
-        return new MailKitPrimaryProber(Router(options, dns), dns, Microsoft.Extensions.Options.Options.Create(options), NullLoggerFactory.Instance);
+        return new MailKitPrimaryProber(Router(options, dns), Connector(options, dns));
     }
 
     public static MailKitRecipientVerifier Verifier(BackupMxOptions options, IDnsResolver? dns = null)
     {
         dns ??= new ScriptedDns();
         var wrapped = Microsoft.Extensions.Options.Options.Create(options);
-        return new MailKitRecipientVerifier(Router(options, dns), dns, new ConfiguredTlsPolicy(wrapped), wrapped, NullLoggerFactory.Instance);
+        return new MailKitRecipientVerifier(Router(options, dns), Connector(options, dns), new ConfiguredTlsPolicy(wrapped), NullLogger<MailKitRecipientVerifier>.Instance);
+    }
+
+    public static SmtpConnector Connector(BackupMxOptions options, IDnsResolver dns)
+    {
+        var wrapped = Microsoft.Extensions.Options.Options.Create(options);
+        return new SmtpConnector(dns, new LocalEndpoints(wrapped), wrapped, NullLogger<SmtpConnector>.Instance);
     }
 
     public static DeliveryRouter Router(BackupMxOptions options, IDnsResolver dns) =>

@@ -11,6 +11,7 @@
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Local;
+using BackupMx.Testing.Fakes;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupMx.EndToEnd.Tests;
@@ -186,21 +187,9 @@ public sealed class SpoolFaultTests
     }
 
     /// <summary>The real SQLite store, whose inserts fail as on a full disk.</summary>
-    private sealed class FullSpoolStore(ISpoolStore inner, FaultSwitch full) : ISpoolStore
+    private sealed class FullSpoolStore(ISpoolStore inner, FaultSwitch full) : DelegatingSpoolStore(inner)
     {
-        public Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) =>
-            full.On ? Task.FromException(new InvalidOperationException("database or disk is full", NoSpace())) : inner.CreateAsync(record, cancellationToken);
-
-        public Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken) => inner.GetAsync(domain, queueId, cancellationToken);
-
-        public Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryUpdateAsync(record, cancellationToken);
-
-        public Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryDeleteAsync(record, cancellationToken);
-
-        public IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken) => inner.ListDomainAsync(domain, cancellationToken);
-
-        public IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken) => inner.ListDueAsync(dueBy, max, cancellationToken);
-
-        public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) => inner.ListAllAsync(cancellationToken);
+        public override Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) =>
+            full.On ? Task.FromException(new InvalidOperationException("database or disk is full", NoSpace())) : base.CreateAsync(record, cancellationToken);
     }
 }

@@ -63,8 +63,10 @@ public sealed class AzureModeEndToEndTests(AzuriteFixture azurite) : IAsyncLifet
             ["BackupMx:Azure:ServiceBusConnectionString"] = "Endpoint=sb://localhost/;SharedAccessKeyName=test;SharedAccessKey=dGVzdA==",
         };
 
-        var receiverBuilder = ReceiverHost.CreateBuilder([]);
-        receiverBuilder.Configuration.AddInMemoryCollection(settings);
+        // As arguments, so they are there when the services are registered (like appsettings
+        // and environment variables in a real start): the storage connection string decides
+        // whether the container and tables get created.
+        var receiverBuilder = ReceiverHost.CreateBuilder(settings.Select(s => $"--{s.Key}={s.Value}").ToArray());
         UseInMemoryWakeUps(receiverBuilder.Services);
         _receiver = receiverBuilder.Build();
         await _receiver.StartAsync();

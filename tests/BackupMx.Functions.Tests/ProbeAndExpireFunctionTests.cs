@@ -139,6 +139,42 @@ public sealed class ProbeAndExpireFunctionTests
     }
 
     [Fact]
+    public async Task Expire_ReadsTheSpoolOnce_AndGaugesMatchAFreshSummary()
+    {
+        var spool = new CountingSpoolStore(new InMemorySpoolStore());
+        using var h = new FunctionsHarness(spool: spool);
+        using var depth = new MetricCollector<double>(h.MeterFactory, Core.Telemetry.Name, SpoolGauges.SpoolDepthName);
+        using var age = new MetricCollector<double>(h.MeterFactory, Core.Telemetry.Name, SpoolGauges.OldestAgeName);
+        h.Core.Transport.Reachable = false;
+
+        // A bounce (null sender, so no DSN of its own) that expires during the run, and two
+        // messages that stay: the gauges must not count the one the sweep removes.
+        var expiring = await h.AcceptAsync(recipient: "carol@other.test", sender: "");
+        await h.Forward.ForwardDueAsync(None);
+        h.Core.Time.Advance(h.Core.Options.Delivery.Retention - TimeSpan.FromMinutes(1));
+        await h.AcceptAsync();
+        await h.AcceptAsync();
+        await h.Forward.ForwardDueAsync(None);
+        h.Core.Time.Advance(TimeSpan.FromMinutes(2));
+
+        spool.ListAllCalls = 0;
+        await h.Expire.Run(new TimerInfo(), None);
+
+        Assert.Equal(1, spool.ListAllCalls);
+        Assert.Null(await h.Core.Spool.GetAsync("other.test", expiring, None));
+        depth.RecordObservableInstruments();
+        age.RecordObservableInstruments();
+        var depths = depth.GetMeasurementSnapshot().ToDictionary(m => (string)m.Tags[SpoolGauges.DomainTag]!, m => m.Value);
+        var ages = age.GetMeasurementSnapshot().ToDictionary(m => (string)m.Tags[SpoolGauges.DomainTag]!, m => m.Value);
+        var summary = await h.Core.Inspector.SummarizeAsync(None);
+        Assert.Equal(summary.ToDictionary(s => s.Domain, s => (double)s.Messages), depths);
+        Assert.Equal(summary.ToDictionary(s => s.Domain, s => s.OldestAge?.TotalSeconds ?? 0), ages);
+        Assert.Equal(2, depths["example.test"]);
+        Assert.Equal(0, depths["other.test"]);
+        Assert.Equal(120, ages["example.test"]);
+    }
+
+    [Fact]
     public async Task Gauges_NotRefreshedForLong_StopReporting()
     {
         using var h = new FunctionsHarness();
@@ -149,5 +185,16 @@ public sealed class ProbeAndExpireFunctionTests
         depth.RecordObservableInstruments();
 
         Assert.Empty(depth.GetMeasurementSnapshot());
+    }
+
+    private sealed class CountingSpoolStore(ISpoolStore inner) : DelegatingSpoolStore(inner)
+    {
+        public int ListAllCalls { get; set; }
+
+        public override IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken)
+        {
+            ListAllCalls++;
+            return base.ListAllAsync(cancellationToken);
+        }
     }
 }

@@ -45,7 +45,27 @@ public sealed class LocalSpoolInitializerTests : IDisposable
     }
 
     [Fact]
-    public async Task AddBackupMxLocalSpool_HostStart_RecoversBeforeOtherServicesStart()
+    public async Task RunAsync_RemovesTemporaryFilesLeftByACrash_KeepsBodies()
+    {
+        var spool = _spool.OpenSpool();
+        var bodies = _spool.OpenBodies();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var live = SpoolRecords.Sample();
+        await bodies.WriteAsync(live.QueueId, new MemoryStream([1]), None);
+        await spool.CreateAsync(live, None);
+        var leftover = Path.Combine(Path.GetDirectoryName(bodies.PathOf(live.QueueId))!, $"{QueueId.New(time.GetUtcNow())}.{Guid.NewGuid():N}.tmp");
+        await File.WriteAllBytesAsync(leftover, [1, 2]);
+
+        await new LocalSpoolInitializer(spool, bodies, time, NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
+
+        Assert.False(File.Exists(leftover));
+        Assert.True(File.Exists(bodies.PathOf(live.QueueId)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AddBackupMxLocalSpool_HostStart_RecoversBeforeOtherServicesStart(bool startConcurrently)
     {
         // A previous run left a claimed message and an orphaned body.
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -69,12 +89,16 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddSingleton<TimeProvider>(time);
         builder.Services.AddSingleton(observer);
+        builder.Services.Configure<HostOptions>(o => o.ServicesStartConcurrently = startConcurrently);
+
+        // Registered before the spool, as the SMTP listener and the delivery pump may be: the
+        // initializer's work must still come first.
         builder.Services.AddHostedService<DueObserverService>();
         builder.Services.Configure<BackupMxOptions>(o => o.Spool.Path = _spool.Path);
         builder.Services.AddBackupMxLocalSpool();
         using var host = builder.Build();
 
-        Assert.IsType<LocalSpoolInitializer>(host.Services.GetServices<IHostedService>().First());
+        Assert.IsType<DueObserverService>(host.Services.GetServices<IHostedService>().First());
         Assert.Same(host.Services.GetRequiredService<SqliteSpoolStore>(), host.Services.GetRequiredService<ISpoolStore>());
         Assert.Same(host.Services.GetRequiredService<FileBodyStore>(), host.Services.GetRequiredService<IBodyStore>());
 
@@ -82,6 +106,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         try
         {
             Assert.Equal([claimed.QueueId], observer.DueAtStart);
+            Assert.Equal(0, observer.BodiesAtStart);
             Assert.False(File.Exists(host.Services.GetRequiredService<FileBodyStore>().PathOf(orphan)));
             Assert.True(File.Exists(Path.Combine(_spool.Path, SqliteSpoolStore.FileName)));
         }
@@ -112,10 +137,13 @@ public sealed class LocalSpoolInitializerTests : IDisposable
     public sealed class DueObserver
     {
         public List<string>? DueAtStart { get; set; }
+
+        /// <summary>Orphaned bodies still present when the service started.</summary>
+        public int? BodiesAtStart { get; set; }
     }
 
     /// <summary>Stands for the forwarding pump: what does it see when it starts?</summary>
-    public sealed class DueObserverService(ISpoolStore spool, DueObserver observer, TimeProvider time) : IHostedService
+    public sealed class DueObserverService(ISpoolStore spool, FileBodyStore bodies, DueObserver observer, TimeProvider time) : IHostedService
     {
         public async Task StartAsync(CancellationToken cancellationToken)
         {
@@ -126,6 +154,8 @@ public sealed class LocalSpoolInitializerTests : IDisposable
             }
 
             observer.DueAtStart = due;
+            var live = due.ToHashSet();
+            observer.BodiesAtStart = bodies.EnumerateBodies().Count(b => !live.Contains(b.QueueId));
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

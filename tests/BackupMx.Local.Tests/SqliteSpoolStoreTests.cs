@@ -124,7 +124,7 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
-    public async Task ListDueAsync_MoreThanOnePage_ReturnsAllInOrder()
+    public async Task List_MoreThanOnePage_ReturnsAllInOrder()
     {
         var store = _spool.OpenSpool();
         var records = Enumerable.Range(0, 700)
@@ -143,8 +143,10 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
             .OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).Take(300).Select(r => r.QueueId);
         Assert.Equal(expectedLimited, limited.Select(r => r.QueueId));
 
-        var all = await ToListAsync(store.ListAllAsync(None));
-        Assert.Equal(700, all.Select(r => r.QueueId).Distinct().Count());
+        var ordered = records.Select(r => r.QueueId).Order(StringComparer.Ordinal);
+        Assert.Equal(ordered, (await ToListAsync(store.ListAllAsync(None))).Select(r => r.QueueId));
+        Assert.Equal(ordered, (await ToListAsync(store.ListDomainAsync("EXAMPLE.test", None))).Select(r => r.QueueId));
+        Assert.Empty(await ToListAsync(store.ListDomainAsync("other.test", None)));
     }
 
     [Fact]

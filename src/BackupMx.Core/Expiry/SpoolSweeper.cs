@@ -4,8 +4,10 @@
 // a grace period gets a fresh wake-up. Records past their retention are handed to
 // the forwarder at once, which fails their pending recipients with 4.4.7 and
 // queues the DSN. Leases left by a crashed worker simply run out; the record is
-// then due again and found here.
+// then due again and found here. The sweep can also total the spool per domain as
+// it goes (QueueTally), so the spool gauges need no second read.
 using BackupMx.Core.Forwarding;
+using BackupMx.Core.Inspection;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
@@ -24,7 +26,14 @@ public sealed partial class SpoolSweeper(
     /// <summary>How long past its due time a record may wait for its wake-up before we assume it was lost.</summary>
     public TimeSpan Grace { get; init; } = TimeSpan.FromMinutes(2);
 
-    public async Task<SweepReport> SweepAsync(CancellationToken cancellationToken)
+    public Task<SweepReport> SweepAsync(CancellationToken cancellationToken) => SweepAsync(null, cancellationToken);
+
+    /// <summary>
+    /// One sweep that also adds every record left in the spool afterwards to <paramref name="tally"/>.
+    /// A record the sweep hands to the forwarder is read again once that is done; a DSN the
+    /// forwarder queues meanwhile is counted by the next sweep.
+    /// </summary>
+    public async Task<SweepReport> SweepAsync(QueueTally? tally, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         int examined = 0, rescheduled = 0, expired = 0;
@@ -34,14 +43,18 @@ public sealed partial class SpoolSweeper(
             examined++;
             if (record.IsLeased(now))
             {
+                tally?.Add(record);
                 continue;
             }
 
             if (record.ExpiresAt <= now || record.IsFinished)
             {
                 overdue.Add(record);
+                continue;
             }
-            else if (record.NextAttemptAt <= now - Grace)
+
+            tally?.Add(record);
+            if (record.NextAttemptAt <= now - Grace)
             {
                 await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
 
@@ -55,6 +68,11 @@ public sealed partial class SpoolSweeper(
             if (outcome == ForwardOutcome.Finished)
             {
                 expired++;
+            }
+            else if (tally is not null && outcome != ForwardOutcome.NotFound
+                && await spool.GetAsync(record.Domain, record.QueueId, cancellationToken).ConfigureAwait(false) is { } current)
+            {
+                tally.Add(current);
             }
         }
 

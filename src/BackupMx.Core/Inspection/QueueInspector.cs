@@ -33,37 +33,42 @@ public sealed class QueueInspector(ISpoolStore spool, IPrimaryStatusStore status
     public async Task<IReadOnlyList<DomainQueueSummary>> SummarizeAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var byDomain = new Dictionary<string, List<SpoolRecord>>(StringComparer.OrdinalIgnoreCase);
-        foreach (var domain in options.Value.Domains)
-        {
-            byDomain[domain.Name] = [];
-        }
-
+        var tally = new QueueTally();
         await foreach (var record in spool.ListAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!byDomain.TryGetValue(record.Domain, out var list))
-            {
-                byDomain[record.Domain] = list = [];
-            }
-
-            list.Add(record);
+            tally.Add(record);
         }
 
+        return await SummarizeAsync(tally, now, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The summary from totals another pass over the spool gathered (the sweep's), without reading the spool again.</summary>
+    public Task<IReadOnlyList<DomainQueueSummary>> SummarizeAsync(QueueTally tally, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tally);
+        return SummarizeAsync(tally, time.GetUtcNow(), cancellationToken);
+    }
+
+    private async Task<IReadOnlyList<DomainQueueSummary>> SummarizeAsync(QueueTally tally, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // Configured names first, so their spelling wins over a record's differently cased one.
+        var domains = new SortedSet<string>(options.Value.Domains.Select(d => d.Name), StringComparer.OrdinalIgnoreCase);
+        domains.UnionWith(tally.Domains.Keys);
+
         var result = new List<DomainQueueSummary>();
-        foreach (var (domain, records) in byDomain.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase))
+        foreach (var domain in domains)
         {
             var status = await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false);
-            var oldest = records.Count == 0 ? (DateTimeOffset?)null : records.Min(r => r.ReceivedAt);
-            var lastError = records.Where(r => r.LastError is not null).OrderByDescending(r => r.LastAttemptAt).FirstOrDefault()?.LastError
-                ?? status?.LastError;
+            tally.Domains.TryGetValue(domain, out var totals);
+            var oldest = totals?.OldestReceivedAt;
             result.Add(new DomainQueueSummary(
                 domain,
-                records.Count,
-                records.Sum(r => r.PendingRecipients.Count()),
+                totals?.Messages ?? 0,
+                totals?.Recipients ?? 0,
                 oldest is null ? null : now - oldest.Value,
                 status?.State ?? PrimaryState.Unknown,
                 status?.Since,
-                lastError));
+                totals?.LastError ?? status?.LastError));
         }
 
         return result;

@@ -30,15 +30,13 @@ internal sealed record ConnectFailure(SmtpReply Reply, bool ReachedServer, bool 
 /// (our listener's address and port, or our name in the greeting or EHLO reply)
 /// is closed before MAIL and reported as a loop.
 /// </summary>
-internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxOptions> options, ILogger<SmtpConnector> logger)
+internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints self, IOptions<BackupMxOptions> options, ILogger<SmtpConnector> logger)
 {
     /// <summary>RFC 5321 §5.1 asks for at least two; more than a handful only delays the retry.</summary>
     public const int MaxAddresses = 6;
 
     /// <summary>TLS 1.0 and 1.1 are deprecated (RFC 8996).</summary>
     public const SslProtocols Protocols = SslProtocols.Tls12 | SslProtocols.Tls13;
-
-    private readonly LocalEndpoints _self = new(options);
 
     public async IAsyncEnumerable<SmtpEndpoint> EndpointsAsync(IReadOnlyList<HostPort> hosts, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -68,7 +66,7 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
     public async Task<(T? Client, ConnectFailure? Failure)> ConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, CancellationToken cancellationToken)
         where T : SmtpClient
     {
-        if (_self.IsOwnListener(endpoint.Address, endpoint.Port))
+        if (self.IsOwnListener(endpoint.Address, endpoint.Port))
         {
             return (null, Loop(endpoint, "the address and port are our own listener"));
         }
@@ -127,7 +125,7 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, IOptions<BackupMxO
                 _ => SecureSocketOptions.None,
             };
             await client.ConnectAsync(socket, endpoint.Host, endpoint.Port, secure, cancellationToken).ConfigureAwait(false);
-            if (_self.IsOwnName(watcher.GreetingName) || _self.IsOwnName(watcher.EhloName))
+            if (self.IsOwnName(watcher.GreetingName) || self.IsOwnName(watcher.EhloName))
             {
                 await QuitQuietlyAsync(client).ConfigureAwait(false);
                 client.Dispose();

@@ -7,8 +7,8 @@ namespace BackupMx.Functions;
 
 /// <summary>
 /// The periodic pass over the spool: bounces (DSN) and removes what is past retention, and
-/// re-schedules due records whose wake-up went missing. It also refreshes the spool gauges,
-/// since it is the one job that reads the whole spool anyway.
+/// re-schedules due records whose wake-up went missing. It also refreshes the spool gauges
+/// from the totals the sweep gathers as it pages, so the Table spool is read once per run.
 /// </summary>
 public sealed class ExpireFunction(SpoolSweeper sweeper, QueueInspector inspector, SpoolGauges gauges)
 {
@@ -23,8 +23,9 @@ public sealed class ExpireFunction(SpoolSweeper sweeper, QueueInspector inspecto
 
     public async Task<SweepReport> SweepAsync(CancellationToken cancellationToken)
     {
-        var report = await sweeper.SweepAsync(cancellationToken).ConfigureAwait(false);
-        gauges.Update(await inspector.SummarizeAsync(cancellationToken).ConfigureAwait(false));
+        var tally = new QueueTally();
+        var report = await sweeper.SweepAsync(tally, cancellationToken).ConfigureAwait(false);
+        gauges.Update(await inspector.SummarizeAsync(tally, cancellationToken).ConfigureAwait(false));
         return report;
     }
 }
