@@ -75,8 +75,8 @@ public sealed class LimitTests
 
         // A too-long MAIL does not open a transaction.
         Assert.StartsWith("500 5.5.2 ", await client.CommandAsync("MAIL FROM:<" + new string('a', 700) + "@remote.test>"));
-        // SmtpServer answers a command out of sequence with 501.
-        Assert.StartsWith("501", await client.CommandAsync("RCPT TO:<user@example.test>"));
+        // So RCPT is out of sequence.
+        Assert.StartsWith("503 5.5.1 ", await client.CommandAsync("RCPT TO:<user@example.test>"));
         Assert.StartsWith("250", await client.CommandAsync("NOOP"));
     }
 

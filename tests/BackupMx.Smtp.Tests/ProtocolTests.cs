@@ -123,6 +123,26 @@ public sealed class ProtocolTests
     }
 
     [Fact]
+    public async Task Refusals_SentWithoutSmtpServersRetryCount()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        // A command out of order, a filter's refusal (relay) and an unknown command.
+        var sequence = await client.CommandAsync("RCPT TO:<user@example.test>");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+        var relay = await client.CommandAsync("RCPT TO:<user@elsewhere.test>");
+        var unknown = await client.CommandAsync("FROB");
+
+        Assert.Equal("503 5.5.1 Bad sequence of commands", sequence);
+        Assert.Equal("550 5.7.1 Relaying denied", relay);
+        Assert.StartsWith("5", unknown);
+        Assert.All(new[] { sequence, relay, unknown }, reply => Assert.DoesNotContain("retry(ies)", reply, StringComparison.Ordinal));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+    }
+
+    [Fact]
     public async Task Rcpt_OtherDomainWithParameters_RelayDeniedNotRecorded()
     {
         await using var host = await ReceiverHost.StartAsync();

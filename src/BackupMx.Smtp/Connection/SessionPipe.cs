@@ -9,7 +9,7 @@ using SmtpServer.IO;
 namespace BackupMx.Smtp.Connection;
 
 /// <summary>
-/// One accepted connection: our <see cref="SessionInput"/> over the socket, a plain writer, and
+/// One accepted connection: our <see cref="SessionInput"/> over the socket, our <see cref="ReplyWriter"/>, and
 /// the STARTTLS upgrade. SmtpServer reads <see cref="Input"/> and <see cref="Output"/> afresh for
 /// every command, so swapping them on upgrade is enough.
 /// </summary>
@@ -33,7 +33,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         _onDispose = onDispose;
         _certificate = limits.Tls;
         SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync);
-        Output = PipeWriter.Create(_network, WriterOptions);
+        Output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions));
     }
 
     public SessionInput SessionInput { get; }
@@ -79,7 +79,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
 
         _tls = tls;
         SessionInput.Upgrade(PipeReader.Create(tls, ReaderOptions));
-        Output = PipeWriter.Create(tls, WriterOptions);
+        Output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions));
     }
 
     /// <summary>Writes one reply line of our own (ETRN, limits) and flushes it.</summary>
