@@ -80,7 +80,7 @@ public sealed class SpoolFaultTests
 
         full.On = false;
         Assert.True((await rig.SendAsync(2)).Accepted);
-        await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(20));
+        await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30));
         await rig.WaitForEmptySpoolAsync();
     }
 
@@ -100,7 +100,7 @@ public sealed class SpoolFaultTests
 
         full.On = false;
         Assert.True((await rig.SendAsync(2)).Accepted);
-        Assert.Single(await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(20)));
+        Assert.Single(await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
         await rig.WaitForEmptySpoolAsync();
     }
 
