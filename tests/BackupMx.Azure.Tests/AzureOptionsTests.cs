@@ -261,7 +261,8 @@ public sealed class AzureStorageInitializerTests(AzuriteFixture azurite)
     [Fact]
     public async Task HostStart_UnreachableStorage_FailsNamingTheSetting()
     {
-        var port = FreePort();
+        // Nothing listens there: FreePort's ports lie outside the range outgoing connections and port-0 listeners use.
+        var port = BackupMx.Testing.FreePort.Next();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddBackupMxAzureStorage(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -274,14 +275,5 @@ public sealed class AzureStorageInitializerTests(AzuriteFixture azurite)
 
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
         Assert.Contains("BackupMx:Azure:BodiesContainer", ex.Message, StringComparison.Ordinal);
-    }
-
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

@@ -43,10 +43,10 @@ public sealed class DueMessagePumpTests
     // Waits for the pump (a background task) to react; the schedule itself is driven by FakeTimeProvider.
     private static async Task WaitForAsync(Func<bool> condition)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, "the pump did not act within 10 s");
+            Assert.True(DateTime.UtcNow < deadline, "the pump did not act within 30 s");
             await Task.Delay(10);
         }
     }

@@ -89,7 +89,7 @@ public sealed class BounceAndPolicyTests
         var result = await SmtpSender.SendAsync(relay.SmtpPort, "", ["bob@example.test"], Messages.Make(2));
 
         Assert.True(result.Accepted);
-        var received = Assert.Single(await primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(20)));
+        var received = Assert.Single(await primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
         Assert.Equal(string.Empty, received.MailFrom);
     }
 

@@ -107,7 +107,7 @@ internal sealed class FaultRig : IAsyncDisposable
     /// <summary>The per-recipient fields of the one DSN the sender's MX received.</summary>
     public async Task<IReadOnlyList<HeaderList>> SingleDsnAsync()
     {
-        var dsn = Assert.Single(await SenderMx.WaitForMessagesAsync(1, TimeSpan.FromSeconds(20)));
+        var dsn = Assert.Single(await SenderMx.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
         Assert.Equal(string.Empty, dsn.MailFrom);
         Assert.Equal(["alice@sender.test"], dsn.AcceptedRecipients);
         var report = Assert.IsType<MultipartReport>(MimeMessage.Load(new MemoryStream(dsn.Data)).Body);

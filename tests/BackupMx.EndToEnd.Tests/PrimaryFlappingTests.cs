@@ -62,7 +62,7 @@ public sealed class PrimaryFlappingTests(ITestOutputHelper output)
         await flapping.CancelAsync();
         await flapper;
         await rig.Primary.StartAsync();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
         while (await SpoolCountAsync(rig) > 0)
         {
             Assert.True(DateTime.UtcNow < deadline, "the spool did not drain");

@@ -81,7 +81,7 @@ public sealed class SpoolFaultTests
 
         full.On = false;
         Assert.True((await rig.SendAsync(2)).Accepted);
-        await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(20));
+        await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30));
         await rig.WaitForEmptySpoolAsync();
     }
 
@@ -101,7 +101,7 @@ public sealed class SpoolFaultTests
 
         full.On = false;
         Assert.True((await rig.SendAsync(2)).Accepted);
-        Assert.Single(await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(20)));
+        Assert.Single(await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
         await rig.WaitForEmptySpoolAsync();
     }
 

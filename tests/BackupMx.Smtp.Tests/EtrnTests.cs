@@ -13,7 +13,14 @@ public sealed class EtrnTests
     /// <summary>example.test's primary is 127.0.0.1 (where the tests connect from); other.test has none.</summary>
     private static Task<ReceiverHost> StartAsync(Dictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
     {
-        var values = new Dictionary<string, string?> { ["BackupMx:Domains:0:Primary"] = "127.0.0.1:2525" };
+        var values = new Dictionary<string, string?>
+        {
+            ["BackupMx:Domains:0:Primary"] = "127.0.0.1:2525",
+
+            // The tests expect the flush's own reply (253 with its count), not the "started" one that a
+            // flush slower than the wait gets; a busy machine must not turn one into the other.
+            ["BackupMx:Smtp:EtrnReplyWait"] = "00:00:30",
+        };
         foreach (var (key, value) in settings ?? [])
         {
             values[key] = value;
@@ -178,7 +185,7 @@ public sealed class EtrnTests
         Assert.StartsWith("458 ", await client.CommandAsync("ETRN example.test"));
 
         gate.SetResult();
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         string reply;
         do
         {

@@ -8,7 +8,8 @@ namespace BackupMx.Smtp.Tests;
 /// <summary>A byte-exact SMTP client: sends exactly what the test says and reads replies line by line.</summary>
 internal sealed class RawSmtpClient : IAsyncDisposable
 {
-    private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(15);
+    // Only a server that never answers waits this out; a busy CI machine must not look like one.
+    private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
     private readonly TcpClient _client;
     private Stream _stream;
     private StreamReader _reader;

@@ -6,8 +6,8 @@
 // discards, a DSN advertisement, scripted per-recipient replies without
 // SmtpServer's ", N retry(ies) remaining." suffix, and failure modes such as
 // dropping the connection after the body. It listens on 127.0.0.1 on a free
-// port that stays the same across StopAsync/StartAsync, so a test can take
-// the primary down and bring it back.
+// port (from FreePort, outside the ephemeral range) that stays the same across
+// StopAsync/StartAsync, so a test can take the primary down and bring it back.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
@@ -127,11 +127,27 @@ public sealed class FakePrimary : IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var listener = new TcpListener(IPAddress.Loopback, Port);
+        // The first start takes its port from FreePort rather than port 0: a port from the
+        // ephemeral range could be taken by any outgoing connection while the primary is down,
+        // and the restart would then fail (or another test's server would answer in its place).
+        TcpListener listener;
+        for (var attempt = 1; ; attempt++)
+        {
+            listener = new TcpListener(IPAddress.Loopback, Port == 0 ? FreePort.Next() : Port);
 
-        // Rebinding the same port right after a stop must not fail on TIME_WAIT sockets.
-        listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        listener.Start();
+            // Rebinding the same port right after a stop must not fail on TIME_WAIT sockets.
+            listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            try
+            {
+                listener.Start();
+                break;
+            }
+            catch (SocketException ex) when (Port == 0 && attempt < 5 && ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                listener.Dispose();
+            }
+        }
+
         Port = ((IPEndPoint)listener.LocalEndpoint).Port;
         _listener = listener;
         _stopping = new CancellationTokenSource();

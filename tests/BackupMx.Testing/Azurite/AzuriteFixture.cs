@@ -35,7 +35,9 @@ public sealed class AzuriteFixture : IAsyncLifetime
     /// <summary>Overrides the folder holding Azurite's package.json (default: tools/azurite under the repository root).</summary>
     public const string DirectoryVariable = "BACKUPMX_AZURITE_DIR";
 
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    // Node loads Azurite in a few seconds, but a CI machine busy building and running other test
+    // assemblies can take far longer; the deadline only exists to turn a hang into a message.
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(180);
     private static readonly TimeSpan InstallTimeout = TimeSpan.FromMinutes(5);
 
     private readonly StringBuilder _output = new();
@@ -102,11 +104,11 @@ public sealed class AzuriteFixture : IAsyncLifetime
         _workDirectory = Path.Combine(Path.GetTempPath(), "backupmx-azurite-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_workDirectory);
 
-        // Free ports are found by binding port 0 and letting go; another process can take one in
-        // between, so a start that fails on an address in use is tried again with new ports.
+        // Another process can still bind a port FreePort found free before Azurite does, so a
+        // start that fails on an address in use is tried again with new ports.
         for (var attempt = 1; ; attempt++)
         {
-            var ports = FreePorts(3);
+            var ports = new[] { FreePort.Next(), FreePort.Next(), FreePort.Next() };
             (BlobPort, QueuePort, TablePort) = (ports[0], ports[1], ports[2]);
             try
             {
@@ -271,19 +273,6 @@ public sealed class AzuriteFixture : IAsyncLifetime
         {
             return false;
         }
-    }
-
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ =>
-        {
-            var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return listener;
-        }).ToList();
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        listeners.ForEach(l => l.Stop());
-        return ports;
     }
 
     private static string FindAzuriteDirectory()
