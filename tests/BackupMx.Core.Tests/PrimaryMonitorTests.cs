@@ -83,6 +83,35 @@ public sealed class PrimaryMonitorTests
     }
 
     [Fact]
+    public async Task ReportUnreachable_AttemptStartedBeforePrimarySeenUp_StateStaysUp()
+    {
+        using var h = new CoreHarness();
+        var attemptStartedAt = h.Time.GetUtcNow();
+        h.Time.Advance(TimeSpan.FromSeconds(5));
+        await h.Monitor.ProbeAllAsync(None);
+
+        await h.Monitor.ReportUnreachableAsync("example.test", "connection timed out", attemptStartedAt, None);
+
+        var status = await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None);
+        Assert.Equal(PrimaryState.Up, status!.State);
+        Assert.Null(status.LastError);
+    }
+
+    [Fact]
+    public async Task ReportUnreachable_AttemptStartedAfterPrimarySeenUp_MarksDown()
+    {
+        using var h = new CoreHarness();
+        await h.Monitor.ProbeAllAsync(None);
+        h.Time.Advance(TimeSpan.FromSeconds(5));
+
+        await h.Monitor.ReportUnreachableAsync("example.test", "connection refused", h.Time.GetUtcNow(), None);
+
+        var status = await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None);
+        Assert.Equal(PrimaryState.Down, status!.State);
+        Assert.Equal("connection refused", status.LastError);
+    }
+
+    [Fact]
     public async Task ProbeAll_RecordsStatusForOperators()
     {
         using var h = new CoreHarness();

@@ -1,7 +1,5 @@
 using System.Text;
-using BackupMx.Core.Forwarding;
 using BackupMx.Core.Inspection;
-using BackupMx.Core.Ports;
 using BackupMx.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -59,20 +57,10 @@ public sealed class BacklogTests
         {
             await time.WaitForTimerAsync(ProbeInterval, probeSleeps);
 
-            // Mail the first run left unattempted, or leased when it stopped, is tried again at start-up
-            // and fails. An attempt still under way when the probe flushes the domain is leased, so the
-            // flush passes it by and it waits for its retry: let every such attempt finish first.
-            var pump = relay.Services.GetRequiredService<DueMessagePump>();
-            var spoolStore = relay.Services.GetRequiredService<ISpoolStore>();
-            await WaitUntilAsync(async () =>
-            {
-                await foreach (var _ in spoolStore.ListDueAsync(time.GetUtcNow(), 1, CancellationToken.None))
-                {
-                    return false;
-                }
-
-                return pump.InFlight == 0;
-            });
+            // Mail the first run left unattempted, or leased when it stopped, is tried again at start-up,
+            // and some of those attempts may still be failing when the probe flushes the domain. The
+            // flush passes them by (they are leased), but each is due again the moment it has failed,
+            // rather than on its retry: the backlog must arrive in full without waiting for them.
             await primary.StartAsync();
             time.Advance(ProbeInterval);
 

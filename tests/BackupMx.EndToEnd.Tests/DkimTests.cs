@@ -1,6 +1,4 @@
-using BackupMx.Core.Inspection;
 using BackupMx.Testing;
-using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 using MimeKit.Cryptography;
 using Org.BouncyCastle.Crypto;
@@ -54,11 +52,8 @@ public sealed class DkimTests
         var result = await SmtpSender.SendAsync(relay.SmtpPort, "alice@sender.test", ["bob@example.test"], signed, "BODY=8BITMIME");
         Assert.True(result.Accepted, result.DataReply);
 
-        // The first attempt must have failed and been recorded before the primary comes back: one
-        // still under way when the probe flushes the domain is passed over by the flush (it is
-        // leased), then fails and waits for its retry, 5 minutes of fake time that never pass here.
-        var inspector = relay.Services.GetRequiredService<QueueInspector>();
-        await BacklogTests.WaitUntilAsync(async () => (await inspector.ListAsync("example.test", CancellationToken.None)).Single().Attempts == 1);
+        // The first attempt may still be failing when the probe flushes the domain; it is then due
+        // again as soon as it has failed, not on its retry 5 minutes of fake time away.
         await time.WaitForTimerAsync(BacklogTests.ProbeInterval, 0);
         await primary.StartAsync();
         time.Advance(BacklogTests.ProbeInterval);

@@ -10,7 +10,9 @@
 // (deterministic id, so a crash and retry cannot queue it twice) and never sent
 // to the null sender. A finished record is deleted, then its body. While a
 // worker holds the lease, the record's next attempt is the lease's end, so a
-// crashed worker's message simply becomes due again.
+// crashed worker's message simply becomes due again. An attempt that could not
+// reach the primary, though the primary came back while it was under way, is
+// followed at once by another instead of the retry interval (see Monitoring).
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Monitoring;
@@ -124,19 +126,43 @@ public sealed partial class MessageForwarder(
         var finished = record.IsFinished;
         if (report && !finished)
         {
-            await ReportPrimaryAsync(record, attempt!, cancellationToken).ConfigureAwait(false);
+            await ReportPrimaryAsync(record, attempt!, now, cancellationToken).ConfigureAwait(false);
         }
 
         var outcome = await ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
         if (report && finished)
         {
-            await ReportPrimaryAsync(record, attempt!, cancellationToken).ConfigureAwait(false);
+            await ReportPrimaryAsync(record, attempt!, now, cancellationToken).ConfigureAwait(false);
+        }
+        else if (report && outcome == ForwardOutcome.Deferred && !attempt!.ReachedServer)
+        {
+            await CatchUpMissedRecoveryAsync(record, now, cancellationToken).ConfigureAwait(false);
         }
 
         return outcome;
     }
 
-    private async Task ReportPrimaryAsync(SpoolRecord record, DeliveryResult result, CancellationToken cancellationToken)
+    /// <summary>
+    /// A recovery flush passes a leased message by, so one whose attempt began before the primary
+    /// came back and then failed would wait out its whole retry interval. Asked here, after the
+    /// release is committed, rather than by the flusher marking the leased record: the record stays
+    /// the lease holder's alone to write (rule 2), and every order of events is covered, since a
+    /// recovery recorded after this question finds the message unleased and flushes it itself.
+    /// </summary>
+    private async Task CatchUpMissedRecoveryAsync(SpoolRecord record, DateTimeOffset attemptStartedAt, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await monitor.FlushIfRecoveredDuringAsync(record, attemptStartedAt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The retry just committed and scheduled still stands, and the sweep re-schedules a due record.
+            LogCatchUpFailed(logger, ex, record.QueueId);
+        }
+    }
+
+    private async Task ReportPrimaryAsync(SpoolRecord record, DeliveryResult result, DateTimeOffset attemptStartedAt, CancellationToken cancellationToken)
     {
         if (result.ReachedServer)
         {
@@ -145,7 +171,7 @@ public sealed partial class MessageForwarder(
         }
         else
         {
-            await monitor.ReportUnreachableAsync(record.Domain, record.LastError, cancellationToken).ConfigureAwait(false);
+            await monitor.ReportUnreachableAsync(record.Domain, record.LastError, attemptStartedAt, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -362,4 +388,7 @@ public sealed partial class MessageForwarder(
 
     [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient}: destination cannot receive mail ({Reply})")]
     private static partial void LogUndeliverable(ILogger logger, string queueId, string recipient, string reply);
+
+    [LoggerMessage(EventId = 217, Level = LogLevel.Warning, Message = "Could not make {QueueId} due after its primary came back during the attempt; it keeps its retry")]
+    private static partial void LogCatchUpFailed(ILogger logger, Exception exception, string queueId);
 }

@@ -38,6 +38,23 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
         return flushed;
     }
 
+    /// <summary>
+    /// Makes one message due now with its retry count reset, as a flush of its domain would have;
+    /// <paramref name="record"/> is the caller's current copy (it saves a read; a stale one costs a retry).
+    /// </summary>
+    /// <returns>Whether the message was made due now.</returns>
+    public async Task<bool> FlushMessageAsync(SpoolRecord record, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var flushed = await FlushOneAsync(record.Domain, record, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        if (flushed)
+        {
+            LogFlushedMessage(logger, record.QueueId, record.Domain, reason);
+        }
+
+        return flushed;
+    }
+
     private async Task<bool> FlushOneAsync(string domain, SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var record = listed;
@@ -93,6 +110,9 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Flushed {Domain}: {Count} message(s) due now ({Reason})")]
     private static partial void LogFlushed(ILogger logger, string domain, int count, string reason);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Flushed {QueueId} for {Domain}: due now ({Reason})")]
+    private static partial void LogFlushedMessage(ILogger logger, string queueId, string domain, string reason);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Debug, Message = "Could not cancel wake-up {Token}")]
     private static partial void LogCancelFailed(ILogger logger, Exception exception, string token);

@@ -5,7 +5,17 @@
 // first time since start-up (Unknown), gets its domain flushed: all its spooled
 // mail becomes due at once. Scheduled retries are only the fallback (rule 7).
 // Only state changes are written, so a busy forwarder does not hammer the store.
+//
+// A connect can take a while to fail, so a delivery attempt that started while
+// the primary was down may fail after a probe has seen it up again. Its failure
+// is stale evidence: it does not mark the primary Down. And the recovery flush
+// had to pass that message by (it was leased), so the forwarder asks, once the
+// failure is committed, whether a recovery happened during the attempt and if so
+// gets the message the flush it missed. Only a recovery after the attempt began
+// counts, so the retry that follows (which begins after it) never qualifies: at
+// most one extra attempt per recovery, never a loop.
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -40,17 +50,40 @@ public sealed partial class PrimaryMonitor(
                     result = new ProbeResult(false, null, ex.Message);
                 }
 
-                await RecordAsync(domain, result.Reachable, result.Host, result.Error, probed: true, ct).ConfigureAwait(false);
+                await RecordAsync(domain, result.Reachable, result.Host, result.Error, probed: true, attemptStartedAt: null, ct).ConfigureAwait(false);
             }).ConfigureAwait(false);
     }
 
     public Task ReportReachableAsync(string domain, string? host, CancellationToken cancellationToken) =>
-        RecordAsync(domain, reachable: true, host, error: null, probed: false, cancellationToken);
+        RecordAsync(domain, reachable: true, host, error: null, probed: false, attemptStartedAt: null, cancellationToken);
 
-    public Task ReportUnreachableAsync(string domain, string? error, CancellationToken cancellationToken) =>
-        RecordAsync(domain, reachable: false, host: null, error, probed: false, cancellationToken);
+    /// <summary>
+    /// A delivery attempt that started at <paramref name="attemptStartedAt"/> could not reach the primary.
+    /// Ignored when the primary has been seen up since the attempt started.
+    /// </summary>
+    public Task ReportUnreachableAsync(string domain, string? error, DateTimeOffset attemptStartedAt, CancellationToken cancellationToken) =>
+        RecordAsync(domain, reachable: false, host: null, error, probed: false, attemptStartedAt, cancellationToken);
 
-    private async Task RecordAsync(string domain, bool reachable, string? host, string? error, bool probed, CancellationToken cancellationToken)
+    /// <summary>
+    /// Flushes one message whose attempt, started at <paramref name="attemptStartedAt"/>, failed to reach
+    /// the primary, if the primary recovered while that attempt was under way: the recovery flush passed
+    /// the message by because it was leased. Call it after the attempt's outcome is committed and the
+    /// lease released; a recovery recorded later then finds the message unleased and flushes it itself.
+    /// </summary>
+    /// <returns>Whether the message was made due now.</returns>
+    public async Task<bool> FlushIfRecoveredDuringAsync(SpoolRecord record, DateTimeOffset attemptStartedAt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var status = await statuses.GetAsync(record.Domain, cancellationToken).ConfigureAwait(false);
+        if (status is not { State: PrimaryState.Up, Since: { } recoveredAt } || recoveredAt <= attemptStartedAt)
+        {
+            return false;
+        }
+
+        return await flusher.FlushMessageAsync(record, "primary came back during its attempt", cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RecordAsync(string domain, bool reachable, string? host, string? error, bool probed, DateTimeOffset? attemptStartedAt, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var newState = reachable ? PrimaryState.Up : PrimaryState.Down;
@@ -60,6 +93,12 @@ public sealed partial class PrimaryMonitor(
         try
         {
             var previous = await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+            if (attemptStartedAt is { } started && previous is { State: PrimaryState.Up, LastChecked: { } seenUp } && seenUp > started)
+            {
+                LogStaleFailure(logger, domain, started, seenUp);
+                return;
+            }
+
             var changed = previous?.State != newState;
             if (!changed && !probed)
             {
@@ -89,4 +128,7 @@ public sealed partial class PrimaryMonitor(
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Primary of {Domain} went from {Previous} to {State} (host {Host}, error {Error})")]
     private static partial void LogStateChanged(ILogger logger, string domain, PrimaryState previous, PrimaryState state, string? host, string? error);
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "Primary of {Domain} stays Up: a delivery attempt started at {AttemptStartedAt} failed, but the primary was seen up at {SeenUpAt}")]
+    private static partial void LogStaleFailure(ILogger logger, string domain, DateTimeOffset attemptStartedAt, DateTimeOffset seenUpAt);
 }

@@ -18,6 +18,12 @@ public sealed class ScriptedTransport : IMessageTransport
     /// <summary>When false, every attempt fails as a refused connection.</summary>
     public bool Reachable { get; set; } = true;
 
+    /// <summary>
+    /// When set, decides instead of <see cref="Reachable"/> whether an attempt reaches the primary.
+    /// It may do other work first, as happens while a slow connect is still failing.
+    /// </summary>
+    public Func<DeliveryRequest, Task<bool>>? Connect { get; set; }
+
     public bool Undeliverable { get; set; }
 
     public ConcurrentQueue<Attempt> Attempts { get; } = new();
@@ -25,7 +31,8 @@ public sealed class ScriptedTransport : IMessageTransport
     public async Task<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
     {
         var recipients = request.Recipients.Select(r => r.Address).ToList();
-        if (!Reachable)
+        var reachable = Connect is null ? Reachable : await Connect(request);
+        if (!reachable)
         {
             Attempts.Enqueue(new Attempt(request, [], recipients));
             return DeliveryResult.AllRecipients(request.Recipients, SmtpReply.LocalTransient("4.4.1", "connection refused"), null, reachedServer: false);
