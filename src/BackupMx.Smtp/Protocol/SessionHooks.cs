@@ -69,14 +69,16 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         long? declared = null;
         if (parameters.TryGetValue("SIZE", out var size))
         {
-            if (!long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            // A number too large for a long is still a size, and larger than any limit (RFC 1870 §6: 552).
+            var tooLarge = size is { Length: > 0 } && size.All(char.IsAsciiDigit) && !long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out _);
+            if (!long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && !tooLarge)
             {
                 Refuse(context, "MAIL", "SIZE");
             }
 
-            if (value > options.Smtp.MaxMessageBytes)
+            if (tooLarge || value > options.Smtp.MaxMessageBytes)
             {
-                Log.DeclaredSizeTooLarge(logger, ClientAddress(context), size, options.Smtp.MaxMessageBytes);
+                Log.DeclaredSizeTooLarge(logger, ClientAddress(context), size!, options.Smtp.MaxMessageBytes);
                 throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size"));
             }
 
