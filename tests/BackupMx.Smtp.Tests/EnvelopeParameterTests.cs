@@ -57,6 +57,36 @@ public sealed class EnvelopeParameterTests
         Assert.Equal("rfc822;a+2Bb@example.test", recipients[1].OriginalRecipient);
     }
 
+    [Fact]
+    public async Task QuotedLocalParts_StoredAsWritten()
+    {
+        // SmtpServer hands these over unquoted ("a b@example.test") and with "\n" turned into a
+        // line feed: neither can be sent on, and the line feed must never reach the primary.
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<\"s x\"@remote.test>"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<\"a b\"@example.test> NOTIFY=NEVER"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<\"a\\nb\\\"\"@example.test>"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<@relay.test:plain.user@EXAMPLE.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
+
+        var record = Assert.Single(await host.RecordsAsync());
+        Assert.Equal("\"s x\"@remote.test", record.Sender);
+        Assert.Equal(["\"a b\"@example.test", "\"a\\nb\\\"\"@example.test", "plain.user@EXAMPLE.test"], record.Recipients.Select(r => r.Address));
+        Assert.Equal("NEVER", record.Recipients[0].Notify);
+    }
+
+    [Theory]
+    [InlineData("a b", "\"a b\"@d.test")]
+    [InlineData("a\"b\\c", "\"a\\\"b\\\\c\"@d.test")]
+    [InlineData("first.last+tag", "first.last+tag@d.test")]
+    [InlineData(".lead", "\".lead\"@d.test")]
+    [InlineData("j\u00f6rg", "j\u00f6rg@d.test")]
+    public void Format_QuotesOnlyWhatIsNoDotString(string user, string expected) =>
+        Assert.Equal(expected, BackupMx.Smtp.Protocol.EnvelopeAddress.Format(user, "d.test"));
+
     [Theory]
     [InlineData("MAIL FROM:<a@remote.test> FOO=BAR")]
     [InlineData("MAIL FROM:<a@remote.test> SMTPUTF8")]

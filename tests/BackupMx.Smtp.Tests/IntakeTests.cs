@@ -155,6 +155,7 @@ public sealed class IntakeTests
 
         Assert.StartsWith("552 5.3.4", await client.CommandAsync("MAIL FROM:<a@remote.test> SIZE=2049"));
         Assert.StartsWith("552 5.3.4", await client.CommandAsync("MAIL FROM:<a@remote.test> SIZE=99999999999999"));
+        Assert.StartsWith("552 5.3.4", await client.CommandAsync("MAIL FROM:<a@remote.test> SIZE=99999999999999999999999"));
         Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test> SIZE=2048"));
     }
 

@@ -39,7 +39,7 @@ internal sealed class IntakeMessageStore(
         try
         {
             var state = SessionState.Of(context);
-            sender = transaction.From?.AsAddress() ?? string.Empty;
+            sender = state.Sender ?? transaction.From?.AsAddress() ?? string.Empty;
             if (state.Input.Oversized)
             {
                 state.Input.Oversized = false;
@@ -96,11 +96,9 @@ internal sealed class IntakeMessageStore(
         _ => (TooManyHops, "too many Received headers"),
     };
 
-    private static IncomingRecipient ToRecipient(SessionState state, IMailbox to)
-    {
-        var address = to.AsAddress() ?? string.Empty;
-        return state.Recipients.TryGetValue(to, out var parameters)
-            ? new IncomingRecipient(address, parameters.Notify, parameters.OriginalRecipient)
-            : new IncomingRecipient(address);
-    }
+    // Every accepted RCPT went through SessionHooks, which kept its address as written.
+    private static IncomingRecipient ToRecipient(SessionState state, IMailbox to) =>
+        state.Recipients.TryGetValue(to, out var parameters)
+            ? new IncomingRecipient(parameters.Address, parameters.Notify, parameters.OriginalRecipient)
+            : new IncomingRecipient(to.AsAddress() ?? string.Empty);
 }

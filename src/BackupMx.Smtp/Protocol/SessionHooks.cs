@@ -31,10 +31,13 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             case HeloCommand helo:
                 state.HeloName = helo.DomainOrAddress;
                 break;
-            case MailCommand:
+            case MailCommand mailCommand:
                 // Checked before anything is reset: a refused MAIL leaves the transaction as it was.
                 var mail = ReadMailParameters(e.Context, state);
+                var reversePath = EnvelopeAddress.From((state.Input.LastEnvelopeLine is { Verb: EnvelopeVerb.Mail } mailLine ? mailLine : null)?.Path, mailCommand.Address)
+                    ?? throw RefuseAddress(e.Context, "MAIL", "5.1.7 Bad sender address syntax");
                 state.Mail = mail;
+                state.Sender = reversePath;
                 state.Recipients.Clear();
                 state.AcceptedRecipients = 0;
                 break;
@@ -66,14 +69,16 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         long? declared = null;
         if (parameters.TryGetValue("SIZE", out var size))
         {
-            if (!long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            // A number too large for a long is still a size, and larger than any limit (RFC 1870 §6: 552).
+            var tooLarge = size is { Length: > 0 } && size.All(char.IsAsciiDigit) && !long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out _);
+            if (!long.TryParse(size, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && !tooLarge)
             {
                 Refuse(context, "MAIL", "SIZE");
             }
 
-            if (value > options.Smtp.MaxMessageBytes)
+            if (tooLarge || value > options.Smtp.MaxMessageBytes)
             {
-                Log.DeclaredSizeTooLarge(logger, ClientAddress(context), size, options.Smtp.MaxMessageBytes);
+                Log.DeclaredSizeTooLarge(logger, ClientAddress(context), size!, options.Smtp.MaxMessageBytes);
                 throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size"));
             }
 
@@ -113,6 +118,10 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             || !line.Path.EndsWith("@" + rcpt.Address.Host, StringComparison.OrdinalIgnoreCase))
         {
             Log.EnvelopeLineMismatch(logger, context.SessionId, "RCPT");
+            state.Recipients[rcpt.Address] = new RecipientParameters(
+                EnvelopeAddress.From(null, rcpt.Address) ?? throw RefuseAddress(context, "RCPT", "5.1.3 Bad recipient address syntax"),
+                null,
+                null);
             return;
         }
 
@@ -137,10 +146,14 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             orcpt = orcptValue;
         }
 
-        if (notify is not null || orcpt is not null)
-        {
-            state.Recipients[rcpt.Address] = new RecipientParameters(notify, orcpt);
-        }
+        var address = EnvelopeAddress.From(line.Path, rcpt.Address) ?? throw RefuseAddress(context, "RCPT", "5.1.3 Bad recipient address syntax");
+        state.Recipients[rcpt.Address] = new RecipientParameters(address, notify, orcpt);
+    }
+
+    private SmtpResponseException RefuseAddress(ISessionContext context, string command, string text)
+    {
+        Log.InvalidParameter(logger, command, "address", ClientAddress(context));
+        return new SmtpResponseException(new SmtpResponse(SmtpReplyCode.MailboxNameNotAllowed, text));
     }
 
     [DoesNotReturn]

@@ -18,10 +18,13 @@ internal sealed class SessionState(SessionInput input)
     /// <summary>The parameters of the last accepted MAIL, values checked and ENVID decoded.</summary>
     public MailParameters Mail { get; set; } = new();
 
+    /// <summary>The reverse-path of the last accepted MAIL as it is stored and sent on ("" for the null sender).</summary>
+    public string? Sender { get; set; }
+
     /// <summary>Recipients accepted since the last MAIL (SmtpServer's transaction is not public).</summary>
     public int AcceptedRecipients { get; set; }
 
-    /// <summary>NOTIFY and ORCPT of each accepted RCPT, keyed by the very mailbox object SmtpServer adds to the transaction.</summary>
+    /// <summary>Address, NOTIFY and ORCPT of each accepted RCPT, keyed by the very mailbox object SmtpServer adds to the transaction.</summary>
     public Dictionary<IMailbox, RecipientParameters> Recipients { get; } = new(ReferenceEqualityComparer.Instance);
 
     public static SessionState Of(ISessionContext context)
@@ -38,4 +41,5 @@ internal sealed class SessionState(SessionInput input)
     }
 }
 
-internal sealed record RecipientParameters(string? Notify, string? OriginalRecipient);
+/// <param name="Address">The forward-path as it is stored and sent on (see <see cref="EnvelopeAddress"/>).</param>
+internal sealed record RecipientParameters(string Address, string? Notify, string? OriginalRecipient);
