@@ -44,8 +44,8 @@ internal sealed class SmtpReceiver(
     IOptions<SmtpReceiverOptions> receiverOptions,
     ILogger<SmtpReceiver> logger)
 {
-    // SmtpServer's strict check covers the whole read buffer (our body plus "\r\n" and ".\r\n"),
-    // so it gets some slack; the real limit is enforced by SessionInput and the SIZE check.
+    // SmtpServer only ever reads a placeholder body, so its limit serves the MAIL SIZE= check; the
+    // body itself is held to the limit by SessionInput. The slack is for the framing it counts.
     private const int FramingSlack = 16;
 
     private readonly CancellationTokenSource _shutdown = new();
@@ -84,13 +84,13 @@ internal sealed class SmtpReceiver(
 
         _listeners = new ReceiverListenerFactory(
             new ConnectionLimits(config.HostName, receiver.MaxConnections, receiver.MaxConnectionsPerIp),
-            new InputLimits(maxBytes, receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls),
+            new InputLimits(new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)), receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls),
             logger);
         var services = new Services(
             _listeners,
             new ReceiverCommandFactory(maxBytes, tls is not null),
             new RecipientFilter(config, recipientPolicy, new MessageRateLimiter(receiver.MaxMessagesPerMinutePerIp, time), receiver.MaxMessagesPerMinutePerIp, logger),
-            new IntakeMessageStore(intake, receiver, logger));
+            new IntakeMessageStore(intake, logger));
         var hooks = new SessionHooks(config, logger);
         var etrn = new EtrnService(config, flusher, receiver.EtrnReplyWait, logger, _shutdown.Token);
 
@@ -155,6 +155,10 @@ internal sealed class SmtpReceiver(
     /// The STARTTLS certificate from PEM files, with any further certificates in the certificate file
     /// sent as the chain (a "fullchain.pem" works as it is). Null when TLS is not configured.
     /// </summary>
+    // Created here, so a folder that cannot exist stops the start rather than every large message.
+    private static string SpillDirectory(SmtpReceiverOptions receiver) =>
+        string.IsNullOrWhiteSpace(receiver.SpillPath) ? Path.GetTempPath() : Directory.CreateDirectory(receiver.SpillPath).FullName;
+
     private SslStreamCertificateContext? LoadCertificate(SmtpReceiverOptions receiver)
     {
         if (string.IsNullOrWhiteSpace(receiver.TlsCertificatePath) || string.IsNullOrWhiteSpace(receiver.TlsKeyPath))
