@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace BackupMx.Core.Intake;
 
 /// <summary>
@@ -12,12 +10,10 @@ public abstract class MessageContent
     /// <summary>A new stream over the whole message, positioned at its start.</summary>
     public abstract Stream OpenRead();
 
-    public static MessageContent FromBytes(ReadOnlySequence<byte> bytes) => new SequenceContent(bytes);
+    public static MessageContent FromBytes(byte[] bytes) => new BytesContent(bytes);
 
-    public static MessageContent FromBytes(byte[] bytes) => new SequenceContent(new ReadOnlySequence<byte>(bytes));
-
-    private sealed class SequenceContent(ReadOnlySequence<byte> bytes) : MessageContent
+    private sealed class BytesContent(byte[] bytes) : MessageContent
     {
-        public override Stream OpenRead() => new ReadOnlySequenceStream(default, bytes);
+        public override Stream OpenRead() => new MemoryStream(bytes, writable: false);
     }
 }

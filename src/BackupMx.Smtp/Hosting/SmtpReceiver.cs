@@ -1,17 +1,19 @@
 // Receiving: the SMTP side of BackupMx, on SmtpServer.
 //
 // A session is SmtpServer's state machine over our own connection input (Connection/), which
-// repairs DATA framing, bounds the body, command lines and command count, and answers ETRN
-// (Etrn/) ahead of SmtpServer's fixed parser. The listener refuses connections past the total
-// and per-client limits with 421 before SmtpServer sees them. SessionHooks sees every command
-// before it runs and keeps what SmtpServer drops (HELO name, NOTIFY/ORCPT); RecipientFilter
-// applies the message rate at MAIL and, at RCPT, relaying and Core's RecipientPolicy (recipient
-// lists, callouts, accept-only-when-primary-down); IntakeMessageStore checks the bytes, hands
-// each message to Core's IntakeService and answers 250 only once the spool holds it. STARTTLS is
-// offered only with a configured PEM certificate. SmtpServer's unsafe defaults (accept-all AUTH,
-// PROXY from anyone, SMTPUTF8, five refused commands and out) are switched off here. A stop
-// closes the listening sockets first, lets open sessions finish for a grace period, then cancels
-// the rest.
+// reads each DATA body itself as it arrives (framing, size, content checks, a temporary copy
+// that goes to a file past 64 KiB, so no session holds a whole message in memory), bounds
+// command lines and command count, and answers ETRN (Etrn/) ahead of SmtpServer's fixed
+// parser. The listener refuses connections past the total and per-client limits with 421
+// before SmtpServer sees them. SessionHooks sees every command before it runs and keeps what
+// SmtpServer drops (HELO name, NOTIFY/ORCPT); RecipientFilter applies the message rate at MAIL
+// and, at RCPT, relaying and Core's RecipientPolicy (recipient lists, callouts,
+// accept-only-when-primary-down); IntakeMessageStore turns the body's checks into replies,
+// hands each message to Core's IntakeService and answers 250 only once the spool holds it.
+// STARTTLS is offered only with a configured PEM certificate. SmtpServer's unsafe defaults
+// (accept-all AUTH, PROXY from anyone, SMTPUTF8, five refused commands and out) are switched
+// off here. A stop closes the listening sockets first, lets open sessions finish for a grace
+// period, then cancels the rest.
 using System.Net;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;

@@ -11,8 +11,9 @@ using SmtpServer.Storage;
 namespace BackupMx.Smtp.Intake;
 
 /// <summary>
-/// The end of DATA: checks the bytes, hands the message to <see cref="IntakeService"/> and turns
-/// its result into the reply. 250 only after intake committed body, record and wake-up (rule 1).
+/// The end of DATA: answers the checks made on the body as it arrived, hands the message to
+/// <see cref="IntakeService"/> and turns its result into the reply. 250 only after intake
+/// committed body, record and wake-up (rule 1).
 /// </summary>
 /// <remarks>
 /// Never throws: SmtpServer sends no reply for a thrown <see cref="SmtpResponseException"/> and a
@@ -67,6 +68,12 @@ internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger) :
                 return reply;
             }
 
+            if (body.Content is not { } content)
+            {
+                Log.IntakeFailed(logger, client, sender, "the body was not kept");
+                return TryLater;
+            }
+
             var message = new IncomingMessage
             {
                 Sender = sender,
@@ -75,7 +82,7 @@ internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger) :
                 ClientAddress = client,
                 HeloName = state.HeloName,
                 Secure = context.Pipe?.IsSecure ?? false,
-                Content = body.Content!,
+                Content = content,
             };
 
             var result = await intake.AcceptAsync(message, cancellationToken).ConfigureAwait(false);
