@@ -1,3 +1,4 @@
+using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using BackupMx.Delivery;
 using BackupMx.Local;
@@ -21,6 +22,10 @@ public static class EmbeddedHost
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
         services.AddBackupMxSmtpReceiver(configuration);
+
+        // Large bodies wait in the spool's folder while they arrive, on the disk they are stored to.
+        services.AddOptions<SmtpReceiverOptions>().PostConfigure<IOptions<BackupMxOptions>>(
+            (receiver, core) => receiver.SpillPath ??= Path.Combine(Path.GetFullPath(core.Value.Spool.Path), "incoming"));
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(8));
         return services;
     }

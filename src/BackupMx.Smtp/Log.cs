@@ -43,6 +43,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 222, Level = LogLevel.Error, Message = "Unexpected error storing message from {ClientAddress}; answered 451")]
     public static partial void StoreError(ILogger logger, Exception exception, string? clientAddress);
 
+    [LoggerMessage(EventId = 224, Level = LogLevel.Error, Message = "Could not keep the body from {ClientAddress} <{Sender}> while it arrived; answered {Reply}")]
+    public static partial void BodyNotKept(ILogger logger, Exception exception, string? clientAddress, string sender, int reply);
+
     [LoggerMessage(EventId = 223, Level = LogLevel.Debug, Message = "Message from {ClientAddress} queued as {QueueIds}")]
     public static partial void Queued(ILogger logger, string? clientAddress, string queueIds);
 

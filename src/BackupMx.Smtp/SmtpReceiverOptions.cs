@@ -76,6 +76,14 @@ public sealed class SmtpReceiverOptions
     [Range(0, 1_000_000)]
     public int MaxMessagesPerMinutePerIp { get; set; } = 3000;
 
+    /// <summary>
+    /// Folder for the temporary copy of a message body past its first 64 KiB while it arrives, so that
+    /// a session never holds a large message in memory. The file is unlinked as soon as it is created,
+    /// so nothing is ever left there. Default: the system's temporary folder (mind a memory-backed
+    /// /tmp); embedded mode uses the spool's <c>incoming</c> folder, on the same disk as the bodies.
+    /// </summary>
+    public string? SpillPath { get; set; }
+
     /// <summary>PEM certificate (chain) for inbound STARTTLS. STARTTLS is offered only when this and <see cref="TlsKeyPath"/> are set.</summary>
     public string? TlsCertificatePath { get; set; }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
@@ -16,7 +15,7 @@ internal static class TestMessages
         Recipients = (recipients.Length == 0 ? ["bob@example.test"] : recipients).Select(r => new IncomingRecipient(r)).ToList(),
         ClientAddress = "192.0.2.10",
         HeloName = "mail.sender.test",
-        Content = new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(body)),
+        Content = MessageContent.FromBytes(Encoding.ASCII.GetBytes(body)),
     };
 
     public static string Text(byte[] bytes) => Encoding.ASCII.GetString(bytes);

@@ -17,6 +17,37 @@ internal static class Messages
         "..and one with two\r\n" +
         "trailing spaces   \r\n");
 
+    /// <summary>
+    /// A message of at least <paramref name="size"/> bytes with lines of every kind of length, a good
+    /// share of them starting with one or more dots, and 8-bit bytes.
+    /// </summary>
+    public static byte[] MakeLarge(int n, int size)
+    {
+        var random = new Random(n);
+        using var output = new MemoryStream(size + 1024);
+        output.Write(Make(n));
+        var line = new byte[400];
+        while (output.Length < size)
+        {
+            var length = random.Next(line.Length - 2);
+            for (var i = 0; i < length; i++)
+            {
+                line[i] = (byte)random.Next(32, 256);
+            }
+
+            if (length > 0 && random.Next(4) == 0)
+            {
+                line.AsSpan(0, random.Next(1, Math.Min(length, 3) + 1)).Fill((byte)'.');
+            }
+
+            line[length] = (byte)'\r';
+            line[length + 1] = (byte)'\n';
+            output.Write(line, 0, length + 2);
+        }
+
+        return output.ToArray();
+    }
+
     /// <summary>Splits what the primary received into our one Received header and the rest.</summary>
     public static (string ReceivedHeader, byte[] Original) SplitReceived(byte[] data)
     {

@@ -11,6 +11,7 @@
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Local;
+using BackupMx.Testing;
 using BackupMx.Testing.Fakes;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -86,6 +87,58 @@ public sealed class SpoolFaultTests
     }
 
     [Fact]
+    public async Task DiskFullHalfwayThroughALargeBody_Transient4_3_NoRecordNoBodyNoTempFile_ResumesAfterward()
+    {
+        var full = new FaultSwitch();
+        await using var rig = await FaultRig.StartAsync(configure: b => b.Services.AddSingleton<IBodyStore>(sp => new FillingBodyStore(sp.GetRequiredService<FileBodyStore>(), full, 2 * 1024 * 1024)));
+        var bodies = Path.Combine(rig.Spool.Path, FileBodyStore.FolderName);
+        var incoming = Path.Combine(rig.Spool.Path, "incoming");
+        var message = Messages.MakeLarge(1, 4 * 1024 * 1024);
+
+        full.On = true;
+        var refused = await SmtpSender.SendAsync(rig.Relay.SmtpPort, "alice@sender.test", ["bob@example.test"], message);
+
+        AssertStorageRefusal(refused.DataReply);
+        Assert.Empty(await rig.QueueAsync());
+        Assert.Empty(Directory.GetFiles(bodies, "*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.GetFileSystemEntries(incoming));
+
+        full.On = false;
+        Assert.True((await SmtpSender.SendAsync(rig.Relay.SmtpPort, "alice@sender.test", ["bob@example.test"], message)).Accepted);
+        var delivered = Assert.Single(await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
+        Assert.True(Messages.SplitReceived(delivered.Data).Original.AsSpan().SequenceEqual(message));
+        await rig.WaitForEmptySpoolAsync();
+    }
+
+    [Fact]
+    public async Task IncomingFolderUnusable_LargeMessage451_NothingKept_SmallOnesStillAccepted_ResumesWhenRestored()
+    {
+        await using var rig = await FaultRig.StartAsync();
+        await rig.Primary.StopAsync();
+        var bodies = Path.Combine(rig.Spool.Path, FileBodyStore.FolderName);
+        var incoming = Path.Combine(rig.Spool.Path, "incoming");
+        var large = Messages.MakeLarge(1, 1024 * 1024);
+        Directory.Delete(incoming);
+        await File.WriteAllBytesAsync(incoming, []);
+
+        var refused = await SmtpSender.SendAsync(rig.Relay.SmtpPort, "alice@sender.test", ["bob@example.test"], large);
+
+        Assert.StartsWith("451 4.3.0", refused.DataReply, StringComparison.Ordinal);
+        Assert.Empty(await rig.QueueAsync());
+        Assert.Empty(Directory.GetFiles(bodies, "*", SearchOption.AllDirectories));
+        Assert.Equal(0, new FileInfo(incoming).Length);
+
+        // A message that fits the receiver's memory buffer never needs the folder.
+        Assert.True((await rig.SendAsync(2)).Accepted);
+
+        File.Delete(incoming);
+        Directory.CreateDirectory(incoming);
+        Assert.True((await SmtpSender.SendAsync(rig.Relay.SmtpPort, "alice@sender.test", ["bob@example.test"], large)).Accepted);
+        Assert.Equal(2, (await rig.QueueAsync()).Count);
+        Assert.Empty(Directory.GetFileSystemEntries(incoming));
+    }
+
+    [Fact]
     public async Task DiskFullWhenTheRecordIsWritten_Transient4_3_BodyRemovedAgain_ResumesAfterward()
     {
         var full = new FaultSwitch();
@@ -126,11 +179,11 @@ public sealed class SpoolFaultTests
 
     private static IOException NoSpace() => new("No space left on device", 28);
 
-    /// <summary>The real file store, fed a body that runs out of disk after its first bytes.</summary>
-    private sealed class FillingBodyStore(IBodyStore inner, FaultSwitch full) : IBodyStore
+    /// <summary>The real file store, fed a body that runs out of disk after its first bytes (or more).</summary>
+    private sealed class FillingBodyStore(IBodyStore inner, FaultSwitch full, int failAfter = 64) : IBodyStore
     {
         public Task<long> WriteAsync(string queueId, Stream content, CancellationToken cancellationToken) =>
-            inner.WriteAsync(queueId, full.On ? new FailingAfterStream(content, 64) : content, cancellationToken);
+            inner.WriteAsync(queueId, full.On ? new FailingAfterStream(content, failAfter) : content, cancellationToken);
 
         public Task<Stream> OpenReadAsync(string queueId, CancellationToken cancellationToken) => inner.OpenReadAsync(queueId, cancellationToken);
 

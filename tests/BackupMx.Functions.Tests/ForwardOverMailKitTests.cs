@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Intake;
@@ -83,7 +82,7 @@ public sealed class ForwardOverMailKitTests : IAsyncLifetime
                 Recipients = [new IncomingRecipient("bob@example.test")],
                 ClientAddress = "192.0.2.10",
                 HeloName = "mail.sender.test",
-                Content = new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes("From: alice@sender.test\r\nSubject: hi\r\n\r\nHello.\r\n")),
+                Content = MessageContent.FromBytes(Encoding.ASCII.GetBytes("From: alice@sender.test\r\nSubject: hi\r\n\r\nHello.\r\n")),
             },
             CancellationToken.None);
         Assert.IsType<IntakeResult.Accepted>(result);

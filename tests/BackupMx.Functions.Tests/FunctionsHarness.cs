@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics.Metrics;
 using System.Text;
 using BackupMx.Core.Configuration;
@@ -62,7 +61,7 @@ public sealed class FunctionsHarness : IDisposable
                 Recipients = [new IncomingRecipient(recipient)],
                 ClientAddress = "192.0.2.10",
                 HeloName = "mail.sender.test",
-                Content = new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(Body)),
+                Content = MessageContent.FromBytes(Encoding.ASCII.GetBytes(Body)),
             },
             CancellationToken.None);
         return Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);

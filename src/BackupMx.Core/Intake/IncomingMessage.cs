@@ -1,4 +1,3 @@
-using System.Buffers;
 using BackupMx.Core.Model;
 
 namespace BackupMx.Core.Intake;
@@ -21,7 +20,7 @@ public sealed record IncomingMessage
     public bool Secure { get; init; }
 
     /// <summary>The message exactly as received, dot-stuffing removed, without the terminating dot line.</summary>
-    public required ReadOnlySequence<byte> Content { get; init; }
+    public required MessageContent Content { get; init; }
 }
 
 public sealed record IncomingRecipient(string Address, string? Notify = null, string? OriginalRecipient = null);

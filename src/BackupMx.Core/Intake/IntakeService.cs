@@ -87,7 +87,7 @@ public sealed partial class IntakeService(
 
                 bodyIds.Add(queueId);
                 long length;
-                await using (var content = new ReadOnlySequenceStream(header, message.Content))
+                await using (var content = new PrefixedStream(header, message.Content.OpenRead()))
                 {
                     length = await bodies.WriteAsync(queueId, content, cancellationToken).ConfigureAwait(false);
                 }

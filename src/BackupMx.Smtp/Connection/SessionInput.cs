@@ -7,31 +7,24 @@ using BackupMx.Smtp.Protocol;
 namespace BackupMx.Smtp.Connection;
 
 /// <summary>
-/// The session's input as SmtpServer reads it: three repairs for the DATA phase, the line-length
-/// and command-count limits, ETRN, which SmtpServer's fixed parser would answer with 502, and the
-/// one reading of each MAIL and RCPT line (<see cref="LastEnvelopeLine"/>): repeated or unknown
-/// parameters are answered here, and the later stages take the parameters from that reading.
+/// The session's input as SmtpServer reads it: the DATA phase, the line-length and command-count
+/// limits, ETRN, which SmtpServer's fixed parser would answer with 502, and the one reading of each
+/// MAIL and RCPT line (<see cref="LastEnvelopeLine"/>): repeated or unknown parameters are answered
+/// here, and the later stages take the parameters from that reading.
 /// </summary>
 /// <remarks>
-/// SmtpServer ends DATA only at <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c> and unstuffs only <c>&lt;CRLF&gt;..</c>, so
-/// a message consisting of just "." never ends and a first line starting with ".." keeps both dots.
-/// Both come from the CRLF of the "DATA" command line having been consumed: when a DATA line is
-/// consumed we keep its CRLF back, and if DATA is then accepted (354) the body is read with that
-/// CRLF in front of it. If DATA is refused the CRLF is dropped unseen.
-///
-/// The body is handed over only once its terminator has arrived, and never beyond it, so
-/// commands pipelined after the dot do not count against the size limit. A body larger than the
-/// limit is read to its end and thrown away while the client is still sending, and an empty body
-/// is handed over instead with <see cref="Oversized"/> set: the store then answers 552 and the
-/// session goes on (SmtpServer's own strict check would close the connection without a reply).
-/// All buffers handed out are the inner pipe's own (positions stay valid across reads), except that
-/// one fixed empty body.
+/// SmtpServer would hold a whole DATA body in memory until its final dot. Instead the body is read
+/// here, as it arrives, into an <see cref="IncomingBody"/> (end of data, unstuffing, size limit,
+/// content checks, a temporary copy that goes to a file once it outgrows a small buffer), and
+/// SmtpServer is handed a fixed empty body in its place; the store takes the real one with
+/// <see cref="TakeBody"/>. Reading stops exactly at the final dot, so commands pipelined after it
+/// stay in the pipe. A body over the size limit is read to its end and thrown away, and the store
+/// answers 552 while the session goes on (SmtpServer's own strict check would close the connection
+/// without a reply). All other buffers handed out are the inner pipe's own (positions stay valid
+/// across reads).
 /// </remarks>
 internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<string, CancellationToken, ValueTask> reply) : PipeReader
 {
-    /// <summary>Longest line that is checked for being a DATA command (padded with spaces, it may be long).</summary>
-    private const int MaxDataLine = 2048;
-
     // Room the parameters we advertise need beyond the basic 512 (RFC 1870 SIZE, RFC 6152 BODY,
     // RFC 3461 §4: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT).
     private const int MailLineAllowance = 150;
@@ -42,8 +35,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private PipeReader _inner = inner;
     private ReadOnlySequence<byte> _last;
     private bool _synthetic;
-    private bool _heldCrlf;
-    private bool _bodyHandedOut;
+    private IncomingBody? _body;
     private bool _discardingLongLine;
     private bool _closed;
     private int _commands;
@@ -58,8 +50,6 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     /// </summary>
     public Func<string, CancellationToken, ValueTask<string>>? EtrnHandler { get; set; }
 
-    private static ReadOnlySpan<byte> EndOfData => "\r\n.\r\n"u8;
-
     /// <summary>
     /// The MAIL or RCPT line consumed last, as parsed before SmtpServer saw it; null when the last
     /// line consumed was another command. SmtpServer keeps no RCPT parameters of its own.
@@ -69,44 +59,17 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     /// <summary>Set when DATA is about to be answered with 354, so the next read is the body.</summary>
     public bool DataAccepted { get; set; }
 
-    /// <summary>Set when the last body exceeded the limit and was discarded; the store clears it.</summary>
-    public bool Oversized { get; set; }
-
-    /// <summary>True when the body last handed over starts with the kept-back CRLF.</summary>
-    public bool BodyHasLeadingCrlf { get; private set; }
-
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         var dataAccepted = DataAccepted;
         DataAccepted = false;
-        if (_heldCrlf)
-        {
-            _heldCrlf = false;
-            if (dataAccepted)
-            {
-                return await ReadBodyAsync(leadingCrlf: true, cancellationToken).ConfigureAwait(false);
-            }
-
-            // DATA was refused: the kept-back CRLF must not show up as an empty command line.
-            var pending = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (pending.IsCanceled || pending.Buffer.Length < 2)
-            {
-                _heldCrlf = pending.Buffer.Length >= 2;
-                _last = pending.Buffer;
-                return pending;
-            }
-
-            var afterCrlf = pending.Buffer.GetPosition(2);
-            _inner.AdvanceTo(afterCrlf, afterCrlf);
-        }
-        else if (dataAccepted)
-        {
-            // A DATA line we did not recognise; the body is still bounded, only the two repairs are missing.
-            return await ReadBodyAsync(leadingCrlf: false, cancellationToken).ConfigureAwait(false);
-        }
-
-        return await ReadCommandAsync(cancellationToken).ConfigureAwait(false);
+        return dataAccepted
+            ? await ReadBodyAsync(cancellationToken).ConfigureAwait(false)
+            : await ReadCommandAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The body of the DATA phase just ended, for the store, which then owns (and disposes) it.</summary>
+    public IncomingBody? TakeBody() => Interlocked.Exchange(ref _body, null);
 
     /// <summary>
     /// Switches to the TLS stream after STARTTLS. Whatever the old reader still buffers was sent in
@@ -120,9 +83,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         _last = default;
         _pendingEnvelope = null;
         LastEnvelopeLine = null;
-        _heldCrlf = false;
         _discardingLongLine = false;
-        _bodyHandedOut = false;
         DataAccepted = false;
         old.Complete();
     }
@@ -243,56 +204,51 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
     }
 
-    private async ValueTask<ReadResult> ReadBodyAsync(bool leadingCrlf, CancellationToken cancellationToken)
+    private async ValueTask<ReadResult> ReadBodyAsync(CancellationToken cancellationToken)
     {
-        var maxContentBytes = limits.MaxContentBytes;
-        _bodyHandedOut = true;
-        BodyHasLeadingCrlf = leadingCrlf;
-        var framing = EndOfData.Length + (leadingCrlf ? 0 : -2);
-        long searchFrom = 0;
-        var discarding = false;
-        while (true)
+        TakeBody()?.Dispose();
+        var body = new IncomingBody(limits.Body);
+        try
         {
-            var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            var reader = new SequenceReader<byte>(buffer.Slice(searchFrom));
-            if (reader.TryReadTo(out ReadOnlySequence<byte> _, EndOfData, advancePastDelimiter: true))
+            while (true)
             {
-                var endOffset = searchFrom + reader.Consumed;
-                if (!discarding && endOffset - framing <= maxContentBytes)
+                var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                long used = 0;
+                foreach (var memory in buffer)
                 {
-                    _last = buffer.Slice(0, reader.Position);
+                    used += body.Read(memory.Span);
+                    if (body.Ended)
+                    {
+                        break;
+                    }
+                }
+
+                if (body.Ended)
+                {
+                    _inner.AdvanceTo(buffer.GetPosition(used));
+                    await body.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                    _body = body;
+                    body = null;
+                    _synthetic = true;
+                    _last = new ReadOnlySequence<byte>(EmptyBody);
                     return new ReadResult(_last, isCanceled: false, isCompleted: false);
                 }
 
-                _inner.AdvanceTo(reader.Position);
-                Oversized = true;
-                _synthetic = true;
-                BodyHasLeadingCrlf = true;
-                _last = new ReadOnlySequence<byte>(EmptyBody);
-                return new ReadResult(_last, isCanceled: false, isCompleted: false);
-            }
+                _inner.AdvanceTo(buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    // The client left (or the session is being cancelled) in the middle of the body.
+                    _last = default;
+                    return new ReadResult(ReadOnlySequence<byte>.Empty, result.IsCanceled, result.IsCompleted);
+                }
 
-            if (result.IsCompleted || result.IsCanceled)
-            {
-                _last = buffer;
-                return result;
+                await body.AfterReadAsync(cancellationToken).ConfigureAwait(false);
             }
-
-            var overlap = EndOfData.Length - 1;
-            if (discarding || buffer.Length - framing > maxContentBytes)
-            {
-                // Keep only what could be the start of the terminator.
-                discarding = true;
-                var keep = Math.Min(buffer.Length, overlap);
-                _inner.AdvanceTo(buffer.GetPosition(buffer.Length - keep), buffer.End);
-                searchFrom = 0;
-            }
-            else
-            {
-                _inner.AdvanceTo(buffer.Start, buffer.End);
-                searchFrom = Math.Max(0, buffer.Length - overlap);
-            }
+        }
+        finally
+        {
+            body?.Dispose();
         }
     }
 
@@ -303,14 +259,6 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         if (_synthetic)
         {
             _synthetic = false;
-            _bodyHandedOut = false;
-            return;
-        }
-
-        if (_bodyHandedOut)
-        {
-            _bodyHandedOut = false;
-            _inner.AdvanceTo(consumed, examined);
             return;
         }
 
@@ -322,19 +270,8 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             _pendingEnvelope = null;
         }
 
-        if (length is > 0 and <= MaxDataLine && IsDataLine(Encoding.Latin1.GetString(_last.Slice(0, length))))
-        {
-            var keep = _last.GetPosition(length - 2);
-            _heldCrlf = true;
-            _inner.AdvanceTo(keep, keep);
-            return;
-        }
-
         _inner.AdvanceTo(consumed, examined);
     }
-
-    private static bool IsDataLine(string line) =>
-        line.EndsWith("\r\n", StringComparison.Ordinal) && line.AsSpan().Trim().Equals("DATA", StringComparison.OrdinalIgnoreCase);
 
     // Every read goes through ReadAsync, where ETRN and the limits are handled; SmtpServer only
     // uses ReadAsync, and "nothing available synchronously" is always a valid answer.
@@ -346,8 +283,12 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
 
     public override void CancelPendingRead() => _inner.CancelPendingRead();
 
-    public override void Complete(Exception? exception = null) => _inner.Complete(exception);
+    public override void Complete(Exception? exception = null)
+    {
+        TakeBody()?.Dispose();
+        _inner.Complete(exception);
+    }
 }
 
 /// <summary>The bounds a session's input enforces, and the STARTTLS certificate (null: no TLS).</summary>
-internal sealed record InputLimits(long MaxContentBytes, int MaxCommandLineLength, int MaxCommandsPerSession, SslStreamCertificateContext? Tls = null);
+internal sealed record InputLimits(BodyLimits Body, int MaxCommandLineLength, int MaxCommandsPerSession, SslStreamCertificateContext? Tls = null);

@@ -98,6 +98,8 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
 
         try
         {
+            // A body the store never took (the session ended before it ran) goes with the connection.
+            SessionInput.TakeBody()?.Dispose();
             _tls?.Dispose();
             _client.Dispose();
         }

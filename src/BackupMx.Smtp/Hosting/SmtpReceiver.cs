@@ -1,17 +1,19 @@
 // Receiving: the SMTP side of BackupMx, on SmtpServer.
 //
 // A session is SmtpServer's state machine over our own connection input (Connection/), which
-// repairs DATA framing, bounds the body, command lines and command count, and answers ETRN
-// (Etrn/) ahead of SmtpServer's fixed parser. The listener refuses connections past the total
-// and per-client limits with 421 before SmtpServer sees them. SessionHooks sees every command
-// before it runs and keeps what SmtpServer drops (HELO name, NOTIFY/ORCPT); RecipientFilter
-// applies the message rate at MAIL and, at RCPT, relaying and Core's RecipientPolicy (recipient
-// lists, callouts, accept-only-when-primary-down); IntakeMessageStore checks the bytes, hands
-// each message to Core's IntakeService and answers 250 only once the spool holds it. STARTTLS is
-// offered only with a configured PEM certificate. SmtpServer's unsafe defaults (accept-all AUTH,
-// PROXY from anyone, SMTPUTF8, five refused commands and out) are switched off here. A stop
-// closes the listening sockets first, lets open sessions finish for a grace period, then cancels
-// the rest.
+// reads each DATA body itself as it arrives (framing, size, content checks, a temporary copy
+// that goes to a file past 64 KiB, so no session holds a whole message in memory), bounds
+// command lines and command count, and answers ETRN (Etrn/) ahead of SmtpServer's fixed
+// parser. The listener refuses connections past the total and per-client limits with 421
+// before SmtpServer sees them. SessionHooks sees every command before it runs and keeps what
+// SmtpServer drops (HELO name, NOTIFY/ORCPT); RecipientFilter applies the message rate at MAIL
+// and, at RCPT, relaying and Core's RecipientPolicy (recipient lists, callouts,
+// accept-only-when-primary-down); IntakeMessageStore turns the body's checks into replies,
+// hands each message to Core's IntakeService and answers 250 only once the spool holds it.
+// STARTTLS is offered only with a configured PEM certificate. SmtpServer's unsafe defaults
+// (accept-all AUTH, PROXY from anyone, SMTPUTF8, five refused commands and out) are switched
+// off here. A stop closes the listening sockets first, lets open sessions finish for a grace
+// period, then cancels the rest.
 using System.Net;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
@@ -44,8 +46,8 @@ internal sealed class SmtpReceiver(
     IOptions<SmtpReceiverOptions> receiverOptions,
     ILogger<SmtpReceiver> logger)
 {
-    // SmtpServer's strict check covers the whole read buffer (our body plus "\r\n" and ".\r\n"),
-    // so it gets some slack; the real limit is enforced by SessionInput and the SIZE check.
+    // SmtpServer only ever reads a placeholder body, so its limit serves the MAIL SIZE= check; the
+    // body itself is held to the limit by SessionInput. The slack is for the framing it counts.
     private const int FramingSlack = 16;
 
     private readonly CancellationTokenSource _shutdown = new();
@@ -84,13 +86,13 @@ internal sealed class SmtpReceiver(
 
         _listeners = new ReceiverListenerFactory(
             new ConnectionLimits(config.HostName, receiver.MaxConnections, receiver.MaxConnectionsPerIp),
-            new InputLimits(maxBytes, receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls),
+            new InputLimits(new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)), receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls),
             logger);
         var services = new Services(
             _listeners,
             new ReceiverCommandFactory(maxBytes, tls is not null),
             new RecipientFilter(config, recipientPolicy, new MessageRateLimiter(receiver.MaxMessagesPerMinutePerIp, time), receiver.MaxMessagesPerMinutePerIp, logger),
-            new IntakeMessageStore(intake, receiver, logger));
+            new IntakeMessageStore(intake, logger));
         var hooks = new SessionHooks(config, logger);
         var etrn = new EtrnService(config, flusher, receiver.EtrnReplyWait, logger, _shutdown.Token);
 
@@ -155,6 +157,10 @@ internal sealed class SmtpReceiver(
     /// The STARTTLS certificate from PEM files, with any further certificates in the certificate file
     /// sent as the chain (a "fullchain.pem" works as it is). Null when TLS is not configured.
     /// </summary>
+    // Created here, so a folder that cannot exist stops the start rather than every large message.
+    private static string SpillDirectory(SmtpReceiverOptions receiver) =>
+        string.IsNullOrWhiteSpace(receiver.SpillPath) ? Path.GetTempPath() : Directory.CreateDirectory(receiver.SpillPath).FullName;
+
     private SslStreamCertificateContext? LoadCertificate(SmtpReceiverOptions receiver)
     {
         if (string.IsNullOrWhiteSpace(receiver.TlsCertificatePath) || string.IsNullOrWhiteSpace(receiver.TlsKeyPath))

@@ -11,18 +11,17 @@ using SmtpServer.Storage;
 namespace BackupMx.Smtp.Intake;
 
 /// <summary>
-/// The end of DATA: checks the bytes, hands the message to <see cref="IntakeService"/> and turns
-/// its result into the reply. 250 only after intake committed body, record and wake-up (rule 1).
+/// The end of DATA: answers the checks made on the body as it arrived, hands the message to
+/// <see cref="IntakeService"/> and turns its result into the reply. 250 only after intake
+/// committed body, record and wake-up (rule 1).
 /// </summary>
 /// <remarks>
 /// Never throws: SmtpServer sends no reply for a thrown <see cref="SmtpResponseException"/> and a
-/// permanent 554 for anything else, so every failure here becomes 451 4.3.0. The buffer is only
-/// valid during this call; intake consumes it before returning, so it is passed on uncopied.
+/// permanent 554 for anything else, so every failure here becomes 451 4.3.0. The body, already
+/// checked while it arrived, comes from the session input, not from SmtpServer's buffer; its
+/// temporary copy is released when this call ends, once intake has stored it or failed.
 /// </remarks>
-internal sealed class IntakeMessageStore(
-    IntakeService intake,
-    SmtpReceiverOptions receiverOptions,
-    ILogger logger) : IMessageStore
+internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger) : IMessageStore
 {
     private static readonly SmtpResponse TooBig = new(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size");
     private static readonly SmtpResponse BareLineEndings = new(SmtpReplyCode.MailboxUnavailable, "5.6.0 Bare CR or LF or NUL in message not accepted");
@@ -40,20 +39,39 @@ internal sealed class IntakeMessageStore(
         {
             var state = SessionState.Of(context);
             sender = state.Sender ?? transaction.From?.AsAddress() ?? string.Empty;
-            if (state.Input.Oversized)
+
+            // The buffer is SmtpServer's placeholder: the body was read by the session input.
+            using var body = state.Input.TakeBody();
+            if (body is null)
             {
-                state.Input.Oversized = false;
+                Log.IntakeFailed(logger, client, sender, "no body was read");
+                return TryLater;
+            }
+
+            if (body.Oversized)
+            {
                 Log.MessageRefused(logger, client, sender, "message too big");
                 return TooBig;
             }
 
-            var content = ContentSequence.Restore(buffer, state.Input.BodyHasLeadingCrlf);
-            var violation = MessageChecks.FindViolation(content, receiverOptions);
-            if (violation != ContentViolation.None)
+            if (body.Violation != ContentViolation.None)
             {
-                var (response, reason) = Refusal(violation);
+                var (response, reason) = Refusal(body.Violation);
                 Log.MessageRefused(logger, client, sender, reason);
                 return response;
+            }
+
+            if (body.StorageError is { } error)
+            {
+                var reply = StorageErrors.IsOutOfSpace(error) ? NoSpace : TryLater;
+                Log.BodyNotKept(logger, error, client, sender, (int)reply.ReplyCode);
+                return reply;
+            }
+
+            if (body.Content is not { } content)
+            {
+                Log.IntakeFailed(logger, client, sender, "the body was not kept");
+                return TryLater;
             }
 
             var message = new IncomingMessage

@@ -26,101 +26,173 @@ internal enum ContentViolation
 /// <summary>Checks on the received bytes that decide whether a message is refused before intake.</summary>
 internal static class MessageChecks
 {
-    /// <summary>
-    /// Reads the message once, line by line, and returns the most serious violation in it (the order
-    /// of <see cref="ContentViolation"/>), so the reply does not depend on where in the message each
-    /// problem sits. Stops early once nothing more serious can turn up.
-    /// </summary>
+    /// <summary>The most serious violation in a whole message (see <see cref="ContentChecker"/>).</summary>
     public static ContentViolation FindViolation(ReadOnlySequence<byte> content, SmtpReceiverOptions options)
     {
-        var checkBare = !options.AllowBareLineEndings;
-        var lineTooLong = false;
-        var headerTooLarge = false;
-        var inHeader = true;
-        var received = 0;
-        var reader = new SequenceReader<byte>(content);
-        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
+        var checker = new ContentChecker(options);
+        foreach (var memory in content)
         {
-            if (checkBare && (line.IsEmpty || Last(line) != '\r' || ContainsCrOrNul(line.Slice(0, line.Length - 1))))
-            {
-                return ContentViolation.BareLineEnding;
-            }
-
-            if (line.Length + 1 > options.MaxDataLineLength)
-            {
-                if (!checkBare)
-                {
-                    return ContentViolation.LineTooLong;
-                }
-
-                lineTooLong = true;
-            }
-
-            if (!inHeader)
-            {
-                continue;
-            }
-
-            if (reader.Consumed > options.MaxHeaderBytes)
-            {
-                headerTooLarge = true;
-                inHeader = false;
-            }
-            else if (line.Length == 0 || (line.Length == 1 && line.FirstSpan[0] == '\r'))
-            {
-                inHeader = false;
-            }
-            else if (IsReceived(line))
-            {
-                received++;
-            }
+            checker.Append(memory.Span);
         }
 
-        var rest = reader.UnreadSequence;
-        if (checkBare && ContainsCrOrNul(rest))
+        return checker.Finish();
+    }
+}
+
+/// <summary>
+/// Reads a message once, line by line, as its bytes arrive in pieces of any size, and finds the
+/// most serious violation in it (the order of <see cref="ContentViolation"/>), so the reply does not
+/// depend on where in the message each problem sits. Keeps no line in memory: only counts and the
+/// first bytes of the current line.
+/// </summary>
+internal sealed class ContentChecker(SmtpReceiverOptions options)
+{
+    // "Received", optional spaces then tabs, ":" fits in the first 16 octets of the line.
+    private const int HeadLength = 16;
+
+    private readonly bool _checkBare = !options.AllowBareLineEndings;
+    private readonly byte[] _head = new byte[HeadLength];
+    private ContentViolation _final = ContentViolation.None;
+    private bool _lineTooLong;
+    private bool _headerTooLarge;
+    private bool _inHeader = true;
+    private int _received;
+    private long _consumed;
+
+    // The current line so far: its length, its last byte (-1 none yet) and whether a CR or NUL
+    // came before that last byte.
+    private long _lineLength;
+    private int _lastByte = -1;
+    private bool _crOrNulInside;
+
+    /// <summary>
+    /// True once a violation is certain (the message will be refused whatever follows); the most
+    /// serious one may still be found later, so keep appending until the end.
+    /// </summary>
+    public bool Violated => _final != ContentViolation.None || _lineTooLong || _headerTooLarge || _received > options.MaxReceivedHeaders;
+
+    public void Append(ReadOnlySpan<byte> bytes)
+    {
+        while (!bytes.IsEmpty && _final == ContentViolation.None)
+        {
+            var lf = bytes.IndexOf((byte)'\n');
+            if (lf < 0)
+            {
+                AddToLine(bytes);
+                return;
+            }
+
+            AddToLine(bytes[..lf]);
+            EndLine();
+            bytes = bytes[(lf + 1)..];
+        }
+    }
+
+    /// <summary>The verdict once the whole message has been appended.</summary>
+    public ContentViolation Finish()
+    {
+        if (_final != ContentViolation.None)
+        {
+            return _final;
+        }
+
+        // The last line has no LF: all of it counts, its last byte included.
+        if (_checkBare && (_crOrNulInside || _lastByte is '\r' or 0))
         {
             return ContentViolation.BareLineEnding;
         }
 
-        return lineTooLong || rest.Length > options.MaxDataLineLength ? ContentViolation.LineTooLong
-            : headerTooLarge || (inHeader && content.Length > options.MaxHeaderBytes) ? ContentViolation.HeaderTooLarge
-            : received > options.MaxReceivedHeaders ? ContentViolation.TooManyHops
+        return _lineTooLong || _lineLength > options.MaxDataLineLength ? ContentViolation.LineTooLong
+            : _headerTooLarge || (_inHeader && _consumed + _lineLength > options.MaxHeaderBytes) ? ContentViolation.HeaderTooLarge
+            : _received > options.MaxReceivedHeaders ? ContentViolation.TooManyHops
             : ContentViolation.None;
     }
 
-    private static byte Last(ReadOnlySequence<byte> line) => line.Slice(line.Length - 1).FirstSpan[0];
-
-    private static bool ContainsCrOrNul(ReadOnlySequence<byte> bytes)
+    private void AddToLine(ReadOnlySpan<byte> part)
     {
-        foreach (var memory in bytes)
+        if (part.IsEmpty)
         {
-            if (memory.Span.IndexOfAny((byte)'\r', (byte)0) >= 0)
-            {
-                return true;
-            }
+            return;
         }
 
-        return false;
+        if (_lineLength < HeadLength)
+        {
+            var n = (int)Math.Min(part.Length, HeadLength - _lineLength);
+            part[..n].CopyTo(_head.AsSpan((int)_lineLength));
+        }
+
+        // Only a CR right before the LF is allowed: the previous last byte is now inside the line.
+        if (_lastByte is '\r' or 0 || part[..^1].IndexOfAny((byte)'\r', (byte)0) >= 0)
+        {
+            _crOrNulInside = true;
+        }
+
+        _lastByte = part[^1];
+        _lineLength += part.Length;
+    }
+
+    private void EndLine()
+    {
+        var length = _lineLength;
+        var head = _head.AsSpan(0, (int)Math.Min(length, HeadLength));
+        var lastByte = _lastByte;
+        var crOrNulInside = _crOrNulInside;
+        _lineLength = 0;
+        _lastByte = -1;
+        _crOrNulInside = false;
+        _consumed += length + 1;
+
+        if (_checkBare && (length == 0 || lastByte != '\r' || crOrNulInside))
+        {
+            _final = ContentViolation.BareLineEnding;
+            return;
+        }
+
+        if (length + 1 > options.MaxDataLineLength)
+        {
+            if (!_checkBare)
+            {
+                _final = ContentViolation.LineTooLong;
+                return;
+            }
+
+            _lineTooLong = true;
+        }
+
+        if (!_inHeader)
+        {
+            return;
+        }
+
+        if (_consumed > options.MaxHeaderBytes)
+        {
+            _headerTooLarge = true;
+            _inHeader = false;
+        }
+        else if (length == 0 || (length == 1 && head[0] == '\r'))
+        {
+            _inHeader = false;
+        }
+        else if (IsReceived(head, length))
+        {
+            _received++;
+        }
     }
 
     // "Received", optional spaces then tabs, ":" (within the first 16 octets of the line).
-    private static bool IsReceived(ReadOnlySequence<byte> line)
+    private static bool IsReceived(ReadOnlySpan<byte> head, long length)
     {
-        if (line.Length < 9)
+        if (length < 9)
         {
             return false;
         }
 
-        Span<byte> head = stackalloc byte[16];
-        var start = line.Slice(0, Math.Min(line.Length, head.Length));
-        start.CopyTo(head);
-        var text = head[..(int)start.Length];
-        if (!System.Text.Ascii.EqualsIgnoreCase(text[..8], "received"u8))
+        if (!System.Text.Ascii.EqualsIgnoreCase(head[..8], "received"u8))
         {
             return false;
         }
 
-        var rest = text[8..].TrimStart((byte)' ').TrimStart((byte)'\t');
+        var rest = head[8..].TrimStart((byte)' ').TrimStart((byte)'\t');
         return rest.Length > 0 && rest[0] == ':';
     }
 }

@@ -1,0 +1,244 @@
+using BackupMx.Core.Intake;
+using BackupMx.Smtp.Intake;
+
+namespace BackupMx.Smtp.Connection;
+
+/// <summary>
+/// One DATA body as it arrives: finds its end, undoes dot-stuffing, counts it against the size limit,
+/// runs the content checks and keeps the message in a <see cref="BodySpill"/>, piece by piece, so no
+/// session ever holds a whole message in memory. Once the end is found, what the store needs to
+/// answer is here: <see cref="Oversized"/>, <see cref="Violation"/>, <see cref="StorageError"/> or
+/// the <see cref="Content"/>.
+/// </summary>
+/// <remarks>
+/// The body ends at the first <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c>, counting the CRLF of the DATA line,
+/// so a lone "." right after 354 is an empty message. A line starting with ".." loses one dot, the
+/// first line too (SmtpServer, which read bodies before, unstuffed only <c>&lt;CRLF&gt;..</c>); any
+/// other dot stays, so bytes are what they were. The content is everything up to and including the
+/// CRLF before the final dot. Bare CR and LF never end a line here.
+/// </remarks>
+internal sealed class IncomingBody : IDisposable
+{
+    private readonly long _maxBytes;
+    private readonly ContentChecker _checker;
+    private BodySpill? _spill;
+    private State _state = State.LineStart;
+    private long _size;
+
+    public IncomingBody(BodyLimits limits)
+    {
+        _maxBytes = limits.MaxContentBytes;
+        _checker = new ContentChecker(limits.Checks);
+        _spill = new BodySpill(limits.SpillDirectory);
+    }
+
+    private enum State
+    {
+        /// <summary>After CRLF (or at the start): a dot here is stuffing or the end.</summary>
+        LineStart,
+
+        /// <summary>Inside a line, the last byte not a CR.</summary>
+        InLine,
+
+        /// <summary>The last byte was a CR.</summary>
+        Cr,
+
+        /// <summary>A dot at the start of a line, held back.</summary>
+        Dot,
+
+        /// <summary>Dot and CR at the start of a line, held back: an LF now ends the body.</summary>
+        DotCr,
+
+        Ended,
+    }
+
+    public bool Ended => _state == State.Ended;
+
+    /// <summary>More than the size limit arrived; the rest was read and thrown away.</summary>
+    public bool Oversized { get; private set; }
+
+    /// <summary>The most serious content violation, once <see cref="Ended"/>.</summary>
+    public ContentViolation Violation { get; private set; }
+
+    /// <summary>Keeping the body failed (the temporary file could not be written).</summary>
+    public Exception? StorageError { get; private set; }
+
+    /// <summary>The message, once ended, when nothing above refuses it; owned by this object.</summary>
+    public MessageContent? Content => Ended && !Oversized && Violation == ContentViolation.None && StorageError is null ? _spill : null;
+
+    /// <summary>Takes the next bytes of the DATA phase and returns how many belong to the body (its end included).</summary>
+    public int Read(ReadOnlySpan<byte> bytes)
+    {
+        var i = 0;
+        var run = 0;
+        while (i < bytes.Length)
+        {
+            switch (_state)
+            {
+                case State.InLine:
+                    var cr = bytes[i..].IndexOf((byte)'\r');
+                    if (cr < 0)
+                    {
+                        i = bytes.Length;
+                    }
+                    else
+                    {
+                        i += cr + 1;
+                        _state = State.Cr;
+                    }
+
+                    break;
+                case State.Cr:
+                    _state = bytes[i] switch
+                    {
+                        (byte)'\n' => State.LineStart,
+                        (byte)'\r' => State.Cr,
+                        _ => State.InLine,
+                    };
+                    i++;
+                    break;
+                case State.LineStart:
+                    if (bytes[i] == '.')
+                    {
+                        Emit(bytes[run..i]);
+                        i++;
+                        run = i;
+                        _state = State.Dot;
+                    }
+                    else
+                    {
+                        _state = bytes[i] == '\r' ? State.Cr : State.InLine;
+                        i++;
+                    }
+
+                    break;
+                case State.Dot:
+                    if (bytes[i] == '\r')
+                    {
+                        i++;
+                        run = i;
+                        _state = State.DotCr;
+                    }
+                    else
+                    {
+                        if (bytes[i] == '.')
+                        {
+                            // Stuffing: the held dot goes, this one stays. It still counts towards the size.
+                            _size++;
+                        }
+                        else
+                        {
+                            Emit("."u8);
+                        }
+
+                        run = i;
+                        _state = State.InLine;
+                    }
+
+                    break;
+                case State.DotCr:
+                    if (bytes[i] == '\n')
+                    {
+                        _state = State.Ended;
+                        return i + 1;
+                    }
+
+                    // Not the end: the held dot and CR are ordinary bytes, and the CR may start a CRLF.
+                    Emit(".\r"u8);
+                    run = i;
+                    _state = State.Cr;
+                    break;
+                default:
+                    return i;
+            }
+        }
+
+        Emit(bytes[run..i]);
+        return i;
+    }
+
+    /// <summary>After each piece read: moves the kept bytes to the temporary file once memory is full.</summary>
+    public async ValueTask AfterReadAsync(CancellationToken cancellationToken)
+    {
+        if (_spill is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _spill.SpillIfFullAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Fail(ex);
+        }
+    }
+
+    /// <summary>Once <see cref="Ended"/>: finishes the checks and the temporary copy.</summary>
+    public async ValueTask CompleteAsync(CancellationToken cancellationToken)
+    {
+        if (!Oversized)
+        {
+            Violation = _checker.Finish();
+        }
+
+        if (Content is not null && _spill is not null)
+        {
+            try
+            {
+                await _spill.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                Fail(ex);
+            }
+        }
+        else
+        {
+            DropSpill();
+        }
+    }
+
+    private void Emit(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty || Oversized)
+        {
+            return;
+        }
+
+        _size += bytes.Length;
+        if (_size > _maxBytes)
+        {
+            Oversized = true;
+            DropSpill();
+            return;
+        }
+
+        _checker.Append(bytes);
+        if (_checker.Violated)
+        {
+            // Refused whatever follows: keep checking for a more serious problem, but stop keeping bytes.
+            DropSpill();
+        }
+
+        _spill?.Append(bytes);
+    }
+
+    private void Fail(Exception ex)
+    {
+        StorageError = ex;
+        DropSpill();
+    }
+
+    private void DropSpill()
+    {
+        _spill?.Dispose();
+        _spill = null;
+    }
+
+    public void Dispose() => DropSpill();
+}
+
+/// <summary>What a DATA body is held to, and where a large one is kept while it arrives.</summary>
+internal sealed record BodyLimits(long MaxContentBytes, SmtpReceiverOptions Checks, string SpillDirectory);
