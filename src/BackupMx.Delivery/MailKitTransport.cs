@@ -20,6 +20,12 @@
 // delivered nothing; the message is then tried once more on a fresh connection,
 // and only that attempt's replies count. The body is opened and parsed once per
 // delivery and the retry sends the same parsed message.
+//
+// Addresses are taken as stored, and one that MailKit cannot write exactly as
+// stored (EnvelopeMailbox) is decided here, before any connection: such a
+// recipient fails on its own with our 553 5.1.3 while the others are sent; an
+// unwritable sender fails the whole message with 553 5.1.7 and no DSN. Neither
+// says anything about the primary, so neither counts as an attempt to reach it.
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
@@ -79,10 +85,47 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
 
     public async Task<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
     {
+        if (EnvelopeMailbox.From(request.Sender) is not { } sender)
+        {
+            // A DSN needs a reverse-path to go to, and this one cannot be written in any command, so
+            // the failure is final and nobody is told (Undeliverable: no DSN), rather than a bounce
+            // that could never be addressed. Sending under a re-spelt sender instead would put an
+            // envelope on the message that the client never gave (rule 3).
+            LogUnwritableSender(_logger, request.QueueId);
+            return DeliveryResult.AllRecipients(request.Recipients, BadSender, null, reachedServer: false) with { Undeliverable = true, DecidedLocally = true };
+        }
+
+        var recipients = new List<EnvelopeRecipient>(request.Recipients.Count);
+        var refused = new List<RecipientOutcome>();
+        foreach (var recipient in request.Recipients)
+        {
+            if (recipient.Address.Length > 0 && EnvelopeMailbox.From(recipient.Address) is { } mailbox)
+            {
+                recipients.Add(new EnvelopeRecipient(mailbox, recipient));
+            }
+            else
+            {
+                LogUnwritableRecipient(_logger, request.QueueId);
+                refused.Add(new RecipientOutcome(recipient.Address, BadRecipient));
+            }
+        }
+
+        if (recipients.Count == 0)
+        {
+            return new DeliveryResult(refused, null) { DecidedLocally = true };
+        }
+
+        var result = await DeliverAsync(request, new Envelope(sender, recipients), cancellationToken).ConfigureAwait(false);
+        return refused.Count == 0 ? result : result with { Outcomes = [.. result.Outcomes, .. refused] };
+    }
+
+    private async Task<DeliveryResult> DeliverAsync(DeliveryRequest request, Envelope envelope, CancellationToken cancellationToken)
+    {
+        var states = envelope.Recipients.Select(r => r.State).ToList();
         var route = await _router.RouteAsync(request.Kind, request.Domain, cancellationToken).ConfigureAwait(false);
         if (route.Failure is not null)
         {
-            return DeliveryResult.AllRecipients(request.Recipients, route.Failure, null, reachedServer: false) with { Undeliverable = route.Undeliverable };
+            return DeliveryResult.AllRecipients(states, route.Failure, null, reachedServer: false) with { Undeliverable = route.Undeliverable };
         }
 
         var tls = _tls.GetTls(request.Kind, request.Domain);
@@ -99,7 +142,7 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
                 Outcome outcome = default;
                 try
                 {
-                    outcome = await SendAsync(reused, endpoint.Host, request, body, cancellationToken).ConfigureAwait(false);
+                    outcome = await SendAsync(reused, endpoint.Host, request, envelope, body, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -138,7 +181,7 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
             var reusable = false;
             try
             {
-                var outcome = await SendAsync(client, endpoint.Host, request, body, cancellationToken).ConfigureAwait(false);
+                var outcome = await SendAsync(client, endpoint.Host, request, envelope, body, cancellationToken).ConfigureAwait(false);
                 reusable = outcome.Reusable;
                 return outcome.Result;
             }
@@ -149,21 +192,21 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         }
 
         var reply = loop?.Reply ?? last?.Reply ?? SmtpReply.LocalTransient("4.4.4", "no address found for the destination");
-        return DeliveryResult.AllRecipients(request.Recipients, reply, lastHost, reached);
+        return DeliveryResult.AllRecipients(states, reply, lastHost, reached);
     }
 
-    private async Task<Outcome> SendAsync(RelaySmtpClient client, string host, DeliveryRequest request, LoadedBody body, CancellationToken cancellationToken)
+    private async Task<Outcome> SendAsync(RelaySmtpClient client, string host, DeliveryRequest request, Envelope envelope, LoadedBody body, CancellationToken cancellationToken)
     {
         client.Watcher.BeginTransaction();
         var message = await body.GetAsync(cancellationToken).ConfigureAwait(false);
-        return await SendMessageAsync(client, host, request, message, cancellationToken).ConfigureAwait(false);
+        return await SendMessageAsync(client, host, request, envelope, message, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<Outcome> SendMessageAsync(RelaySmtpClient client, string host, DeliveryRequest request, MimeMessage message, CancellationToken cancellationToken)
+    private async Task<Outcome> SendMessageAsync(RelaySmtpClient client, string host, DeliveryRequest request, Envelope envelope, MimeMessage message, CancellationToken cancellationToken)
     {
-        var mailboxes = request.Recipients.Select(r => (Mailbox: new MailboxAddress(string.Empty, r.Address), State: r)).ToList();
+        var mailboxes = envelope.Recipients;
         client.SetEnvelope(request.Parameters, mailboxes.Select(m => (m.Mailbox, m.State.Notify)), request.BodyLength);
-        var sender = new MailboxAddress(string.Empty, request.Sender);
+        var sender = envelope.Sender;
 
         SmtpReply? transactionReply = null;
         try
@@ -446,6 +489,15 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         }
     }
 
+    /// <summary>Our own verdicts on addresses we cannot write (RFC 3463: 5.1.3, 5.1.7), never a remote server's.</summary>
+    private static readonly SmtpReply BadRecipient = new(553, "5.1.3", "Bad recipient address syntax", FromRemote: false);
+
+    private static readonly SmtpReply BadSender = new(553, "5.1.7", "Bad sender's mailbox address syntax", FromRemote: false);
+
+    private sealed record Envelope(MailboxAddress Sender, IReadOnlyList<EnvelopeRecipient> Recipients);
+
+    private readonly record struct EnvelopeRecipient(MailboxAddress Mailbox, RecipientState State);
+
     private readonly record struct PoolKey(string Host, System.Net.IPAddress Address, int Port, DeliveryTls Tls);
 
     private readonly record struct IdleClient(RelaySmtpClient Client, long Since);
@@ -457,6 +509,12 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
 
     [LoggerMessage(EventId = 320, Level = LogLevel.Information, Message = "No recipient of {QueueId} accepted by {Host} (MailKit reported {Code}); using the RCPT replies")]
     private static partial void LogNoRecipientAccepted(ILogger logger, string queueId, string host, int code);
+
+    [LoggerMessage(EventId = 323, Level = LogLevel.Warning, Message = "A recipient of {QueueId} has an address that cannot be written in RCPT TO; it fails with 553 5.1.3")]
+    private static partial void LogUnwritableRecipient(ILogger logger, string queueId);
+
+    [LoggerMessage(EventId = 324, Level = LogLevel.Warning, Message = "The sender of {QueueId} has an address that cannot be written in MAIL FROM; the message fails with 553 5.1.7 and no DSN")]
+    private static partial void LogUnwritableSender(ILogger logger, string queueId);
 
     [LoggerMessage(EventId = 321, Level = LogLevel.Warning, Message = "Session with {Host} for {QueueId} failed (after DATA: {AfterData})")]
     private static partial void LogSessionLost(ILogger logger, Exception exception, string queueId, string host, bool afterData);

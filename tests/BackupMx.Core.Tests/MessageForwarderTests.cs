@@ -163,6 +163,64 @@ public sealed class MessageForwarderTests
     }
 
     [Fact]
+    public async Task Process_RecipientRefusedByUs_FailsWithoutNamingThePrimaryAndOthersDelivered()
+    {
+        using var h = new CoreHarness();
+        h.Transport.Reply = (_, rcpt) => rcpt == "bad@example.test"
+            ? new SmtpReply(553, "5.1.3", "Bad recipient address syntax", FromRemote: false)
+            : new SmtpReply(250, "2.0.0", "ok");
+        var id = await AcceptAsync(h, recipients: ["ok@example.test", "bad@example.test"]);
+
+        Assert.Equal(ForwardOutcome.Finished, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
+
+        var dsn = Assert.Single(await ListAsync(h.Spool.ListDomainAsync("sender.test", None)));
+        Assert.Equal("alice@sender.test", dsn.Recipients.Single().Address);
+        var attempt = Assert.Single(h.Transport.Attempts);
+        Assert.Equal(["ok@example.test", "bad@example.test"], attempt.Recipients);
+        var failed = Assert.Single(((SimpleDsnComposer)h.Get<IDsnComposer>()).Composed).Failed.Single();
+        Assert.Equal("bad@example.test", failed.Address);
+        Assert.Equal("5.1.3", failed.FailureStatus);
+        Assert.Null(failed.RemoteHost);
+        Assert.False(failed.LastReply!.FromRemote);
+    }
+
+    [Fact]
+    public async Task Process_OutcomesDecidedLocally_PrimaryNotReportedUnreachable()
+    {
+        using var h = new CoreHarness();
+        await h.Monitor.ProbeAllAsync(None);
+        h.Time.Advance(TimeSpan.FromSeconds(5));
+        h.Transport.DecideLocally = r => new DeliveryResult(
+            r.Recipients.Select(x => new RecipientOutcome(x.Address, new SmtpReply(553, "5.1.3", "Bad recipient address syntax", FromRemote: false))).ToList(),
+            null) { DecidedLocally = true };
+        var id = await AcceptAsync(h);
+
+        Assert.Equal(ForwardOutcome.Finished, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
+
+        var status = await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None);
+        Assert.Equal(PrimaryState.Up, status!.State);
+        Assert.Null(status.LastError);
+        Assert.Single(await ListAsync(h.Spool.ListDomainAsync("sender.test", None)));
+    }
+
+    [Fact]
+    public async Task Process_SenderWeCannotWrite_DroppedWithoutDsnAndPrimaryNotReported()
+    {
+        using var h = new CoreHarness();
+        await h.Monitor.ProbeAllAsync(None);
+        h.Time.Advance(TimeSpan.FromSeconds(5));
+        h.Transport.DecideLocally = r => DeliveryResult.AllRecipients(
+            r.Recipients, new SmtpReply(553, "5.1.7", "Bad sender's mailbox address syntax", FromRemote: false), null, reachedServer: false) with { Undeliverable = true, DecidedLocally = true };
+        var id = await AcceptAsync(h, recipients: ["a@example.test", "b@example.test"]);
+
+        Assert.Equal(ForwardOutcome.Finished, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
+
+        Assert.Equal(0, ((InMemorySpoolStore)h.Spool).Count);
+        Assert.Single(h.Transport.Attempts);
+        Assert.Equal(PrimaryState.Up, (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))!.State);
+    }
+
+    [Fact]
     public async Task Process_DuplicateWakeUps_DeliverOnce()
     {
         using var h = new CoreHarness();

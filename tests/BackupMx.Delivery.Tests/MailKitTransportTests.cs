@@ -329,4 +329,76 @@ public sealed class MailKitTransportTests : IAsyncLifetime
         Assert.Equal(452, extra.Code);
         Assert.Equal("4.5.3", extra.EnhancedCode);
     }
+
+    [Theory]
+    [InlineData("a b@example.com")] // a quoted local part stored without its quotes (before the receiver kept them)
+    [InlineData("a..b@example.com")]
+    [InlineData("\"a\r\nRSET\"@example.com")] // would end the RCPT line early
+    [InlineData("a@example.com.")] // MimeKit drops the dot: a different address would go out
+    [InlineData("a(comment)@example.com")]
+    public async Task DeliverAsync_UnwritableRecipient_Local553ForItOthersDelivered(string bad)
+    {
+        var result = await Transport().DeliverAsync(TestDelivery.Request(Body, recipients: ["bob@example.com", bad, "carol@example.com"]), CancellationToken.None);
+
+        Assert.True(result.ReachedServer);
+        Assert.False(result.DecidedLocally);
+        Assert.True(result.ReplyFor("bob@example.com").IsSuccess);
+        Assert.True(result.ReplyFor("carol@example.com").IsSuccess);
+        Assert.Equal(new SmtpReply(553, "5.1.3", "Bad recipient address syntax", FromRemote: false), result.ReplyFor(bad));
+        Assert.Equal(["bob@example.com", "carol@example.com"], _primary.Messages.Single().AcceptedRecipients);
+        Assert.DoesNotContain(_primary.Commands, c => c.StartsWith("RSET", StringComparison.Ordinal));
+        Assert.Equal(2, _primary.Commands.Count(c => c.StartsWith("RCPT TO:", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task DeliverAsync_OnlyUnwritableRecipients_DecidedLocallyWithoutConnecting()
+    {
+        var result = await Transport().DeliverAsync(TestDelivery.Request(Body, recipients: ["a b@example.com", "c..d@example.com"]), CancellationToken.None);
+
+        Assert.True(result.DecidedLocally);
+        Assert.False(result.ReachedServer);
+        Assert.False(result.Undeliverable);
+        Assert.All(result.Outcomes, o => Assert.Equal(new SmtpReply(553, "5.1.3", "Bad recipient address syntax", FromRemote: false), o.Reply));
+        Assert.Equal(0, _primary.ConnectionCount);
+    }
+
+    [Theory]
+    [InlineData("alice smith@sender.org")]
+    [InlineData("alice@@sender.org")]
+    public async Task DeliverAsync_UnwritableSender_Local553For5_1_7UndeliverableWithoutConnecting(string sender)
+    {
+        var result = await Transport().DeliverAsync(TestDelivery.Request(Body, sender: sender, recipients: ["bob@example.com", "carol@example.com"]), CancellationToken.None);
+
+        Assert.True(result.Undeliverable);
+        Assert.True(result.DecidedLocally);
+        Assert.False(result.ReachedServer);
+        Assert.All(result.Outcomes, o => Assert.Equal(new SmtpReply(553, "5.1.7", "Bad sender's mailbox address syntax", FromRemote: false), o.Reply));
+        Assert.Equal(2, result.Outcomes.Count);
+        Assert.Equal(0, _primary.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task DeliverAsync_QuotedLocalParts_SentExactlyAsStored()
+    {
+        var result = await Transport().DeliverAsync(
+            TestDelivery.Request(Body, sender: "\"alice smith\"@sender.org", recipients: ["\"a b\"@example.test", "\"x\\\"y\"@example.test"]),
+            CancellationToken.None);
+
+        Assert.All(result.Outcomes, o => Assert.True(o.Reply.IsSuccess, o.Reply.ToString()));
+        Assert.Contains("MAIL FROM:<\"alice smith\"@sender.org>", _primary.Commands.Single(c => c.StartsWith("MAIL ", StringComparison.Ordinal)), StringComparison.Ordinal);
+        var rcpts = _primary.Commands.Where(c => c.StartsWith("RCPT ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["RCPT TO:<\"a b\"@example.test>", "RCPT TO:<\"x\\\"y\"@example.test>"], rcpts);
+    }
+
+    [Fact]
+    public async Task DeliverAsync_OrcptNamingTheRecipient_GoesOutAsTheClientWroteIt()
+    {
+        // MailKit 4.18.2 derives ORCPT from the RCPT address (README, Known limitations); when the
+        // client's ORCPT names that same address, what it derives is the client's value.
+        await Transport().DeliverAsync(
+            TestDelivery.Request(Body, recipients: ["b+x@example.test"], shape: r => new RecipientState { Address = r.Address, Notify = "FAILURE", OriginalRecipient = "rfc822;b+2Bx@example.test" }),
+            CancellationToken.None);
+
+        Assert.Equal("RCPT TO:<b+x@example.test> NOTIFY=FAILURE ORCPT=rfc822;b+2Bx@example.test", _primary.Commands.Single(c => c.StartsWith("RCPT ", StringComparison.Ordinal)));
+    }
 }

@@ -122,6 +122,49 @@ public sealed class MimeKitDsnComposerTests
     }
 
     [Fact]
+    public async Task ComposeAsync_OurOwnRefusal_NoRemoteMtaNoDiagnosticAndTheTextSaysItWasUs()
+    {
+        var refused = new RecipientState
+        {
+            Address = "a..b@example.com",
+            Status = RecipientStatus.Failed,
+            FailureStatus = "5.1.3",
+            LastReply = new SmtpReply(553, "5.1.3", "Bad recipient address syntax", FromRemote: false),
+            CompletedAt = Now,
+        };
+
+        using var dsn = await ComposeAsync(Record(), refused);
+
+        var report = (MultipartReport)dsn.Body!;
+        var recipient = ((MessageDeliveryStatus)report[1]).StatusGroups[1];
+        Assert.Equal("5.1.3", recipient["Status"]);
+        Assert.Equal("rfc822; a..b@example.com", recipient["Final-Recipient"]);
+        Assert.False(recipient.Contains("Remote-MTA"));
+        Assert.False(recipient.Contains("Diagnostic-Code"));
+        Assert.Contains("<a..b@example.com>: this mail system could not send it on: 553 5.1.3 Bad recipient address syntax", ((TextPart)report[0]).Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_SenderMimeKitCannotRead_ComposedWithoutTo()
+    {
+        var record = Record();
+        record = new SpoolRecord
+        {
+            QueueId = record.QueueId,
+            Domain = record.Domain,
+            Sender = "alice smith@sender.org",
+            Recipients = [],
+            ReceivedAt = record.ReceivedAt,
+            ExpiresAt = record.ExpiresAt,
+        };
+
+        using var dsn = await ComposeAsync(record, Expired());
+
+        Assert.Empty(dsn.To);
+        Assert.Equal(MimeKitDsnComposer.Subject, dsn.Subject);
+    }
+
+    [Fact]
     public async Task ComposeAsync_SeveralRecipients_OneGroupEachAndAllNamedInTheText()
     {
         using var dsn = await ComposeAsync(Record(), Bounced(), Expired());

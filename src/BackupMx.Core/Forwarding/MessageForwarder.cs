@@ -122,7 +122,7 @@ public sealed partial class MessageForwarder(
         // would otherwise find it still undelivered in the spool and send it a second time. A
         // message that stays queued reports first, while its lease keeps the flush from
         // resetting the retry it has just been given.
-        var report = attempt is not null && record.Kind == MessageKind.Relay;
+        var report = attempt is not null && record.Kind == MessageKind.Relay && !attempt.DecidedLocally;
         var finished = record.IsFinished;
         if (report && !finished)
         {
@@ -219,7 +219,10 @@ public sealed partial class MessageForwarder(
             var reply = byAddress.GetValueOrDefault(recipient.Address)
                 ?? SmtpReply.LocalTransient("4.4.0", "no outcome reported for this recipient");
             recipient.LastReply = reply;
-            recipient.RemoteHost = result.RemoteHost;
+
+            // A permanent failure we decided ourselves (an address we cannot write) was not the
+            // host's doing: the DSN must not name it as the reporting Remote-MTA.
+            recipient.RemoteHost = reply is { FromRemote: false, IsPermanent: true } ? null : result.RemoteHost;
             if (result.Undeliverable)
             {
                 recipient.Status = RecipientStatus.Failed;
@@ -386,7 +389,7 @@ public sealed partial class MessageForwarder(
     [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "Could not schedule the next wake-up of {QueueId}; the sweep will")]
     private static partial void LogWakeUpFailed(ILogger logger, Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient}: destination cannot receive mail ({Reply})")]
+    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient} without a DSN: it can never be delivered ({Reply})")]
     private static partial void LogUndeliverable(ILogger logger, string queueId, string recipient, string reply);
 
     [LoggerMessage(EventId = 217, Level = LogLevel.Warning, Message = "Could not make {QueueId} due after its primary came back during the attempt; it keeps its retry")]

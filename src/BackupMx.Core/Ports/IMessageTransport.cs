@@ -33,8 +33,18 @@ public sealed record DeliveryResult(IReadOnlyList<RecipientOutcome> Outcomes, st
     /// <summary>True when a remote server answered at all (it is reachable, whatever it said).</summary>
     public bool ReachedServer { get; init; }
 
-    /// <summary>True when the destination can never be reached (RFC 7505 null MX for a DSN): drop, do not retry.</summary>
+    /// <summary>
+    /// True when the message can never be delivered and no DSN can be sent about it: drop, do not
+    /// retry, notify nobody. A DSN whose destination has a null MX (RFC 7505), or an envelope
+    /// sender that cannot be written in MAIL FROM (a DSN could not be addressed to it either).
+    /// </summary>
     public bool Undeliverable { get; init; }
+
+    /// <summary>
+    /// True when every outcome was decided here without contacting any server (addresses that
+    /// cannot be written): the attempt says nothing about whether the primary is up.
+    /// </summary>
+    public bool DecidedLocally { get; init; }
 
     public static DeliveryResult AllRecipients(IEnumerable<RecipientState> recipients, SmtpReply reply, string? remoteHost, bool reachedServer) =>
         new(recipients.Select(r => new RecipientOutcome(r.Address, reply)).ToList(), remoteHost) { ReachedServer = reachedServer };

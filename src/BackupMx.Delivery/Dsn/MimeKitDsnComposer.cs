@@ -10,6 +10,7 @@ using System.Text;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Delivery.Smtp;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using MimeKit.Utils;
@@ -33,7 +34,14 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
 
         var message = new MimeMessage();
         message.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostName}"));
-        message.To.Add(new MailboxAddress(string.Empty, original.Sender));
+
+        // Only a sender we could not write stays out of To: MimeKit would throw, and that DSN's own
+        // delivery then fails here with 5.1.3 rather than leave the message retrying its DSN forever.
+        if (EnvelopeMailbox.From(original.Sender) is { } sender)
+        {
+            message.To.Add(sender);
+        }
+
         message.Subject = Subject;
         message.Date = now;
         message.MessageId = MimeUtils.GenerateMessageId(hostName);
@@ -81,7 +89,7 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
             {
                 text.Append(reply.FromRemote
                     ? $"the server {recipient.RemoteHost ?? "of the recipient"} refused it: {reply}"
-                    : $"it could not be delivered: {reply}");
+                    : $"this mail system could not send it on: {reply}");
             }
             else
             {

@@ -26,11 +26,20 @@ public sealed class ScriptedTransport : IMessageTransport
 
     public bool Undeliverable { get; set; }
 
+    /// <summary>When set, the whole result of an attempt that reaches no server (outcomes decided by the transport itself).</summary>
+    public Func<DeliveryRequest, DeliveryResult>? DecideLocally { get; set; }
+
     public ConcurrentQueue<Attempt> Attempts { get; } = new();
 
     public async Task<DeliveryResult> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
     {
         var recipients = request.Recipients.Select(r => r.Address).ToList();
+        if (DecideLocally is not null)
+        {
+            Attempts.Enqueue(new Attempt(request, [], recipients));
+            return DecideLocally(request);
+        }
+
         var reachable = Connect is null ? Reachable : await Connect(request);
         if (!reachable)
         {
@@ -68,8 +77,14 @@ public sealed class ScriptedProber : IPrimaryProber
 /// <summary>A DSN composer that writes a minimal, easily checked text (the real one lives in BackupMx.Delivery).</summary>
 public sealed class SimpleDsnComposer : IDsnComposer
 {
+    public sealed record Composition(SpoolRecord Original, IReadOnlyList<RecipientState> Failed);
+
+    /// <summary>Every DSN composed, with copies of the recipients as they were then.</summary>
+    public ConcurrentQueue<Composition> Composed { get; } = new();
+
     public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<RecipientState> failedRecipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
     {
+        Composed.Enqueue(new Composition(original.Clone(), failedRecipients.Select(r => r.Clone()).ToList()));
         var text = $"From: MAILER-DAEMON\r\nTo: {original.Sender}\r\nSubject: failure {original.QueueId}\r\n\r\n"
             + string.Concat(failedRecipients.Select(r => $"{r.Address} {r.FailureStatus} {r.LastReply}\r\n"));
         var bytes = System.Text.Encoding.UTF8.GetBytes(text);
