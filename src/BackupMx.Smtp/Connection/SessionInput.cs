@@ -11,6 +11,8 @@ namespace BackupMx.Smtp.Connection;
 /// and command-count limits, ETRN, which SmtpServer's fixed parser would answer with 502, and the
 /// one reading of each MAIL and RCPT line (<see cref="LastEnvelopeLine"/>): repeated or unknown
 /// parameters are answered here, and the later stages take the parameters from that reading.
+/// <c>RCPT TO:&lt;Postmaster&gt;</c> (RFC 5321 §4.5.1), which SmtpServer cannot parse, is handed to it
+/// rewritten as <c>postmaster@</c> the configured postmaster domain.
 /// </summary>
 /// <remarks>
 /// SmtpServer ends DATA only at <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c> and unstuffs only <c>&lt;CRLF&gt;..</c>, so
@@ -48,6 +50,10 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private bool _closed;
     private int _commands;
 
+    // A command line handed to SmtpServer in place of the one the client sent (already consumed
+    // from the inner pipe); what SmtpServer has not consumed of it yet.
+    private ReadOnlySequence<byte>? _rewritten;
+
     // The MAIL or RCPT line at the head of the buffer handed to SmtpServer, and its length; it
     // becomes LastEnvelopeLine when SmtpServer consumes exactly that line.
     private (long Length, EnvelopeLine? Line)? _pendingEnvelope;
@@ -77,6 +83,12 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
 
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
+        if (_rewritten is { } rewritten)
+        {
+            _last = rewritten;
+            return new ReadResult(rewritten, isCanceled: false, isCompleted: false);
+        }
+
         var dataAccepted = DataAccepted;
         DataAccepted = false;
         if (_heldCrlf)
@@ -119,6 +131,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         _inner = secured;
         _last = default;
         _pendingEnvelope = null;
+        _rewritten = null;
         LastEnvelopeLine = null;
         _heldCrlf = false;
         _discardingLongLine = false;
@@ -192,7 +205,8 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             _pendingEnvelope = null;
             if (IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8))
             {
-                var envelope = EnvelopeLine.Parse(Encoding.Latin1.GetString(line));
+                var text = Encoding.Latin1.GetString(line);
+                var envelope = EnvelopeLine.Parse(text);
                 if (envelope?.Problem is EnvelopeLineProblem.RepeatedParameter or EnvelopeLineProblem.UnknownParameter)
                 {
                     // SmtpServer 11.1's parser throws on a repeated parameter and drops the session
@@ -203,6 +217,16 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                         envelope.Problem == EnvelopeLineProblem.RepeatedParameter ? "501 5.5.4 Parameter given twice" : "555 5.5.4 Parameter not recognised",
                         cancellationToken).ConfigureAwait(false);
                     continue;
+                }
+
+                if (envelope is { Verb: EnvelopeVerb.Rcpt } && limits.PostmasterDomain is { } domain
+                    && envelope.Path.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
+                {
+                    // SmtpServer's parser needs a domain; the path holds no quotes, so the first '>' ends it.
+                    var open = text.IndexOf('<', StringComparison.Ordinal);
+                    var close = text.IndexOf('>', open);
+                    var routed = string.Concat(text.AsSpan(0, open + 1), "postmaster@", domain, text.AsSpan(close));
+                    return HandOutRewritten(lineEnd, routed);
                 }
 
                 _pendingEnvelope = (line.Length, envelope);
@@ -220,6 +244,18 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             _last = buffer;
             return result;
         }
+    }
+
+    // The client's line is consumed; SmtpServer gets the replacement, and AdvanceTo treats it as
+    // the line it consumed (command count, envelope line).
+    private ReadResult HandOutRewritten(SequencePosition lineEnd, string line)
+    {
+        _inner.AdvanceTo(lineEnd);
+        var bytes = Encoding.Latin1.GetBytes(line);
+        _pendingEnvelope = EnvelopeLine.Parse(line) is { } envelope ? (bytes.Length, envelope) : null;
+        _rewritten = new ReadOnlySequence<byte>(bytes);
+        _last = _rewritten.Value;
+        return new ReadResult(_last, isCanceled: false, isCompleted: false);
     }
 
     private int MaxLineLength(ReadOnlySequence<byte> line) =>
@@ -314,12 +350,23 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             return;
         }
 
+        if (_rewritten is { } rewritten)
+        {
+            var used = rewritten.Slice(rewritten.Start, consumed);
+            if (used.Length > 0)
+            {
+                Consumed(used);
+            }
+
+            var rest = rewritten.Slice(consumed);
+            _rewritten = rest.IsEmpty ? null : rest;
+            return;
+        }
+
         var length = _last.Slice(_last.Start, consumed).Length;
         if (length > 0)
         {
-            _commands++;
-            LastEnvelopeLine = _pendingEnvelope is { } pending && pending.Length == length ? pending.Line : null;
-            _pendingEnvelope = null;
+            Consumed(_last.Slice(0, length));
         }
 
         if (length is > 0 and <= MaxDataLine && IsDataLine(Encoding.Latin1.GetString(_last.Slice(0, length))))
@@ -331,6 +378,13 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         }
 
         _inner.AdvanceTo(consumed, examined);
+    }
+
+    private void Consumed(ReadOnlySequence<byte> line)
+    {
+        _commands++;
+        LastEnvelopeLine = _pendingEnvelope is { } pending && pending.Length == line.Length ? pending.Line : null;
+        _pendingEnvelope = null;
     }
 
     private static bool IsDataLine(string line) =>
@@ -349,5 +403,13 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     public override void Complete(Exception? exception = null) => _inner.Complete(exception);
 }
 
-/// <summary>The bounds a session's input enforces, and the STARTTLS certificate (null: no TLS).</summary>
-internal sealed record InputLimits(long MaxContentBytes, int MaxCommandLineLength, int MaxCommandsPerSession, SslStreamCertificateContext? Tls = null);
+/// <summary>
+/// The bounds a session's input enforces, the STARTTLS certificate (null: no TLS), and the domain
+/// <c>RCPT TO:&lt;Postmaster&gt;</c> goes to (null: left to SmtpServer, which refuses it).
+/// </summary>
+internal sealed record InputLimits(
+    long MaxContentBytes,
+    int MaxCommandLineLength,
+    int MaxCommandsPerSession,
+    SslStreamCertificateContext? Tls = null,
+    string? PostmasterDomain = null);
