@@ -105,4 +105,16 @@ public sealed class PostmasterTests
 
         Assert.Contains("BackupMx:Smtp:PostmasterDomain", error.Message);
     }
+
+    [Theory]
+    [InlineData("RCPT TO:<postmaster@>")]
+    [InlineData("RCPT TO:<\"postmaster\">")]
+    [InlineData("RCPT TO:<postmaster.x>")]
+    public async Task Rcpt_OtherPathsWithoutDomain_StillRefused(string command)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await InTransactionAsync(host);
+
+        Assert.StartsWith("501 5.1.3 ", await client.CommandAsync(command));
+    }
 }

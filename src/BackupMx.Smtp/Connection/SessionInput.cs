@@ -8,11 +8,12 @@ namespace BackupMx.Smtp.Connection;
 
 /// <summary>
 /// The session's input as SmtpServer reads it: three repairs for the DATA phase, the line-length
-/// and command-count limits, ETRN, which SmtpServer's fixed parser would answer with 502, and the
+/// and command-count limits, ETRN and VRFY, which SmtpServer's fixed parser would answer with 502, and the
 /// one reading of each MAIL and RCPT line (<see cref="LastEnvelopeLine"/>): repeated or unknown
-/// parameters are answered here, and the later stages take the parameters from that reading.
-/// <c>RCPT TO:&lt;Postmaster&gt;</c> (RFC 5321 §4.5.1), which SmtpServer cannot parse, is handed to it
-/// rewritten as <c>postmaster@</c> the configured postmaster domain.
+/// parameters and non-ASCII paths are answered here, and the later stages take the parameters from
+/// that reading. Two lines SmtpServer cannot parse are handed to it rewritten: <c>RCPT TO:&lt;Postmaster&gt;</c>
+/// (RFC 5321 §4.5.1) as <c>postmaster@</c> the configured postmaster domain, and NOOP with an argument
+/// (which RFC 5321 §4.1.1.9 says to ignore) as a bare NOOP.
 /// </summary>
 /// <remarks>
 /// SmtpServer ends DATA only at <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c> and unstuffs only <c>&lt;CRLF&gt;..</c>, so
@@ -71,6 +72,12 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     /// line consumed was another command. SmtpServer keeps no RCPT parameters of its own.
     /// </summary>
     public EnvelopeLine? LastEnvelopeLine { get; private set; }
+
+    /// <summary>
+    /// The start of the command line SmtpServer consumed last, enough for its verb and "FROM:"/"TO:";
+    /// the <see cref="ReplyWriter"/> uses it to tell a syntax error from an unknown command.
+    /// </summary>
+    public string? LastCommandHead { get; private set; }
 
     /// <summary>Set when DATA is about to be answered with 354, so the next read is the body.</summary>
     public bool DataAccepted { get; set; }
@@ -133,6 +140,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         _pendingEnvelope = null;
         _rewritten = null;
         LastEnvelopeLine = null;
+        LastCommandHead = null;
         _heldCrlf = false;
         _discardingLongLine = false;
         _bodyHandedOut = false;
@@ -207,6 +215,16 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             {
                 var text = Encoding.Latin1.GetString(line);
                 var envelope = EnvelopeLine.Parse(text);
+                if (envelope is not null && !Ascii.IsValid(envelope.Path))
+                {
+                    // SMTPUTF8 is not offered, so an address must be ASCII (RFC 6531 §3.5; SmtpServer
+                    // would turn the octets into '?' and take it).
+                    _inner.AdvanceTo(lineEnd);
+                    _commands++;
+                    await reply("553 5.6.7 Non-ASCII address not permitted, SMTPUTF8 is not offered", cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 if (envelope?.Problem is EnvelopeLineProblem.RepeatedParameter or EnvelopeLineProblem.UnknownParameter)
                 {
                     // SmtpServer 11.1's parser throws on a repeated parameter and drops the session
@@ -231,6 +249,22 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
 
                 _pendingEnvelope = (line.Length, envelope);
             }
+            else if (IsVerb(line, "NOOP"u8) && line.Length > "NOOP\r\n".Length)
+            {
+                return HandOutRewritten(lineEnd, "NOOP\r\n");
+            }
+            else if (IsVerb(line, "VRFY"u8))
+            {
+                // RFC 5321 §3.5.3 and §7.3: with verification disabled, 252 (which says nothing about
+                // the address) rather than a code a client could read as an answer.
+                var argument = Encoding.Latin1.GetString(line).AsSpan(4).Trim();
+                _inner.AdvanceTo(lineEnd);
+                _commands++;
+                await reply(
+                    argument.IsEmpty ? "501 5.5.2 Syntax error in parameters or arguments" : "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery",
+                    cancellationToken).ConfigureAwait(false);
+                continue;
+            }
 
             if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
             {
@@ -247,7 +281,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     }
 
     // The client's line is consumed; SmtpServer gets the replacement, and AdvanceTo treats it as
-    // the line it consumed (command count, envelope line).
+    // the line it consumed (command count, envelope line, verb).
     private ReadResult HandOutRewritten(SequencePosition lineEnd, string line)
     {
         _inner.AdvanceTo(lineEnd);
@@ -385,6 +419,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         _commands++;
         LastEnvelopeLine = _pendingEnvelope is { } pending && pending.Length == line.Length ? pending.Line : null;
         _pendingEnvelope = null;
+        LastCommandHead = Encoding.Latin1.GetString(line.Slice(0, Math.Min(line.Length, 16)));
     }
 
     private static bool IsDataLine(string line) =>
