@@ -7,14 +7,6 @@ namespace BackupMx.Smtp.Tests;
 /// <summary>The reserved mailbox "postmaster" (RFC 5321 §4.5.1), at each served domain and without a domain.</summary>
 public sealed class PostmasterTests
 {
-    private static async Task<RawSmtpClient> InTransactionAsync(ReceiverHost host)
-    {
-        var client = await host.ConnectAsync();
-        Assert.StartsWith("250", await client.CommandAsync("EHLO client.test"));
-        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
-        return client;
-    }
-
     [Fact]
     public async Task Rcpt_PostmasterAnyCase_AcceptedDespiteRecipientsList()
     {
@@ -23,7 +15,7 @@ public sealed class PostmasterTests
             ["BackupMx:Domains:0:Recipients:0"] = "alice@example.test",
             ["BackupMx:Domains:1:Recipients:0"] = "bob@other.test",
         });
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<postmaster@example.test>"));
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<PostMaster@Other.Test>"));
@@ -43,7 +35,7 @@ public sealed class PostmasterTests
         await using var host = await ReceiverHost.StartAsync(
             new() { ["BackupMx:Domains:0:VerifyRecipients"] = "true" },
             configureServices: s => s.AddSingleton<IRecipientVerifier>(verifier));
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<POSTMASTER@example.test>"));
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<Postmaster>"));
@@ -57,7 +49,7 @@ public sealed class PostmasterTests
     public async Task Rcpt_PostmasterWithoutDomain_StoredAtFirstDomain(string command)
     {
         await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Domains:0:Recipients:0"] = "alice@example.test" });
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync(command));
         Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
@@ -69,7 +61,7 @@ public sealed class PostmasterTests
     public async Task Rcpt_PostmasterWithoutDomainAndParameters_ParametersKept()
     {
         await using var host = await ReceiverHost.StartAsync();
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         // Pipelined behind it, so the rewritten line must leave the rest of the input in place.
         await client.SendRawAsync("RCPT TO:<Postmaster> NOTIFY=FAILURE ORCPT=rfc822;Postmaster\r\nRCPT TO:<user@example.test>\r\nDATA\r\n");
@@ -89,7 +81,7 @@ public sealed class PostmasterTests
     public async Task Rcpt_PostmasterWithoutDomain_GoesToConfiguredPostmasterDomain()
     {
         await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:PostmasterDomain"] = "OTHER.test" });
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<Postmaster>"));
         Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
@@ -113,7 +105,7 @@ public sealed class PostmasterTests
     public async Task Rcpt_OtherPathsWithoutDomain_StillRefused(string command)
     {
         await using var host = await ReceiverHost.StartAsync();
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("501 5.1.3 ", await client.CommandAsync(command));
     }
