@@ -31,6 +31,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 213, Level = LogLevel.Information, Message = "Refused {Command} parameter {Parameter} from {ClientAddress}: invalid value")]
     public static partial void InvalidParameter(ILogger logger, string command, string parameter, string? clientAddress);
 
+    [LoggerMessage(EventId = 251, Level = LogLevel.Information, Message = "Refused {Command} with parameters {Parameters} from {ClientAddress}: session opened with HELO, not EHLO")]
+    public static partial void ParametersAfterHelo(ILogger logger, string command, string parameters, string? clientAddress);
+
     [LoggerMessage(EventId = 214, Level = LogLevel.Debug, Message = "{Command} of session {SessionId} not matched to its command line; its parameters not kept")]
     public static partial void EnvelopeLineMismatch(ILogger logger, Guid sessionId, string command);
 

@@ -91,6 +91,12 @@ public sealed class SmtpReceiverOptions
     public string? TlsKeyPath { get; set; }
 
     /// <summary>
+    /// The domain that <c>RCPT TO:&lt;Postmaster&gt;</c> (no domain, RFC 5321 §4.5.1) is delivered to, as
+    /// <c>postmaster@</c> this domain. Must be one of <c>BackupMx:Domains</c>. Default: the first of them.
+    /// </summary>
+    public string? PostmasterDomain { get; set; }
+
+    /// <summary>
     /// How long an ETRN waits for its flush to finish so that the reply can say how many messages were
     /// started (251/253); a longer flush goes on in the background and the reply is 250. Default 5 s.
     /// </summary>

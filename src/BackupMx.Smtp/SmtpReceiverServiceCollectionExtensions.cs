@@ -1,7 +1,9 @@
+using BackupMx.Core.Configuration;
 using BackupMx.Smtp.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace BackupMx.Smtp;
 
@@ -27,6 +29,9 @@ public static class SmtpReceiverServiceCollectionExtensions
             .Validate(
                 o => string.IsNullOrWhiteSpace(o.TlsKeyPath) || File.Exists(o.TlsKeyPath),
                 SmtpReceiverOptions.SectionName + ":TlsKeyPath does not name an existing file.")
+            .Validate<IOptions<BackupMxOptions>>(
+                (o, core) => string.IsNullOrWhiteSpace(o.PostmasterDomain) || core.Value.FindDomain(o.PostmasterDomain) is not null,
+                SmtpReceiverOptions.SectionName + ":PostmasterDomain must be one of the configured BackupMx:Domains.")
             .ValidateOnStart();
         services.TryAddSingleton<SmtpReceiver>();
         services.AddHostedService<SmtpReceiverHostedService>();

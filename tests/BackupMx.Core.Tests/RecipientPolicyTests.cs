@@ -78,6 +78,42 @@ public sealed class RecipientPolicyTests
         Assert.True((await policy.EvaluateAsync("carol@other.test", None)).IsAccepted);
     }
 
+    [Theory]
+    [InlineData("postmaster@example.test")]
+    [InlineData("Postmaster@example.test")]
+    [InlineData("POSTMASTER@Example.Test.")]
+    [InlineData("\"postmaster\"@example.test")]
+    public async Task Evaluate_PostmasterNotInRecipientsList_Accepted(string address)
+    {
+        _domain.Recipients = ["alice@example.test"];
+
+        Assert.True((await Policy().EvaluateAsync(address, None)).IsAccepted);
+        Assert.False((await Policy().EvaluateAsync("postmasters@example.test", None)).IsAccepted);
+    }
+
+    [Theory]
+    [InlineData(VerificationOutcome.DoesNotExist)]
+    [InlineData(VerificationOutcome.Unknown)]
+    public async Task Evaluate_PostmasterWithCallouts_AcceptedWithoutCallout(VerificationOutcome outcome)
+    {
+        _domain.VerifyRecipients = true;
+        _verifier.Outcome = _ => outcome;
+
+        Assert.True((await Policy().EvaluateAsync("PostMaster@example.test", None)).IsAccepted);
+        Assert.Empty(_verifier.Calls);
+    }
+
+    [Fact]
+    public async Task Evaluate_PostmasterWhilePrimaryUpAndAcceptOnlyWhenDown_DeferredToPrimary()
+    {
+        // 450 sends the client to the primary, which must accept postmaster itself: a deferral, not a refusal.
+        _domain.AcceptOnlyWhenPrimaryDown = true;
+        _domain.Recipients = ["alice@example.test"];
+        await SetPrimaryAsync(PrimaryState.Up);
+
+        Assert.Equal(RecipientVerdict.PrimaryIsUp, (await Policy().EvaluateAsync("postmaster@example.test", None)).Verdict);
+    }
+
     [Fact]
     public async Task Evaluate_CatchAllListed_AnyLocalPartAccepted()
     {

@@ -193,4 +193,58 @@ public sealed class EnvelopeParameterTests
 
         Assert.StartsWith("250", await client.CommandAsync("NOOP"));
     }
+
+    [Theory]
+    [InlineData(100, "250")]
+    [InlineData(101, "501 5.5.4 ")]
+    public async Task Mail_EnvidLength_AtMost100(int length, string expected)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        Assert.StartsWith(expected, await client.CommandAsync("MAIL FROM:<a@remote.test> ENVID=" + new string('e', length)));
+    }
+
+    [Theory]
+    [InlineData(500, "250")]
+    [InlineData(501, "501 5.5.4 ")]
+    public async Task Rcpt_OrcptLength_AtMost500(int length, string expected)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<a@remote.test>");
+        var orcpt = "rfc822;" + new string('o', length - "rfc822;@example.test".Length) + "@example.test";
+
+        Assert.StartsWith(expected, await client.CommandAsync("RCPT TO:<user@example.test> ORCPT=" + orcpt));
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:<a@remote.test> BODY=8BITMIME", false)]
+    [InlineData("MAIL FROM:<a@remote.test> SIZE=100", false)]
+    [InlineData("RCPT TO:<user@example.test> NOTIFY=NEVER", true)]
+    public async Task Parameters_AfterHelo_555(string command, bool inTransaction)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        Assert.StartsWith("250", await client.CommandAsync("HELO client.test"));
+        if (inTransaction)
+        {
+            Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
+        }
+
+        Assert.StartsWith("555 5.5.4 ", await client.CommandAsync(command));
+
+        // Without parameters the same session goes on; after EHLO the parameters are fine.
+        if (!inTransaction)
+        {
+            Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
+        }
+
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@example.test>"));
+        Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
+        Assert.StartsWith("250", await client.CommandAsync("EHLO client.test"));
+        Assert.StartsWith("250", await client.CommandAsync(inTransaction ? "MAIL FROM:<a@remote.test>" : command));
+    }
 }

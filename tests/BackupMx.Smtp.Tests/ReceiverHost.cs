@@ -81,6 +81,15 @@ internal sealed class ReceiverHost : IAsyncDisposable
 
     public Task<RawSmtpClient> ConnectAsync() => RawSmtpClient.ConnectAsync(Port);
 
+    /// <summary>A connection after a successful EHLO and MAIL FROM, ready for RCPT.</summary>
+    public async Task<RawSmtpClient> ConnectInTransactionAsync()
+    {
+        var client = await ConnectAsync();
+        Assert.StartsWith("250", await client.CommandAsync("EHLO client.test"));
+        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
+        return client;
+    }
+
     public async Task<List<SpoolRecord>> RecordsAsync()
     {
         var list = new List<SpoolRecord>();

@@ -6,14 +6,6 @@ namespace BackupMx.Smtp.Tests;
 
 public sealed class RecipientValidationTests
 {
-    private static async Task<RawSmtpClient> InTransactionAsync(ReceiverHost host)
-    {
-        var client = await host.ConnectAsync();
-        Assert.StartsWith("250", await client.CommandAsync("EHLO client.test"));
-        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
-        return client;
-    }
-
     [Fact]
     public async Task Rcpt_RecipientsList_UnknownGets550AtRcptTime()
     {
@@ -23,7 +15,7 @@ public sealed class RecipientValidationTests
             ["BackupMx:Domains:0:Recipients:1"] = "*@EXAMPLE.TEST",
             ["BackupMx:Domains:1:Recipients:0"] = "bob@other.test",
         });
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<anyone@example.test>"));
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<bob@Other.Test>"));
@@ -47,7 +39,7 @@ public sealed class RecipientValidationTests
         await using var host = await ReceiverHost.StartAsync(
             new() { ["BackupMx:Domains:0:VerifyRecipients"] = "true" },
             configureServices: s => s.AddSingleton<IRecipientVerifier>(verifier));
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<alice@example.test>"));
         Assert.StartsWith("550 5.1.1 ", await client.CommandAsync("RCPT TO:<ghost@example.test>"));
@@ -65,7 +57,7 @@ public sealed class RecipientValidationTests
         await using var host = await ReceiverHost.StartAsync(
             new() { ["BackupMx:Domains:0:VerifyRecipients"] = "true" },
             configureServices: s => s.AddSingleton<IRecipientVerifier>(verifier));
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<alice@example.test>"));
 
         verifier.Outcome = _ => VerificationOutcome.Unknown;
@@ -87,7 +79,7 @@ public sealed class RecipientValidationTests
                 ["BackupMx:Domains:0:AcceptUnverifiedWhenPrimaryDown"] = "true",
             },
             configureServices: s => s.AddSingleton<IRecipientVerifier>(verifier));
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<bob@example.test>"));
     }
@@ -96,7 +88,7 @@ public sealed class RecipientValidationTests
     public async Task Rcpt_VerifyWithoutVerifierImplementation_Deferred()
     {
         await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Domains:0:VerifyRecipients"] = "true" });
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("450 4.1.1 ", await client.CommandAsync("RCPT TO:<bob@example.test>"));
     }
@@ -109,7 +101,7 @@ public sealed class RecipientValidationTests
     {
         await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Domains:0:AcceptOnlyWhenPrimaryDown"] = "true" });
         await host.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("example.test", state, null, null, null, null), CancellationToken.None);
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith(expected, await client.CommandAsync("RCPT TO:<alice@example.test>"));
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<alice@other.test>"));
@@ -120,7 +112,7 @@ public sealed class RecipientValidationTests
     {
         await using var host = await ReceiverHost.StartAsync();
         await host.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("example.test", PrimaryState.Up, null, null, null, null), CancellationToken.None);
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<alice@example.test>"));
     }
@@ -129,7 +121,7 @@ public sealed class RecipientValidationTests
     public async Task Rcpt_ManyRefusedByPolicy_SessionStaysOpen()
     {
         await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Domains:0:Recipients:0"] = "alice@example.test" });
-        await using var client = await InTransactionAsync(host);
+        await using var client = await host.ConnectInTransactionAsync();
 
         for (var i = 0; i < 20; i++)
         {

@@ -29,6 +29,16 @@ public sealed class ReplyWriterTests
     public void Repaired_AnythingElse_Unchanged(string line) =>
         Assert.Equal(line, Strip(line));
 
+    [Theory]
+    [InlineData("MAIL FROM:x@y\r\n", "501 5.1.7 Bad sender address syntax")]
+    [InlineData("rcpt to:<>\r\n", "501 5.1.3 Bad recipient address syntax")]
+    [InlineData("EHLO\r\n", "501 5.5.2 Syntax error in parameters or arguments")]
+    [InlineData("EXPN staff\r\n", "502 5.5.1 Command not implemented")]
+    [InlineData("FROB\r\n", "500 5.5.1 Command unrecognized")]
+    [InlineData(null, "500 5.5.1 Command unrecognized")]
+    public void Repaired_Unrecognized_ByVerbOfTheLine(string? command, string expected) =>
+        Assert.Equal(expected, Encoding.ASCII.GetString(ReplyWriter.Repaired("502 Unrecognized command, 4 retry(ies) remaining."u8, command)));
+
     private static string Strip(string line) =>
         Encoding.ASCII.GetString(ReplyWriter.Repaired(Encoding.ASCII.GetBytes(line)));
 }

@@ -7,6 +7,12 @@
 // only when it is down (450 4.7.1), then a callout to the primary with a cache. While the
 // primary cannot answer, recipients it confirmed earlier are still accepted and the others
 // are deferred (450 4.1.1) unless the domain says to accept them unverified.
+//
+// "postmaster" (any case) must be accepted at every domain we serve (RFC 5321 §4.5.1): it is
+// never refused for missing from a Recipients list, and never called out (the primary must
+// accept it too, and a primary that cannot answer must not cost the postmaster its mail). With
+// accept-only-when-primary-down and the primary up it still gets 450 4.7.1 like everyone else:
+// that is a deferral towards the primary, which accepts it, not a refusal of the mailbox.
 using System.Collections.Concurrent;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
@@ -115,7 +121,7 @@ public sealed partial class RecipientPolicy
             return RecipientDecision.PrimaryIsUp;
         }
 
-        if (!domain.VerifyRecipients)
+        if (!domain.VerifyRecipients || IsPostmaster(localPart))
         {
             return RecipientDecision.Accept;
         }
@@ -125,8 +131,14 @@ public sealed partial class RecipientPolicy
 
     // The domain part compares case-insensitively (RFC 5321 §2.4); the local part exactly as
     // configured, because only the primary knows whether its mailboxes are case-sensitive.
+    // Postmaster is always listed, in any case (RFC 5321 §4.5.1).
     private static bool IsListed(DomainOptions domain, string localPart)
     {
+        if (IsPostmaster(localPart))
+        {
+            return true;
+        }
+
         foreach (var entry in domain.Recipients)
         {
             var at = entry.LastIndexOf('@');
@@ -144,6 +156,11 @@ public sealed partial class RecipientPolicy
 
         return false;
     }
+
+    // The reserved mailbox; as a quoted string it names the same mailbox (RFC 5321 §4.1.2).
+    private static bool IsPostmaster(string localPart) =>
+        localPart.Equals("postmaster", StringComparison.OrdinalIgnoreCase)
+        || localPart.Equals("\"postmaster\"", StringComparison.OrdinalIgnoreCase);
 
     private async ValueTask<RecipientDecision> VerifyAsync(DomainOptions domain, string localPart, PrimaryStatus? status, CancellationToken cancellationToken)
     {

@@ -4,22 +4,28 @@ using System.IO.Pipelines;
 namespace BackupMx.Smtp.Connection;
 
 /// <summary>
-/// The session's output as SmtpServer writes it, with two repairs. SmtpServer appends
+/// The session's output as SmtpServer writes it, with three repairs. SmtpServer appends
 /// ", N retry(ies) remaining." to every refusal it sends for a thrown reply (relaying denied,
 /// bad sequence, unknown command). That text is not ours to send: it would end up quoted in
 /// other servers' bounces ("550 5.7.1 Relaying denied, 999 retry(ies) remaining.") and tells a
 /// client how many more errors it may make. And a command out of order (RCPT before MAIL, DATA
 /// before RCPT) gets "501 expected MAIL/RSET/..." from its state machine, where RFC 5321 §4.3.2
-/// asks for 503. Replies are held until SmtpServer flushes them, then passed on repaired;
-/// everything else goes out byte for byte.
+/// asks for 503. And every line its parser cannot read gets "502 Unrecognized command", where
+/// RFC 5321 §4.2.4 and §4.3.2 distinguish a syntax error in a known command's arguments (501), a
+/// verb that is known but not implemented (502) and an unknown verb (500): the reply is chosen from
+/// the verb of the line SmtpServer consumed last (<paramref name="lastCommandHead"/>; SmtpServer
+/// flushes each reply before it reads the next line). Replies are held until SmtpServer flushes
+/// them, then passed on repaired; everything else goes out byte for byte.
 /// </summary>
-internal sealed class ReplyWriter(PipeWriter inner) : PipeWriter
+internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHead = null) : PipeWriter
 {
     private static ReadOnlySpan<byte> Suffix => " retry(ies) remaining."u8;
 
     private static ReadOnlySpan<byte> OutOfSequence => "501 expected "u8;
 
     private static ReadOnlySpan<byte> BadSequence => "503 5.5.1 Bad sequence of commands"u8;
+
+    private static ReadOnlySpan<byte> Unrecognized => "502 Unrecognized command"u8;
 
     private readonly ArrayBufferWriter<byte> _pending = new(256);
 
@@ -57,7 +63,7 @@ internal sealed class ReplyWriter(PipeWriter inner) : PipeWriter
         {
             var end = rest.IndexOf("\r\n"u8);
             var line = end < 0 ? rest : rest[..end];
-            inner.Write(Repaired(line));
+            inner.Write(Repaired(line, lastCommandHead?.Invoke()));
             if (end < 0)
             {
                 break;
@@ -71,10 +77,34 @@ internal sealed class ReplyWriter(PipeWriter inner) : PipeWriter
     }
 
     /// <summary>A reply line repaired as described above; any other line unchanged.</summary>
-    internal static ReadOnlySpan<byte> Repaired(ReadOnlySpan<byte> line)
+    /// <param name="commandHead">The start of the command line the reply answers, when known.</param>
+    internal static ReadOnlySpan<byte> Repaired(ReadOnlySpan<byte> line, string? commandHead = null)
     {
         line = WithoutRetryCount(line);
-        return line.StartsWith(OutOfSequence) ? BadSequence : line;
+        return line.StartsWith(OutOfSequence) ? BadSequence
+            : line.SequenceEqual(Unrecognized) ? ForUnparsed(commandHead)
+            : line;
+    }
+
+    /// <summary>The reply to a line SmtpServer's parser could not read, by its verb.</summary>
+    internal static ReadOnlySpan<byte> ForUnparsed(string? commandHead)
+    {
+        var head = (commandHead ?? string.Empty).AsSpan();
+        var end = head.IndexOfAny(' ', '\r', '\n');
+        var verb = (end < 0 ? head : head[..end]).ToString().ToUpperInvariant();
+        return verb switch
+        {
+            "MAIL" when head.StartsWith("MAIL FROM:", StringComparison.OrdinalIgnoreCase) => "501 5.1.7 Bad sender address syntax"u8,
+            "RCPT" when head.StartsWith("RCPT TO:", StringComparison.OrdinalIgnoreCase) => "501 5.1.3 Bad recipient address syntax"u8,
+            "HELO" or "EHLO" or "MAIL" or "RCPT" or "DATA" or "RSET" or "NOOP" or "QUIT" or "STARTTLS" or "VRFY" or "ETRN"
+                => "501 5.5.2 Syntax error in parameters or arguments"u8,
+
+            // Known verbs we do not offer: EXPN (RFC 5321 §3.5.3 allows 502), HELP, obsolete RFC 821
+            // ones, and extensions not advertised (CHUNKING, AUTH, ODMR).
+            "EXPN" or "HELP" or "TURN" or "SEND" or "SOML" or "SAML" or "BDAT" or "AUTH" or "ATRN" or "PROXY"
+                => "502 5.5.1 Command not implemented"u8,
+            _ => "500 5.5.1 Command unrecognized"u8,
+        };
     }
 
     private static ReadOnlySpan<byte> WithoutRetryCount(ReadOnlySpan<byte> line)

@@ -8,9 +8,12 @@ namespace BackupMx.Smtp.Connection;
 
 /// <summary>
 /// The session's input as SmtpServer reads it: the DATA phase, the line-length and command-count
-/// limits, ETRN, which SmtpServer's fixed parser would answer with 502, and the one reading of each
-/// MAIL and RCPT line (<see cref="LastEnvelopeLine"/>): repeated or unknown parameters are answered
-/// here, and the later stages take the parameters from that reading.
+/// limits, ETRN and VRFY, which SmtpServer's fixed parser would answer with 502, and the one reading
+/// of each MAIL and RCPT line (<see cref="LastEnvelopeLine"/>): repeated or unknown parameters and
+/// non-ASCII paths are answered here, and the later stages take the parameters from that reading.
+/// Two lines SmtpServer cannot parse are handed to it rewritten: <c>RCPT TO:&lt;Postmaster&gt;</c>
+/// (RFC 5321 §4.5.1) as <c>postmaster@</c> the configured postmaster domain, and NOOP with an argument
+/// (which RFC 5321 §4.1.1.9 says to ignore) as a bare NOOP.
 /// </summary>
 /// <remarks>
 /// SmtpServer would hold a whole DATA body in memory until its final dot. Instead the body is read
@@ -40,6 +43,10 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private bool _closed;
     private int _commands;
 
+    // A command line handed to SmtpServer in place of the one the client sent (already consumed
+    // from the inner pipe); what SmtpServer has not consumed of it yet.
+    private ReadOnlySequence<byte>? _rewritten;
+
     // The MAIL or RCPT line at the head of the buffer handed to SmtpServer, and its length; it
     // becomes LastEnvelopeLine when SmtpServer consumes exactly that line.
     private (long Length, EnvelopeLine? Line)? _pendingEnvelope;
@@ -56,11 +63,23 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     /// </summary>
     public EnvelopeLine? LastEnvelopeLine { get; private set; }
 
+    /// <summary>
+    /// The start of the command line SmtpServer consumed last, enough for its verb and "FROM:"/"TO:";
+    /// the <see cref="ReplyWriter"/> uses it to tell a syntax error from an unknown command.
+    /// </summary>
+    public string? LastCommandHead { get; private set; }
+
     /// <summary>Set when DATA is about to be answered with 354, so the next read is the body.</summary>
     public bool DataAccepted { get; set; }
 
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
+        if (_rewritten is { } rewritten)
+        {
+            _last = rewritten;
+            return new ReadResult(rewritten, isCanceled: false, isCompleted: false);
+        }
+
         var dataAccepted = DataAccepted;
         DataAccepted = false;
         return dataAccepted
@@ -82,7 +101,9 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         _inner = secured;
         _last = default;
         _pendingEnvelope = null;
+        _rewritten = null;
         LastEnvelopeLine = null;
+        LastCommandHead = null;
         _discardingLongLine = false;
         DataAccepted = false;
         old.Complete();
@@ -153,7 +174,18 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             _pendingEnvelope = null;
             if (IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8))
             {
-                var envelope = EnvelopeLine.Parse(Encoding.Latin1.GetString(line));
+                var text = Encoding.Latin1.GetString(line);
+                var envelope = EnvelopeLine.Parse(text);
+                if (envelope is not null && !Ascii.IsValid(envelope.Path))
+                {
+                    // SMTPUTF8 is not offered, so an address must be ASCII (RFC 6531 §3.5; SmtpServer
+                    // would turn the octets into '?' and take it).
+                    _inner.AdvanceTo(lineEnd);
+                    _commands++;
+                    await reply("553 5.6.7 Non-ASCII address not permitted, SMTPUTF8 is not offered", cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 if (envelope?.Problem is EnvelopeLineProblem.RepeatedParameter or EnvelopeLineProblem.UnknownParameter)
                 {
                     // SmtpServer 11.1's parser throws on a repeated parameter and drops the session
@@ -166,7 +198,33 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                     continue;
                 }
 
+                if (envelope is { Verb: EnvelopeVerb.Rcpt } && limits.PostmasterDomain is { } domain
+                    && envelope.Path.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
+                {
+                    // SmtpServer's parser needs a domain; the path holds no quotes, so the first '>' ends it.
+                    var open = text.IndexOf('<', StringComparison.Ordinal);
+                    var close = text.IndexOf('>', open);
+                    var routed = string.Concat(text.AsSpan(0, open + 1), "postmaster@", domain, text.AsSpan(close));
+                    return HandOutRewritten(lineEnd, routed);
+                }
+
                 _pendingEnvelope = (line.Length, envelope);
+            }
+            else if (IsVerb(line, "NOOP"u8) && line.Length > "NOOP\r\n".Length)
+            {
+                return HandOutRewritten(lineEnd, "NOOP\r\n");
+            }
+            else if (IsVerb(line, "VRFY"u8))
+            {
+                // RFC 5321 §3.5.3 and §7.3: with verification disabled, 252 (which says nothing about
+                // the address) rather than a code a client could read as an answer.
+                var argument = Encoding.Latin1.GetString(line).AsSpan(4).Trim();
+                _inner.AdvanceTo(lineEnd);
+                _commands++;
+                await reply(
+                    argument.IsEmpty ? "501 5.5.2 Syntax error in parameters or arguments" : "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery",
+                    cancellationToken).ConfigureAwait(false);
+                continue;
             }
 
             if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
@@ -181,6 +239,18 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             _last = buffer;
             return result;
         }
+    }
+
+    // The client's line is consumed; SmtpServer gets the replacement, and AdvanceTo treats it as
+    // the line it consumed (command count, envelope line, verb).
+    private ReadResult HandOutRewritten(SequencePosition lineEnd, string line)
+    {
+        _inner.AdvanceTo(lineEnd);
+        var bytes = Encoding.Latin1.GetBytes(line);
+        _pendingEnvelope = EnvelopeLine.Parse(line) is { } envelope ? (bytes.Length, envelope) : null;
+        _rewritten = new ReadOnlySequence<byte>(bytes);
+        _last = _rewritten.Value;
+        return new ReadResult(_last, isCanceled: false, isCompleted: false);
     }
 
     private int MaxLineLength(ReadOnlySequence<byte> line) =>
@@ -262,15 +332,34 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             return;
         }
 
+        if (_rewritten is { } rewritten)
+        {
+            var used = rewritten.Slice(rewritten.Start, consumed);
+            if (used.Length > 0)
+            {
+                Consumed(used);
+            }
+
+            var rest = rewritten.Slice(consumed);
+            _rewritten = rest.IsEmpty ? null : rest;
+            return;
+        }
+
         var length = _last.Slice(_last.Start, consumed).Length;
         if (length > 0)
         {
-            _commands++;
-            LastEnvelopeLine = _pendingEnvelope is { } pending && pending.Length == length ? pending.Line : null;
-            _pendingEnvelope = null;
+            Consumed(_last.Slice(0, length));
         }
 
         _inner.AdvanceTo(consumed, examined);
+    }
+
+    private void Consumed(ReadOnlySequence<byte> line)
+    {
+        _commands++;
+        LastEnvelopeLine = _pendingEnvelope is { } pending && pending.Length == line.Length ? pending.Line : null;
+        _pendingEnvelope = null;
+        LastCommandHead = Encoding.Latin1.GetString(line.Slice(0, Math.Min(line.Length, 16)));
     }
 
     // Every read goes through ReadAsync, where ETRN and the limits are handled; SmtpServer only
@@ -290,5 +379,13 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     }
 }
 
-/// <summary>The bounds a session's input enforces, and the STARTTLS certificate (null: no TLS).</summary>
-internal sealed record InputLimits(BodyLimits Body, int MaxCommandLineLength, int MaxCommandsPerSession, SslStreamCertificateContext? Tls = null);
+/// <summary>
+/// The bounds a session's input enforces, the STARTTLS certificate (null: no TLS), and the domain
+/// <c>RCPT TO:&lt;Postmaster&gt;</c> goes to (null: left to SmtpServer, which refuses it).
+/// </summary>
+internal sealed record InputLimits(
+    BodyLimits Body,
+    int MaxCommandLineLength,
+    int MaxCommandsPerSession,
+    SslStreamCertificateContext? Tls = null,
+    string? PostmasterDomain = null);

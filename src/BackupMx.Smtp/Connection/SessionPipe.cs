@@ -33,7 +33,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         _onDispose = onDispose;
         _certificate = limits.Tls;
         SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync);
-        Output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions));
+        Output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead);
     }
 
     public SessionInput SessionInput { get; }
@@ -79,7 +79,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
 
         _tls = tls;
         SessionInput.Upgrade(PipeReader.Create(tls, ReaderOptions));
-        Output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions));
+        Output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions), () => SessionInput.LastCommandHead);
     }
 
     /// <summary>Writes one reply line of our own (ETRN, limits) and flushes it.</summary>

@@ -86,7 +86,7 @@ internal sealed class SmtpReceiver(
 
         _listeners = new ReceiverListenerFactory(
             new ConnectionLimits(config.HostName, receiver.MaxConnections, receiver.MaxConnectionsPerIp),
-            new InputLimits(new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)), receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls),
+            new InputLimits(new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)), receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls, PostmasterDomain(config, receiver)),
             logger);
         var services = new Services(
             _listeners,
@@ -152,6 +152,10 @@ internal sealed class SmtpReceiver(
             await _shutdown.CancelAsync().ConfigureAwait(false);
         }
     }
+
+    // Spelled as configured; the option is validated to name a configured domain.
+    private static string PostmasterDomain(BackupMxOptions config, SmtpReceiverOptions receiver) =>
+        (string.IsNullOrWhiteSpace(receiver.PostmasterDomain) ? null : config.FindDomain(receiver.PostmasterDomain))?.Name ?? config.Domains[0].Name;
 
     /// <summary>
     /// The STARTTLS certificate from PEM files, with any further certificates in the certificate file

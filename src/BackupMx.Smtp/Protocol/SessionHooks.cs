@@ -27,9 +27,11 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         {
             case EhloCommand ehlo:
                 state.HeloName = ehlo.DomainOrAddress;
+                state.Extended = true;
                 break;
             case HeloCommand helo:
                 state.HeloName = helo.DomainOrAddress;
+                state.Extended = false;
                 break;
             case MailCommand mailCommand:
                 // Checked before anything is reset: a refused MAIL leaves the transaction as it was.
@@ -47,6 +49,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             case StartTlsCommand:
                 // RFC 3207 §4.2: forget what the client said before the handshake.
                 state.HeloName = null;
+                state.Extended = false;
                 break;
             case DataCommand:
                 // SmtpServer answers 354 and reads the body exactly when there is a recipient.
@@ -65,6 +68,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             return new MailParameters();
         }
 
+        RefuseParametersWithoutEhlo(context, state, line);
         var parameters = line.Parameters;
         long? declared = null;
         if (parameters.TryGetValue("SIZE", out var size))
@@ -91,7 +95,8 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         }
 
         string? envelopeId = null;
-        if (parameters.TryGetValue("ENVID", out var envid) && (envid is null || !Xtext.TryDecode(envid, out envelopeId)))
+        // RFC 3461 §4.4: at most 100 characters (as sent, xtext).
+        if (parameters.TryGetValue("ENVID", out var envid) && (envid is null or { Length: > 100 } || !Xtext.TryDecode(envid, out envelopeId)))
         {
             Refuse(context, "MAIL", "ENVID");
         }
@@ -125,6 +130,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             return;
         }
 
+        RefuseParametersWithoutEhlo(context, state, line);
         var parameters = line.Parameters;
         string? notify = null;
         if (parameters.TryGetValue("NOTIFY", out var notifyValue))
@@ -138,7 +144,8 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
         string? orcpt = null;
         if (parameters.TryGetValue("ORCPT", out var orcptValue))
         {
-            if (orcptValue is null || !EsmtpParameters.IsValidOriginalRecipient(orcptValue))
+            // RFC 3461 §4.2: at most 500 characters.
+            if (orcptValue is null or { Length: > 500 } || !EsmtpParameters.IsValidOriginalRecipient(orcptValue))
             {
                 Refuse(context, "RCPT", "ORCPT");
             }
@@ -148,6 +155,16 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
 
         var address = EnvelopeAddress.From(line.Path, rcpt.Address) ?? throw RefuseAddress(context, "RCPT", "5.1.3 Bad recipient address syntax");
         state.Recipients[rcpt.Address] = new RecipientParameters(address, notify, orcpt);
+    }
+
+    // Service extensions, and so their parameters, exist only in a session opened with EHLO.
+    private void RefuseParametersWithoutEhlo(ISessionContext context, SessionState state, EnvelopeLine line)
+    {
+        if (!state.Extended && line.Parameters.Count > 0)
+        {
+            Log.ParametersAfterHelo(logger, line.Verb == EnvelopeVerb.Mail ? "MAIL" : "RCPT", string.Join(' ', line.Parameters.Keys), ClientAddress(context));
+            throw new SmtpResponseException(new SmtpResponse((SmtpReplyCode)555, "5.5.4 Parameters not recognised after HELO, use EHLO"));
+        }
     }
 
     private SmtpResponseException RefuseAddress(ISessionContext context, string command, string text)

@@ -15,6 +15,9 @@ internal sealed class SessionState(SessionInput input)
     /// <summary>The name given in the last HELO or EHLO (SmtpServer does not keep it).</summary>
     public string? HeloName { get; set; }
 
+    /// <summary>True after EHLO, false after HELO: MAIL and RCPT parameters are only valid after EHLO (RFC 5321 §4.1.1.11).</summary>
+    public bool Extended { get; set; }
+
     /// <summary>The parameters of the last accepted MAIL, values checked and ENVID decoded.</summary>
     public MailParameters Mail { get; set; } = new();
 
