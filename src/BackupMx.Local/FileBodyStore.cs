@@ -224,6 +224,50 @@ public sealed partial class FileBodyStore : IBodyStore
         }
     }
 
+    /// <summary>
+    /// Creates every shard folder a generated queue id can name, with one fsync of the
+    /// <c>bodies</c> folder for all of them. Otherwise a new spool pays a folder creation and
+    /// an fsync of its own on the first body of each of the 1,024 shards, on the accept path.
+    /// </summary>
+    /// <returns>The number of folders created.</returns>
+    public int CreateShards()
+    {
+        var created = 0;
+        foreach (var first in QueueId.Alphabet)
+        {
+            foreach (var second in QueueId.Alphabet)
+            {
+                var folder = Path.Combine(Root, string.Concat(first, second));
+                if (_knownShards.ContainsKey(folder))
+                {
+                    continue;
+                }
+
+                if (!Directory.Exists(folder))
+                {
+                    Directory.CreateDirectory(folder);
+                    created++;
+                }
+            }
+        }
+
+        if (created > 0)
+        {
+            // The new names must be durable before any body is written into them.
+            DirectorySync.Fsync(Root);
+        }
+
+        foreach (var first in QueueId.Alphabet)
+        {
+            foreach (var second in QueueId.Alphabet)
+            {
+                _knownShards.TryAdd(Path.Combine(Root, string.Concat(first, second)), true);
+            }
+        }
+
+        return created;
+    }
+
     private string EnsureShard(string queueId)
     {
         var folder = Path.GetDirectoryName(PathOf(queueId))!;

@@ -35,7 +35,7 @@ public sealed class DueMessagePumpTests
             var monitor = new PrimaryMonitor(new ScriptedProber(), new InMemoryPrimaryStatusStore(), flusher, options, Time, NullLogger<PrimaryMonitor>.Instance);
             var dsn = new DsnQueue(Spool, Bodies, wakeUps, new SimpleDsnComposer(), options, Time);
             var forwarder = new MessageForwarder(Spool, Bodies, wakeUps, Transport, dsn, monitor, options, Time, NullLogger<MessageForwarder>.Instance);
-            Intake = new IntakeService(Spool, Bodies, wakeUps, options, Time, NullLogger<IntakeService>.Instance);
+            Intake = new IntakeService(Spool, Bodies, wakeUps, new InMemoryPrimaryStatusStore(), options, Time, NullLogger<IntakeService>.Instance);
             Pump = new DueMessagePump(Spool, forwarder, Signal, options, Time, NullLogger<DueMessagePump>.Instance);
         }
     }

@@ -38,6 +38,54 @@ public sealed class IntakeServiceTests
     }
 
     [Fact]
+    public async Task AcceptAsync_PrimaryKnownDown_WaitsForRecoveryFlushOrFirstRetry()
+    {
+        using var h = new CoreHarness();
+        var statuses = h.Get<IPrimaryStatusStore>();
+        var now = h.Time.GetUtcNow();
+        await statuses.SetAsync(new PrimaryStatus("example.test", PrimaryState.Down, now, now, "connection refused", null), None);
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
+
+        var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);
+        var record = await h.Spool.GetAsync("example.test", id, None);
+        Assert.Equal(now.AddMinutes(5), record!.NextAttemptAt);
+        Assert.Equal(0, record.Attempts);
+        var (_, dueAt) = Assert.Single(h.WakeUps.History);
+        Assert.Equal(now.AddMinutes(5), dueAt);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_PrimaryRecoversWhileWriting_IsMadeDueAtOnce()
+    {
+        var spool = new InMemorySpoolStore();
+        var bodies = new InMemoryBodyStore();
+        using var h = new CoreHarness(spool: spool, bodies: bodies);
+        var intake = new IntakeService(spool, bodies, h.WakeUps, new RecoversAfterFirstRead(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+
+        var result = await intake.AcceptAsync(TestMessages.Make(), None);
+
+        var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);
+        Assert.Equal(h.Time.GetUtcNow(), (await spool.GetAsync("example.test", id, None))!.NextAttemptAt);
+        Assert.Equal(h.Time.GetUtcNow(), Assert.Single(h.WakeUps.History).DueAt);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_PrimaryUpOrUnknown_IsDueAtOnce()
+    {
+        using var h = new CoreHarness();
+        var now = h.Time.GetUtcNow();
+        await h.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("other.test", PrimaryState.Up, now, now, null, null), None);
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
+
+        foreach (var (domain, id) in new[] { "example.test", "other.test" }.Zip(Assert.IsType<IntakeResult.Accepted>(result).QueueIds))
+        {
+            Assert.Equal(now, (await h.Spool.GetAsync(domain, id, None))!.NextAttemptAt);
+        }
+    }
+
+    [Fact]
     public async Task AcceptAsync_RecipientsInTwoDomains_OneRecordAndBodyPerDomain()
     {
         using var h = new CoreHarness();
@@ -85,7 +133,7 @@ public sealed class IntakeServiceTests
         var spool = new InMemorySpoolStore();
         var bodies = new InMemoryBodyStore();
         using var h = new CoreHarness(spool: spool, bodies: bodies);
-        var intake = new IntakeService(spool, bodies, new FailingWakeUps(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+        var intake = new IntakeService(spool, bodies, new FailingWakeUps(), new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
 
         var result = await intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
 
@@ -117,5 +165,18 @@ public sealed class IntakeServiceTests
         public Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken) => throw new TimeoutException("service bus unavailable");
 
         public Task CancelAsync(string token, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>Down when the intake first looks, Up from then on: a recovery during the write.</summary>
+    private sealed class RecoversAfterFirstRead : IPrimaryStatusStore
+    {
+        private int _reads;
+
+        public Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken) =>
+            Task.FromResult<PrimaryStatus?>(new PrimaryStatus(domain, Interlocked.Increment(ref _reads) == 1 ? PrimaryState.Down : PrimaryState.Up, null, null, null, null));
+
+        public Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<PrimaryStatus>>([]);
     }
 }

@@ -21,10 +21,13 @@ public sealed class RecoveryDuringAttemptTests
     private static async Task<(CoreHarness Harness, string QueueId)> BacklogAsync()
     {
         var h = new CoreHarness();
+        h.Transport.Reachable = false;
+
+        // Accepted before the probe finds the primary down: a message accepted after it would
+        // wait for the recovery flush without an attempt of its own.
+        var id = await AcceptAsync(h);
         h.Prober.IsUp = _ => false;
         await h.Monitor.ProbeAllAsync(None);
-        h.Transport.Reachable = false;
-        var id = await AcceptAsync(h);
         Assert.Equal(1, await h.RunDueWakeUpsAsync());
         var record = await h.Spool.GetAsync("example.test", id, None);
         h.Time.Advance(record!.NextAttemptAt - h.Time.GetUtcNow());

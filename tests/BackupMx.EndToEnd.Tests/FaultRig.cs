@@ -76,6 +76,35 @@ internal sealed class FaultRig : IAsyncDisposable
     public async Task<IReadOnlyList<QueuedMessageView>> QueueAsync(string domain = Domain) =>
         await Inspector.ListAsync(domain, CancellationToken.None);
 
+    /// <summary>
+    /// Waits for the first attempt at the one queued message and returns it with the (fake) time
+    /// it was made. A message accepted after the start-up probe found the primary down has no
+    /// attempt of its own: time is advanced to its first retry. One accepted before the probe's
+    /// verdict is tried at once.
+    /// </summary>
+    public async Task<(QueuedMessageView View, DateTimeOffset AttemptedAt)> WaitForFirstAttemptAsync(TimeSpan firstRetry)
+    {
+        QueuedMessageView? waiting = null;
+        await BacklogTests.WaitUntilAsync(async () =>
+        {
+            var queue = await QueueAsync();
+            var view = queue.Count == 1 ? queue[0] : null;
+            var untilNext = view is null ? TimeSpan.Zero : view.NextAttemptAt - Time.GetUtcNow();
+
+            // Not to be confused with a lease (the next attempt is then the lease's end, 15 min away).
+            waiting = view is { Attempts: 0, LastError: null } && view.NextAttemptAt == view.ReceivedAt + firstRetry ? view : null;
+            return waiting is not null || (view is not null && view.Attempts >= 1 && untilNext <= TimeSpan.FromHours(1) && view.LastError is not null);
+        });
+
+        if (waiting is not null)
+        {
+            Time.Advance(waiting.NextAttemptAt - Time.GetUtcNow());
+        }
+
+        var attemptedAt = Time.GetUtcNow();
+        return (await WaitForAttemptsAsync(1), attemptedAt);
+    }
+
     /// <summary>Waits until the one queued message of the domain shows <paramref name="attempts"/> attempts and is not leased.</summary>
     public async Task<QueuedMessageView> WaitForAttemptsAsync(int attempts)
     {

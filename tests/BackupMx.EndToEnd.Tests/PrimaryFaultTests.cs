@@ -59,15 +59,15 @@ public sealed class PrimaryFaultTests
 
         Assert.True((await rig.SendAsync(1)).Accepted);
 
-        var first = await rig.WaitForAttemptsAsync(1);
+        var (first, attemptedAt) = await rig.WaitForFirstAttemptAsync(FirstRetry);
         Assert.Equal(["bob@example.test"], first.PendingRecipients);
-        Assert.Equal(first.ReceivedAt + FirstRetry, first.NextAttemptAt);
+        Assert.Equal(attemptedAt + FirstRetry, first.NextAttemptAt);
         Assert.StartsWith("4", first.LastError, StringComparison.Ordinal);
 
         // Still failing at the first retry: the second interval follows.
         rig.Time.Advance(FirstRetry);
         var second = await rig.WaitForAttemptsAsync(2);
-        Assert.Equal(first.ReceivedAt + FirstRetry + SecondRetry, second.NextAttemptAt);
+        Assert.Equal(attemptedAt + FirstRetry + SecondRetry, second.NextAttemptAt);
 
         Heal(rig.Primary);
         rig.Time.Advance(SecondRetry);
@@ -135,7 +135,7 @@ public sealed class PrimaryFaultTests
 
         Assert.True((await rig.SendAsync(4)).Accepted);
 
-        var view = await rig.WaitForAttemptsAsync(1);
+        var (view, _) = await rig.WaitForFirstAttemptAsync(FirstRetry);
         Assert.Contains("4.4.6", view.LastError, StringComparison.Ordinal);
         Assert.Contains("mail loops back to myself", view.LastError, StringComparison.Ordinal);
         var summary = Assert.Single(await rig.Inspector.SummarizeAsync(CancellationToken.None));

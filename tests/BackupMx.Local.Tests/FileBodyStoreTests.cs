@@ -27,6 +27,21 @@ public sealed class FileBodyStoreTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task CreateShards_EveryShardOfAGeneratedId_OnceOnly()
+    {
+        var store = _spool.OpenBodies();
+
+        Assert.Equal(1024, store.CreateShards());
+        Assert.Equal(0, _spool.OpenBodies().CreateShards());
+
+        var id = QueueId.New(SpoolRecords.T0);
+        Assert.True(Directory.Exists(Path.Combine(store.Root, id.Substring(10, 2))));
+        await store.WriteAsync(id, new MemoryStream([1, 2, 3]), None);
+        Assert.Equal(1024, Directory.GetDirectories(store.Root).Length);
+        Assert.Equal(Path.Combine(store.Root, id.Substring(10, 2), id), Assert.Single(Directory.GetFiles(store.Root, "*", SearchOption.AllDirectories)));
+    }
+
+    [Fact]
     public async Task WriteAsync_StoresUnderShardInsideBodiesFolder_WithNoTemporaryFileLeft()
     {
         var store = _spool.OpenBodies();

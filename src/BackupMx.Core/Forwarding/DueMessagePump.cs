@@ -93,6 +93,14 @@ public sealed partial class DueMessagePump(
                 continue;
             }
 
+            // From here a wake-up due after the sleep ends need not wake the pump: it looks then anyway.
+            // Only while no attempt runs: a finishing attempt starts a new look at once, and that
+            // look's sleep is chosen from the spool as it is then.
+            if (running.Count == 0)
+            {
+                signal.SleepUntil(time.GetUtcNow() + sleep);
+            }
+
             using var delayCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             var delay = Task.Delay(sleep, time, delayCts.Token);
             var tasks = new List<Task> { delay, signal.WaitAsync() };

@@ -7,6 +7,14 @@
 // step fails, whatever was written for this message is removed again, record
 // before body, and the receiver answers 451 4.3.0, so nothing half-done remains
 // that could be delivered after the client was told to retry.
+//
+// A message for a domain whose primary is known to be Down gets no attempt of its
+// own: it waits, like everything else spooled for that domain, for the recovery
+// flush (rule 7), with the first retry interval as the fallback. An attempt would
+// only fail, and costs a claim, a connection and a release per message. The state
+// is read again once the record is committed: a recovery recorded in between may
+// have listed the domain before the record existed, so the message is made due
+// here instead. Unknown (no probe yet) and Up mean an immediate attempt, as before.
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
@@ -20,6 +28,7 @@ public sealed partial class IntakeService(
     ISpoolStore spool,
     IBodyStore bodies,
     IWakeUpQueue wakeUps,
+    IPrimaryStatusStore statuses,
     IOptions<BackupMxOptions> options,
     TimeProvider time,
     ILogger<IntakeService> logger)
@@ -57,6 +66,12 @@ public sealed partial class IntakeService(
         }
 
         var baseId = QueueId.New(now);
+        var expiresAt = now + config.Delivery.Retention;
+        var firstRetryAt = now + config.Delivery.EffectiveRetryIntervals[0];
+        if (firstRetryAt > expiresAt)
+        {
+            firstRetryAt = expiresAt;
+        }
 
         // One span per message, named by its (first) queue id, so a trace in the receiver can be
         // joined with the Forward spans and the logs of the same message.
@@ -75,6 +90,7 @@ public sealed partial class IntakeService(
             for (var i = 0; i < groups.Count; i++)
             {
                 var (domain, recipients) = groups[i];
+                var primaryDown = await IsPrimaryDownAsync(domain, cancellationToken).ConfigureAwait(false);
                 var queueId = i == 0 ? baseId : $"{baseId}-{i + 1}";
                 var header = ReceivedHeader.Build(
                     config.HostName,
@@ -106,8 +122,8 @@ public sealed partial class IntakeService(
                         OriginalRecipient = r.OriginalRecipient,
                     }).ToList(),
                     ReceivedAt = now,
-                    ExpiresAt = now + config.Delivery.Retention,
-                    NextAttemptAt = now,
+                    ExpiresAt = expiresAt,
+                    NextAttemptAt = primaryDown ? firstRetryAt : now,
                     BodyLength = length,
                     ClientAddress = message.ClientAddress,
                     HeloName = message.HeloName,
@@ -118,11 +134,18 @@ public sealed partial class IntakeService(
 
             foreach (var record in written)
             {
+                if (record.NextAttemptAt > now && !await IsPrimaryDownAsync(record.Domain, cancellationToken).ConfigureAwait(false))
+                {
+                    // The primary came back while this message was written: the recovery flush may have missed it.
+                    record.NextAttemptAt = now;
+                    await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
+                }
+
                 // A failure to schedule fails the message (451); a failure to keep the token does not.
                 bool tokenKept;
                 try
                 {
-                    tokenKept = await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+                    tokenKept = await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
                 }
                 // The token is set only once scheduling succeeded, so this catches only the token write.
                 catch (Exception ex) when (ex is not OperationCanceledException && record.WakeUpToken is not null)
@@ -154,6 +177,9 @@ public sealed partial class IntakeService(
 
         return new IntakeResult.Accepted(written.Select(r => r.QueueId).ToList());
     }
+
+    private async Task<bool> IsPrimaryDownAsync(string domain, CancellationToken cancellationToken) =>
+        (await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false))?.State == PrimaryState.Down;
 
     private async Task UndoAsync(List<SpoolRecord> records, List<string> bodyIds)
     {

@@ -8,7 +8,8 @@ namespace BackupMx.Core.Model;
 /// </summary>
 public static class QueueId
 {
-    private const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    /// <summary>The characters of a generated id (Crockford base 32).</summary>
+    public const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
     public static string New(DateTimeOffset now)
     {
