@@ -71,6 +71,21 @@ public sealed class IntakeServiceTests
     }
 
     [Fact]
+    public async Task AcceptAsync_PrimaryStatusUnreadable_AcceptsAndIsDueAtOnce()
+    {
+        var spool = new InMemorySpoolStore();
+        var bodies = new InMemoryBodyStore();
+        using var h = new CoreHarness(spool: spool, bodies: bodies);
+        var intake = new IntakeService(spool, bodies, h.WakeUps, new UnreadableStatuses(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+
+        var result = await intake.AcceptAsync(TestMessages.Make(), None);
+
+        var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);
+        Assert.Equal(h.Time.GetUtcNow(), (await spool.GetAsync("example.test", id, None))!.NextAttemptAt);
+        Assert.Equal(h.Time.GetUtcNow(), Assert.Single(h.WakeUps.History).DueAt);
+    }
+
+    [Fact]
     public async Task AcceptAsync_PrimaryUpOrUnknown_IsDueAtOnce()
     {
         using var h = new CoreHarness();
@@ -165,6 +180,16 @@ public sealed class IntakeServiceTests
         public Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken) => throw new TimeoutException("service bus unavailable");
 
         public Task CancelAsync(string token, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>A status table that cannot be reached.</summary>
+    private sealed class UnreadableStatuses : IPrimaryStatusStore
+    {
+        public Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken) => throw new IOException("status table unavailable");
+
+        public Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken) => throw new IOException("status table unavailable");
+
+        public Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken) => throw new IOException("status table unavailable");
     }
 
     /// <summary>Down when the intake first looks, Up from then on: a recovery during the write.</summary>

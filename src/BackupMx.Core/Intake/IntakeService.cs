@@ -178,8 +178,22 @@ public sealed partial class IntakeService(
         return new IntakeResult.Accepted(written.Select(r => r.QueueId).ToList());
     }
 
-    private async Task<bool> IsPrimaryDownAsync(string domain, CancellationToken cancellationToken) =>
-        (await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false))?.State == PrimaryState.Down;
+    /// <summary>
+    /// Whether the primary is known to be down. The answer only decides when the first attempt comes,
+    /// so a status that cannot be read never refuses mail: it counts as not down (an attempt at once).
+    /// </summary>
+    private async Task<bool> IsPrimaryDownAsync(string domain, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false))?.State == PrimaryState.Down;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogStatusUnreadable(logger, ex, domain);
+            return false;
+        }
+    }
 
     private async Task UndoAsync(List<SpoolRecord> records, List<string> bodyIds)
     {
@@ -237,6 +251,9 @@ public sealed partial class IntakeService(
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Wake-up token of {QueueId} not saved; a flush will not cancel its wake-up")]
     private static partial void LogTokenNotSaved(ILogger logger, Exception? exception, string queueId);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "Could not read the primary status of {Domain}; the new message is tried at once")]
+    private static partial void LogStatusUnreadable(ILogger logger, Exception exception, string domain);
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Recipient {Recipient} reached intake although its domain is not configured")]
     private static partial void LogUnconfiguredRecipient(ILogger logger, string recipient);
