@@ -112,7 +112,7 @@ public sealed partial class PrimaryMonitor(
             recovered = changed && reachable;
             if (changed)
             {
-                LogStateChanged(logger, domain, previous?.State ?? PrimaryState.Unknown, newState, host, error);
+                LogStateChanged(logger, domain, previous?.State ?? PrimaryState.Unknown, newState, host ?? "-", error ?? "-");
             }
         }
         finally
