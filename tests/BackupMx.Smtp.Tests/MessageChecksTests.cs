@@ -1,11 +1,24 @@
 using System.Buffers;
 using System.Text;
+using BackupMx.Smtp;
 using BackupMx.Smtp.Intake;
 
 namespace BackupMx.Smtp.Tests;
 
 public sealed class MessageChecksTests
 {
+    /// <summary>The violation a whole message, given in the sequence's pieces, is refused for.</summary>
+    private static ContentViolation FindViolation(ReadOnlySequence<byte> content, SmtpReceiverOptions options)
+    {
+        var checker = new ContentChecker(options);
+        foreach (var memory in content)
+        {
+            checker.Append(memory.Span);
+        }
+
+        return checker.Finish();
+    }
+
     private static readonly SmtpReceiverOptions Strict = new() { MaxDataLineLength = 1000, MaxHeaderBytes = 1024, MaxReceivedHeaders = 2 };
 
     private static readonly string LongLine = new string('x', 999) + "\r\n";
@@ -45,12 +58,12 @@ public sealed class MessageChecksTests
         var expected = Enum.Parse<ContentViolation>(violation);
         var bytes = Encoding.Latin1.GetBytes(content);
 
-        Assert.Equal(expected, MessageChecks.FindViolation(new ReadOnlySequence<byte>(bytes), Strict));
+        Assert.Equal(expected, FindViolation(new ReadOnlySequence<byte>(bytes), Strict));
 
         // The same answer however the buffer is split into segments.
         for (var cut = 1; cut < bytes.Length; cut += Math.Max(1, bytes.Length / 37))
         {
-            Assert.Equal(expected, MessageChecks.FindViolation(Segmented(bytes, cut), Strict));
+            Assert.Equal(expected, FindViolation(Segmented(bytes, cut), Strict));
         }
     }
 
@@ -59,8 +72,8 @@ public sealed class MessageChecksTests
     {
         var options = new SmtpReceiverOptions { AllowBareLineEndings = true, MaxDataLineLength = 1000, MaxHeaderBytes = 1024, MaxReceivedHeaders = 2 };
 
-        Assert.Equal(ContentViolation.None, MessageChecks.FindViolation(Sequence("Subject: x\n\r\nbo\rdy\0\n"), options));
-        Assert.Equal(ContentViolation.LineTooLong, MessageChecks.FindViolation(Sequence("Subject: x\n\n" + LongLine + "\n"), options));
+        Assert.Equal(ContentViolation.None, FindViolation(Sequence("Subject: x\n\r\nbo\rdy\0\n"), options));
+        Assert.Equal(ContentViolation.LineTooLong, FindViolation(Sequence("Subject: x\n\n" + LongLine + "\n"), options));
     }
 
     private static ReadOnlySequence<byte> Sequence(string text) => new(Encoding.Latin1.GetBytes(text));

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace BackupMx.Smtp.Intake;
 
 /// <summary>Why a received message is refused before intake, most serious first.</summary>
@@ -21,22 +19,6 @@ internal enum ContentViolation
 
     /// <summary>More Received: header fields than MaxReceivedHeaders: a mail loop.</summary>
     TooManyHops,
-}
-
-/// <summary>Checks on the received bytes that decide whether a message is refused before intake.</summary>
-internal static class MessageChecks
-{
-    /// <summary>The most serious violation in a whole message (see <see cref="ContentChecker"/>).</summary>
-    public static ContentViolation FindViolation(ReadOnlySequence<byte> content, SmtpReceiverOptions options)
-    {
-        var checker = new ContentChecker(options);
-        foreach (var memory in content)
-        {
-            checker.Append(memory.Span);
-        }
-
-        return checker.Finish();
-    }
 }
 
 /// <summary>
