@@ -165,9 +165,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             if (_discardingLongLine || line.Length > MaxLineLength(line))
             {
                 _discardingLongLine = false;
-                _inner.AdvanceTo(lineEnd);
-                _commands++;
-                await reply("500 5.5.2 Line too long", cancellationToken).ConfigureAwait(false);
+                await AnswerAsync(lineEnd, "500 5.5.2 Line too long", cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -180,9 +178,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 {
                     // SMTPUTF8 is not offered, so an address must be ASCII (RFC 6531 §3.5; SmtpServer
                     // would turn the octets into '?' and take it).
-                    _inner.AdvanceTo(lineEnd);
-                    _commands++;
-                    await reply("553 5.6.7 Non-ASCII address not permitted, SMTPUTF8 is not offered", cancellationToken).ConfigureAwait(false);
+                    await AnswerAsync(lineEnd, "553 5.6.7 Non-ASCII address not permitted, SMTPUTF8 is not offered", cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
@@ -190,9 +186,8 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 {
                     // SmtpServer 11.1's parser throws on a repeated parameter and drops the session
                     // without a reply, and takes any unknown one: answer both here (RFC 5321 §4.1.1.11).
-                    _inner.AdvanceTo(lineEnd);
-                    _commands++;
-                    await reply(
+                    await AnswerAsync(
+                        lineEnd,
                         envelope.Problem == EnvelopeLineProblem.RepeatedParameter ? "501 5.5.4 Parameter given twice" : "555 5.5.4 Parameter not recognised",
                         cancellationToken).ConfigureAwait(false);
                     continue;
@@ -219,9 +214,8 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 // RFC 5321 §3.5.3 and §7.3: with verification disabled, 252 (which says nothing about
                 // the address) rather than a code a client could read as an answer.
                 var argument = Encoding.Latin1.GetString(line).AsSpan(4).Trim();
-                _inner.AdvanceTo(lineEnd);
-                _commands++;
-                await reply(
+                await AnswerAsync(
+                    lineEnd,
                     argument.IsEmpty ? "501 5.5.2 Syntax error in parameters or arguments" : "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery",
                     cancellationToken).ConfigureAwait(false);
                 continue;
@@ -230,15 +224,21 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
             if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
             {
                 var text = Encoding.Latin1.GetString(line);
-                _inner.AdvanceTo(lineEnd);
-                _commands++;
-                await reply(await etrn(text, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                await AnswerAsync(lineEnd, await etrn(text, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
             _last = buffer;
             return result;
         }
+    }
+
+    // A line answered here: consumed and counted, and its reply sent before SmtpServer reads again.
+    private ValueTask AnswerAsync(SequencePosition lineEnd, string answer, CancellationToken cancellationToken)
+    {
+        _inner.AdvanceTo(lineEnd);
+        _commands++;
+        return reply(answer, cancellationToken);
     }
 
     // The client's line is consumed; SmtpServer gets the replacement, and AdvanceTo treats it as
