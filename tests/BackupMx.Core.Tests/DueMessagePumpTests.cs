@@ -70,6 +70,35 @@ public sealed class DueMessagePumpTests
     }
 
     [Fact]
+    public async Task Run_AttemptsThatAllFinishBeforeTheListingEnds_DoNotStopThePump()
+    {
+        // A fast attempt can be over before the pump has finished reading its listing: the pump
+        // then has nothing left running, and must look again rather than wait on no attempts.
+        var rig = new Rig();
+        await rig.Intake.AcceptAsync(TestMessages.Make(), CancellationToken.None);
+        var held = 0;
+        rig.Spool.AfterDueListing = async () =>
+        {
+            // The first listing holds the one message: end it only once that attempt is over.
+            if (Interlocked.Exchange(ref held, 1) == 0)
+            {
+                await WaitForAsync(() => rig.Transport.Attempts.Count == 1 && rig.Pump.InFlight == 0);
+            }
+        };
+        using var cts = new CancellationTokenSource();
+        var run = rig.Pump.RunAsync(cts.Token);
+
+        await WaitForAsync(() => rig.Spool.Count == 0 || run.IsCompleted);
+        Assert.False(run.IsFaulted, run.Exception?.ToString());
+        await rig.Intake.AcceptAsync(TestMessages.Make(), CancellationToken.None);
+        await WaitForAsync(() => rig.Transport.Attempts.Count == 2 || run.IsCompleted);
+        Assert.False(run.IsCompleted, run.Exception?.ToString());
+        await WaitForAsync(() => rig.Spool.Count == 0);
+        await cts.CancelAsync();
+        await run;
+    }
+
+    [Fact]
     public async Task Run_FailedMessage_IsRetriedWhenTheFakeClockReachesItsNextAttempt()
     {
         var rig = new Rig();

@@ -88,8 +88,13 @@ public sealed partial class DueMessagePump(
             LogPass(logger, started, running.Count, sleep);
             if (started > 0)
             {
-                // Look again at once when a slot frees up or something new arrives.
-                await Task.WhenAny(Task.WhenAny(running), signal.WaitAsync()).ConfigureAwait(false);
+                // Look again at once when a slot frees up or something new arrives. Fast attempts
+                // may all be over already, before the listing ended: then look again straight away.
+                if (running.Count > 0)
+                {
+                    await Task.WhenAny(Task.WhenAny(running), signal.WaitAsync()).ConfigureAwait(false);
+                }
+
                 continue;
             }
 

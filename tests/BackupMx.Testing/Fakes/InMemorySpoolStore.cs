@@ -14,6 +14,12 @@ public sealed class InMemorySpoolStore : ISpoolStore
     /// <summary>When set, every call throws this (to simulate a failing store).</summary>
     public Exception? FailWith { get; set; }
 
+    /// <summary>
+    /// When set, a due listing awaits this after handing out its last record and before it ends
+    /// (to hold a reader inside its listing while other work completes).
+    /// </summary>
+    public Func<Task>? AfterDueListing { get; set; }
+
     public int Count
     {
         get
@@ -85,8 +91,18 @@ public sealed class InMemorySpoolStore : ISpoolStore
     public IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken) =>
         Snapshot(r => string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase), int.MaxValue, cancellationToken);
 
-    public IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken) =>
-        Snapshot(r => r.NextAttemptAt <= dueBy, max, cancellationToken);
+    public async IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var record in Snapshot(r => r.NextAttemptAt <= dueBy, max, cancellationToken).ConfigureAwait(false))
+        {
+            yield return record;
+        }
+
+        if (AfterDueListing is { } hook)
+        {
+            await hook().ConfigureAwait(false);
+        }
+    }
 
     public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) =>
         Snapshot(_ => true, int.MaxValue, cancellationToken);
