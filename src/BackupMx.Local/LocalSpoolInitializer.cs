@@ -6,7 +6,7 @@ namespace BackupMx.Local;
 /// <summary>
 /// Start-up housekeeping of the embedded spool, run before any other hosted service touches
 /// it: releases leases left by a killed process, removes unfinished body files and orphaned
-/// bodies, and creates the body shard folders. Nothing writes to the spool yet, so whatever it finds unfinished is a crash leftover;
+/// bodies, creates the body shard folders, and forgets the primary states a previous run recorded. Nothing writes to the spool yet, so whatever it finds unfinished is a crash leftover;
 /// no other place may assume that, since operator commands open the spool while the relay runs. It works in
 /// <see cref="IHostedLifecycleService.StartingAsync"/>, which the host completes for every
 /// service before it calls any <see cref="IHostedService.StartAsync"/> (the SMTP listener's, the
@@ -15,6 +15,7 @@ namespace BackupMx.Local;
 public sealed partial class LocalSpoolInitializer(
     SqliteSpoolStore spool,
     FileBodyStore bodies,
+    SqlitePrimaryStatusStore statuses,
     TimeProvider time,
     ILogger<LocalSpoolInitializer> logger) : IHostedLifecycleService
 {
@@ -37,11 +38,15 @@ public sealed partial class LocalSpoolInitializer(
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Releases stale leases, removes unfinished body files, creates the shard folders, then removes orphaned bodies.</summary>
+    /// <summary>
+    /// Releases stale leases, removes unfinished body files, creates the shard folders, removes
+    /// orphaned bodies, and makes every primary Unknown, so that its first answer flushes its mail.
+    /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await spool.RecoverAsync(now, cancellationToken).ConfigureAwait(false);
+        await statuses.ForgetAllAsync(cancellationToken).ConfigureAwait(false);
         bodies.RemoveTemporaryFiles();
         bodies.CreateShards();
         await RemoveOrphanedBodiesAsync(now, OrphanGracePeriod, cancellationToken).ConfigureAwait(false);

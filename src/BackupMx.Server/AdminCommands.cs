@@ -2,6 +2,7 @@ using System.Globalization;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Monitoring;
+using BackupMx.Core.Ports;
 using BackupMx.Local;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -37,7 +38,7 @@ internal static class AdminCommands
                 {
                     Console.WriteLine(string.Create(
                         CultureInfo.InvariantCulture,
-                        $"{s.Domain,-30} {s.Messages,6} msg {s.Recipients,6} rcpt  oldest {Format(s.OldestAge),-10} last error: {s.LastError ?? "-"}"));
+                        $"{s.Domain,-30} {s.Messages,6} msg {s.Recipients,6} rcpt  oldest {Format(s.OldestAge),-10} primary {Format(s.PrimaryState, s.PrimaryStateSince)}  last error: {s.LastError ?? "-"}"));
                 }
 
                 return 0;
@@ -47,7 +48,7 @@ internal static class AdminCommands
                 {
                     Console.WriteLine(string.Create(
                         CultureInfo.InvariantCulture,
-                        $"{m.QueueId} {m.Kind} <{m.Sender}> -> {string.Join(", ", m.PendingRecipients)}  received {m.ReceivedAt:u}  next {m.NextAttemptAt:u}  attempts {m.Attempts}  {m.LastError ?? ""}"));
+                        $"{m.QueueId} {m.Kind} <{m.Sender}> -> {string.Join(", ", m.PendingRecipients)}  received {m.ReceivedAt:u}  next {m.NextAttemptAt:u}  attempts {m.Attempts}  {m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "")}"));
                 }
 
                 return 0;
@@ -62,6 +63,10 @@ internal static class AdminCommands
                 return 64;
         }
     }
+
+    // The relay records its primaries' states in the spool; Unknown until its first probe or attempt.
+    private static string Format(PrimaryState state, DateTimeOffset? since) =>
+        since is null ? state.ToString() : string.Create(CultureInfo.InvariantCulture, $"{state} since {since.Value:u}");
 
     private static string Format(TimeSpan? age) => age is null ? "-" : age.Value.ToString(age.Value.TotalDays >= 1 ? @"d\.hh\:mm" : @"hh\:mm\:ss", CultureInfo.InvariantCulture);
 }

@@ -13,3 +13,8 @@ public sealed class InMemoryBodyStoreContractTests : BodyStoreContract
 {
     protected override Task<IBodyStore> CreateStoreAsync() => Task.FromResult<IBodyStore>(new InMemoryBodyStore());
 }
+
+public sealed class InMemoryPrimaryStatusStoreContractTests : PrimaryStatusStoreContract
+{
+    protected override Task<IPrimaryStatusStore> CreateStoreAsync() => Task.FromResult<IPrimaryStatusStore>(new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore());
+}

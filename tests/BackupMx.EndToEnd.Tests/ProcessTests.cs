@@ -61,6 +61,81 @@ public sealed class ProcessTests
         Assert.Single(Directory.EnumerateFiles(Path.Combine(spool.Path, "bodies"), "*", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public async Task QueueAndFlushCommands_WhileTheRelayRuns_ShowWhatWaitsAndWhy()
+    {
+        using var spool = new TempFolder();
+        var port = FreePort.Next();
+        var primaryPort = FreePort.Next();
+        string[] settings =
+        [
+            "--BackupMx:HostName=backup.test",
+            $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{port}",
+            "--BackupMx:Domains:0:Name=example.test",
+            $"--BackupMx:Domains:0:Primary=127.0.0.1:{primaryPort}",
+            $"--BackupMx:Spool:Path={spool.Path}",
+        ];
+        using var relay = Process.Start(ServerStartInfo(settings))!;
+        try
+        {
+            await WaitForPortAsync(port, relay);
+            var result = await SmtpSender.SendAsync(port, "alice@sender.test", ["bob@example.test"], Messages.Make(1));
+            Assert.True(result.Accepted, result.DataReply);
+
+            // Nothing listens on the primary's port: the relay finds it down, and the queue command,
+            // another process reading the same spool, says so.
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            var summary = await RunCommandAsync(["queue", .. settings]);
+            while (!summary.Output.Contains("primary Down since", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(500);
+                summary = await RunCommandAsync(["queue", .. settings]);
+            }
+
+            Assert.Equal(0, summary.ExitCode);
+            Assert.Matches(@"^example\.test +1 msg +1 rcpt  oldest \d\d:\d\d:\d\d +primary Down since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  last error: (?i).*refused", summary.Output.Trim());
+
+            var list = await RunCommandAsync(["queue", "example.test", .. settings]);
+            Assert.Equal(0, list.ExitCode);
+            Assert.Matches(@"^[0-9A-Za-z]+ Relay <alice@sender\.test> -> bob@example\.test  received .* next .* attempts [01]  ", list.Output.Trim());
+
+            var flush = await RunCommandAsync(["flush", "example.test", .. settings]);
+            Assert.Equal(0, flush.ExitCode);
+            Assert.Matches(@"^[01] message\(s\) of example\.test are due now\.$", flush.Output.Trim());
+
+            var wrong = await RunCommandAsync(["purge", .. settings]);
+            Assert.Equal(64, wrong.ExitCode);
+            Assert.StartsWith("usage: ", wrong.Error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            relay.Kill(entireProcessTree: true);
+            await relay.WaitForExitAsync();
+        }
+    }
+
+    private static ProcessStartInfo ServerStartInfo(IEnumerable<string> args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(typeof(BackupMx.Server.EmbeddedHost).Assembly.Location);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        return start;
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunCommandAsync(string[] args)
+    {
+        using var process = Process.Start(ServerStartInfo(args))!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await output, await error);
+    }
+
     private const int SigTerm = 15;
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]

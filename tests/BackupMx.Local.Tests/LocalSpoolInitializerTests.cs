@@ -35,7 +35,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         File.SetLastWriteTimeUtc(bodies.PathOf(orphan), now.UtcDateTime.AddMinutes(-5));
         File.SetLastWriteTimeUtc(bodies.PathOf(young), now.UtcDateTime.AddSeconds(-10));
 
-        var initializer = new LocalSpoolInitializer(spool, bodies, time, NullLogger<LocalSpoolInitializer>.Instance);
+        var initializer = new LocalSpoolInitializer(spool, bodies, new SqlitePrimaryStatusStore(spool), time, NullLogger<LocalSpoolInitializer>.Instance);
         var removed = await initializer.RemoveOrphanedBodiesAsync(now, LocalSpoolInitializer.OrphanGracePeriod, None);
 
         Assert.Equal(1, removed);
@@ -56,10 +56,24 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         var leftover = Path.Combine(Path.GetDirectoryName(bodies.PathOf(live.QueueId))!, $"{QueueId.New(time.GetUtcNow())}.{Guid.NewGuid():N}.tmp");
         await File.WriteAllBytesAsync(leftover, [1, 2]);
 
-        await new LocalSpoolInitializer(spool, bodies, time, NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
+        await new LocalSpoolInitializer(spool, bodies, new SqlitePrimaryStatusStore(spool), time, NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
 
         Assert.False(File.Exists(leftover));
         Assert.True(File.Exists(bodies.PathOf(live.QueueId)));
+    }
+
+    [Fact]
+    public async Task RunAsync_ForgetsThePrimaryStatesOfThePreviousRun()
+    {
+        var spool = _spool.OpenSpool();
+        var previousRun = new SqlitePrimaryStatusStore(spool);
+        await previousRun.SetAsync(new PrimaryStatus("example.test", PrimaryState.Up, SpoolRecords.T0, SpoolRecords.T0, null, "mx"), None);
+        var statuses = new SqlitePrimaryStatusStore(spool);
+
+        await new LocalSpoolInitializer(spool, _spool.OpenBodies(), statuses, new FakeTimeProvider(), NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
+
+        // Unknown again, so the primary's first answer flushes whatever waits for it.
+        Assert.Null(await statuses.GetAsync("example.test", None));
     }
 
     [Theory]

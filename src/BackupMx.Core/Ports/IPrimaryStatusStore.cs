@@ -11,9 +11,9 @@ public enum PrimaryState
 public sealed record PrimaryStatus(string Domain, PrimaryState State, DateTimeOffset? Since, DateTimeOffset? LastChecked, string? LastError, string? Host);
 
 /// <summary>
-/// Remembers each primary's state between probes. In-memory in embedded mode (a restart
-/// starts from Unknown, so the first answer flushes); a table in Azure mode, where every
-/// timer run is a new invocation.
+/// Remembers each primary's state between probes. In embedded mode the relay's memory (a
+/// restart starts from Unknown, so the first answer flushes), copied to the spool database
+/// for the queue command; a table in Azure mode, where every timer run is a new invocation.
 /// </summary>
 public interface IPrimaryStatusStore
 {

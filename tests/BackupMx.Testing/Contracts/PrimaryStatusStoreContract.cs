@@ -1,21 +1,14 @@
-using Azure.Data.Tables;
 using BackupMx.Core.Ports;
-using BackupMx.Testing.Azurite;
-using BackupMx.Testing.Contracts;
+using Xunit;
 
-namespace BackupMx.Azure.Tests;
+namespace BackupMx.Testing.Contracts;
 
-[Collection(AzuriteFixture.CollectionName)]
-public sealed class TablePrimaryStatusStoreTests(AzuriteFixture azurite)
+/// <summary>What every <see cref="IPrimaryStatusStore"/> must do: keep the last state per domain, case-insensitively.</summary>
+public abstract class PrimaryStatusStoreContract
 {
-    private static readonly CancellationToken None = CancellationToken.None;
+    protected abstract Task<IPrimaryStatusStore> CreateStoreAsync();
 
-    private async Task<TablePrimaryStatusStore> CreateStoreAsync()
-    {
-        var table = new TableServiceClient(azurite.ConnectionString).GetTableClient(AzuriteFixture.UniqueName("primaries"));
-        await table.CreateIfNotExistsAsync();
-        return new TablePrimaryStatusStore(table);
-    }
+    private static readonly CancellationToken None = CancellationToken.None;
 
     [Fact]
     public async Task GetAsync_Unknown_ReturnsNull()

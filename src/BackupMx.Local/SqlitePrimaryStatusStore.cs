@@ -1,0 +1,171 @@
+using System.Collections.Concurrent;
+using BackupMx.Core.Ports;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace BackupMx.Local;
+
+/// <summary>
+/// Embedded mode's primary status. The relay's own knowledge lives in memory: intake reads it
+/// for every message, and a restart must start from Unknown so that each primary's first answer
+/// flushes what is spooled for it (<see cref="ForgetAllAsync"/> at start-up). Every change is
+/// also written to a table in the spool database, so that the <c>queue</c> command, a separate
+/// process, can say why mail is waiting: the primary's state, since when, and its last error.
+/// That table is for display only; losing a write there never affects delivery.
+/// </summary>
+public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
+{
+    private readonly ConcurrentDictionary<string, PrimaryStatus> _known = new(StringComparer.OrdinalIgnoreCase);
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly string _connectionString;
+    private readonly ILogger _logger;
+
+    public SqlitePrimaryStatusStore(SqliteSpoolStore spool, ILogger<SqlitePrimaryStatusStore>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(spool);
+        _logger = logger ?? NullLogger<SqlitePrimaryStatusStore>.Instance;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = spool.DatabasePath,
+            Mode = SqliteOpenMode.ReadWrite,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+
+        using var connection = Open();
+        Execute(connection, """
+            CREATE TABLE IF NOT EXISTS primary_status (
+                domain TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+                state INTEGER NOT NULL,
+                since INTEGER NULL,
+                last_checked INTEGER NULL,
+                last_error TEXT NULL,
+                host TEXT NULL)
+            """);
+    }
+
+    public async Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
+    {
+        if (_known.TryGetValue(domain, out var status))
+        {
+            return status;
+        }
+
+        return (await ReadAsync(domain, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+    }
+
+    public async Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        _known[status.Domain] = status;
+
+        // One writer at a time, each writing what memory holds then: the table ends with the latest state.
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var latest = _known[status.Domain];
+            await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = """
+                INSERT INTO primary_status (domain, state, since, last_checked, last_error, host)
+                VALUES ($domain, $state, $since, $checked, $error, $host)
+                ON CONFLICT (domain) DO UPDATE SET state = excluded.state, since = excluded.since,
+                    last_checked = excluded.last_checked, last_error = excluded.last_error, host = excluded.host
+                """;
+            command.Parameters.AddWithValue("$domain", latest.Domain);
+            command.Parameters.AddWithValue("$state", (int)latest.State);
+            command.Parameters.AddWithValue("$since", (object?)latest.Since?.UtcTicks ?? DBNull.Value);
+            command.Parameters.AddWithValue("$checked", (object?)latest.LastChecked?.UtcTicks ?? DBNull.Value);
+            command.Parameters.AddWithValue("$error", (object?)latest.LastError ?? DBNull.Value);
+            command.Parameters.AddWithValue("$host", (object?)latest.Host ?? DBNull.Value);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            // Memory, which the relay goes by, is already up to date; only the operator's view lags.
+            LogWriteFailed(_logger, ex, status.Domain);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken)
+    {
+        var stored = await ReadAsync(null, cancellationToken).ConfigureAwait(false);
+        var merged = stored.ToDictionary(s => s.Domain, StringComparer.OrdinalIgnoreCase);
+        foreach (var (domain, status) in _known)
+        {
+            merged[domain] = status;
+        }
+
+        return merged.Values.ToList();
+    }
+
+    /// <summary>Every primary becomes Unknown again; the relay calls this at start-up, before anything reads a status.</summary>
+    public async Task ForgetAllAsync(CancellationToken cancellationToken)
+    {
+        _known.Clear();
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM primary_status";
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<List<PrimaryStatus>> ReadAsync(string? domain, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT domain, state, since, last_checked, last_error, host FROM primary_status"
+            + (domain is null ? string.Empty : " WHERE domain = $domain");
+        if (domain is not null)
+        {
+            command.Parameters.AddWithValue("$domain", domain);
+        }
+
+        var result = new List<PrimaryStatus>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result.Add(new PrimaryStatus(
+                reader.GetString(0),
+                (PrimaryState)reader.GetInt32(1),
+                ReadTime(reader, 2),
+                ReadTime(reader, 3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5)));
+        }
+
+        return result;
+    }
+
+    private static DateTimeOffset? ReadTime(SqliteDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : new DateTimeOffset(reader.GetInt64(ordinal), TimeSpan.Zero);
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Could not record the primary status of {Domain} for the queue command; delivery is not affected")]
+    private static partial void LogWriteFailed(ILogger logger, Exception exception, string domain);
+}
