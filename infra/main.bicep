@@ -54,14 +54,8 @@ param bounceSmartHost string = ''
 @description('How long a message is kept before undelivered recipients are bounced, as a .NET TimeSpan (d.hh:mm:ss).')
 param retention string = '5.00:00:00'
 
-@description('Waits between delivery attempts as .NET TimeSpans (hh:mm:ss); the last one repeats. Empty: the relay\'s built-in schedule (the same as this default).')
-param retryIntervals string[] = [
-  '00:05:00'
-  '00:10:00'
-  '00:20:00'
-  '00:40:00'
-  '01:00:00'
-]
+@description('Waits between delivery attempts as .NET TimeSpans (hh:mm:ss); the last one repeats. Empty: the built-in schedule, 5, 10, 20 and 40 minutes, then every hour.')
+param retryIntervals string[] = []
 
 @description('How often each primary is probed, as a .NET TimeSpan (hh:mm:ss). A recovered primary gets every spooled message of its domain at once.')
 param probeInterval string = '00:00:30'

@@ -4,10 +4,15 @@
 @description('Name of the user-assigned identity that receives the roles.')
 param identityName string
 
+@description('Storage account of message bodies, spool state and the Functions host.')
 param storageAccountName string
+@description('Service Bus namespace of the wake-up queue.')
 param serviceBusNamespaceName string
+@description('Queue that carries the wake-ups.')
 param serviceBusQueueName string
+@description('Application Insights component the apps send telemetry to.')
 param applicationInsightsName string
+@description('Registry the receiver image is pulled from.')
 param containerRegistryName string
 
 @description('Whether Application Insights accepts only Entra ID-authenticated telemetry; only then does the identity need Monitoring Metrics Publisher.')
