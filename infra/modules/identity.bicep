@@ -1,6 +1,6 @@
-// The one user-assigned identity that both the receiver and the functions run as.
-// A user-assigned identity (rather than two system-assigned ones) exists before
-// the apps do, so its role assignments can be granted before the first start.
+// A user-assigned identity that one app runs as (the receiver and the functions
+// have one each). A user-assigned identity, unlike a system-assigned one, exists
+// before its app does, so its role assignments are in place before the first start.
 
 @description('Name of the user-assigned identity.')
 param name string
