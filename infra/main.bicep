@@ -153,6 +153,20 @@ var primariesTableName = 'primaries'
 
 // The receiver listens here inside the container; ingress maps port 25 to it.
 var receiverContainerPort = 2525
+
+// Container Apps TCP ingress does not pass the client's address on (it has no PROXY protocol:
+// microsoft/azure-container-apps issue 899), so every connection reaches the receiver from an
+// internal address of the environment, never the sender's. Per-client limits would then count
+// all senders as one client, and one abusive sender could make the MX answer 421 or 450 to
+// everyone. So the per-client connection limit is the total limit, and the per-client message
+// rate is off (0).
+var receiverMaxConnections = 500
+var receiverClientLimitSettings = {
+  BackupMx__Smtp__MaxConnections: string(receiverMaxConnections)
+  BackupMx__Smtp__MaxConnectionsPerIp: string(receiverMaxConnections)
+  BackupMx__Smtp__MaxMessagesPerMinutePerIp: '0'
+}
+
 var placeholderImage = 'mcr.microsoft.com/dotnet/samples:aspnetapp'
 
 var mxHostName = toLower(empty(hostName) ? 'mx2.${domains[0].name}' : hostName)
@@ -390,7 +404,7 @@ module receiver 'modules/receiver.bicep' = {
     containerPort: receiverContainerPort
     minReplicas: receiverMinReplicas
     maxReplicas: max(receiverMinReplicas, receiverMaxReplicas)
-    settings: union(sharedSettings, receiverIdentitySettings, {
+    settings: union(sharedSettings, receiverIdentitySettings, receiverClientLimitSettings, {
       BackupMx__Smtp__Endpoints__0: '0.0.0.0:${receiverContainerPort}'
     })
   }
