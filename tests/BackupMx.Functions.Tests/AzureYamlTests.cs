@@ -131,6 +131,9 @@ public sealed partial class AzureYamlTests
 
         Assert.Contains("id-token: write", workflow, StringComparison.Ordinal);
         Assert.Contains("--federated-credential-provider github", workflow, StringComparison.Ordinal);
+
+        // Skipped, not failed, in a repository without Azure configured.
+        Assert.Matches(@"(?m)^  deploy:\r?\n    if: \$\{\{ vars\.AZURE_CLIENT_ID != '' \}\}\r?$", workflow);
         foreach (var variable in ParametersFileValues().Values.Select(v => AzdSubstitution().Match(v).Groups["name"].Value))
         {
             if (variable.StartsWith("SERVICE_", StringComparison.Ordinal))
