@@ -1,8 +1,9 @@
 // BackupMx on Azure: the SMTP receiver as a container app with TCP ingress on
 // port 25, the forwarder / primary monitor / expiry sweep as a Flex Consumption
 // function app, message bodies in Blob Storage, spool state in Tables, wake-ups
-// in Service Bus, telemetry in Application Insights. Everything authenticates
-// with one user-assigned managed identity; no resource accepts a shared key.
+// in Service Bus, telemetry in Application Insights. Each app authenticates with
+// its own user-assigned managed identity, holding only the roles that app needs;
+// no resource accepts a shared key.
 //
 // `azd up` provisions this file with infra/main.parameters.json, which maps the
 // parameters below to azd environment values (AZURE_*, BACKUPMX_*).
@@ -54,14 +55,8 @@ param bounceSmartHost string = ''
 @description('How long a message is kept before undelivered recipients are bounced, as a .NET TimeSpan (d.hh:mm:ss).')
 param retention string = '5.00:00:00'
 
-@description('Waits between delivery attempts as .NET TimeSpans (hh:mm:ss); the last one repeats. Empty: the relay\'s built-in schedule (the same as this default).')
-param retryIntervals string[] = [
-  '00:05:00'
-  '00:10:00'
-  '00:20:00'
-  '00:40:00'
-  '01:00:00'
-]
+@description('Waits between delivery attempts as .NET TimeSpans (hh:mm:ss); the last one repeats. Empty: the built-in schedule, 5, 10, 20 and 40 minutes, then every hour.')
+param retryIntervals string[] = []
 
 @description('How often each primary is probed, as a .NET TimeSpan (hh:mm:ss). A recovered primary gets every spooled message of its domain at once.')
 param probeInterval string = '00:00:30'
@@ -115,7 +110,7 @@ param containerAppsSubnetPrefix string = '10.40.0.0/23'
 @description('Redundancy of the storage account that holds spooled mail.')
 param storageSku string = 'Standard_LRS'
 
-@description('When true, Application Insights accepts only Entra ID-authenticated telemetry; the apps send with the managed identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING).')
+@description('When true, Application Insights accepts only Entra ID-authenticated telemetry; each app sends with its own managed identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING).')
 param applicationInsightsDisableLocalAuth bool = true
 
 @minValue(30)
@@ -134,7 +129,10 @@ var tags = {
 
 var names = {
   resourceGroup: 'rg-${environmentName}'
-  identity: 'id-${resourceToken}'
+  // The function app's identity keeps the name from when both apps shared it, so an existing
+  // environment keeps its identity and role assignments.
+  functionsIdentity: 'id-${resourceToken}'
+  receiverIdentity: 'id-receiver-${resourceToken}'
   logAnalytics: 'log-${resourceToken}'
   applicationInsights: 'appi-${resourceToken}'
   storage: 'st${resourceToken}'
@@ -149,9 +147,26 @@ var names = {
 }
 
 var wakeupQueueName = 'wakeups'
+var bodiesContainerName = 'bodies'
+var spoolTableName = 'spool'
+var primariesTableName = 'primaries'
 
 // The receiver listens here inside the container; ingress maps port 25 to it.
 var receiverContainerPort = 2525
+
+// Container Apps TCP ingress does not pass the client's address on (it has no PROXY protocol:
+// microsoft/azure-container-apps issue 899), so every connection reaches the receiver from an
+// internal address of the environment, never the sender's. Per-client limits would then count
+// all senders as one client, and one abusive sender could make the MX answer 421 or 450 to
+// everyone. So the per-client connection limit is the total limit, and the per-client message
+// rate is off (0).
+var receiverMaxConnections = 500
+var receiverClientLimitSettings = {
+  BackupMx__Smtp__MaxConnections: string(receiverMaxConnections)
+  BackupMx__Smtp__MaxConnectionsPerIp: string(receiverMaxConnections)
+  BackupMx__Smtp__MaxMessagesPerMinutePerIp: '0'
+}
+
 var placeholderImage = 'mcr.microsoft.com/dotnet/samples:aspnetapp'
 
 var mxHostName = toLower(empty(hostName) ? 'mx2.${domains[0].name}' : hostName)
@@ -166,11 +181,21 @@ resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   tags: tags
 }
 
-module identity 'modules/identity.bicep' = {
+module functionsIdentity 'modules/identity.bicep' = {
   name: 'identity'
   scope: rg
   params: {
-    name: names.identity
+    name: names.functionsIdentity
+    location: location
+    tags: tags
+  }
+}
+
+module receiverIdentity 'modules/identity.bicep' = {
+  name: 'receiver-identity'
+  scope: rg
+  params: {
+    name: names.receiverIdentity
     location: location
     tags: tags
   }
@@ -197,6 +222,9 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     skuName: storageSku
+    bodiesContainerName: bodiesContainerName
+    spoolTableName: spoolTableName
+    primariesTableName: primariesTableName
     deploymentContainerName: names.deploymentContainer
   }
 }
@@ -228,15 +256,20 @@ module roles 'modules/role-assignments.bicep' = {
   // Names come from `names` (known before deployment) so what-if can predict the
   // assignments; the explicit dependencies order the deployment instead.
   dependsOn: [
-    identity
+    functionsIdentity
+    receiverIdentity
     storage
     serviceBus
     monitoring
     registry
   ]
   params: {
-    identityName: names.identity
+    functionsIdentityName: names.functionsIdentity
+    receiverIdentityName: names.receiverIdentity
     storageAccountName: names.storage
+    bodiesContainerName: bodiesContainerName
+    spoolTableName: spoolTableName
+    primariesTableName: primariesTableName
     serviceBusNamespaceName: names.serviceBus
     serviceBusQueueName: wakeupQueueName
     applicationInsightsName: names.applicationInsights
@@ -277,14 +310,22 @@ module containerAppsEnvironment 'modules/container-apps-environment.bicep' = {
 // .NET configuration, spelled as environment variables)
 // ---------------------------------------------------------------------------
 
-var identitySettings = {
-  // DefaultAzureCredential and the Azure SDKs pick the user-assigned identity from this.
-  AZURE_CLIENT_ID: identity.outputs.clientId
-  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+// Each app names its own identity: DefaultAzureCredential, the Azure SDKs and the Azure Monitor
+// exporter pick the user-assigned identity from these.
+var functionsIdentitySettings = {
+  AZURE_CLIENT_ID: functionsIdentity.outputs.clientId
+  BackupMx__Azure__ManagedIdentityClientId: functionsIdentity.outputs.clientId
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${functionsIdentity.outputs.clientId};Authorization=AAD'
+}
+
+var receiverIdentitySettings = {
+  AZURE_CLIENT_ID: receiverIdentity.outputs.clientId
+  BackupMx__Azure__ManagedIdentityClientId: receiverIdentity.outputs.clientId
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${receiverIdentity.outputs.clientId};Authorization=AAD'
 }
 
 var azureSettings = {
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.applicationInsightsConnectionString
   BackupMx__Azure__BlobServiceUri: storage.outputs.blobEndpoint
   BackupMx__Azure__TableServiceUri: storage.outputs.tableEndpoint
   BackupMx__Azure__BodiesContainer: storage.outputs.bodiesContainerName
@@ -292,7 +333,6 @@ var azureSettings = {
   BackupMx__Azure__PrimariesTable: storage.outputs.primariesTableName
   BackupMx__Azure__ServiceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
   BackupMx__Azure__ServiceBusQueue: serviceBus.outputs.queueName
-  BackupMx__Azure__ManagedIdentityClientId: identity.outputs.clientId
 }
 
 var domainNameSettings = toObject(
@@ -328,7 +368,7 @@ var relaySettings = union(
   retrySettings
 )
 
-var sharedSettings = union(identitySettings, azureSettings, relaySettings)
+var sharedSettings = union(azureSettings, relaySettings)
 
 // ---------------------------------------------------------------------------
 // Apps
@@ -356,7 +396,7 @@ module receiver 'modules/receiver.bicep' = {
     location: location
     tags: tags
     containerAppsEnvironmentId: containerAppsEnvironment.outputs.id
-    identityId: identity.outputs.id
+    identityId: receiverIdentity.outputs.id
     containerRegistryServer: registry.outputs.loginServer
     image: effectiveReceiverImage
     placeholder: effectiveReceiverImage == placeholderImage
@@ -364,7 +404,7 @@ module receiver 'modules/receiver.bicep' = {
     containerPort: receiverContainerPort
     minReplicas: receiverMinReplicas
     maxReplicas: max(receiverMinReplicas, receiverMaxReplicas)
-    settings: union(sharedSettings, {
+    settings: union(sharedSettings, receiverIdentitySettings, receiverClientLimitSettings, {
       BackupMx__Smtp__Endpoints__0: '0.0.0.0:${receiverContainerPort}'
     })
   }
@@ -381,14 +421,14 @@ module functions 'modules/function-app.bicep' = {
     planName: names.functionPlan
     location: location
     tags: tags
-    identityId: identity.outputs.id
-    identityClientId: identity.outputs.clientId
+    identityId: functionsIdentity.outputs.id
+    identityClientId: functionsIdentity.outputs.clientId
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: storage.outputs.deploymentContainerName
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
-    settings: sharedSettings
+    settings: union(sharedSettings, functionsIdentitySettings)
   }
 }
 
@@ -410,7 +450,10 @@ output AZURE_FUNCTION_APP_NAME string = functions.outputs.name
 output SERVICE_FUNCTIONS_NAME string = functions.outputs.name
 output SERVICE_RECEIVER_NAME string = receiver.outputs.name
 
-output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// The function app's identity (the name predates the receiver's own identity).
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = functionsIdentity.outputs.clientId
+output AZURE_FUNCTIONS_IDENTITY_CLIENT_ID string = functionsIdentity.outputs.clientId
+output AZURE_RECEIVER_IDENTITY_CLIENT_ID string = receiverIdentity.outputs.clientId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 

@@ -1,8 +1,11 @@
 // Container Apps environment on our own virtual network, with the Consumption
 // workload profile. Its static IP is the address the MX host name points at.
 
+@description('Name of the Container Apps environment.')
 param name string
+@description('Azure region of the environment.')
 param location string
+@description('Tags for the environment (azd-env-name).')
 param tags {*: string}
 
 @description('Infrastructure subnet, delegated to Microsoft.App/environments.')

@@ -4,6 +4,7 @@
 @description('Whether the container app already exists (azd sets SERVICE_<NAME>_RESOURCE_EXISTS).')
 param exists bool
 
+@description('Name of the container app.')
 param name string
 
 resource existingApp 'Microsoft.App/containerApps@2025-01-01' existing = if (exists) {

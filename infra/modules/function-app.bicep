@@ -3,9 +3,13 @@
 // its own deployment package), Service Bus and Application Insights with the
 // user-assigned identity; no connection string holds a key.
 
+@description('Name of the function app.')
 param name string
+@description('Name of its Flex Consumption plan.')
 param planName string
+@description('Azure region of the plan and the app.')
 param location string
+@description('Tags for the plan and the app (azd-env-name).')
 param tags {*: string}
 
 @description('Resource ID of the user-assigned identity.')
@@ -14,6 +18,7 @@ param identityId string
 @description('Client ID of the user-assigned identity.')
 param identityClientId string
 
+@description('Storage account of the Functions host (AzureWebJobsStorage).')
 param storageAccountName string
 
 @description('Blob endpoint of the storage account, ending with a slash.')

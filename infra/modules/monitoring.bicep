@@ -7,7 +7,9 @@ param logAnalyticsName string
 @description('Application Insights component name.')
 param applicationInsightsName string
 
+@description('Azure region of the workspace and the component.')
 param location string
+@description('Tags for the workspace and the component (azd-env-name).')
 param tags {*: string}
 
 @description('Days of log retention in the workspace.')

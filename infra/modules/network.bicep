@@ -2,8 +2,11 @@
 // environment a stable public IP for the MX host's A record and lets the
 // receiver expose raw TCP ingress.
 
+@description('Name of the virtual network.')
 param name string
+@description('Azure region of the virtual network.')
 param location string
+@description('Tags for the virtual network (azd-env-name).')
 param tags {*: string}
 
 @description('Address space of the virtual network.')

@@ -2,10 +2,14 @@
 // to port 25 on the environment's static IP; the container listens on an
 // unprivileged port (it runs as a non-root user), and ingress maps one to the other.
 
+@description('Name of the container app.')
 param name string
+@description('Azure region of the container app.')
 param location string
+@description('Tags for the container app (azd-env-name).')
 param tags {*: string}
 
+@description('Resource ID of the Container Apps environment the app runs in.')
 param containerAppsEnvironmentId string
 
 @description('Resource ID of the user-assigned identity the app runs as and pulls its image with.')
@@ -34,6 +38,7 @@ param settings {*: string}
 param minReplicas int = 1
 
 @minValue(1)
+@description('Most replicas under load; at least minReplicas.')
 param maxReplicas int = 3
 
 @description('Concurrent SMTP connections per replica before another replica is added.')

@@ -3,8 +3,11 @@
 // deduplicates repeats and dead-letters what could not be handled, and nothing
 // breaks if one is lost: the periodic sweep re-schedules due messages.
 
+@description('Name of the Service Bus namespace (globally unique).')
 param name string
+@description('Azure region of the namespace.')
 param location string
+@description('Tags for the namespace (azd-env-name).')
 param tags {*: string}
 
 @description('Queue that carries the wake-ups.')

@@ -2,8 +2,11 @@
 // in Tables) and for the Functions host (AzureWebJobsStorage and the Flex
 // Consumption deployment package). Shared keys are off: every caller uses Entra ID.
 
+@description('Name of the storage account (lowercase alphanumeric, globally unique).')
 param name string
+@description('Azure region of the storage account.')
 param location string
+@description('Tags for the storage account (azd-env-name).')
 param tags {*: string}
 
 @description('Blob container for message bodies.')

@@ -131,6 +131,9 @@ public sealed partial class AzureYamlTests
 
         Assert.Contains("id-token: write", workflow, StringComparison.Ordinal);
         Assert.Contains("--federated-credential-provider github", workflow, StringComparison.Ordinal);
+
+        // Skipped, not failed, in a repository without Azure configured.
+        Assert.Matches(@"(?m)^  deploy:\r?\n    if: \$\{\{ vars\.AZURE_CLIENT_ID != '' \}\}\r?$", workflow);
         foreach (var variable in ParametersFileValues().Values.Select(v => AzdSubstitution().Match(v).Groups["name"].Value))
         {
             if (variable.StartsWith("SERVICE_", StringComparison.Ordinal))
@@ -140,6 +143,60 @@ public sealed partial class AzureYamlTests
 
             Assert.Matches(new Regex($@"(?m)^\s+{variable}: \$\{{\{{ vars\.{variable}\b"), workflow);
         }
+    }
+
+    [Fact]
+    public void MainParameters_AzdDefault_IsTheBicepDefault()
+    {
+        // A default written in the parameters file is what azd always passes, so a different
+        // Bicep default would never apply and would only mislead whoever reads main.bicep.
+        var bicepDefaults = BicepParameterDefaults();
+
+        foreach (var (name, value) in ParametersFileValues())
+        {
+            var fallback = AzdSubstitution().Match(value).Groups["default"];
+            if (!fallback.Success)
+            {
+                continue;
+            }
+
+            Assert.True(bicepDefaults.TryGetValue(name, out var bicepDefault), $"infra/main.parameters.json gives '{name}' the default '{fallback.Value}' but infra/main.bicep has no default for it.");
+            Assert.True(
+                string.Equals(fallback.Value, bicepDefault, StringComparison.Ordinal),
+                $"'{name}' defaults to '{fallback.Value}' in infra/main.parameters.json but to '{bicepDefault}' in infra/main.bicep.");
+        }
+    }
+
+    [Fact]
+    public void Bicep_EveryParameterOfEveryTemplate_HasADescription()
+    {
+        var missing = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(RepoRoot, "infra"), "*.bicep", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var lines = File.ReadAllLines(file);
+            for (var i = 0; i < lines.Length; i++)
+            {
+                var name = BicepParam().Match(lines[i]) is { Success: true } match ? match.Groups["name"].Value : null;
+                if (name is null)
+                {
+                    continue;
+                }
+
+                // The decorators are the lines (single- or multi-line) right above the declaration.
+                var described = false;
+                for (var j = i - 1; j >= 0 && lines[j].Trim().Length > 0 && !BicepParam().IsMatch(lines[j]); j--)
+                {
+                    described |= lines[j].TrimStart().StartsWith("@description(", StringComparison.Ordinal);
+                }
+
+                if (!described)
+                {
+                    missing.Add($"{Path.GetRelativePath(RepoRoot, file)}: {name}");
+                }
+            }
+        }
+
+        Assert.True(missing.Count == 0, "Parameters without @description: " + string.Join(", ", missing));
     }
 
     [Theory]
@@ -175,7 +232,7 @@ public sealed partial class AzureYamlTests
     }
 
     /// <summary>"${NAME}" or "${NAME=default}", the whole value.</summary>
-    [GeneratedRegex(@"^\$\{(?<name>[A-Z][A-Z0-9_]*)(=[^}]*)?\}$")]
+    [GeneratedRegex(@"^\$\{(?<name>[A-Z][A-Z0-9_]*)(=(?<default>[^}]*))?\}$")]
     private static partial Regex AzdSubstitution();
 
     private static List<string> ParametersFileNames()
@@ -208,6 +265,28 @@ public sealed partial class AzureYamlTests
 
         Assert.NotEmpty(declared);
         return declared;
+    }
+
+    /// <summary>
+    /// Parameter name to its one-line Bicep default as azd would write it: a string without its
+    /// quotes, a number, a bool or an empty array as written.
+    /// </summary>
+    private static Dictionary<string, string> BicepParameterDefaults()
+    {
+        var text = File.ReadAllText(Path.Combine(RepoRoot, "infra", "main.bicep"));
+        var defaults = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (Match match in BicepParam().Matches(text))
+        {
+            if (match.Groups["default"].Success)
+            {
+                var value = match.Groups["default"].Value.Trim().TrimStart('=').Trim();
+                defaults[match.Groups["name"].Value] = value.Length >= 2 && value[0] == '\'' && value[^1] == '\''
+                    ? value[1..^1].Replace("\\'", "'", StringComparison.Ordinal)
+                    : value;
+            }
+        }
+
+        return defaults;
     }
 
     [GeneratedRegex(@"^param\s+(?<name>[A-Za-z_][A-Za-z0-9_]*)\s+[^=\r\n]+?(?<default>\s=.*)?\r?$", RegexOptions.Multiline)]

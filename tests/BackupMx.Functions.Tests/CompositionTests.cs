@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using BackupMx.Azure;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Intake;
@@ -105,6 +106,58 @@ public sealed class CompositionTests
             references.Order(StringComparer.Ordinal));
     }
 
+    [Fact]
+    public void Dockerfile_CopiesOnlyWhatDockerignoreKeeps()
+    {
+        var root = FindRepoRoot();
+        var ignore = Dockerignore.Load(Path.Combine(root, ".dockerignore"));
+        var dockerfile = File.ReadAllLines(Path.Combine(root, "src", "BackupMx.Receiver", "Dockerfile"));
+
+        var sources = dockerfile
+            .Select(l => l.Trim())
+            .Where(l => l.StartsWith("COPY ", StringComparison.Ordinal) && !l.Contains("--from=", StringComparison.Ordinal))
+            .SelectMany(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..^1])
+            .ToList();
+        Assert.Contains("src/", sources);
+        foreach (var source in sources)
+        {
+            Assert.True(File.Exists(Path.Combine(root, source)) || Directory.Exists(Path.Combine(root, source)), $"COPY {source}: no such file or folder.");
+            Assert.False(ignore.Excludes(source.TrimEnd('/')), $"COPY {source}: excluded by .dockerignore.");
+        }
+
+        // Within src/, every source file of the projects the receiver builds from must reach the build.
+        foreach (var project in ProjectClosure(root, Path.Combine(root, "src", "BackupMx.Receiver", "BackupMx.Receiver.csproj")))
+        {
+            var folder = Path.Combine(root, "src", project);
+            var files = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+                .Select(f => Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/'))
+                .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal))
+                .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal))
+                .ToList();
+            Assert.Contains($"src/{project}/{project}.csproj", files);
+            Assert.All(files, f => Assert.False(ignore.Excludes(f), $"{f} is excluded by .dockerignore but the receiver build needs it."));
+        }
+    }
+
+    [Theory]
+    [InlineData(".tools/nuget/azure.bicep.commandline.linux-x64/0.49.2/tools/bicep")]
+    [InlineData("tools/azurite/node_modules/azurite/package.json")]
+    [InlineData("bench/out/results.md")]
+    [InlineData("tests/BackupMx.Smtp.Tests/TestResults/run.trx")]
+    [InlineData("src/BackupMx.Receiver/bin/Debug/net10.0/BackupMx.Receiver.dll")]
+    [InlineData("src/BackupMx.Core/obj/project.assets.json")]
+    [InlineData("src/BackupMx.Server/spool/spool.db")]
+    [InlineData("spool/bodies/00/1234")]
+    [InlineData("artifacts/receiver.tar")]
+    [InlineData(".git/HEAD")]
+    [InlineData("infra/main.bicep")]
+    public void Dockerignore_KeepsLocalToolsOutputAndSpoolsOutOfTheBuildContext(string path)
+    {
+        var ignore = Dockerignore.Load(Path.Combine(FindRepoRoot(), ".dockerignore"));
+
+        Assert.True(ignore.Excludes(path), $"{path} would be uploaded with the build context.");
+    }
+
     private static ServiceProvider FunctionsProvider(Dictionary<string, string?> settings)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
@@ -134,6 +187,74 @@ public sealed class CompositionTests
         }
 
         return seen;
+    }
+
+    /// <summary>
+    /// The .dockerignore rules as Docker and azd's remote build apply them: patterns relative to
+    /// the context root, <c>*</c> and <c>?</c> within one path segment, <c>**</c> across segments,
+    /// <c>!</c> re-includes, the last matching pattern wins, and a path whose parent folder is
+    /// excluded is excluded too.
+    /// </summary>
+    private sealed class Dockerignore
+    {
+        private readonly List<(Regex Pattern, bool Exception)> _rules;
+
+        private Dockerignore(List<(Regex Pattern, bool Exception)> rules) => _rules = rules;
+
+        public static Dockerignore Load(string path) => new(File.ReadAllLines(path)
+            .Select(l => l.Trim())
+            .Where(l => l.Length > 0 && !l.StartsWith('#'))
+            .Select(l => l.StartsWith('!') ? (Text: l[1..], Exception: true) : (Text: l, Exception: false))
+            .Select(r => (ToRegex(r.Text.Trim('/')), r.Exception))
+            .ToList());
+
+        public bool Excludes(string path)
+        {
+            var segments = path.Split('/');
+            var candidates = Enumerable.Range(1, segments.Length).Select(n => string.Join('/', segments[..n])).ToList();
+            var excluded = false;
+            foreach (var (pattern, exception) in _rules)
+            {
+                if (candidates.Any(pattern.IsMatch))
+                {
+                    excluded = !exception;
+                }
+            }
+
+            return excluded;
+        }
+
+        private static Regex ToRegex(string pattern)
+        {
+            var regex = new System.Text.StringBuilder("^");
+            for (var i = 0; i < pattern.Length; i++)
+            {
+                if (pattern[i] == '*' && i + 1 < pattern.Length && pattern[i + 1] == '*')
+                {
+                    i++;
+                    if (i + 1 < pattern.Length && pattern[i + 1] == '/')
+                    {
+                        i++;
+                        regex.Append("(.*/)?");
+                    }
+                    else
+                    {
+                        regex.Append(".*");
+                    }
+                }
+                else
+                {
+                    regex.Append(pattern[i] switch
+                    {
+                        '*' => "[^/]*",
+                        '?' => "[^/]",
+                        var c => Regex.Escape(c.ToString()),
+                    });
+                }
+            }
+
+            return new Regex(regex.Append('$').ToString(), RegexOptions.CultureInvariant);
+        }
     }
 
     private static string FindRepoRoot()

@@ -245,4 +245,22 @@ public sealed class LimitTests
         Assert.StartsWith("250", await client.CommandAsync("RSET"));
         Assert.StartsWith("450 4.7.1 ", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
     }
+
+    [Fact]
+    public async Task MessageRate_Zero_NeverRefuses()
+    {
+        // 0 is "off": what the Azure template sets, since there every client shares the ingress's address.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await ReceiverHost.StartAsync(
+            new() { ["BackupMx:Smtp:MaxMessagesPerMinutePerIp"] = "0" },
+            configureServices: s => s.AddSingleton<TimeProvider>(time));
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO client.test");
+
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"));
+            Assert.StartsWith("250", await client.CommandAsync("RSET"));
+        }
+    }
 }
