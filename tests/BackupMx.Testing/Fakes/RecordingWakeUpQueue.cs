@@ -45,9 +45,18 @@ public sealed class RecordingWakeUpQueue(TimeProvider time) : IWakeUpQueue, IWak
                 break;
             }
 
+            // The listing is not a snapshot: a message completed while it ran may still be in it, and its
+            // lock is released after it is removed. Re-checking after taking the lock skips it for good.
             if (_locked.TryAdd(key, 0))
             {
-                due.Add(new ReceivedWakeUp(value.WakeUp, key));
+                if (_scheduled.ContainsKey(key))
+                {
+                    due.Add(new ReceivedWakeUp(value.WakeUp, key));
+                }
+                else
+                {
+                    _locked.TryRemove(key, out _);
+                }
             }
         }
 
