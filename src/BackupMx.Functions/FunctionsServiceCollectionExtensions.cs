@@ -5,6 +5,8 @@ using BackupMx.Telemetry;
 using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
 
 namespace BackupMx.Functions;
 
@@ -23,7 +25,11 @@ public static class FunctionsServiceCollectionExtensions
         services.AddBackupMxDelivery();
         services.AddBackupMxFunctionOptions(configuration);
         services.AddBackupMxTelemetry(configuration, ServiceName)
-            .UseFunctionsWorkerDefaults();
+            .UseFunctionsWorkerDefaults()
+
+            // The worker's resource detector names the service after the function app or the
+            // process, overriding ours; the README's cloud_RoleName is backupmx-functions.
+            .ConfigureResource(r => r.AddService(ServiceName, autoGenerateServiceInstanceId: false));
         return services;
     }
 

@@ -55,6 +55,15 @@ public static class TelemetryServiceCollectionExtensions
             builder.UseAzureMonitorExporter(o =>
             {
                 o.ConnectionString = connectionString;
+
+                // Every message's story, not a sample of it. The exporter's defaults keep at most
+                // 5 traces a second (fewer still right after start) and drop the log lines of the
+                // traces they leave out, so a burst of mail would lose the Intake and Forward spans
+                // and the "Accepted"/"Delivered" lines that the README's queries read. A relay's
+                // volume is small enough to keep all of it.
+                o.TracesPerSecond = null;
+                o.SamplingRatio = 1F;
+                o.EnableTraceBasedLogsSampler = false;
                 if (credential is not null)
                 {
                     o.Credential = credential;
