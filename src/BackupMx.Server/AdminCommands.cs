@@ -1,4 +1,6 @@
 using System.Globalization;
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Monitoring;
@@ -7,18 +9,38 @@ using BackupMx.Local;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
 
 /// <summary>
 /// Operator commands that work on the spool folder directly, also while the relay runs
-/// (SQLite in WAL mode allows a second process). The running relay notices a flush
-/// within its idle interval (30 s at most).
+/// (SQLite in WAL mode allows a second process). They only read an existing spool: a wrong
+/// <c>BackupMx:Spool:Path</c> (it is relative to the current directory by default) is an
+/// error, never a new empty spool whose "0 msg" would look like a real answer. The running
+/// relay notices a flush within its idle interval (<see cref="DueMessagePump.MaxIdle"/>).
 /// </summary>
 internal static class AdminCommands
 {
+    /// <summary>Exit codes beyond 0, from sysexits.h so that scripts can tell the cases apart.</summary>
+    public const int ExitUsage = 64;
+
+    /// <summary>No spool database at the configured path (EX_NOINPUT).</summary>
+    public const int ExitNoSpool = 66;
+
+    /// <summary>The domain is not configured and nothing is queued for it (EX_NOUSER).</summary>
+    public const int ExitUnknownDomain = 67;
+
+    private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] | flush DOMAIN] [--BackupMx:Key=value ...]";
+
     public static async Task<int> RunAsync(string[] positional, string[] options)
     {
+        if (positional[0] is not ("queue" or "flush") || positional.Length > 2 || (positional[0] == "flush" && positional.Length != 2))
+        {
+            await Console.Error.WriteLineAsync(Usage).ConfigureAwait(false);
+            return ExitUsage;
+        }
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options, ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.Services.AddBackupMxCore(builder.Configuration);
@@ -29,40 +51,79 @@ internal static class AdminCommands
         builder.Services.AddBackupMxInProcessScheduling();
         using var host = builder.Build();
 
-        var ct = CancellationToken.None;
-        switch (positional[0])
+        // Checked before anything resolves the spool's stores: their constructors create the
+        // folder and the database.
+        var config = host.Services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
+        var spoolPath = Path.GetFullPath(config.Spool.Path);
+        var database = Path.Combine(spoolPath, SqliteSpoolStore.FileName);
+        if (!File.Exists(database))
         {
-            case "queue" when positional.Length == 1:
-                var inspector = host.Services.GetRequiredService<QueueInspector>();
-                foreach (var s in await inspector.SummarizeAsync(ct).ConfigureAwait(false))
-                {
-                    Console.WriteLine(string.Create(
-                        CultureInfo.InvariantCulture,
-                        $"{s.Domain,-30} {s.Messages,6} msg {s.Recipients,6} rcpt  oldest {Format(s.OldestAge),-10} primary {Format(s.PrimaryState, s.PrimaryStateSince)}  last error: {s.LastError ?? "-"}"));
-                }
-
-                return 0;
-
-            case "queue" when positional.Length == 2:
-                foreach (var m in await host.Services.GetRequiredService<QueueInspector>().ListAsync(positional[1], ct).ConfigureAwait(false))
-                {
-                    Console.WriteLine(string.Create(
-                        CultureInfo.InvariantCulture,
-                        $"{m.QueueId} {m.Kind} <{m.Sender}> -> {string.Join(", ", m.PendingRecipients)}  received {m.ReceivedAt:u}  next {m.NextAttemptAt:u}  attempts {m.Attempts}  {m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "")}"));
-                }
-
-                return 0;
-
-            case "flush" when positional.Length == 2:
-                var count = await host.Services.GetRequiredService<DomainFlusher>().FlushAsync(positional[1], "operator request", ct).ConfigureAwait(false);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} message(s) of {positional[1]} are due now."));
-                return 0;
-
-            default:
-                await Console.Error.WriteLineAsync("usage: BackupMx.Server [queue [DOMAIN] | flush DOMAIN] [--BackupMx:Key=value ...]").ConfigureAwait(false);
-                return 64;
+            await Console.Error.WriteLineAsync(
+                $"no spool at {database}: pass the relay's spool folder with --BackupMx:Spool:Path=/path/to/spool " +
+                $"(a relative BackupMx:Spool:Path is resolved against the current directory, here {Environment.CurrentDirectory})").ConfigureAwait(false);
+            return ExitNoSpool;
         }
+
+        Console.WriteLine("spool: " + spoolPath);
+        var ct = CancellationToken.None;
+        if (positional.Length == 1)
+        {
+            var summaries = await host.Services.GetRequiredService<QueueInspector>().SummarizeAsync(ct).ConfigureAwait(false);
+            foreach (var s in summaries)
+            {
+                Console.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{s.Domain,-30} {s.Messages,6} msg {s.Recipients,6} rcpt  oldest {Format(s.OldestAge),-10} primary {Format(s.PrimaryState, s.PrimaryStateSince)}  last error: {s.LastError ?? "-"}"));
+            }
+
+            if (summaries.Count == 0)
+            {
+                Console.WriteLine("nothing queued");
+            }
+
+            return 0;
+        }
+
+        // Mail can outlive its domain's configuration, so a queued domain is addressable too.
+        var configured = config.FindDomain(positional[1]);
+        var domain = configured?.Name ?? positional[1];
+        var messages = await host.Services.GetRequiredService<QueueInspector>().ListAsync(domain, ct).ConfigureAwait(false);
+        if (configured is null && messages.Count == 0)
+        {
+            await Console.Error.WriteLineAsync($"{domain} is not a configured domain and nothing is queued for it").ConfigureAwait(false);
+            return ExitUnknownDomain;
+        }
+
+        if (messages.Count == 0)
+        {
+            Console.WriteLine($"nothing queued for {domain}");
+            return 0;
+        }
+
+        if (positional[0] == "queue")
+        {
+            foreach (var m in messages)
+            {
+                Console.WriteLine(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{m.QueueId} {m.Kind} <{m.Sender}> -> {string.Join(", ", m.PendingRecipients)}  received {m.ReceivedAt:u}  next {m.NextAttemptAt:u}  attempts {m.Attempts}  {m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "")}"));
+            }
+
+            return 0;
+        }
+
+        var count = await host.Services.GetRequiredService<DomainFlusher>().FlushAsync(domain, "operator request", ct).ConfigureAwait(false);
+        Console.WriteLine(FlushOutcome(domain, messages.Count, count));
+        return 0;
     }
+
+    /// <summary>
+    /// The relay is another process: it learns of the flush only when it next looks at the
+    /// spool, and its log shows the deliveries, not the flush.
+    /// </summary>
+    internal static string FlushOutcome(string domain, int queued, int flushed) => flushed > 0
+        ? string.Create(CultureInfo.InvariantCulture, $"{flushed} message(s) of {domain} are due now; a running relay starts sending them within {DueMessagePump.MaxIdle.TotalSeconds:0} s.")
+        : string.Create(CultureInfo.InvariantCulture, $"{queued} message(s) of {domain} queued, none to flush: they are already due or being delivered.");
 
     // The relay records its primaries' states in the spool; Unknown until its first probe or attempt.
     private static string Format(PrimaryState state, DateTimeOffset? since) =>

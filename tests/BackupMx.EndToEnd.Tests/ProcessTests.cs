@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using BackupMx.Core.Forwarding;
 using BackupMx.Testing;
 
 namespace BackupMx.EndToEnd.Tests;
@@ -73,6 +74,8 @@ public sealed class ProcessTests
             $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{port}",
             "--BackupMx:Domains:0:Name=example.test",
             $"--BackupMx:Domains:0:Primary=127.0.0.1:{primaryPort}",
+            "--BackupMx:Domains:1:Name=quiet.test",
+            $"--BackupMx:Domains:1:Primary=127.0.0.1:{FreePort.Next()}",
             $"--BackupMx:Spool:Path={spool.Path}",
         ];
         using var relay = Process.Start(ServerStartInfo(settings))!;
@@ -86,22 +89,48 @@ public sealed class ProcessTests
             // another process reading the same spool, says so.
             var deadline = DateTime.UtcNow.AddSeconds(90);
             var summary = await RunCommandAsync(["queue", .. settings]);
-            while (!summary.Output.Contains("primary Down since", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            while (!Lines(summary.Output).Any(l => l.StartsWith("example.test ", StringComparison.Ordinal) && l.Contains("primary Down since", StringComparison.Ordinal))
+                && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(500);
                 summary = await RunCommandAsync(["queue", .. settings]);
             }
 
             Assert.Equal(0, summary.ExitCode);
-            Assert.Matches(@"^example\.test +1 msg +1 rcpt  oldest \d\d:\d\d:\d\d +primary Down since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  last error: (?i).*refused", summary.Output.Trim());
+            var lines = Lines(summary.Output);
+            Assert.Equal(3, lines.Length);
+            Assert.Equal("spool: " + spool.Path, lines[0]);
+            Assert.Matches(@"^example\.test +1 msg +1 rcpt  oldest \d\d:\d\d:\d\d +primary Down since \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  last error: (?i).*refused", lines[1]);
+            Assert.Matches(@"^quiet\.test +0 msg +0 rcpt  oldest - +primary ", lines[2]);
 
             var list = await RunCommandAsync(["queue", "example.test", .. settings]);
             Assert.Equal(0, list.ExitCode);
-            Assert.Matches(@"^[0-9A-Za-z]+ Relay <alice@sender\.test> -> bob@example\.test  received .* next .* attempts [01]  ", list.Output.Trim());
+            lines = Lines(list.Output);
+            Assert.Equal(2, lines.Length);
+            Assert.Equal("spool: " + spool.Path, lines[0]);
+            Assert.Matches(@"^[0-9A-Za-z]+ Relay <alice@sender\.test> -> bob@example\.test  received .* next .* attempts [01]  ", lines[1]);
 
+            var quiet = await RunCommandAsync(["queue", "quiet.test", .. settings]);
+            Assert.Equal(0, quiet.ExitCode);
+            Assert.Equal("nothing queued for quiet.test", Lines(quiet.Output)[^1]);
+
+            // The relay is another process: the answer says when it acts, not that it has.
             var flush = await RunCommandAsync(["flush", "example.test", .. settings]);
             Assert.Equal(0, flush.ExitCode);
-            Assert.Matches(@"^[01] message\(s\) of example\.test are due now\.$", flush.Output.Trim());
+            Assert.Matches(
+                $@"^(1 message\(s\) of example\.test are due now; a running relay starts sending them within {DueMessagePump.MaxIdle.TotalSeconds} s\.|1 message\(s\) of example\.test queued, none to flush: they are already due or being delivered\.)$",
+                Lines(flush.Output)[^1]);
+
+            var flushQuiet = await RunCommandAsync(["flush", "quiet.test", .. settings]);
+            Assert.Equal(0, flushQuiet.ExitCode);
+            Assert.Equal("nothing queued for quiet.test", Lines(flushQuiet.Output)[^1]);
+
+            foreach (var command in new[] { "queue", "flush" })
+            {
+                var unknown = await RunCommandAsync([command, "nosuch.test", .. settings]);
+                Assert.Equal(67, unknown.ExitCode);
+                Assert.Equal("nosuch.test is not a configured domain and nothing is queued for it", unknown.Error.Trim());
+            }
 
             var wrong = await RunCommandAsync(["purge", .. settings]);
             Assert.Equal(64, wrong.ExitCode);
@@ -113,6 +142,35 @@ public sealed class ProcessTests
             await relay.WaitForExitAsync();
         }
     }
+
+    [Fact]
+    public async Task QueueAndFlushCommands_WithoutASpool_FailNamingThePathAndCreateNothing()
+    {
+        // A fresh folder as the current directory, as when an operator runs the command from
+        // somewhere else than the relay: the default relative spool path is not there.
+        using var folder = new TempFolder();
+        var expected = Path.Combine(folder.Path, "spool", "spool.db");
+        foreach (var args in new[] { new[] { "queue" }, ["queue", "example.test"], ["flush", "example.test"] })
+        {
+            var run = await RunCommandAsync(args, folder.Path);
+            Assert.Equal(66, run.ExitCode);
+            Assert.Equal("", run.Output);
+            var error = run.Error.Trim();
+            Assert.DoesNotContain('\n', error);
+            Assert.StartsWith($"no spool at {expected}: ", error, StringComparison.Ordinal);
+            Assert.Contains("--BackupMx:Spool:Path=", error, StringComparison.Ordinal);
+        }
+
+        // An explicit path that does not exist is reported the same way.
+        var missing = Path.Combine(folder.Path, "elsewhere");
+        var explicitRun = await RunCommandAsync(["queue", $"--BackupMx:Spool:Path={missing}"], folder.Path);
+        Assert.Equal(66, explicitRun.ExitCode);
+        Assert.StartsWith($"no spool at {Path.Combine(missing, "spool.db")}: ", explicitRun.Error, StringComparison.Ordinal);
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(folder.Path));
+    }
+
+    private static string[] Lines(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     private static ProcessStartInfo ServerStartInfo(IEnumerable<string> args)
     {
@@ -126,13 +184,28 @@ public sealed class ProcessTests
         return start;
     }
 
-    private static async Task<(int ExitCode, string Output, string Error)> RunCommandAsync(string[] args)
+    private static async Task<(int ExitCode, string Output, string Error)> RunCommandAsync(string[] args, string? workingDirectory = null)
     {
-        using var process = Process.Start(ServerStartInfo(args))!;
+        var start = ServerStartInfo(args);
+        if (workingDirectory is not null)
+        {
+            start.WorkingDirectory = workingDirectory;
+        }
+
+        using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
         return (process.ExitCode, await output, await error);
     }
 
