@@ -10,7 +10,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "SMTP receiver stopping; waiting up to {GracePeriod} for {OpenSessions} open session(s)")]
     public static partial void Stopping(ILogger logger, TimeSpan gracePeriod, int openSessions);
 
-    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "SMTP receiver cut off {OpenSessions} session(s) still open after the grace period")]
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "SMTP receiver cut off {OpenSessions} session(s) still open after the grace period with 421 4.3.2; messages not yet answered 250 were not accepted")]
     public static partial void SessionsCutOff(ILogger logger, int openSessions);
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Debug, Message = "Session {SessionId} from {ClientAddress} started")]

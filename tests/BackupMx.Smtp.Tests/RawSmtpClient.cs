@@ -89,6 +89,13 @@ internal sealed class RawSmtpClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Everything the server still sends until it closes the connection.</summary>
+    public async Task<string> ReadToEndAsync()
+    {
+        using var cts = new CancellationTokenSource(ReplyTimeout);
+        return await _reader.ReadToEndAsync(cts.Token);
+    }
+
     public async Task<string> ReadReplyAsync() =>
         await TryReadReplyAsync() ?? throw new IOException("The server closed the connection.");
 

@@ -41,4 +41,23 @@ public sealed class ReplyWriterTests
 
     private static string Strip(string line) =>
         Encoding.ASCII.GetString(ReplyWriter.Repaired(Encoding.ASCII.GetBytes(line)));
+
+    [Fact]
+    public async Task Shutdown_DoneReplyPassesThenFirstOtherBecomesShutdownReplyAndRestDropped()
+    {
+        var pipe = new System.IO.Pipelines.Pipe();
+        var writer = new ReplyWriter(pipe.Writer);
+        writer.BeginShutdown("421 4.3.2 mx Service shutting down\r\n"u8.ToArray());
+
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await writer.WriteAsync("250 2.0.0 Ok: queued as X\r\n"u8.ToArray(), cancelled.Token);
+        await writer.WriteAsync("554 \r\n"u8.ToArray(), cancelled.Token);
+        await writer.WriteAsync("221 The session has be cancelled.\r\n"u8.ToArray(), cancelled.Token);
+        writer.EndShutdown();
+        await pipe.Writer.CompleteAsync();
+
+        var read = await pipe.Reader.ReadAtLeastAsync(int.MaxValue);
+        Assert.Equal("250 2.0.0 Ok: queued as X\r\n421 4.3.2 mx Service shutting down\r\n", Encoding.ASCII.GetString(read.Buffer));
+    }
 }

@@ -13,7 +13,7 @@ namespace BackupMx.Smtp.Connection;
 /// Accepts connections for SmtpServer, wraps each in a <see cref="SessionPipe"/> and counts the
 /// open ones: in total and per client address, refusing one too many with 421 4.7.0 before
 /// SmtpServer ever sees it, and so that a graceful stop can refuse new connections and wait
-/// for the open ones.
+/// for the open ones, and at the end cut off the ones still open with 421 4.3.2.
 /// </summary>
 /// <remarks>
 /// SmtpServer's listen loop asks for the next connection again as soon as one is handed over or
@@ -29,9 +29,14 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
     private readonly Lock _lock = new();
     private readonly List<Listener> _listeners = [];
     private readonly Dictionary<IPAddress, int> _perClient = [];
+    private readonly HashSet<SessionPipe> _pipes = [];
     private TaskCompletionSource _idle = CompletedIdle();
     private int _open;
     private bool _stopped;
+    private bool _cutOff;
+
+    /// <summary>The reply to every session cut off at shutdown (RFC 5321 §3.8: transient, try again later).</summary>
+    private byte[] ShutdownReply => Encoding.ASCII.GetBytes("421 4.3.2 " + limits.HostName + " Service shutting down, try again later\r\n");
 
     public int OpenSessions => Volatile.Read(ref _open);
 
@@ -70,6 +75,27 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
         }
     }
 
+    /// <summary>
+    /// Makes every session still open answer 421 4.3.2 in place of its next reply (a 25x still goes
+    /// out first) and close, before SmtpServer cancels them; a message whose body was still arriving
+    /// is not accepted (and not kept): the 421 tells the sender to try again later. Returns how many
+    /// sessions were open.
+    /// </summary>
+    public int CutOffOpenSessions()
+    {
+        var reply = ShutdownReply;
+        lock (_lock)
+        {
+            _cutOff = true;
+            foreach (var pipe in _pipes)
+            {
+                pipe.BeginShutdown(reply);
+            }
+
+            return _pipes.Count;
+        }
+    }
+
     /// <summary>Completes when no accepted connection is open any more.</summary>
     public Task WhenIdleAsync()
     {
@@ -99,10 +125,23 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
         }
     }
 
-    private void Closed(IPAddress client)
+    private void Opened(SessionPipe pipe)
     {
         lock (_lock)
         {
+            _pipes.Add(pipe);
+            if (_cutOff)
+            {
+                pipe.BeginShutdown(ShutdownReply);
+            }
+        }
+    }
+
+    private void Closed(IPAddress client, SessionPipe pipe)
+    {
+        lock (_lock)
+        {
+            _pipes.Remove(pipe);
             if (_perClient.TryGetValue(client, out var count) && count > 1)
             {
                 _perClient[client] = count - 1;
@@ -120,14 +159,19 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
     }
 
     // Off the accept loop, so that a client that does not read cannot stall accepting others.
-    private async Task RefuseAsync(TcpClient client, IPAddress address)
+    private Task RefuseAsync(TcpClient client, IPAddress address)
     {
         Log.ConnectionRefused(logger, address.ToString(), limits.MaxConnections, limits.MaxConnectionsPerIp);
+        return SendAndCloseAsync(client, Encoding.ASCII.GetBytes("421 4.7.0 " + limits.HostName + " Too many connections, try again later\r\n"));
+    }
+
+    private static async Task SendAndCloseAsync(TcpClient client, byte[] reply)
+    {
         try
         {
             using var timeout = new CancellationTokenSource(RefusalWriteTimeout);
             var stream = client.GetStream();
-            await stream.WriteAsync(Encoding.ASCII.GetBytes("421 4.7.0 " + limits.HostName + " Too many connections, try again later\r\n"), timeout.Token).ConfigureAwait(false);
+            await stream.WriteAsync(reply, timeout.Token).ConfigureAwait(false);
             client.Client.Shutdown(SocketShutdown.Send);
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
@@ -182,7 +226,8 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
 
                 if (_stopped)
                 {
-                    client.Dispose();
+                    // Accepted just as the stop closed the listening socket: no greeting, but 421.
+                    _ = SendAndCloseAsync(client, owner.ShutdownReply);
                     continue;
                 }
 
@@ -196,7 +241,9 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
                 client.NoDelay = true;
                 context.Properties[EndpointListener.LocalEndPointKey] = tcp.LocalEndpoint;
                 context.Properties[EndpointListener.RemoteEndPointKey] = client.Client.RemoteEndPoint!;
-                var pipe = new SessionPipe(client, owner._inputLimits, () => owner.Closed(address));
+                SessionPipe? pipe = null;
+                pipe = new SessionPipe(client, owner._inputLimits, () => owner.Closed(address, pipe!));
+                owner.Opened(pipe);
                 context.Properties[SessionPipeKey] = pipe;
                 return pipe;
             }

@@ -17,8 +17,19 @@ namespace BackupMx.Smtp.Connection;
 /// flushes each reply before it reads the next line). Replies are held until SmtpServer flushes
 /// them, then passed on repaired; everything else goes out byte for byte.
 /// </summary>
+/// <remarks>
+/// When the receiver cuts a session off at shutdown (<see cref="BeginShutdown"/>), SmtpServer's
+/// cancelled session writes whatever its cancellation path produces: a bare "554" (permanent: the
+/// sender would bounce) when a DATA body was being read, "221 The session has be cancelled." when
+/// it waited for a command. From then on only a reply that reports something done (25x, such as
+/// the 250 of a message the spool already holds) goes out; the first other reply is replaced by
+/// the shutdown reply (421 4.3.2, RFC 5321 §3.8) and everything after it is dropped. Those writes
+/// come with SmtpServer's cancelled token, so they are flushed under a short timeout of their own.
+/// </remarks>
 internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHead = null) : PipeWriter
 {
+    private static readonly TimeSpan ShutdownFlushTimeout = TimeSpan.FromSeconds(2);
+
     private static ReadOnlySpan<byte> Suffix => " retry(ies) remaining."u8;
 
     private static ReadOnlySpan<byte> OutOfSequence => "501 expected "u8;
@@ -28,6 +39,38 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
     private static ReadOnlySpan<byte> Unrecognized => "502 Unrecognized command"u8;
 
     private readonly ArrayBufferWriter<byte> _pending = new(256);
+    private volatile byte[]? _shutdownReply;
+    private bool _shutdownReplied;
+
+    /// <summary>
+    /// From now on the session is being cut off: the next reply that is not a 25x becomes
+    /// <paramref name="reply"/> (a whole line with its CRLF), and nothing is sent after it.
+    /// </summary>
+    public void BeginShutdown(byte[] reply) => _shutdownReply = reply;
+
+    /// <summary>
+    /// Sends the shutdown reply if the session ended without writing anything it could replace
+    /// (a command that failed without a reply). Called once SmtpServer is done with the session.
+    /// </summary>
+    public void EndShutdown()
+    {
+        if (_shutdownReply is not { } reply || _shutdownReplied)
+        {
+            return;
+        }
+
+        _pending.Clear();
+        inner.Write(reply);
+        _shutdownReplied = true;
+        try
+        {
+            ShutdownFlushAsync().AsTask().GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            // The output was already completed; there is nobody left to tell.
+        }
+    }
 
     public override void Advance(int bytes) => _pending.Advance(bytes);
 
@@ -51,18 +94,58 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
+        if (_shutdownReply is not null)
+        {
+            return ShutdownFlushAsync();
+        }
+
         PassOn();
         return inner.FlushAsync(cancellationToken);
+    }
+
+    // SmtpServer's token is cancelled by then; a client that does not read must not hold the stop up.
+    private async ValueTask<FlushResult> ShutdownFlushAsync()
+    {
+        PassOn();
+        using var timeout = new CancellationTokenSource(ShutdownFlushTimeout);
+        try
+        {
+            return await inner.FlushAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client is gone or not reading; the session ends either way.
+            return new FlushResult(isCanceled: false, isCompleted: true);
+        }
     }
 
     /// <summary>Copies what was written since the last flush to the inner writer, line by line.</summary>
     private void PassOn()
     {
+        var shutdownReply = _shutdownReply;
         var rest = _pending.WrittenSpan;
         while (!rest.IsEmpty)
         {
             var end = rest.IndexOf("\r\n"u8);
             var line = end < 0 ? rest : rest[..end];
+            var passes = shutdownReply is null || (!_shutdownReplied && IsDone(line));
+            if (!passes)
+            {
+                if (!_shutdownReplied)
+                {
+                    inner.Write(shutdownReply!);
+                    _shutdownReplied = true;
+                }
+
+                if (end < 0)
+                {
+                    break;
+                }
+
+                rest = rest[(end + 2)..];
+                continue;
+            }
+
             inner.Write(Repaired(line, lastCommandHead?.Invoke()));
             if (end < 0)
             {
@@ -75,6 +158,9 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
 
         _pending.Clear();
     }
+
+    // 250, 251, 252: a command that took effect, which the client must still learn of.
+    private static bool IsDone(ReadOnlySpan<byte> line) => line.Length >= 4 && line[0] == (byte)'2' && line[1] == (byte)'5' && line[3] is (byte)' ' or (byte)'-';
 
     /// <summary>A reply line repaired as described above; any other line unchanged.</summary>
     /// <param name="commandHead">The start of the command line the reply answers, when known.</param>

@@ -23,7 +23,9 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
     private readonly NetworkStream _network;
     private readonly Action _onDispose;
     private readonly SslStreamCertificateContext? _certificate;
+    private volatile ReplyWriter _output;
     private SslStream? _tls;
+    private volatile byte[]? _shutdownReply;
     private int _disposed;
 
     public SessionPipe(TcpClient client, InputLimits limits, Action onDispose)
@@ -33,14 +35,14 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         _onDispose = onDispose;
         _certificate = limits.Tls;
         SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync);
-        Output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead);
+        _output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead);
     }
 
     public SessionInput SessionInput { get; }
 
     public PipeReader Input => SessionInput;
 
-    public PipeWriter Output { get; private set; }
+    public PipeWriter Output => _output;
 
     public bool IsSecure => _tls is not null;
 
@@ -79,7 +81,23 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
 
         _tls = tls;
         SessionInput.Upgrade(PipeReader.Create(tls, ReaderOptions));
-        Output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions), () => SessionInput.LastCommandHead);
+        var output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions), () => SessionInput.LastCommandHead);
+        _output = output;
+        if (_shutdownReply is { } reply)
+        {
+            output.BeginShutdown(reply);
+        }
+    }
+
+    /// <summary>
+    /// The receiver is cutting this session off: whatever SmtpServer answers from now on becomes
+    /// <paramref name="reply"/> (see <see cref="ReplyWriter"/>), which is also sent when the session
+    /// ends without answering. Called before SmtpServer cancels the session.
+    /// </summary>
+    public void BeginShutdown(byte[] reply)
+    {
+        _shutdownReply = reply;
+        _output.BeginShutdown(reply);
     }
 
     /// <summary>Writes one reply line of our own (ETRN, limits) and flushes it.</summary>
@@ -100,6 +118,13 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         {
             // A body the store never took (the session ended before it ran) goes with the connection.
             SessionInput.TakeBody()?.Dispose();
+            if (_shutdownReply is { } reply)
+            {
+                // Again, in case a STARTTLS upgrade swapped the writer while the cut-off began.
+                _output.BeginShutdown(reply);
+                _output.EndShutdown();
+            }
+
             _tls?.Dispose();
             _client.Dispose();
         }

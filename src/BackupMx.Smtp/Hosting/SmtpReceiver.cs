@@ -13,7 +13,8 @@
 // STARTTLS is offered only with a configured PEM certificate. SmtpServer's unsafe defaults
 // (accept-all AUTH, PROXY from anyone, SMTPUTF8, five refused commands and out) are switched
 // off here. A stop closes the listening sockets first, lets open sessions finish for a grace
-// period, then cancels the rest.
+// period, then cuts off the rest: each gets 421 4.3.2 and is closed, and a message whose body was
+// still arriving is dropped (it was never answered 250; the sender tries again later).
 using System.Net;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
@@ -130,11 +131,19 @@ internal sealed class SmtpReceiver(
         Log.Stopping(logger, grace, _listeners.OpenSessions);
         try
         {
-            await _listeners.WhenIdleAsync().WaitAsync(grace, cancellationToken).ConfigureAwait(false);
+            await _listeners.WhenIdleAsync().WaitAsync(grace, time, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            Log.SessionsCutOff(logger, _listeners.OpenSessions);
+        }
+
+        // SmtpServer answers a cancelled session with a bare 554 (mid-DATA: a permanent failure, so
+        // the sender would bounce) or nothing at all; the sessions are marked first so that each
+        // answers 421 4.3.2 instead (RFC 5321 §3.8) and closes. Only a 250 already sent is accepted.
+        var cutOff = _listeners.CutOffOpenSessions();
+        if (cutOff > 0)
+        {
+            Log.SessionsCutOff(logger, cutOff);
         }
 
         _server.Shutdown();
