@@ -1,4 +1,5 @@
 using BackupMx.Azure;
+using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using BackupMx.Delivery;
 using BackupMx.Telemetry;
@@ -37,7 +38,7 @@ public static class FunctionsServiceCollectionExtensions
     public static IServiceCollection AddBackupMxFunctionOptions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<FunctionsOptions>()
-            .Bind(configuration.GetSection(FunctionsOptions.SectionName))
+            .BindChecked(configuration.GetSection(FunctionsOptions.SectionName))
             .ValidateDataAnnotations()
             .ValidateOnStart();
         return services;

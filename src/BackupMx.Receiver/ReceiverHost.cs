@@ -54,21 +54,7 @@ public static class ReceiverHost
 
     public static async Task<int> RunAsync(string[] args)
     {
-        try
-        {
-            using var host = CreateBuilder(args).Build();
-            await host.RunAsync().ConfigureAwait(false);
-            return 0;
-        }
-        catch (OptionsValidationException ex)
-        {
-            await Console.Error.WriteLineAsync("BackupMx receiver cannot start: the configuration is invalid.").ConfigureAwait(false);
-            foreach (var failure in ex.Failures)
-            {
-                await Console.Error.WriteLineAsync("  " + failure).ConfigureAwait(false);
-            }
-
-            return 2;
-        }
+        using var host = CreateBuilder(args).Build();
+        return await HostRunner.RunAsync(host, "BackupMx receiver", Console.Error).ConfigureAwait(false);
     }
 }

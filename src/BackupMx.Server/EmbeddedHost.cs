@@ -51,16 +51,15 @@ public static class EmbeddedHost
     {
         var positional = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) && !a.Contains('=')).ToArray();
         var options = args.Except(positional).ToArray();
+        if (positional.Length == 0)
+        {
+            using var host = CreateBuilder(options).Build();
+            return await HostRunner.RunAsync(host, "BackupMx", Console.Error).ConfigureAwait(false);
+        }
+
         try
         {
-            if (positional.Length > 0)
-            {
-                return await AdminCommands.RunAsync(positional, options).ConfigureAwait(false);
-            }
-
-            using var host = CreateBuilder(options).Build();
-            await host.RunAsync().ConfigureAwait(false);
-            return 0;
+            return await AdminCommands.RunAsync(positional, options).ConfigureAwait(false);
         }
         catch (OptionsValidationException ex)
         {
@@ -70,7 +69,7 @@ public static class EmbeddedHost
                 await Console.Error.WriteLineAsync("  " + failure).ConfigureAwait(false);
             }
 
-            return 2;
+            return HostRunner.StartupFailedExitCode;
         }
     }
 }

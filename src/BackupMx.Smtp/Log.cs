@@ -70,6 +70,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 242, Level = LogLevel.Warning, Message = "Could not resolve primary {Host} to check an ETRN client")]
     public static partial void EtrnResolveFailed(ILogger logger, Exception exception, string host);
 
-    [LoggerMessage(EventId = 250, Level = LogLevel.Information, Message = "STARTTLS offered with certificate {Subject}, valid until {NotAfter}")]
-    public static partial void TlsEnabled(ILogger logger, string subject, DateTime notAfter);
+    [LoggerMessage(EventId = 250, Level = LogLevel.Information, Message = "STARTTLS offered with certificate {Subject}, valid until {NotAfter:yyyy-MM-ddTHH:mm:ssZ}")]
+    public static partial void TlsEnabled(ILogger logger, string subject, DateTimeOffset notAfter);
 }

@@ -16,7 +16,7 @@ public static class SmtpReceiverServiceCollectionExtensions
     public static IServiceCollection AddBackupMxSmtpReceiver(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<SmtpReceiverOptions>()
-            .Bind(configuration.GetSection(SmtpReceiverOptions.SectionName))
+            .BindChecked(configuration.GetSection(SmtpReceiverOptions.SectionName))
             .ValidateDataAnnotations()
             .Validate(o => o.ShutdownGracePeriod >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":ShutdownGracePeriod must not be negative.")
             .Validate(o => o.EtrnReplyWait >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":EtrnReplyWait must not be negative.")

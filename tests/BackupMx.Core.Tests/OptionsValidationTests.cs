@@ -44,6 +44,17 @@ public sealed class OptionsValidationTests
         Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Domains:0:Primary", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(0)]
+    [InlineData(65536)]
+    public void Validate_DeliveryPortOutOfRange_NamesTheKey(int port)
+    {
+        var options = Valid();
+        options.Delivery.Port = port;
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Delivery:Port ", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Validate_NoDomains_IsAnError()
     {

@@ -172,6 +172,49 @@ public sealed class ProcessTests
 
     private static string[] Lines(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+    [Fact]
+    public async Task Start_BadValueInSecondDomain_ExitsWith2NamingTheKey()
+    {
+        using var spool = new TempFolder();
+        var result = await RunCommandAsync(
+        [
+            "--BackupMx:HostName=backup.test",
+            $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{FreePort.Next()}",
+            "--BackupMx:Domains:0:Name=example.test",
+            "--BackupMx:Domains:1:Name=other.test",
+            "--BackupMx:Domains:1:Primary=127.0.0.1:2626",
+            "--BackupMx:Domains:1:OutboundTls=Requried",
+            $"--BackupMx:Spool:Path={spool.Path}",
+        ]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal(
+            "BackupMx cannot start: the configuration is invalid.\n  BackupMx:Domains:1:OutboundTls: 'Requried' is not a valid value (Opportunistic, Required, Disabled).\n",
+            result.Error.ReplaceLineEndings("\n"));
+        Assert.DoesNotContain("Exception", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_PortInUse_ExitsWith2NamingTheEndpoint()
+    {
+        using var spool = new TempFolder();
+        using var occupant = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        occupant.Start();
+        var port = ((System.Net.IPEndPoint)occupant.LocalEndpoint).Port;
+        var result = await RunCommandAsync(
+        [
+            "--BackupMx:HostName=backup.test",
+            $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{port}",
+            "--BackupMx:Domains:0:Name=example.test",
+            $"--BackupMx:Domains:0:Primary=127.0.0.1:{FreePort.Next()}",
+            $"--BackupMx:Spool:Path={spool.Path}",
+        ]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Matches($@"^BackupMx cannot start: 127\.0\.0\.1:{port} is already in use \(.*\)\.$", result.Error.Trim());
+        Assert.DoesNotContain("BackgroundService failed", result.Output, StringComparison.Ordinal);
+    }
+
     private static ProcessStartInfo ServerStartInfo(IEnumerable<string> args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using BackupMx.Core.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.Extensions.Logging;
@@ -127,6 +129,52 @@ public sealed class HostingTests
 
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => ReceiverHost.StartAsync(settings));
         Assert.Contains("BackupMx:Smtp:TlsKeyPath", error.Message);
+    }
+
+    [Fact]
+    public async Task Start_EndpointInUse_FailsNamingTheEndpoint()
+    {
+        using var occupant = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        occupant.Start();
+        var port = ((System.Net.IPEndPoint)occupant.LocalEndpoint).Port;
+
+        var error = await Assert.ThrowsAsync<StartupException>(() => ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:Endpoints:0"] = $"127.0.0.1:{port}" }));
+        Assert.StartsWith($"127.0.0.1:{port} is already in use (", error.Message, StringComparison.Ordinal);
+        Assert.Contains("BackupMx:Smtp:Endpoints", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_KeyOfAnotherCertificate_FailsNamingBothFiles()
+    {
+        using var certificate = new TestCertificate();
+        using var other = new TestCertificate();
+        var settings = certificate.Settings();
+        settings["BackupMx:Smtp:TlsKeyPath"] = other.KeyPath;
+
+        var error = await Assert.ThrowsAsync<StartupException>(() => ReceiverHost.StartAsync(settings));
+        Assert.Equal($"the STARTTLS certificate cannot be loaded from BackupMx:Smtp:TlsCertificatePath '{certificate.CertificatePath}' with BackupMx:Smtp:TlsKeyPath '{other.KeyPath}': the key does not belong to the certificate.", error.Message);
+    }
+
+    [Fact]
+    public async Task Start_KeyFileNotPem_FailsNamingBothFiles()
+    {
+        using var certificate = new TestCertificate();
+        await File.WriteAllTextAsync(certificate.KeyPath, "not a key");
+
+        var error = await Assert.ThrowsAsync<StartupException>(() => ReceiverHost.StartAsync(certificate.Settings()));
+        Assert.Contains(certificate.KeyPath, error.Message, StringComparison.Ordinal);
+        Assert.Contains(certificate.CertificatePath, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_WithCertificate_LogsExpiryInIso8601()
+    {
+        using var certificate = new TestCertificate();
+        var logs = new CollectingLoggerProvider();
+        var host = await ReceiverHost.StartAsync(certificate.Settings(), configureServices: services => services.AddLogging(b => b.AddProvider(logs)));
+        await host.DisposeAsync();
+
+        Assert.Contains(logs.Entries, e => Regex.IsMatch(e.Message, @"valid until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"));
     }
 
     /// <summary>

@@ -130,6 +130,11 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
             errors.Add($"{Prefix}:Delivery:MaxConcurrentDeliveries must be between 1 and 256.");
         }
 
+        if (options.Delivery.Port is < 1 or > 65535)
+        {
+            errors.Add($"{Prefix}:Delivery:Port {options.Delivery.Port} is not a port number (1 to 65535).");
+        }
+
         if (options.RecipientVerification.PositiveCacheDuration <= TimeSpan.Zero)
         {
             errors.Add($"{Prefix}:RecipientVerification:PositiveCacheDuration must be a positive TimeSpan (for example 7.00:00:00).");

@@ -21,7 +21,7 @@ public static class CoreServiceCollectionExtensions
     public static IServiceCollection AddBackupMxCore(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<BackupMxOptions>()
-            .Bind(configuration.GetSection(BackupMxOptions.SectionName))
+            .BindChecked(configuration.GetSection(BackupMxOptions.SectionName))
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BackupMxOptions>, BackupMxOptionsValidator>());

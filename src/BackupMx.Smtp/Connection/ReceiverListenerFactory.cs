@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using BackupMx.Core.Hosting;
 using BackupMx.Smtp.Limits;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
@@ -48,7 +49,16 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
             tcp.Server.DualMode = true;
         }
 
-        tcp.Start();
+        try
+        {
+            tcp.Start();
+        }
+        catch (SocketException ex)
+        {
+            tcp.Dispose();
+            throw new StartupException(CannotListen(endpointDefinition.Endpoint, ex), ex);
+        }
+
         var listener = new Listener(this, tcp);
         lock (_lock)
         {
@@ -61,6 +71,14 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
 
         return listener;
     }
+
+    private static string CannotListen(IPEndPoint endpoint, SocketException ex) => ex.SocketErrorCode switch
+    {
+        SocketError.AddressAlreadyInUse => $"{endpoint} is already in use (another program listens there: stop it or change BackupMx:Smtp:Endpoints).",
+        SocketError.AccessDenied => $"{endpoint} cannot be listened on ({ex.Message}); ports below 1024 need root or CAP_NET_BIND_SERVICE. See BackupMx:Smtp:Endpoints.",
+        SocketError.AddressNotAvailable => $"{endpoint} cannot be listened on ({ex.Message}); the address is not one of this machine's. See BackupMx:Smtp:Endpoints.",
+        _ => $"{endpoint} cannot be listened on ({ex.Message}). See BackupMx:Smtp:Endpoints.",
+    };
 
     /// <summary>Closes every listening socket; new connection attempts are refused from now on.</summary>
     public void StopAccepting()

@@ -17,9 +17,11 @@
 // still arriving is dropped (it was never answered 250; the sender tries again later).
 using System.Net;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Net.Security;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Hosting;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Monitoring;
 using BackupMx.Smtp.Connection;
@@ -181,23 +183,36 @@ internal sealed class SmtpReceiver(
             return null;
         }
 
-        var certificate = X509Certificate2.CreateFromPemFile(receiver.TlsCertificatePath, receiver.TlsKeyPath);
-        if (OperatingSystem.IsWindows())
-        {
-            // SChannel cannot use the ephemeral key a PEM import gives; a PKCS#12 round trip persists it.
-            using var ephemeral = certificate;
-            certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
-        }
-
-        var chain = new X509Certificate2Collection();
-        chain.ImportFromPemFile(receiver.TlsCertificatePath);
+        X509Certificate2 certificate;
         var intermediates = new X509Certificate2Collection();
-        foreach (var extra in chain.Skip(1))
+        try
         {
-            intermediates.Add(extra);
+            certificate = X509Certificate2.CreateFromPemFile(receiver.TlsCertificatePath, receiver.TlsKeyPath);
+            if (OperatingSystem.IsWindows())
+            {
+                // SChannel cannot use the ephemeral key a PEM import gives; a PKCS#12 round trip persists it.
+                using var ephemeral = certificate;
+                certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+            }
+
+            var chain = new X509Certificate2Collection();
+            chain.ImportFromPemFile(receiver.TlsCertificatePath);
+            foreach (var extra in chain.Skip(1))
+            {
+                intermediates.Add(extra);
+            }
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // A key of another certificate comes as an ArgumentException about a parameter name.
+            var reason = ex is ArgumentException and not ArgumentNullException ? "the key does not belong to the certificate." : ex.Message;
+            throw new StartupException(
+                $"the STARTTLS certificate cannot be loaded from {SmtpReceiverOptions.SectionName}:TlsCertificatePath '{receiver.TlsCertificatePath}' " +
+                $"with {SmtpReceiverOptions.SectionName}:TlsKeyPath '{receiver.TlsKeyPath}': {reason}",
+                ex);
         }
 
-        Log.TlsEnabled(logger, certificate.Subject, certificate.NotAfter);
+        Log.TlsEnabled(logger, certificate.Subject, new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero));
         return SslStreamCertificateContext.Create(certificate, intermediates, offline: true);
     }
 

@@ -1,0 +1,63 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Core.Hosting;
+
+/// <summary>
+/// Runs a host so that a start-up failure the operator can fix (a bad setting, a port in use,
+/// an unusable certificate) ends the process with exit code 2 and the reason on standard error,
+/// one line per problem, instead of an unhandled exception and a stack trace.
+/// </summary>
+public static class HostRunner
+{
+    public const int StartupFailedExitCode = 2;
+
+    public static async Task<int> RunAsync(IHost host, string product, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(error);
+        try
+        {
+            // Before StartAsync, so that a bad setting is reported here alone and not also logged as a failed start.
+            (host.Services.GetService(typeof(IStartupValidator)) as IStartupValidator)?.Validate();
+            try
+            {
+                await host.StartAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                // Stops the services that did start, so their loops end as a stop rather than as failures.
+                await host.StopAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            await host.WaitForShutdownAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (Failures(ex) is { } failures)
+        {
+            await error.WriteLineAsync($"{product} cannot start: the configuration is invalid.").ConfigureAwait(false);
+            foreach (var failure in failures)
+            {
+                await error.WriteLineAsync("  " + failure).ConfigureAwait(false);
+            }
+
+            return StartupFailedExitCode;
+        }
+        catch (StartupException ex)
+        {
+            await error.WriteLineAsync($"{product} cannot start: {ex.Message}").ConfigureAwait(false);
+            return StartupFailedExitCode;
+        }
+    }
+
+    // Several options classes failing at once arrive as an AggregateException, and one whose
+    // validation reads another's options repeats that one's failures.
+    private static List<string>? Failures(Exception ex) => ex switch
+    {
+        OptionsValidationException one => [.. one.Failures.Distinct()],
+        AggregateException all when all.InnerExceptions.All(e => e is OptionsValidationException) =>
+            [.. all.InnerExceptions.SelectMany(e => ((OptionsValidationException)e).Failures).Distinct()],
+        _ => null,
+    };
+}
