@@ -232,15 +232,24 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
             // DATA or the end of data was refused (552, 451, 554...): it applies to the accepted recipients.
             transactionReply = RelaySmtpClient.ToReply((int)ex.StatusCode, ex.Message);
         }
-        catch (SmtpCommandException ex)
+        catch (SmtpCommandException)
         {
             // No recipient accepted: MailKit reports a made-up 554, the RCPT replies are the truth.
-            LogNoRecipientAccepted(_logger, request.QueueId, host, (int)ex.StatusCode);
+            LogNoRecipientAccepted(_logger, request.QueueId, host);
         }
         catch (Exception ex)
         {
             var afterData = client.Watcher.DataSent;
-            LogSessionLost(_logger, ex, request.QueueId, host, afterData);
+
+            // Safe to repeat on a fresh connection only if this one cannot have delivered anything.
+            var stale = client.Reused && !afterData && client.RecipientReplies.Count == 0;
+            if (!stale)
+            {
+                // A pooled connection the primary closed while idle is routine: the retry on a fresh
+                // one is logged instead, without a stack trace.
+                LogSessionLost(_logger, ex, request.QueueId, host, afterData);
+            }
+
             transactionReply = afterData
                 ? SmtpReply.LocalTransient("4.4.2", $"connection to {host} lost after the message was sent; it may have been accepted")
                 : SmtpReply.LocalTransient("4.4.2", $"connection to {host} lost during the transaction");
@@ -252,8 +261,6 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
                     client.RecipientReplies.TryGetValue(m.Mailbox, out var r) && !r.IsSuccess ? r : transactionReply)),
                 host);
 
-            // Safe to repeat on a fresh connection only if this one cannot have delivered anything.
-            var stale = client.Reused && !afterData && client.RecipientReplies.Count == 0;
             return new Outcome(lost, Reusable: false, RetryOnFreshConnection: stale);
         }
 
@@ -507,8 +514,8 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
     [LoggerMessage(EventId = 322, Level = LogLevel.Information, Message = "Reused connection to {Host} was closed before {QueueId} was sent; trying a fresh connection")]
     private static partial void LogStaleConnection(ILogger logger, string queueId, string host);
 
-    [LoggerMessage(EventId = 320, Level = LogLevel.Information, Message = "No recipient of {QueueId} accepted by {Host} (MailKit reported {Code}); using the RCPT replies")]
-    private static partial void LogNoRecipientAccepted(ILogger logger, string queueId, string host, int code);
+    [LoggerMessage(EventId = 320, Level = LogLevel.Information, Message = "No recipient of {QueueId} accepted by {Host}; each recipient keeps its own RCPT reply")]
+    private static partial void LogNoRecipientAccepted(ILogger logger, string queueId, string host);
 
     [LoggerMessage(EventId = 323, Level = LogLevel.Warning, Message = "A recipient of {QueueId} has an address that cannot be written in RCPT TO; it fails with 553 5.1.3")]
     private static partial void LogUnwritableRecipient(ILogger logger, string queueId);
