@@ -19,6 +19,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Session {SessionId} from {ClientAddress} failed")]
     public static partial void SessionFaulted(ILogger logger, Exception exception, Guid sessionId, string? clientAddress);
 
+    [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "Session {SessionId} from {ClientAddress} ended by the client's side: {Reason}")]
+    public static partial void SessionDropped(ILogger logger, Guid sessionId, string? clientAddress, string reason);
+
     [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "Refused RCPT <{Recipient}> from {ClientAddress}: domain not relayed")]
     public static partial void RelayDenied(ILogger logger, string? recipient, string? clientAddress);
 

@@ -177,6 +177,33 @@ public sealed class HostingTests
         Assert.Contains(logs.Entries, e => Regex.IsMatch(e.Message, @"valid until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"));
     }
 
+    [Fact]
+    public async Task FailedTlsHandshake_LogsOneLineWithoutWarningOrStackTrace()
+    {
+        using var certificate = new TestCertificate();
+        var logs = new CollectingLoggerProvider();
+        await using (var host = await ReceiverHost.StartAsync(certificate.Settings(), configureServices: services => services.AddLogging(b => b.AddProvider(logs))))
+        {
+            await using var client = await host.ConnectAsync();
+            await client.CommandAsync("EHLO client.test");
+            Assert.StartsWith("220", await client.CommandAsync("STARTTLS"));
+#pragma warning disable SYSLIB0039 // An obsolete protocol on purpose: the server must refuse it.
+            await Assert.ThrowsAnyAsync<Exception>(() => client.UpgradeToTlsAsync(System.Security.Authentication.SslProtocols.Tls11));
+#pragma warning restore SYSLIB0039
+
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!logs.Entries.Any(e => e.Message.Contains("ended by the client's side", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        // A scanner's failed handshake is routine on a public MX: one information line saying why.
+        var line = Assert.Single(logs.Entries, e => e.Message.Contains("ended by the client's side", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Information, line.Level);
+        Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
     /// <summary>
     /// Container Apps probes the receiver with TCP connections to the SMTP port (infra/modules/receiver.bicep):
     /// connect, maybe read the greeting, close. Those must not count as failed sessions in the logs

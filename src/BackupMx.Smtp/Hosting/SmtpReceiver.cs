@@ -108,7 +108,7 @@ internal sealed class SmtpReceiver(
             state.Input.EtrnHandler = (line, ct) => etrn.HandleAsync(line, client, state.HeloName is not null, ct);
             Log.SessionStarted(logger, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
         };
-        _server.SessionFaulted += (_, e) => Log.SessionFaulted(logger, e.Exception, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
+        _server.SessionFaulted += (_, e) => LogFault(e.Exception, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
 
         // The listening sockets are opened synchronously inside StartAsync, so a bind failure
         // (port taken, bad address) has already faulted the task when it returns.
@@ -161,6 +161,23 @@ internal sealed class SmtpReceiver(
             // Ends flushes that ETRN started in the background; whatever they did not reach stays
             // scheduled as before and is picked up by the retry schedule or the next flush.
             await _shutdown.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    // An internet-facing MX sees many sessions end by the client's doing (a scanner's failed TLS
+    // handshake, a dropped connection): routine, so one line without a stack trace. Anything else
+    // is ours to look at.
+    private void LogFault(Exception exception, Guid sessionId, string? clientAddress)
+    {
+        var clientSide = exception is AuthenticationException or IOException or System.Net.Sockets.SocketException or EndOfStreamException
+            || exception.InnerException is AuthenticationException or IOException or System.Net.Sockets.SocketException;
+        if (clientSide)
+        {
+            Log.SessionDropped(logger, sessionId, clientAddress, exception.GetBaseException().Message);
+        }
+        else
+        {
+            Log.SessionFaulted(logger, exception, sessionId, clientAddress);
         }
     }
 
