@@ -57,19 +57,6 @@ public static class EmbeddedHost
             return await HostRunner.RunAsync(host, "BackupMx", Console.Error).ConfigureAwait(false);
         }
 
-        try
-        {
-            return await AdminCommands.RunAsync(positional, options).ConfigureAwait(false);
-        }
-        catch (OptionsValidationException ex)
-        {
-            await Console.Error.WriteLineAsync("BackupMx cannot start: the configuration is invalid.").ConfigureAwait(false);
-            foreach (var failure in ex.Failures)
-            {
-                await Console.Error.WriteLineAsync("  " + failure).ConfigureAwait(false);
-            }
-
-            return HostRunner.StartupFailedExitCode;
-        }
+        return await HostRunner.RunAsync(() => AdminCommands.RunAsync(positional, options), "BackupMx", Console.Error).ConfigureAwait(false);
     }
 }

@@ -12,27 +12,40 @@ public static class HostRunner
 {
     public const int StartupFailedExitCode = 2;
 
-    public static async Task<int> RunAsync(IHost host, string product, TextWriter error)
+    public static Task<int> RunAsync(IHost host, string product, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(host);
+        return RunAsync(
+            async () =>
+            {
+                // Before StartAsync, so that a bad setting is reported here alone and not also logged as a failed start.
+                (host.Services.GetService(typeof(IStartupValidator)) as IStartupValidator)?.Validate();
+                try
+                {
+                    await host.StartAsync().ConfigureAwait(false);
+                }
+                catch
+                {
+                    // Stops the services that did start, so their loops end as a stop rather than as failures.
+                    await host.StopAsync().ConfigureAwait(false);
+                    throw;
+                }
+
+                await host.WaitForShutdownAsync().ConfigureAwait(false);
+                return 0;
+            },
+            product,
+            error);
+    }
+
+    /// <summary>Runs <paramref name="run"/> (a host, or a one-off command over the same configuration), reporting start-up failures as above.</summary>
+    public static async Task<int> RunAsync(Func<Task<int>> run, string product, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(error);
         try
         {
-            // Before StartAsync, so that a bad setting is reported here alone and not also logged as a failed start.
-            (host.Services.GetService(typeof(IStartupValidator)) as IStartupValidator)?.Validate();
-            try
-            {
-                await host.StartAsync().ConfigureAwait(false);
-            }
-            catch
-            {
-                // Stops the services that did start, so their loops end as a stop rather than as failures.
-                await host.StopAsync().ConfigureAwait(false);
-                throw;
-            }
-
-            await host.WaitForShutdownAsync().ConfigureAwait(false);
-            return 0;
+            return await run().ConfigureAwait(false);
         }
         catch (Exception ex) when (Failures(ex) is { } failures)
         {
