@@ -58,22 +58,8 @@ public sealed partial class ApplicationInsightsExportTests(AzuriteFixture azurit
         await _primary.StartAsync();
         _queue = new RecordingWakeUpQueue(_time);
         _smtpPort = FreePort.Next();
-        var settings = new Dictionary<string, string?>
-        {
-            [TelemetryServiceCollectionExtensions.ConnectionStringKey] = _ingestion.ConnectionString,
-            ["BackupMx:HostName"] = "mx.backup.test",
-            ["BackupMx:Domains:0:Name"] = Domain,
-            ["BackupMx:Domains:0:Primary"] = _primary.HostPort,
-            ["BackupMx:Smtp:Endpoints:0"] = $"127.0.0.1:{_smtpPort}",
-            ["BackupMx:Delivery:Timeout"] = "00:00:10",
-            ["BackupMx:Azure:StorageConnectionString"] = azurite.ConnectionString,
-            ["BackupMx:Azure:BodiesContainer"] = AzuriteFixture.UniqueName("bodies"),
-            ["BackupMx:Azure:SpoolTable"] = AzuriteFixture.UniqueName("spool"),
-            ["BackupMx:Azure:PrimariesTable"] = AzuriteFixture.UniqueName("primaries"),
-
-            // Never contacted: the wake-up ports are replaced by the in-memory queue below.
-            ["BackupMx:Azure:ServiceBusConnectionString"] = "Endpoint=sb://localhost/;SharedAccessKeyName=test;SharedAccessKey=dGVzdA==",
-        };
+        var settings = AzureModeSettings.Create(azurite, Domain, _primary.HostPort, _smtpPort);
+        settings[TelemetryServiceCollectionExtensions.ConnectionStringKey] = _ingestion.ConnectionString;
 
         var receiverBuilder = ReceiverHost.CreateBuilder(settings.Select(s => $"--{s.Key}={s.Value}").ToArray());
         Substitute(receiverBuilder.Services);

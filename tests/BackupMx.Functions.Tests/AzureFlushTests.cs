@@ -40,20 +40,8 @@ public sealed class AzureFlushTests(AzuriteFixture azurite) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         await _primary.StartAsync();
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["BackupMx:HostName"] = "mx.backup.test",
-            ["BackupMx:Domains:0:Name"] = Domain,
-            ["BackupMx:Domains:0:Primary"] = _primary.HostPort,
-            ["BackupMx:Delivery:Timeout"] = "00:00:10",
-            ["BackupMx:Azure:StorageConnectionString"] = azurite.ConnectionString,
-            ["BackupMx:Azure:BodiesContainer"] = AzuriteFixture.UniqueName("bodies"),
-            ["BackupMx:Azure:SpoolTable"] = AzuriteFixture.UniqueName("spool"),
-            ["BackupMx:Azure:PrimariesTable"] = AzuriteFixture.UniqueName("primaries"),
-
-            // Never contacted: the queue below is built on the recording sender and receiver.
-            ["BackupMx:Azure:ServiceBusConnectionString"] = "Endpoint=sb://localhost/;SharedAccessKeyName=test;SharedAccessKey=dGVzdA==",
-        }).Build();
+        // The Service Bus connection string is never contacted: the queue below is built on the recording sender and receiver.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(AzureModeSettings.Create(azurite, Domain, _primary.HostPort)).Build();
 
         // The app registers its clock and its queue with TryAdd, so these come first and win.
         var services = new ServiceCollection();

@@ -47,21 +47,7 @@ public sealed class AzureModeEndToEndTests(AzuriteFixture azurite) : IAsyncLifet
         await _primary.StartAsync();
         _queue = new RecordingWakeUpQueue(TimeProvider.System);
         _smtpPort = FreePort.Next();
-        var settings = new Dictionary<string, string?>
-        {
-            ["BackupMx:HostName"] = "mx.backup.test",
-            ["BackupMx:Domains:0:Name"] = "example.test",
-            ["BackupMx:Domains:0:Primary"] = _primary.HostPort,
-            ["BackupMx:Smtp:Endpoints:0"] = $"127.0.0.1:{_smtpPort}",
-            ["BackupMx:Delivery:Timeout"] = "00:00:10",
-            ["BackupMx:Azure:StorageConnectionString"] = azurite.ConnectionString,
-            ["BackupMx:Azure:BodiesContainer"] = AzuriteFixture.UniqueName("bodies"),
-            ["BackupMx:Azure:SpoolTable"] = AzuriteFixture.UniqueName("spool"),
-            ["BackupMx:Azure:PrimariesTable"] = AzuriteFixture.UniqueName("primaries"),
-
-            // Never contacted: the wake-up ports are replaced by the in-memory queue below.
-            ["BackupMx:Azure:ServiceBusConnectionString"] = "Endpoint=sb://localhost/;SharedAccessKeyName=test;SharedAccessKey=dGVzdA==",
-        };
+        var settings = AzureModeSettings.Create(azurite, "example.test", _primary.HostPort, _smtpPort);
 
         // As arguments, so they are there when the services are registered (like appsettings
         // and environment variables in a real start): the storage connection string decides
