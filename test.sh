@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every BackupMx test: the infrastructure checks (bicep build + lint) and the
-# whole .NET test suite, including the Azure adapters against Azurite (installed
-# here from tools/azurite on first use and started by the test fixture).
+# Runs every BackupMx test: the infrastructure checks (bicep build + lint), the
+# receiver's container image (built and run by scripts/check-receiver-image.sh),
+# and the whole .NET test suite, including the Azure adapters against Azurite
+# (installed here from tools/azurite on first use and started by the test fixture).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +13,9 @@ fi
 
 echo "== infrastructure checks"
 bash scripts/check-infra.sh
+
+echo "== receiver container image"
+bash scripts/check-receiver-image.sh
 
 echo "== dotnet test"
 log="$(mktemp)"

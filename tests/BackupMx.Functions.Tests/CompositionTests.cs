@@ -86,8 +86,10 @@ public sealed class CompositionTests
         var root = FindRepoRoot();
         var dockerfile = File.ReadAllText(Path.Combine(root, "src", "BackupMx.Receiver", "Dockerfile"));
 
-        Assert.Contains("FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build", dockerfile, StringComparison.Ordinal);
-        Assert.Contains("FROM mcr.microsoft.com/dotnet/runtime:10.0", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("FROM ${SDK_IMAGE} AS build", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/runtime:10.0", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("FROM ${RUNTIME_IMAGE} AS runtime", dockerfile, StringComparison.Ordinal);
         Assert.Contains("dotnet publish src/BackupMx.Receiver/BackupMx.Receiver.csproj -c Release -o /app", dockerfile, StringComparison.Ordinal);
         Assert.Contains("EXPOSE 2525", dockerfile, StringComparison.Ordinal);
         Assert.Contains("BackupMx__Smtp__Endpoints__0=0.0.0.0:2525", dockerfile, StringComparison.Ordinal);
