@@ -22,6 +22,19 @@ public sealed class ProtocolTests
         Assert.DoesNotContain("ENHANCEDSTATUSCODES", lines);
     }
 
+    [Theory]
+    [InlineData("HELO client.test", "250 mx.backup.test")]
+    [InlineData("EHLO client.test", "250-mx.backup.test")]
+    public async Task HeloAndEhlo_AnswerWithTheHostNameOnly(string command, string firstLine)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+
+        var reply = await client.CommandAsync(command);
+
+        Assert.Equal(firstLine, reply.Split('\n')[0].TrimEnd('\r'));
+    }
+
     [Fact]
     public async Task Ehlo_ConfiguredSize_AdvertisesIt()
     {

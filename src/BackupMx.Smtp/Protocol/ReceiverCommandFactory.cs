@@ -14,6 +14,8 @@ internal sealed class ReceiverCommandFactory(long maxMessageBytes, bool tlsConfi
 
     public override SmtpCommand CreateEhlo(string domainOrAddress) => new ReceiverEhloCommand(domainOrAddress, maxMessageBytes);
 
+    public override SmtpCommand CreateHelo(string domainOrAddress) => new ReceiverHeloCommand(domainOrAddress);
+
     // SmtpServer trusts a PROXY line from anyone, which would let any client choose the address we log and record.
     public override SmtpCommand CreateProxy(IPEndPoint sourceEndpoint, IPEndPoint destinationEndpoint) => throw new SmtpResponseException(NotImplemented);
 
@@ -25,7 +27,16 @@ internal sealed class ReceiverCommandFactory(long maxMessageBytes, bool tlsConfi
     SmtpCommand ISmtpCommandFactory.CreateAuth(AuthenticationMethod method, string parameter) => throw new SmtpResponseException(NotImplemented);
 }
 
-/// <summary>EHLO with the extensions this receiver really honours.</summary>
+/// <summary>
+/// HELO answered with our host name (RFC 5321 §4.1.1.1), not SmtpServer's "Hello x, haven't we met
+/// before?", which ends up in senders' logs and bounce transcripts.
+/// </summary>
+internal sealed class ReceiverHeloCommand(string domainOrAddress) : HeloCommand(domainOrAddress)
+{
+    protected override string GetGreeting(ISessionContext context) => context.ServerOptions.ServerName;
+}
+
+/// <summary>EHLO with the extensions this receiver really honours, greeting with our host name.</summary>
 internal sealed class ReceiverEhloCommand(string domainOrAddress, long maxMessageBytes) : EhloCommand(domainOrAddress)
 {
     protected override string GetGreeting(ISessionContext context) => context.ServerOptions.ServerName;
