@@ -1,6 +1,7 @@
 using Azure;
 using Azure.Data.Tables;
 using Azure.Storage.Blobs;
+using BackupMx.Core.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,8 @@ namespace BackupMx.Azure;
 /// emulator or a developer's account works at once. Registered only with a storage connection
 /// string: in Azure the infrastructure creates them and the managed identity has data-plane
 /// rights only. A "403 forbidden" (a connection string with a restricted SAS) still means "not
-/// ours to create" and is fine; any other failure stops the host, naming what could not be reached.
+/// ours to create" and is fine; any other failure stops the host with a <see cref="StartupException"/>
+/// naming what could not be reached.
 /// </summary>
 public sealed partial class AzureStorageInitializer(
     BlobServiceClient blobs,
@@ -43,12 +45,33 @@ public sealed partial class AzureStorageInitializer(
         {
             LogNotAllowed(logger, kind, name);
         }
-        catch (RequestFailedException ex)
+        // With retries the SDK reports a storage it never reached as an AggregateException of the
+        // failed tries; either way it becomes one line through HostRunner, not a crash with a stack trace.
+        catch (Exception ex) when (ex is RequestFailedException || (ex is AggregateException all && all.InnerExceptions.All(e => e is RequestFailedException)))
         {
-            throw new InvalidOperationException(
-                $"Could not create or open the {kind} '{name}' ({AzureOptions.SectionName}:{key}): HTTP {ex.Status} {ex.ErrorCode}. Check the service URI or connection string and the identity's rights.",
+            throw new StartupException(
+                $"could not create or open the storage {kind} '{name}' ({AzureOptions.SectionName}:{key}) at {Endpoint(kind)}: {Reason(ex)}. Check the connection string and that the storage is running.",
                 ex);
         }
+    }
+
+    private Uri Endpoint(string kind) => kind == "container" ? blobs.Uri : tables.Uri;
+
+    private static string Reason(Exception ex)
+    {
+        var last = ex is AggregateException all ? all.InnerExceptions[^1] : ex;
+        if (last is RequestFailedException { Status: > 0 } failed)
+        {
+            return $"HTTP {failed.Status} {failed.ErrorCode}".TrimEnd();
+        }
+
+        // No answer at all: the innermost exception says why (connection refused, name not resolved, ...).
+        while (last.InnerException is not null)
+        {
+            last = last.InnerException;
+        }
+
+        return last.Message;
     }
 
     [LoggerMessage(EventId = 730, Level = LogLevel.Debug, Message = "Storage {Kind} {Name} is ready")]

@@ -1,6 +1,7 @@
 using Azure.Data.Tables;
 using Azure.Messaging.ServiceBus;
 using Azure.Storage.Blobs;
+using BackupMx.Core.Hosting;
 using BackupMx.Core.Ports;
 using BackupMx.Testing.Azurite;
 using Microsoft.Extensions.Configuration;
@@ -258,22 +259,31 @@ public sealed class AzureStorageInitializerTests(AzuriteFixture azurite)
         Assert.Single(tables.Query(t => t.Name == primaries));
     }
 
-    [Fact]
-    public async Task HostStart_UnreachableStorage_FailsNamingTheSetting()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public async Task HostStart_UnreachableStorage_FailsWithOneLineNamingTheSettingAndEndpoint(int retries)
     {
         // Nothing listens there: FreePort's ports lie outside the range outgoing connections and port-0 listeners use.
+        // With retries the SDK throws an AggregateException of the tries, without them the single failure.
         var port = BackupMx.Testing.FreePort.Next();
+        var unreachable = azurite.ConnectionString.Replace($":{azurite.BlobPort}/", $":{port}/", StringComparison.Ordinal);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.AddBackupMxAzureStorage(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["BackupMx:Azure:StorageConnectionString"] = azurite.ConnectionString.Replace($":{azurite.BlobPort}/", $":{port}/", StringComparison.Ordinal),
+            ["BackupMx:Azure:StorageConnectionString"] = unreachable,
         }).Build());
         builder.Services.AddSingleton(new BlobServiceClient(
-            azurite.ConnectionString.Replace($":{azurite.BlobPort}/", $":{port}/", StringComparison.Ordinal),
-            new BlobClientOptions { Retry = { MaxRetries = 0 } }));
+            unreachable,
+            new BlobClientOptions { Retry = { MaxRetries = retries, Delay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(1) } }));
         using var host = builder.Build();
+        var error = new StringWriter();
 
-        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
-        Assert.Contains("BackupMx:Azure:BodiesContainer", ex.Message, StringComparison.Ordinal);
+        var exitCode = await HostRunner.RunAsync(host, "BackupMx receiver", error);
+
+        Assert.Equal(HostRunner.StartupFailedExitCode, exitCode);
+        var line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"BackupMx receiver cannot start: could not create or open the storage container 'bodies' (BackupMx:Azure:BodiesContainer) at http://127.0.0.1:{port}/devstoreaccount1", line, StringComparison.Ordinal);
+        Assert.Contains("Connection refused", line, StringComparison.Ordinal);
     }
 }
