@@ -44,7 +44,10 @@ public static class DeliveryServiceCollectionExtensions
             sp.GetRequiredService<IOptions<BackupMxOptions>>(),
             sp.GetRequiredService<ILogger<MailKitTransport>>(),
             sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IPrimaryProber>(sp => new MailKitPrimaryProber(sp.GetRequiredService<DeliveryRouter>(), sp.GetRequiredService<SmtpConnector>()));
+        services.TryAddSingleton<IPrimaryProber>(sp => new MailKitPrimaryProber(
+            sp.GetRequiredService<DeliveryRouter>(),
+            sp.GetRequiredService<SmtpConnector>(),
+            sp.GetRequiredService<IOptions<BackupMxOptions>>()));
         services.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>();
 
         // Replace, not TryAdd: Core may register a verifier that always answers Unknown, and a

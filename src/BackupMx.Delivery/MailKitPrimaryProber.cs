@@ -1,8 +1,10 @@
+using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery.Routing;
 using BackupMx.Delivery.Smtp;
 using MailKit.Net.Smtp;
+using Microsoft.Extensions.Options;
 
 namespace BackupMx.Delivery;
 
@@ -10,17 +12,22 @@ namespace BackupMx.Delivery;
 /// Is a domain's primary up? Connect, greeting, EHLO, QUIT against the same route
 /// relayed mail takes. Up when any host greets with 2xx: a primary that greets
 /// but then misbehaves is still up, and its replies decide each message's fate.
-/// No STARTTLS: a probe carries no mail.
+/// No STARTTLS: a probe carries no mail. Each step waits at most Delivery:ProbeTimeout
+/// (not the deliveries' Timeout), address after address: a primary that accepts TCP
+/// but never greets is down after that, and its recovery is not held up behind a
+/// minute-long wait on the previous probe.
 /// </summary>
 public sealed class MailKitPrimaryProber : IPrimaryProber
 {
     private readonly DeliveryRouter _router;
     private readonly SmtpConnector _connector;
+    private readonly IOptions<BackupMxOptions> _options;
 
-    internal MailKitPrimaryProber(DeliveryRouter router, SmtpConnector connector)
+    internal MailKitPrimaryProber(DeliveryRouter router, SmtpConnector connector, IOptions<BackupMxOptions> options)
     {
         _router = router;
         _connector = connector;
+        _options = options;
     }
 
     /// <summary>For tests: the connector shared with the other outbound services.</summary>
@@ -34,6 +41,7 @@ public sealed class MailKitPrimaryProber : IPrimaryProber
             return new ProbeResult(false, null, route.Failure.ToString());
         }
 
+        var timeout = _options.Value.Delivery.EffectiveProbeTimeout;
         string? error = "no address found for the primary";
         await foreach (var endpoint in _connector.EndpointsAsync(route.Hosts, cancellationToken).ConfigureAwait(false))
         {
@@ -46,6 +54,7 @@ public sealed class MailKitPrimaryProber : IPrimaryProber
                 },
                 endpoint,
                 DeliveryTls.Disabled,
+                timeout,
                 cancellationToken).ConfigureAwait(false);
             if (client is not null)
             {

@@ -81,6 +81,19 @@ public sealed class CheckedBindingTests
     }
 
     [Fact]
+    public void Bind_ProbeTimeout_BoundWhenGivenAndCheckedLikeTheOthers()
+    {
+        Assert.Null(Bind().Delivery.ProbeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(3), Bind(("BackupMx:Delivery:ProbeTimeout", "00:00:03")).Delivery.EffectiveProbeTimeout);
+        Assert.Equal(
+            ["BackupMx:Delivery:ProbeTimeout: 'ten seconds' is not a valid TimeSpan (for example 00:05:00, or 5.00:00:00 for five days)."],
+            Failures(("BackupMx:Delivery:ProbeTimeout", "ten seconds")));
+        Assert.Equal(
+            ["BackupMx:Delivery:ProbeTimeout 00:02:00 must not be longer than BackupMx:Delivery:Timeout (00:01:00)."],
+            Failures(("BackupMx:Delivery:ProbeTimeout", "00:02:00")));
+    }
+
+    [Fact]
     public void Bind_ListGivenAsOneValue_IsRefused()
     {
         var values = new Dictionary<string, string?>(Base);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using BackupMx.Core.Configuration;
 
 namespace BackupMx.Core.Tests;
@@ -82,6 +83,49 @@ public sealed class OptionsValidationTests
         Assert.Contains(errors, e => e.StartsWith("BackupMx:Delivery:Retention", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("BackupMx:Delivery:ProbeInterval", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("BackupMx:Delivery:RetryIntervals:1", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-00:00:01")]
+    public void Validate_NonPositiveProbeTimeout_NamesTheKey(string value)
+    {
+        var options = Valid();
+        options.Delivery.ProbeTimeout = TimeSpan.Parse(value, CultureInfo.InvariantCulture);
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Delivery:ProbeTimeout must be a positive TimeSpan", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_ProbeTimeoutLongerThanDeliveryTimeout_NamesBothKeys()
+    {
+        var options = Valid();
+        options.Delivery.Timeout = TimeSpan.FromSeconds(20);
+        options.Delivery.ProbeTimeout = TimeSpan.FromSeconds(21);
+        Assert.Equal(
+            ["BackupMx:Delivery:ProbeTimeout 00:00:21 must not be longer than BackupMx:Delivery:Timeout (00:00:20)."],
+            Errors(options));
+    }
+
+    [Fact]
+    public void Validate_ProbeTimeoutEqualToDeliveryTimeout_Succeeds()
+    {
+        var options = Valid();
+        options.Delivery.Timeout = TimeSpan.FromSeconds(20);
+        options.Delivery.ProbeTimeout = TimeSpan.FromSeconds(20);
+        Assert.Empty(Errors(options));
+        Assert.Equal(TimeSpan.FromSeconds(20), options.Delivery.EffectiveProbeTimeout);
+    }
+
+    [Fact]
+    public void EffectiveProbeTimeout_Unset_TenSecondsButNeverLongerThanDeliveryTimeout()
+    {
+        var options = Valid();
+        Assert.Equal(TimeSpan.FromSeconds(10), options.Delivery.EffectiveProbeTimeout);
+
+        // A short Delivery:Timeout set before ProbeTimeout existed stays valid: the default follows it down.
+        options.Delivery.Timeout = TimeSpan.FromSeconds(5);
+        Assert.Empty(Errors(options));
+        Assert.Equal(TimeSpan.FromSeconds(5), options.Delivery.EffectiveProbeTimeout);
     }
 
     [Fact]

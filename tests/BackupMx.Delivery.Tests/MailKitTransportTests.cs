@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using BackupMx.Core.Model;
@@ -312,6 +313,23 @@ public sealed class MailKitTransportTests : IAsyncLifetime
 
         Assert.True(result.Outcomes[0].Reply.IsTransient);
         Assert.False(result.ReachedServer);
+    }
+
+    [Fact]
+    public async Task DeliverAsync_SilentServer_WaitsDeliveryTimeoutNotProbeTimeout()
+    {
+        // A sender with mail in hand waits as long as Delivery:Timeout says; only probes are short.
+        using var silent = new SilentServer();
+        var options = TestDelivery.Config(silent.HostPort);
+        options.Delivery.Timeout = TimeSpan.FromSeconds(1.5);
+        options.Delivery.ProbeTimeout = TimeSpan.FromMilliseconds(200);
+
+        var clock = Stopwatch.StartNew();
+        var result = await TestDelivery.Transport(options).DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
+        clock.Stop();
+
+        Assert.Equal(SmtpReply.LocalTransient("4.4.1", "127.0.0.1: no greeting within 1.5 s"), result.Outcomes[0].Reply);
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.3), $"gave up after {clock.Elapsed}");
     }
 
     [Fact]

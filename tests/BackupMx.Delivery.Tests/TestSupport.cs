@@ -59,7 +59,7 @@ internal static class TestDelivery
     public static MailKitPrimaryProber Prober(BackupMxOptions options, IDnsResolver? dns = null)
     {
         dns ??= new ScriptedDns();
-        return new MailKitPrimaryProber(Router(options, dns), Connector(options, dns));
+        return new MailKitPrimaryProber(Router(options, dns), Connector(options, dns), Microsoft.Extensions.Options.Options.Create(options));
     }
 
     public static MailKitRecipientVerifier Verifier(BackupMxOptions options, IDnsResolver? dns = null)

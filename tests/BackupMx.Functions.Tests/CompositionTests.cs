@@ -1,12 +1,17 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using BackupMx.Azure;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Intake;
+using BackupMx.Core.Model;
+using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using BackupMx.Receiver;
 using BackupMx.Telemetry;
+using BackupMx.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -45,6 +50,31 @@ public sealed class CompositionTests
 
         // The function app runs no in-process scheduling: its timers do that work.
         Assert.DoesNotContain(provider.GetServices<IHostedService>(), s => s is ForwardingService or PrimaryMonitorService or SweepService);
+    }
+
+    [Fact]
+    public async Task ProbePrimaries_AsComposed_PrimaryThatNeverGreetsIsDownAfterProbeTimeout()
+    {
+        // The function app's own composition probes with Delivery:ProbeTimeout, not the deliveries'
+        // Timeout. Only the status table is swapped for memory; nothing else is contacted.
+        using var silent = new SilentServer();
+        var settings = new Dictionary<string, string?>(Settings)
+        {
+            ["BackupMx:Domains:0:Primary"] = silent.HostPort,
+            ["BackupMx:Delivery:Timeout"] = "00:00:30",
+            ["BackupMx:Delivery:ProbeTimeout"] = "00:00:01",
+        };
+        await using var provider = FunctionsProvider(settings, s => s.Replace(ServiceDescriptor.Singleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>()));
+        var probe = ActivatorUtilities.CreateInstance<ProbePrimariesFunction>(provider);
+
+        var clock = Stopwatch.StartNew();
+        await probe.ProbeAsync(CancellationToken.None);
+        clock.Stop();
+
+        var status = await provider.GetRequiredService<IPrimaryStatusStore>().GetAsync("example.test", CancellationToken.None);
+        Assert.Equal(PrimaryState.Down, status?.State);
+        Assert.Equal("451 4.4.1 127.0.0.1: no greeting within 1 s", status?.LastError);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
     }
 
     [Theory]
@@ -160,12 +190,13 @@ public sealed class CompositionTests
         Assert.True(ignore.Excludes(path), $"{path} would be uploaded with the build context.");
     }
 
-    private static ServiceProvider FunctionsProvider(Dictionary<string, string?> settings)
+    private static ServiceProvider FunctionsProvider(Dictionary<string, string?> settings, Action<IServiceCollection>? replace = null)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddBackupMxFunctions(configuration);
+        replace?.Invoke(services);
         return services.BuildServiceProvider();
     }
 

@@ -143,6 +143,31 @@ public sealed class DeliveryOptions
     /// <summary>Timeout for connecting and for each SMTP command.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Timeout of each step of a probe (connect, greeting, EHLO, QUIT), per address of the primary.
+    /// Unset: <see cref="DefaultProbeTimeout"/>, or <see cref="Timeout"/> when that is shorter. See
+    /// <see cref="EffectiveProbeTimeout"/>.
+    /// </summary>
+    public TimeSpan? ProbeTimeout { get; set; }
+
+    /// <summary>
+    /// 10 s. A probe carries no mail, so it need not wait like a sender with mail in hand (RFC 5321
+    /// §4.5.3.2 gives those 5 minutes for the greeting): a healthy MTA greets within a second or two,
+    /// and deliberate greeting delays (Postfix postscreen's 6 s, sendmail's greet_pause, slow DNS
+    /// checks before the banner) stay under 10 s. A primary that accepts TCP but never greets (still
+    /// starting, a load balancer without a healthy backend, a firewall that blackholes) is then seen
+    /// down within 10 s per address rather than Timeout's 60 s, and its recovery within about
+    /// ProbeInterval + 10 s.
+    /// </summary>
+    public static readonly TimeSpan DefaultProbeTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The configured probe timeout, or the default capped at <see cref="Timeout"/>.</summary>
+    /// <remarks>
+    /// The cap keeps a configuration with a short Timeout (and no ProbeTimeout) valid and consistent;
+    /// an explicit ProbeTimeout longer than Timeout is refused by the validator instead.
+    /// </remarks>
+    public TimeSpan EffectiveProbeTimeout => ProbeTimeout ?? (Timeout < DefaultProbeTimeout ? Timeout : DefaultProbeTimeout);
+
     public static readonly IReadOnlyList<TimeSpan> DefaultRetryIntervals =
     [
         TimeSpan.FromMinutes(5),

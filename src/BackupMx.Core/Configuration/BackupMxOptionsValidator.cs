@@ -125,6 +125,20 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
             errors.Add($"{Prefix}:Delivery:Timeout must be a positive TimeSpan.");
         }
 
+        if (options.Delivery.ProbeTimeout is { } probeTimeout)
+        {
+            if (probeTimeout <= TimeSpan.Zero)
+            {
+                errors.Add($"{Prefix}:Delivery:ProbeTimeout must be a positive TimeSpan (for example 00:00:10).");
+            }
+            else if (probeTimeout > options.Delivery.Timeout && options.Delivery.Timeout > TimeSpan.Zero)
+            {
+                // A probe that waits longer than a delivery would call a primary up that every delivery
+                // then gives up on: each probe would flush the domain into attempts that all time out.
+                errors.Add($"{Prefix}:Delivery:ProbeTimeout {probeTimeout:c} must not be longer than {Prefix}:Delivery:Timeout ({options.Delivery.Timeout:c}).");
+            }
+        }
+
         if (options.Delivery.MaxConcurrentDeliveries is < 1 or > 256)
         {
             errors.Add($"{Prefix}:Delivery:MaxConcurrentDeliveries must be between 1 and 256.");

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -62,8 +63,14 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
         }
     }
 
+    /// <summary>Connects and greets with Delivery:Timeout; returns the connected client, or the failure (the client is then disposed).</summary>
+    public Task<(T? Client, ConnectFailure? Failure)> ConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, CancellationToken cancellationToken)
+        where T : SmtpClient =>
+        ConnectAsync(create, endpoint, tls, options.Value.Delivery.Timeout, cancellationToken);
+
     /// <summary>Connects and greets; returns the connected client, or the failure (the client is then disposed).</summary>
-    public async Task<(T? Client, ConnectFailure? Failure)> ConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, CancellationToken cancellationToken)
+    /// <param name="timeout">For the TCP connect and for each reply, for as long as the client is used (MailKit's Timeout).</param>
+    public async Task<(T? Client, ConnectFailure? Failure)> ConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, TimeSpan timeout, CancellationToken cancellationToken)
         where T : SmtpClient
     {
         if (self.IsOwnListener(endpoint.Address, endpoint.Port))
@@ -71,27 +78,27 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
             return (null, Loop(endpoint, "the address and port are our own listener"));
         }
 
-        var (client, failure, tlsFailed) = await TryConnectAsync(create, endpoint, tls, tls.Mode, cancellationToken).ConfigureAwait(false);
+        var (client, failure, tlsFailed) = await TryConnectAsync(create, endpoint, tls, tls.Mode, timeout, cancellationToken).ConfigureAwait(false);
         if (tlsFailed && tls.Mode == DeliveryTlsMode.Opportunistic)
         {
             // Opportunistic TLS protects against passive listeners only; a primary whose handshake
             // fails (or whose certificate fails a check that was asked for) still gets its mail,
             // in plain text, rather than none.
             LogTlsFallback(logger, endpoint.Host, endpoint.Address, failure?.Reply.Text);
-            (client, failure, _) = await TryConnectAsync(create, endpoint, tls, DeliveryTlsMode.Disabled, cancellationToken).ConfigureAwait(false);
+            (client, failure, _) = await TryConnectAsync(create, endpoint, tls, DeliveryTlsMode.Disabled, timeout, cancellationToken).ConfigureAwait(false);
         }
 
         return (client, failure);
     }
 
-    private async Task<(T? Client, ConnectFailure? Failure, bool TlsFailed)> TryConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, DeliveryTlsMode mode, CancellationToken cancellationToken)
+    private async Task<(T? Client, ConnectFailure? Failure, bool TlsFailed)> TryConnectAsync<T>(Func<ProtocolWatcher, T> create, SmtpEndpoint endpoint, DeliveryTls tls, DeliveryTlsMode mode, TimeSpan timeout, CancellationToken cancellationToken)
         where T : SmtpClient
     {
         var config = options.Value;
         var watcher = new ProtocolWatcher();
         var client = create(watcher);
         client.LocalDomain = config.HostName;
-        client.Timeout = (int)Math.Clamp(config.Delivery.Timeout.TotalMilliseconds, 1, int.MaxValue);
+        client.Timeout = (int)Math.Clamp(timeout.TotalMilliseconds, 1, int.MaxValue);
         client.SslProtocols = Protocols;
 
         // Revocation lists are fetched over the network and can stall delivery for minutes.
@@ -110,13 +117,16 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
         // that Nagle holds until the primary acknowledges the previous one, and with its delayed
         // ACK that cost ~40 ms per message on an idle machine.
         var socket = new Socket(endpoint.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var connected = false;
         try
         {
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                timeout.CancelAfter(config.Delivery.Timeout);
-                await socket.ConnectAsync(endpoint.Address, endpoint.Port, timeout.Token).ConfigureAwait(false);
+                connectTimeout.CancelAfter(timeout);
+                await socket.ConnectAsync(endpoint.Address, endpoint.Port, connectTimeout.Token).ConfigureAwait(false);
             }
+
+            connected = true;
 
             var secure = mode switch
             {
@@ -147,7 +157,7 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
             var tlsFailed = ex is SslHandshakeException || (watcher.StartTlsSent && !client.IsSecure);
             var failure = mode == DeliveryTlsMode.Required && (tlsFailed || ex is NotSupportedException) && watcher.GreetingCode == 220
                 ? TlsRequiredFailure(ex, endpoint, certificateErrors)
-                : Describe(ex, watcher, endpoint);
+                : Describe(ex, watcher, endpoint, connected, timeout);
             LogConnectFailed(logger, endpoint.Host, endpoint.Address, endpoint.Port, failure.Reply.ToString(), ex.GetType().Name);
             return (null, failure, tlsFailed);
         }
@@ -183,7 +193,7 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
         }
     }
 
-    private static ConnectFailure Describe(Exception ex, ProtocolWatcher watcher, SmtpEndpoint endpoint)
+    private static ConnectFailure Describe(Exception ex, ProtocolWatcher watcher, SmtpEndpoint endpoint, bool connected, TimeSpan timeout)
     {
         if (watcher.ServerSpoke && watcher.GreetingCode != 220)
         {
@@ -197,7 +207,11 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
         {
             SocketException { SocketErrorCode: SocketError.ConnectionRefused } => "connection refused",
             SocketException socket => $"connection failed ({socket.SocketErrorCode})",
-            OperationCanceledException or TimeoutException => "connection timed out",
+            // Which step timed out tells an operator more than "timed out": a primary that accepts
+            // TCP but never greets is starting up or behind a load balancer without a backend.
+            OperationCanceledException or TimeoutException when !connected => $"no connection within {Seconds(timeout)}",
+            OperationCanceledException or TimeoutException when !watcher.ServerSpoke => $"no greeting within {Seconds(timeout)}",
+            OperationCanceledException or TimeoutException => $"no reply within {Seconds(timeout)}",
             SslHandshakeException => "TLS handshake failed",
             SmtpCommandException command => $"unexpected reply {(int)command.StatusCode}",
             SmtpProtocolException => "SMTP protocol error",
@@ -205,6 +219,9 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
         };
         return new ConnectFailure(SmtpReply.LocalTransient(watcher.ServerSpoke ? "4.4.2" : "4.4.1", $"{endpoint.Host}: {text}"), watcher.ServerSpoke);
     }
+
+    private static string Seconds(TimeSpan timeout) =>
+        $"{timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s";
 
     [LoggerMessage(EventId = 310, Level = LogLevel.Warning, Message = "{Host} has no address")]
     private static partial void LogNoAddress(ILogger logger, string host);
