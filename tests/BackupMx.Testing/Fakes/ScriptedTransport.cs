@@ -26,6 +26,9 @@ public sealed class ScriptedTransport : IMessageTransport
 
     public bool Undeliverable { get; set; }
 
+    /// <summary>Whether the primary that answers advertises DSN (as the fake primary does by default).</summary>
+    public bool OffersDsn { get; set; } = true;
+
     /// <summary>When set, the whole result of an attempt that reaches no server (outcomes decided by the transport itself).</summary>
     public Func<DeliveryRequest, DeliveryResult>? DecideLocally { get; set; }
 
@@ -56,7 +59,7 @@ public sealed class ScriptedTransport : IMessageTransport
             return DeliveryResult.AllRecipients(request.Recipients, new SmtpReply(556, "5.1.10", "null MX", FromRemote: false), null, reachedServer: false) with { Undeliverable = true };
         }
 
-        return new DeliveryResult(recipients.Select(r => new RecipientOutcome(r, Reply(request, r))).ToList(), "primary.test") { ReachedServer = true };
+        return new DeliveryResult(recipients.Select(r => new RecipientOutcome(r, Reply(request, r))).ToList(), "primary.test") { ReachedServer = true, RemoteOffersDsn = OffersDsn };
     }
 }
 
