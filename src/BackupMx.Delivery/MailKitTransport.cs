@@ -10,6 +10,9 @@
 // byte for byte as stored (rule 3). A connection lost after the body was sent
 // is transient: the primary may have taken the message, so the next attempt
 // may deliver a duplicate, which SMTP accepts over losing mail (RFC 5321 §6.1).
+// The result also says whether that server advertised DSN: if not, it got no
+// NOTIFY and will report no success, so the forwarder owes a "relayed" DSN to
+// recipients that asked for one.
 //
 // Sessions are reused (Delivery:IdleConnectionTimeout): a connection whose last
 // transaction ended cleanly (every reply read, nothing refused) goes back to a
@@ -225,7 +228,7 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
 
             // A 421 to MAIL on a reused connection is the primary closing it after an idle spell.
             var stale = client.Reused && ex.StatusCode == SmtpStatusCode.ServiceNotAvailable && client.RecipientReplies.Count == 0;
-            return new Outcome(Result(mailboxes.Select(m => new RecipientOutcome(m.State.Address, reply)), host), Reusable: false, RetryOnFreshConnection: stale);
+            return new Outcome(Result(mailboxes.Select(m => new RecipientOutcome(m.State.Address, reply)), host, client), Reusable: false, RetryOnFreshConnection: stale);
         }
         catch (SmtpCommandException ex) when (client.AcceptedCount > 0)
         {
@@ -259,7 +262,8 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
                 mailboxes.Select(m => new RecipientOutcome(
                     m.State.Address,
                     client.RecipientReplies.TryGetValue(m.Mailbox, out var r) && !r.IsSuccess ? r : transactionReply)),
-                host);
+                host,
+                client);
 
             return new Outcome(lost, Reusable: false, RetryOnFreshConnection: stale);
         }
@@ -270,7 +274,8 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
                 client.RecipientReplies.TryGetValue(m.Mailbox, out var r)
                     ? (r.IsSuccess ? transactionReply ?? r : r)
                     : SmtpReply.LocalTransient("4.4.2", "no reply to this recipient"))),
-            host);
+            host,
+            client);
 
         // Only a transaction that ran to its end with every reply read leaves the session at the
         // start of the next one; after a refusal MailKit's own RSET handling is not relied on.
@@ -278,8 +283,9 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         return new Outcome(result, Reusable: clean, RetryOnFreshConnection: false);
     }
 
-    private static DeliveryResult Result(IEnumerable<RecipientOutcome> outcomes, string host) =>
-        new(outcomes.ToList(), host) { ReachedServer = true };
+    // The capabilities are those of the EHLO that began this session (after STARTTLS, the second one).
+    private static DeliveryResult Result(IEnumerable<RecipientOutcome> outcomes, string host, RelaySmtpClient client) =>
+        new(outcomes.ToList(), host) { ReachedServer = true, RemoteOffersDsn = client.OffersDsn };
 
     private RelaySmtpClient? TryTakeIdle(PoolKey key)
     {

@@ -11,7 +11,8 @@ public sealed class SpoolEntityMapperTests
     private const string StoredRecipients =
         """[{"a":"bob@example.test","o":"rfc822;bob@example.test","n":"FAILURE,DELAY","s":2,"r":{"c":451,"e":"4.4.7","t":"expired","l":true},"f":"4.4.7","nn":true,"t":639029198450000000,"h":"mx.example.test"},"""
         + """{"a":"carol@example.test","s":1,"r":{"c":250,"e":"2.0.0","t":"ok"}},"""
-        + """{"a":"dave@example.test"}]""";
+        + """{"a":"dave@example.test"},"""
+        + """{"a":"erin@example.test","n":"SUCCESS","s":1,"r":{"c":250,"e":"2.0.0","t":"queued"},"nn":true,"t":639029198450000000,"h":"mx.example.test"}]""";
 
     private static readonly DateTimeOffset CompletedAt = new(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
 
@@ -31,6 +32,18 @@ public sealed class SpoolEntityMapperTests
         },
         new() { Address = "carol@example.test", Status = RecipientStatus.Delivered, LastReply = new SmtpReply(250, "2.0.0", "ok") },
         new() { Address = "dave@example.test" },
+
+        // Delivered to a primary without DSN, its "relayed" notice not yet queued.
+        new()
+        {
+            Address = "erin@example.test",
+            Notify = "SUCCESS",
+            Status = RecipientStatus.Delivered,
+            LastReply = new SmtpReply(250, "2.0.0", "queued"),
+            NeedsNotification = true,
+            CompletedAt = CompletedAt,
+            RemoteHost = "mx.example.test",
+        },
     ];
 
     [Fact]

@@ -149,6 +149,34 @@ public sealed class MailKitTransportTests : IAsyncLifetime
         Assert.Equal(TestDelivery.OurHost, message.HeloName);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task DeliverAsync_Delivered_ResultSaysWhetherThePrimaryOffersDsn(bool offered)
+    {
+        _primary.AdvertiseDsn = offered;
+
+        var result = await Transport().DeliverAsync(TestDelivery.Request(Body, shape: r => new RecipientState { Address = r.Address, Notify = "SUCCESS" }), CancellationToken.None);
+
+        Assert.True(result.ReplyFor("bob@example.com").IsSuccess);
+        Assert.Equal(offered, result.RemoteOffersDsn);
+        Assert.Equal(offered, _primary.Messages.Single().Recipients[0].Parameters.ContainsKey("NOTIFY"));
+    }
+
+    [Fact]
+    public async Task DeliverAsync_ReusedConnectionWithoutDsn_StillReportedWithoutDsn()
+    {
+        _primary.AdvertiseDsn = false;
+        await using var transport = Transport();
+        await transport.DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
+
+        var second = await transport.DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
+
+        Assert.True(second.Outcomes[0].Reply.IsSuccess);
+        Assert.False(second.RemoteOffersDsn);
+        Assert.Equal(1, _primary.ConnectionCount);
+    }
+
     [Fact]
     public async Task DeliverAsync_ServerWithoutDsn_NoDsnParameters()
     {

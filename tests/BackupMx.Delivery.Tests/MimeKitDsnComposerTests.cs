@@ -46,12 +46,26 @@ public sealed class MimeKitDsnComposerTests
         CompletedAt = Now,
     };
 
-    private static async Task<MimeMessage> ComposeAsync(SpoolRecord record, params RecipientState[] failed)
+    private static RecipientState Delivered() => new()
+    {
+        Address = "happy@example.com",
+        OriginalRecipient = "rfc822;Happy+2BTag@example.com",
+        Notify = "SUCCESS,FAILURE",
+        Status = RecipientStatus.Delivered,
+        LastReply = new SmtpReply(250, "2.0.0", "Ok: queued as 4XYZ"),
+        RemoteHost = "mx.example.com",
+        CompletedAt = Now.AddMinutes(-10),
+    };
+
+    private static Task<MimeMessage> ComposeAsync(SpoolRecord record, params RecipientState[] failed) =>
+        ComposeAsync(record, failed.Select(r => new DsnRecipient(r, DsnAction.Failed)).ToArray());
+
+    private static async Task<MimeMessage> ComposeAsync(SpoolRecord record, params DsnRecipient[] recipients)
     {
         var options = Microsoft.Extensions.Options.Options.Create(TestDelivery.Config());
         var composer = new MimeKitDsnComposer(options, new FakeTimeProvider(Now));
         using var output = new MemoryStream();
-        await composer.ComposeAsync(record, failed, new MemoryStream(Original), output, CancellationToken.None);
+        await composer.ComposeAsync(record, recipients, new MemoryStream(Original), output, CancellationToken.None);
         output.Position = 0;
         return await MimeMessage.LoadAsync(output);
     }
@@ -175,6 +189,112 @@ public sealed class MimeKitDsnComposerTests
         var text = ((TextPart)report[0]).Text;
         Assert.Contains("gone@example.com", text, StringComparison.Ordinal);
         Assert.Contains("No such user", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_Relayed_EveryFieldOfARelayedNotice()
+    {
+        using var dsn = await ComposeAsync(Record(), new DsnRecipient(Delivered(), DsnAction.Relayed));
+
+        Assert.Equal(MimeKitDsnComposer.RelayedSubject, dsn.Subject);
+        Assert.Equal("alice@sender.org", Assert.Single(dsn.To.Mailboxes).Address);
+        Assert.Equal("auto-replied", dsn.Headers["Auto-Submitted"]);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        Assert.Equal("delivery-status", report.ReportType);
+        Assert.Equal(3, report.Count);
+        var status = Assert.IsType<MessageDeliveryStatus>(report[1]);
+        var groups = status.StatusGroups.Where(g => g.Count > 0).ToList();
+        Assert.Equal(2, groups.Count);
+        var perMessage = groups[0];
+        Assert.Equal("dns; backup.example.net", perMessage["Reporting-MTA"]);
+        Assert.Equal("env-42", perMessage["Original-Envelope-Id"]);
+        Assert.Equal(Arrived, ParseDate(perMessage["Arrival-Date"]));
+
+        var recipient = groups[1];
+        Assert.Equal("rfc822; Happy+Tag@example.com", recipient["Original-Recipient"]);
+        Assert.Equal("rfc822; happy@example.com", recipient["Final-Recipient"]);
+        Assert.Equal("relayed", recipient["Action"]);
+        Assert.Equal("2.0.0", recipient["Status"]);
+        Assert.Equal("dns; mx.example.com", recipient["Remote-MTA"]);
+        Assert.Equal("smtp; 250 2.0.0 Ok: queued as 4XYZ", recipient["Diagnostic-Code"]);
+        Assert.Equal(Now.AddMinutes(-10), ParseDate(recipient["Last-Attempt-Date"]));
+
+        var text = ((TextPart)report[0]).Text;
+        Assert.Contains("delivered to the mail server of example.com", text, StringComparison.Ordinal);
+        Assert.Contains("does not confirm delivery", text, StringComparison.Ordinal);
+        Assert.Contains("<happy@example.com>: delivered to mx.example.com, which said: 250 2.0.0 Ok: queued as 4XYZ", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("could not be delivered", text, StringComparison.Ordinal);
+        Assert.Equal("text/rfc822-headers", report[2].ContentType.MimeType);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_RelayedWithoutEnvidOrOrcpt_ThoseFieldsLeftOut()
+    {
+        var delivered = Delivered();
+        delivered = new RecipientState
+        {
+            Address = delivered.Address,
+            Notify = "SUCCESS",
+            Status = RecipientStatus.Delivered,
+            LastReply = new SmtpReply(250, null, "OK"),
+            RemoteHost = delivered.RemoteHost,
+            CompletedAt = delivered.CompletedAt,
+        };
+
+        using var dsn = await ComposeAsync(Record(envid: null), new DsnRecipient(delivered, DsnAction.Relayed));
+
+        var status = (MessageDeliveryStatus)((MultipartReport)dsn.Body!)[1];
+        Assert.False(status.StatusGroups[0].Contains("Original-Envelope-Id"));
+        var recipient = status.StatusGroups[1];
+        Assert.False(recipient.Contains("Original-Recipient"));
+        Assert.Equal("relayed", recipient["Action"]);
+        Assert.Equal("2.0.0", recipient["Status"]);
+        Assert.Equal("smtp; 250 OK", recipient["Diagnostic-Code"]);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_FailedAndRelayed_OneReportWithEachRecipientsOwnAction()
+    {
+        using var dsn = await ComposeAsync(Record(), new DsnRecipient(Bounced(), DsnAction.Failed), new DsnRecipient(Delivered(), DsnAction.Relayed));
+
+        // A failure is what the sender must not miss, so it names the subject.
+        Assert.Equal(MimeKitDsnComposer.Subject, dsn.Subject);
+        var report = (MultipartReport)dsn.Body!;
+        var groups = ((MessageDeliveryStatus)report[1]).StatusGroups.Skip(1).Where(g => g.Count > 0).ToList();
+        Assert.Equal(["rfc822; gone@example.com", "rfc822; happy@example.com"], groups.Select(g => g["Final-Recipient"]));
+        Assert.Equal(["failed", "relayed"], groups.Select(g => g["Action"]));
+        Assert.Equal(["5.1.1", "2.0.0"], groups.Select(g => g["Status"]));
+
+        var text = ((TextPart)report[0]).Text;
+        Assert.Contains("could not be delivered", text, StringComparison.Ordinal);
+        Assert.Contains("<gone@example.com>: the server mx.example.com refused it", text, StringComparison.Ordinal);
+        Assert.Contains("<happy@example.com>: delivered to mx.example.com", text, StringComparison.Ordinal);
+        Assert.True(
+            text.IndexOf("<gone@example.com>", StringComparison.Ordinal) < text.IndexOf("delivered to the mail server", StringComparison.Ordinal),
+            "the relayed recipients come in a section of their own, after the failures");
+    }
+
+    [Theory]
+    [InlineData(null, "text/rfc822-headers")]
+    [InlineData("HDRS", "text/rfc822-headers")]
+    [InlineData("FULL", "message/rfc822")]
+    public async Task ComposeAsync_Relayed_RetHonouredAsForFailures(string? ret, string mimeType)
+    {
+        using var dsn = await ComposeAsync(Record(ret), new DsnRecipient(Delivered(), DsnAction.Relayed));
+
+        var part = ((MultipartReport)dsn.Body!)[2];
+        Assert.Equal(mimeType, part.ContentType.MimeType);
+        var bytes = await RawContentAsync(part);
+        if (ret == "FULL")
+        {
+            Assert.Equal(Original, bytes);
+            Assert.Contains("It is attached below.", ((TextPart)((MultipartReport)dsn.Body!)[0]).Text, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.DoesNotContain("Secret body text", Encoding.Latin1.GetString(bytes), StringComparison.Ordinal);
+            Assert.Contains("Its headers are attached below.", ((TextPart)((MultipartReport)dsn.Body!)[0]).Text, StringComparison.Ordinal);
+        }
     }
 
     [Theory]

@@ -61,6 +61,6 @@ public sealed partial class ReadmeTelemetryTests
     [GeneratedRegex(@"Message = ""(?<text>[^""]*)""")]
     private static partial Regex LogTemplate();
 
-    [GeneratedRegex(@"`(?<text>(?:Accepted|Attempt|Delivered|Deferred|Bounced|Expired|Dropped|DSN|Finished|Primary of|Refused RCPT) \{[^`]*)`")]
+    [GeneratedRegex(@"`(?<text>(?:Accepted|Attempt|Delivered|Deferred|Bounced|Expired|Dropped|DSN|Relayed DSN|Finished|Primary of|Refused RCPT) \{[^`]*)`")]
     private static partial Regex ReadmeLogLine();
 }

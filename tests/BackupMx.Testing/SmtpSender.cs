@@ -16,7 +16,8 @@ public sealed record SendResult(string MailReply, IReadOnlyList<string> Recipien
 /// </summary>
 public static class SmtpSender
 {
-    public static async Task<SendResult> SendAsync(int port, string from, IReadOnlyList<string> recipients, byte[] message, string mailParameters = "", CancellationToken cancellationToken = default)
+    /// <param name="rcptParameters">Parameters to put after a recipient's RCPT TO path (NOTIFY, ORCPT), by address.</param>
+    public static async Task<SendResult> SendAsync(int port, string from, IReadOnlyList<string> recipients, byte[] message, string mailParameters = "", IReadOnlyDictionary<string, string>? rcptParameters = null, CancellationToken cancellationToken = default)
     {
         using var client = new TcpClient();
         await client.ConnectAsync("127.0.0.1", port, cancellationToken);
@@ -35,7 +36,8 @@ public static class SmtpSender
         {
             foreach (var rcpt in recipients)
             {
-                await WriteLineAsync(stream, $"RCPT TO:<{rcpt}>", cancellationToken);
+                var parameters = rcptParameters?.GetValueOrDefault(rcpt) is { Length: > 0 } p ? " " + p : "";
+                await WriteLineAsync(stream, $"RCPT TO:<{rcpt}>{parameters}", cancellationToken);
                 rcptReplies.Add(await reader.ReadAsync(cancellationToken));
             }
 

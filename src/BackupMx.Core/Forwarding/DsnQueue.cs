@@ -9,8 +9,10 @@ namespace BackupMx.Core.Forwarding;
 /// <summary>
 /// Spools a DSN as a message of its own (kind <see cref="MessageKind.Dsn"/>), from the
 /// null sender to the original envelope sender, so it is retried like any other mail
-/// and survives restarts. Its id derives from the original's, so queuing the same
-/// failure twice (a crash between the two writes) finds the first copy and stops.
+/// and survives restarts. Its id derives from the original's and its first recipient's
+/// place in it, so queuing the same notice twice (a crash between the two writes) finds
+/// the first copy and stops; each recipient is the subject of one notice at most (failed
+/// or relayed, never both), so different notices of one message get different ids.
 /// </summary>
 public sealed class DsnQueue(
     ISpoolStore spool,
@@ -20,14 +22,19 @@ public sealed class DsnQueue(
     IOptions<BackupMxOptions> options,
     TimeProvider time)
 {
-    public async Task<string> EnqueueAsync(SpoolRecord original, IReadOnlyList<RecipientState> failed, CancellationToken cancellationToken)
+    public async Task<string> EnqueueAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, CancellationToken cancellationToken)
     {
         if (original.Sender.Length == 0)
         {
             throw new InvalidOperationException("A DSN is never sent to the null sender.");
         }
 
-        var firstIndex = original.Recipients.FindIndex(r => ReferenceEquals(r, failed[0]));
+        if (original.Kind != MessageKind.Relay)
+        {
+            throw new InvalidOperationException("A DSN is never sent about a DSN.");
+        }
+
+        var firstIndex = original.Recipients.FindIndex(r => ReferenceEquals(r, recipients[0].Recipient));
         var dsnId = $"{original.QueueId}-d{Math.Max(firstIndex, 0)}";
         var domain = IntakeService.DomainOf(original.Sender);
         if (await spool.GetAsync(domain, dsnId, cancellationToken).ConfigureAwait(false) is not null)
@@ -40,7 +47,7 @@ public sealed class DsnQueue(
         await using (var originalBody = await bodies.OpenReadAsync(original.QueueId, cancellationToken).ConfigureAwait(false))
         {
             var composed = new MemoryStream();
-            await composer.ComposeAsync(original, failed, originalBody, composed, cancellationToken).ConfigureAwait(false);
+            await composer.ComposeAsync(original, recipients, originalBody, composed, cancellationToken).ConfigureAwait(false);
             composed.Position = 0;
             length = await bodies.WriteAsync(dsnId, composed, cancellationToken).ConfigureAwait(false);
         }

@@ -8,7 +8,12 @@
 // attempt on the retry schedule. At expiry the pending recipients fail with
 // 4.4.7. Failed recipients get one DSN, queued as a spool record of its own
 // (deterministic id, so a crash and retry cannot queue it twice) and never sent
-// to the null sender. A finished record is deleted, then its body. While a
+// to the null sender. So do delivered recipients that asked for NOTIFY=SUCCESS
+// when the primary does not offer DSN: it never saw the request and will not
+// report success, so we say "relayed" (RFC 3461 §5.2.2); a primary with DSN got
+// NOTIFY, ORCPT, RET and ENVID and reports itself. Each recipient owed a notice
+// is marked in the record with its outcome, and the record is finished only
+// once that DSN is queued. A finished record is deleted, then its body. While a
 // worker holds the lease, the record's next attempt is the lease's end, so a
 // crashed worker's message simply becomes due again. An attempt that could not
 // reach the primary, though the primary came back while it was under way, is
@@ -115,7 +120,7 @@ public sealed partial class MessageForwarder(
             }
         }
 
-        await NotifyFailuresAsync(record, cancellationToken).ConfigureAwait(false);
+        await NotifyAsync(record, cancellationToken).ConfigureAwait(false);
 
         // A primary seen again flushes its whole domain, one write per queued message. For a
         // finished message that happens after its outcome is committed: a crash during the flush
@@ -235,6 +240,10 @@ public sealed partial class MessageForwarder(
             {
                 recipient.Status = RecipientStatus.Delivered;
                 recipient.CompletedAt = now;
+
+                // Marked in the same write as the delivery, so a crash before the DSN is queued
+                // leaves the record unfinished and the next wake-up queues it.
+                recipient.NeedsNotification = MayNotify(record) && !result.RemoteOffersDsn && recipient.WantsSuccessNotice;
                 delivered++;
                 Telemetry.RecipientsDelivered.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
                 Telemetry.DeliveryLatency.Record((now - record.ReceivedAt).TotalSeconds, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
@@ -284,14 +293,23 @@ public sealed partial class MessageForwarder(
         recipient.FailureStatus = status;
         recipient.CompletedAt = now;
 
-        // Never a DSN to the null sender, never a DSN about a DSN, and respect NOTIFY (RFC 3461 §4.1).
-        recipient.NeedsNotification = record.Kind == MessageKind.Relay && record.Sender.Length > 0 && recipient.WantsFailureNotice;
+        recipient.NeedsNotification = MayNotify(record) && recipient.WantsFailureNotice;
         Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
     }
 
-    private async Task NotifyFailuresAsync(SpoolRecord record, CancellationToken cancellationToken)
+    /// <summary>Never a DSN to the null sender, never a DSN about a DSN (rule 5); NOTIFY decides the rest (RFC 3461 §4.1).</summary>
+    private static bool MayNotify(SpoolRecord record) => record.Kind == MessageKind.Relay && record.Sender.Length > 0;
+
+    /// <summary>
+    /// Queues one DSN for every recipient still owed a notice, whatever its action. An attempt that
+    /// delivered some recipients and failed others gives one report with "relayed" and "failed"
+    /// blocks side by side, which RFC 3464 allows (each per-recipient block has its own Action): the
+    /// sender gets one message about one attempt, with every outcome in it, and a crash before the
+    /// record is written finds that one DSN again by its id rather than having to match up two.
+    /// </summary>
+    private async Task NotifyAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
-        var toNotify = record.Recipients.Where(r => r.NeedsNotification).ToList();
+        var toNotify = record.Recipients.Where(r => r.NeedsNotification).Select(r => new DsnRecipient(r, r.NoticeAction)).ToList();
         if (toNotify.Count == 0)
         {
             return;
@@ -300,12 +318,22 @@ public sealed partial class MessageForwarder(
         try
         {
             var dsnId = await dsnQueue.EnqueueAsync(record, toNotify, cancellationToken).ConfigureAwait(false);
-            foreach (var recipient in toNotify)
+            foreach (var notice in toNotify)
             {
-                recipient.NeedsNotification = false;
+                notice.Recipient.NeedsNotification = false;
             }
 
-            LogDsnQueued(logger, record.QueueId, dsnId, record.Sender, toNotify.Count);
+            var relayed = toNotify.Where(n => n.Action == DsnAction.Relayed).Select(n => n.Recipient).ToList();
+            if (relayed.Count < toNotify.Count)
+            {
+                LogDsnQueued(logger, record.QueueId, dsnId, record.Sender, toNotify.Count - relayed.Count);
+            }
+
+            // A combined DSN logs both lines under the same DsnId, each counting its own recipients.
+            if (relayed.Count > 0)
+            {
+                LogRelayedDsnQueued(logger, record.QueueId, dsnId, record.Sender, relayed.Count, relayed[0].RemoteHost);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -370,6 +398,9 @@ public sealed partial class MessageForwarder(
 
     [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "DSN {DsnId} queued for {QueueId} to <{Sender}> covering {RecipientCount} recipient(s)")]
     private static partial void LogDsnQueued(ILogger logger, string queueId, string dsnId, string sender, int recipientCount);
+
+    [LoggerMessage(EventId = 218, Level = LogLevel.Information, Message = "Relayed DSN {DsnId} queued for {QueueId} to <{Sender}> covering {RecipientCount} recipient(s) accepted by {RemoteHost}, which does not offer DSN")]
+    private static partial void LogRelayedDsnQueued(ILogger logger, string queueId, string dsnId, string sender, int recipientCount, string? remoteHost);
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Error, Message = "Could not queue the DSN for {QueueId}; will try again")]
     private static partial void LogDsnFailed(ILogger logger, Exception exception, string queueId);

@@ -26,7 +26,11 @@ public sealed class RecipientState
     /// <summary>Enhanced status code reported for a failed recipient: the primary's code on 5xx, 4.4.7 on expiry.</summary>
     public string? FailureStatus { get; set; }
 
-    /// <summary>True for a failed recipient whose DSN has not yet been queued.</summary>
+    /// <summary>
+    /// True while a DSN about this recipient is still to be queued: a "failed" one for a failed
+    /// recipient, a "relayed" one for a delivered recipient (see <see cref="NoticeAction"/>).
+    /// Kept in the record, so a crash between the outcome and the DSN still sends it, once.
+    /// </summary>
     public bool NeedsNotification { get; set; }
 
     public DateTimeOffset? CompletedAt { get; set; }
@@ -34,8 +38,20 @@ public sealed class RecipientState
     /// <summary>The host that accepted or refused it, for logs and the DSN.</summary>
     public string? RemoteHost { get; set; }
 
-    public bool WantsFailureNotice =>
-        Notify is null || Notify.Split(',', StringSplitOptions.TrimEntries).Any(n => n.Equals("FAILURE", StringComparison.OrdinalIgnoreCase));
+    public bool WantsFailureNotice => Notify is null || NotifyIncludes("FAILURE");
+
+    /// <summary>NOTIFY includes SUCCESS; without the parameter no success notice is wanted (RFC 3461 §4.1).</summary>
+    public bool WantsSuccessNotice => NotifyIncludes("SUCCESS");
+
+    /// <summary>
+    /// What a notice due for this recipient reports. The status alone decides it: only a delivered
+    /// recipient is ever marked for a "relayed" notice and it cannot fail afterwards, so the
+    /// NeedsNotification flag needs no companion field in the stored record.
+    /// </summary>
+    public DsnAction NoticeAction => Status == RecipientStatus.Delivered ? DsnAction.Relayed : DsnAction.Failed;
+
+    private bool NotifyIncludes(string keyword) =>
+        Notify is not null && Notify.Split(',', StringSplitOptions.TrimEntries).Any(n => n.Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
     public RecipientState Clone() => new()
     {

@@ -46,6 +46,14 @@ public sealed record DeliveryResult(IReadOnlyList<RecipientOutcome> Outcomes, st
     /// </summary>
     public bool DecidedLocally { get; init; }
 
+    /// <summary>
+    /// True when the server that took the transaction advertised DSN (RFC 3461) in its EHLO reply:
+    /// it was given NOTIFY, ORCPT, RET and ENVID and reports success itself. False for one without
+    /// DSN, which will send no success report, so a recipient that asked for one is owed a
+    /// "relayed" DSN by us (RFC 3461 §5.2.2). Says nothing when no server was reached.
+    /// </summary>
+    public bool RemoteOffersDsn { get; init; }
+
     public static DeliveryResult AllRecipients(IEnumerable<RecipientState> recipients, SmtpReply reply, string? remoteHost, bool reachedServer) =>
         new(recipients.Select(r => new RecipientOutcome(r.Address, reply)).ToList(), remoteHost) { ReachedServer = reachedServer };
 }

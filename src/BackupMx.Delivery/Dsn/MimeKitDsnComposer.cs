@@ -1,10 +1,14 @@
-// DSNs: the bounce a sender gets when we give up on some recipients (RFC 3464).
+// DSNs: the bounce a sender gets when we give up on some recipients, and the
+// "relayed" notice for recipients that asked for NOTIFY=SUCCESS when the primary
+// does not offer DSN and so will never send one (RFC 3464, RFC 3461 §5.2.2).
 //
 // A multipart/report with three parts: words for the person, a machine-readable
-// message/delivery-status (one group for the message, one per failed
-// recipient), and the original: only its header section (text/rfc822-headers)
-// unless the sender asked for RET=FULL. The original is copied byte for byte,
-// not re-serialised, so what the sender sees is what we received.
+// message/delivery-status (one group for the message, one per recipient, each
+// with its own Action, so one report can carry failed and relayed recipients
+// side by side), and the original: only its header section
+// (text/rfc822-headers) unless the sender asked for RET=FULL. The original is
+// copied byte for byte, not re-serialised, so what the sender sees is what we
+// received.
 using System.Globalization;
 using System.Text;
 using BackupMx.Core.Configuration;
@@ -19,12 +23,16 @@ namespace BackupMx.Delivery.Dsn;
 
 public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimeProvider time) : IDsnComposer
 {
+    /// <summary>Subject of a DSN with at least one failed recipient: a failure is what the sender must notice.</summary>
     public const string Subject = "Undelivered Mail Returned to Sender";
 
-    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<RecipientState> failedRecipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
+    /// <summary>Subject of a DSN whose recipients were all relayed.</summary>
+    public const string RelayedSubject = "Delivery Status Notification (Relayed)";
+
+    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(original);
-        ArgumentNullException.ThrowIfNull(failedRecipients);
+        ArgumentNullException.ThrowIfNull(recipients);
         var hostName = options.Value.HostName;
         var now = time.GetUtcNow();
 
@@ -42,12 +50,12 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
             message.To.Add(sender);
         }
 
-        message.Subject = Subject;
+        message.Subject = recipients.Any(r => r.Action == DsnAction.Failed) ? Subject : RelayedSubject;
         message.Date = now;
         message.MessageId = MimeUtils.GenerateMessageId(hostName);
         message.Headers.Add("Auto-Submitted", "auto-replied");
 
-        var words = HumanReadable(original, failedRecipients, hostName, now);
+        var words = HumanReadable(original, recipients, hostName, now);
         var report = new MultipartReport("delivery-status")
         {
             new TextPart("plain")
@@ -57,7 +65,7 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
                 // Replies and addresses may carry 8-bit text; the DSN itself must pass any relay.
                 ContentTransferEncoding = words.All(char.IsAscii) ? ContentEncoding.SevenBit : ContentEncoding.QuotedPrintable,
             },
-            DeliveryStatus(original, failedRecipients, hostName),
+            DeliveryStatus(original, recipients, hostName),
             OriginalPart(originalBytes, original.Parameters.ReturnFullMessage),
         };
         message.Body = report;
@@ -67,12 +75,49 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         await message.WriteToAsync(format, output, cancellationToken).ConfigureAwait(false);
     }
 
-    private static string HumanReadable(SpoolRecord original, IReadOnlyList<RecipientState> failed, string hostName, DateTimeOffset now)
+    private static string HumanReadable(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName, DateTimeOffset now)
     {
+        var failed = recipients.Where(r => r.Action == DsnAction.Failed).Select(r => r.Recipient).ToList();
+        var relayed = recipients.Where(r => r.Action == DsnAction.Relayed).Select(r => r.Recipient).ToList();
+        var attached = original.Parameters.ReturnFullMessage ? "It is attached below.\r\n" : "Its headers are attached below.\r\n";
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"This is the mail system at host {hostName}.\r\n\r\n");
-        text.Append("Your message could not be delivered to one or more recipients.\r\n");
-        text.Append("It is attached below.\r\n\r\n");
+        if (failed.Count > 0)
+        {
+            text.Append("Your message could not be delivered to one or more recipients.\r\n");
+            text.Append(attached).Append("\r\n");
+            Failures(text, original, failed, now);
+        }
+
+        if (relayed.Count > 0)
+        {
+            if (failed.Count > 0)
+            {
+                text.Append("\r\n");
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $"Your message was delivered to the mail server of {original.Domain} for the\r\n");
+            text.Append("recipients below, as you asked to be told. That server does not send delivery\r\n");
+            text.Append("notifications, so this does not confirm delivery to their mailboxes, and no\r\n");
+            text.Append("further notice of success will follow.\r\n");
+            if (failed.Count == 0)
+            {
+                text.Append(attached);
+            }
+
+            text.Append("\r\n");
+            foreach (var recipient in relayed)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"<{recipient.Address}>: delivered to {recipient.RemoteHost ?? "the server"}");
+                text.Append(recipient.LastReply is { } reply ? $", which said: {reply}\r\n" : ".\r\n");
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static void Failures(StringBuilder text, SpoolRecord original, List<RecipientState> failed, DateTimeOffset now)
+    {
         foreach (var recipient in failed)
         {
             text.Append(CultureInfo.InvariantCulture, $"<{recipient.Address}>: ");
@@ -98,8 +143,6 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
 
             text.Append("\r\n");
         }
-
-        return text.ToString();
     }
 
     private static string Describe(TimeSpan span)
@@ -120,7 +163,7 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         return minutes == 1 ? "1 minute" : $"{minutes} minutes";
     }
 
-    private static MessageDeliveryStatus DeliveryStatus(SpoolRecord original, IReadOnlyList<RecipientState> failed, string hostName)
+    private static MessageDeliveryStatus DeliveryStatus(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName)
     {
         var status = new MessageDeliveryStatus();
         var perMessage = new HeaderList
@@ -140,8 +183,9 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         perMessage.Add("Arrival-Date", DateUtils.FormatDate(original.ReceivedAt));
         status.StatusGroups.Add(perMessage);
 
-        foreach (var recipient in failed)
+        foreach (var (recipient, action) in recipients)
         {
+            var relayed = action == DsnAction.Relayed;
             var group = new HeaderList();
             if (OriginalRecipient(recipient.OriginalRecipient) is { } orcpt)
             {
@@ -149,8 +193,10 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
             }
 
             group.Add("Final-Recipient", $"rfc822; {recipient.Address}");
-            group.Add("Action", "failed");
-            group.Add("Status", recipient.FailureStatus ?? recipient.LastReply?.StatusCode ?? "5.0.0");
+            group.Add("Action", relayed ? "relayed" : "failed");
+            group.Add("Status", relayed
+                ? (recipient.LastReply is { IsSuccess: true } accepted ? accepted.StatusCode : "2.0.0")
+                : recipient.FailureStatus ?? recipient.LastReply?.StatusCode ?? "5.0.0");
             if (!string.IsNullOrEmpty(recipient.RemoteHost))
             {
                 group.Add("Remote-MTA", $"dns; {recipient.RemoteHost}");
@@ -162,7 +208,9 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
                 group.Add("Diagnostic-Code", $"smtp; {reply}");
             }
 
-            if ((original.LastAttemptAt ?? recipient.CompletedAt) is { } lastAttempt)
+            // A relayed recipient's attempt is the one that delivered it; a later attempt may have
+            // been for other recipients, while it waited for this DSN to be queued.
+            if ((relayed ? recipient.CompletedAt ?? original.LastAttemptAt : original.LastAttemptAt ?? recipient.CompletedAt) is { } lastAttempt)
             {
                 group.Add("Last-Attempt-Date", DateUtils.FormatDate(lastAttempt));
             }

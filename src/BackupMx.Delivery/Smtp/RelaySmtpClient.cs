@@ -26,6 +26,9 @@ internal sealed class RelaySmtpClient(ProtocolWatcher watcher) : SmtpClient(watc
 
     public int AcceptedCount => _replies.Values.Count(r => r.IsSuccess);
 
+    /// <summary>True when the server's EHLO reply advertised DSN, so NOTIFY, ORCPT, RET and ENVID went with the transaction.</summary>
+    public bool OffersDsn => Capabilities.HasFlag(SmtpCapabilities.Dsn);
+
     /// <summary>Sets the envelope of the next transaction (MAIL FROM and RCPT parameters).</summary>
     public void SetEnvelope(MailParameters parameters, IEnumerable<(MailboxAddress Mailbox, string? Notify)> recipients, long storedLength)
     {

@@ -67,6 +67,33 @@ public abstract class SpoolStoreContract
     }
 
     [Fact]
+    public async Task TryUpdateAsync_DeliveredRecipientOwedARelayedNotice_KeepsTheMarkSoTheRecordIsNotFinished()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample(recipients: 1);
+        await store.CreateAsync(record, None);
+
+        // The state between a delivery to a primary without DSN and the queuing of the "relayed" DSN.
+        var recipient = record.Recipients[0];
+        recipient.Status = RecipientStatus.Delivered;
+        recipient.LastReply = new SmtpReply(250, "2.0.0", "queued as 4XYZ");
+        recipient.RemoteHost = "mx1.example.test";
+        recipient.CompletedAt = SpoolRecords.T0.AddMinutes(1);
+        recipient.NeedsNotification = true;
+        Assert.True(await store.TryUpdateAsync(record, None));
+
+        var read = await store.GetAsync(record.Domain, record.QueueId, None);
+        var stored = Assert.Single(read!.Recipients);
+        Assert.Equal(RecipientStatus.Delivered, stored.Status);
+        Assert.True(stored.NeedsNotification);
+        Assert.Equal(DsnAction.Relayed, stored.NoticeAction);
+        Assert.Equal(new SmtpReply(250, "2.0.0", "queued as 4XYZ"), stored.LastReply);
+        Assert.Equal("mx1.example.test", stored.RemoteHost);
+        Assert.Equal(SpoolRecords.T0.AddMinutes(1), stored.CompletedAt);
+        Assert.False(read.IsFinished);
+    }
+
+    [Fact]
     public async Task CreateAsync_SameQueueIdTwice_ThrowsSpoolConflict()
     {
         var store = await CreateStoreAsync();

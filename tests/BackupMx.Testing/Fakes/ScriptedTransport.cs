@@ -26,6 +26,9 @@ public sealed class ScriptedTransport : IMessageTransport
 
     public bool Undeliverable { get; set; }
 
+    /// <summary>Whether the primary that answers advertises DSN (as the fake primary does by default).</summary>
+    public bool OffersDsn { get; set; } = true;
+
     /// <summary>When set, the whole result of an attempt that reaches no server (outcomes decided by the transport itself).</summary>
     public Func<DeliveryRequest, DeliveryResult>? DecideLocally { get; set; }
 
@@ -56,7 +59,7 @@ public sealed class ScriptedTransport : IMessageTransport
             return DeliveryResult.AllRecipients(request.Recipients, new SmtpReply(556, "5.1.10", "null MX", FromRemote: false), null, reachedServer: false) with { Undeliverable = true };
         }
 
-        return new DeliveryResult(recipients.Select(r => new RecipientOutcome(r, Reply(request, r))).ToList(), "primary.test") { ReachedServer = true };
+        return new DeliveryResult(recipients.Select(r => new RecipientOutcome(r, Reply(request, r))).ToList(), "primary.test") { ReachedServer = true, RemoteOffersDsn = OffersDsn };
     }
 }
 
@@ -77,16 +80,23 @@ public sealed class ScriptedProber : IPrimaryProber
 /// <summary>A DSN composer that writes a minimal, easily checked text (the real one lives in BackupMx.Delivery).</summary>
 public sealed class SimpleDsnComposer : IDsnComposer
 {
-    public sealed record Composition(SpoolRecord Original, IReadOnlyList<RecipientState> Failed);
+    public sealed record Composition(SpoolRecord Original, IReadOnlyList<DsnRecipient> Recipients)
+    {
+        public IReadOnlyList<RecipientState> Failed => Recipients.Where(r => r.Action == DsnAction.Failed).Select(r => r.Recipient).ToList();
+
+        public IReadOnlyList<RecipientState> Relayed => Recipients.Where(r => r.Action == DsnAction.Relayed).Select(r => r.Recipient).ToList();
+    }
 
     /// <summary>Every DSN composed, with copies of the recipients as they were then.</summary>
     public ConcurrentQueue<Composition> Composed { get; } = new();
 
-    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<RecipientState> failedRecipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
+    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
     {
-        Composed.Enqueue(new Composition(original.Clone(), failedRecipients.Select(r => r.Clone()).ToList()));
-        var text = $"From: MAILER-DAEMON\r\nTo: {original.Sender}\r\nSubject: failure {original.QueueId}\r\n\r\n"
-            + string.Concat(failedRecipients.Select(r => $"{r.Address} {r.FailureStatus} {r.LastReply}\r\n"));
+        Composed.Enqueue(new Composition(original.Clone(), recipients.Select(r => r with { Recipient = r.Recipient.Clone() }).ToList()));
+        var text = $"From: MAILER-DAEMON\r\nTo: {original.Sender}\r\nSubject: notice {original.QueueId}\r\n\r\n"
+            + string.Concat(recipients.Select(r => r.Action == DsnAction.Relayed
+                ? $"{r.Recipient.Address} relayed {r.Recipient.LastReply}\r\n"
+                : $"{r.Recipient.Address} {r.Recipient.FailureStatus} {r.Recipient.LastReply}\r\n"));
         var bytes = System.Text.Encoding.UTF8.GetBytes(text);
         await output.WriteAsync(bytes, cancellationToken);
     }
