@@ -6,7 +6,10 @@
 // message/delivery-status (one group for the message, one per recipient, each
 // with its own Action, so one report can carry failed and relayed recipients
 // side by side), and the original: only its header section
-// (text/rfc822-headers) unless the sender asked for RET=FULL. The original is
+// (text/rfc822-headers) unless the sender asked for RET=FULL and the report has
+// a failed recipient: RET concerns "failed" DSNs (RFC 3461 §4.3), and a report of
+// success returns the headers only, so NOTIFY=SUCCESS RET=FULL with a forged
+// sender cannot have us mail a copy of the message elsewhere. The original is
 // copied byte for byte, not re-serialised, so what the sender sees is what we
 // received.
 using System.Globalization;
@@ -55,7 +58,8 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         message.MessageId = MimeUtils.GenerateMessageId(hostName);
         message.Headers.Add("Auto-Submitted", "auto-replied");
 
-        var words = HumanReadable(original, recipients, hostName, now);
+        var returnFull = ReturnsFullMessage(original, recipients);
+        var words = HumanReadable(original, recipients, hostName, now, returnFull);
         var report = new MultipartReport("delivery-status")
         {
             new TextPart("plain")
@@ -66,7 +70,7 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
                 ContentTransferEncoding = words.All(char.IsAscii) ? ContentEncoding.SevenBit : ContentEncoding.QuotedPrintable,
             },
             DeliveryStatus(original, recipients, hostName),
-            OriginalPart(originalBytes, original.Parameters.ReturnFullMessage),
+            OriginalPart(originalBytes, returnFull),
         };
         message.Body = report;
 
@@ -75,11 +79,15 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         await message.WriteToAsync(format, output, cancellationToken).ConfigureAwait(false);
     }
 
-    private static string HumanReadable(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName, DateTimeOffset now)
+    /// <summary>The whole message only for RET=FULL in a report that has a failure; headers otherwise.</summary>
+    public static bool ReturnsFullMessage(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients) =>
+        original.Parameters.ReturnFullMessage && recipients.Any(r => r.Action == DsnAction.Failed);
+
+    private static string HumanReadable(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName, DateTimeOffset now, bool returnFull)
     {
         var failed = recipients.Where(r => r.Action == DsnAction.Failed).Select(r => r.Recipient).ToList();
         var relayed = recipients.Where(r => r.Action == DsnAction.Relayed).Select(r => r.Recipient).ToList();
-        var attached = original.Parameters.ReturnFullMessage ? "It is attached below.\r\n" : "Its headers are attached below.\r\n";
+        var attached = returnFull ? "It is attached below.\r\n" : "Its headers are attached below.\r\n";
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"This is the mail system at host {hostName}.\r\n\r\n");
         if (failed.Count > 0)
