@@ -9,10 +9,11 @@ namespace BackupMx.Core.Forwarding;
 /// <summary>
 /// Spools a DSN as a message of its own (kind <see cref="MessageKind.Dsn"/>), from the
 /// null sender to the original envelope sender, so it is retried like any other mail
-/// and survives restarts. Its id derives from the original's and its first recipient's
-/// place in it, so queuing the same notice twice (a crash between the two writes) finds
-/// the first copy and stops; each recipient is the subject of one notice at most (failed
-/// or relayed, never both), so different notices of one message get different ids.
+/// and survives restarts. Its id derives from the original's and the places of all the
+/// recipients it covers, so queuing the same notice twice (a crash between the DSN write
+/// and the original's update) finds the first copy and stops, while a notice that covers
+/// more recipients than the copy found (others became due in the retry) gets an id of its
+/// own: a recipient may then be told twice, but never not at all.
 /// </summary>
 public sealed class DsnQueue(
     ISpoolStore spool,
@@ -22,6 +23,29 @@ public sealed class DsnQueue(
     IOptions<BackupMxOptions> options,
     TimeProvider time)
 {
+    /// <summary>
+    /// <c>{queue id}-d{i}</c> for the recipient at place i, <c>-d{i}.{j}...</c> for several; a long
+    /// set is the first place and a hash of all, to keep ids short as blob names and row keys.
+    /// </summary>
+    public static string DsnId(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        ArgumentNullException.ThrowIfNull(recipients);
+        var places = recipients
+            .Select(r => Math.Max(original.Recipients.FindIndex(x => ReferenceEquals(x, r.Recipient)), 0))
+            .Distinct()
+            .Order()
+            .ToList();
+        var joined = string.Join('.', places.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (joined.Length > 24)
+        {
+            var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(joined));
+            joined = FormattableString.Invariant($"{places[0]}-{Convert.ToHexStringLower(hash, 0, 6)}");
+        }
+
+        return $"{original.QueueId}-d{joined}";
+    }
+
     public async Task<string> EnqueueAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, CancellationToken cancellationToken)
     {
         if (original.Sender.Length == 0)
@@ -34,8 +58,7 @@ public sealed class DsnQueue(
             throw new InvalidOperationException("A DSN is never sent about a DSN.");
         }
 
-        var firstIndex = original.Recipients.FindIndex(r => ReferenceEquals(r, recipients[0].Recipient));
-        var dsnId = $"{original.QueueId}-d{Math.Max(firstIndex, 0)}";
+        var dsnId = DsnId(original, recipients);
         var domain = IntakeService.DomainOf(original.Sender);
         if (await spool.GetAsync(domain, dsnId, cancellationToken).ConfigureAwait(false) is not null)
         {
