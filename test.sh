@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every BackupMx test: the infrastructure checks (bicep build + lint), the
 # receiver's container image (built and run by scripts/check-receiver-image.sh),
+# the function app's deployment package (scripts/check-functions-package.sh),
 # and the whole .NET test suite, including the Azure adapters against Azurite
 # (installed here from tools/azurite on first use and started by the test fixture).
 set -euo pipefail
@@ -16,6 +17,9 @@ bash scripts/check-infra.sh
 
 echo "== receiver container image"
 bash scripts/check-receiver-image.sh
+
+echo "== function app package"
+bash scripts/check-functions-package.sh
 
 echo "== dotnet test"
 log="$(mktemp)"
