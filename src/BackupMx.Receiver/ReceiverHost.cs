@@ -48,6 +48,7 @@ public static class ReceiverHost
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;
         });
+        builder.Logging.AddFilter(HostRunner.HostLogCategory, LogLevel.Critical);
         builder.Services.AddBackupMxReceiver(builder.Configuration);
         return builder;
     }

@@ -43,6 +43,7 @@ public static class EmbeddedHost
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             o.UseUtcTimestamp = true;
         });
+        builder.Logging.AddFilter(HostRunner.HostLogCategory, LogLevel.Critical);
         builder.Services.AddBackupMxEmbedded(builder.Configuration);
         return builder;
     }

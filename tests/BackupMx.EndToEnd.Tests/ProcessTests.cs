@@ -213,6 +213,7 @@ public sealed class ProcessTests
         Assert.Equal(2, result.ExitCode);
         Assert.Matches($@"^BackupMx cannot start: 127\.0\.0\.1:{port} is already in use \(.*\)\.$", result.Error.Trim());
         Assert.DoesNotContain("BackgroundService failed", result.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Hosting failed to start", result.Output, StringComparison.Ordinal);
     }
 
     private static ProcessStartInfo ServerStartInfo(IEnumerable<string> args)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -11,6 +12,21 @@ namespace BackupMx.Core.Hosting;
 public static class HostRunner
 {
     public const int StartupFailedExitCode = 2;
+
+    /// <summary>
+    /// A background loop (receiving, forwarding, probing, sweeping) failed and stopped the host
+    /// (EX_SOFTWARE). Not 0, so a supervisor that restarts on failure (systemd's
+    /// Restart=on-failure, a container platform) brings the relay back.
+    /// </summary>
+    public const int ServiceFailedExitCode = 70;
+
+    /// <summary>
+    /// The generic host's own log category. A host run here logs it at Critical only: its Error
+    /// events are a failed start, which <see cref="RunAsync(IHost, string, TextWriter)"/> reports
+    /// in one line (or, when unexpected, the runtime prints with its stack), and a faulted
+    /// BackgroundService, which with the default StopHost behaviour is logged again at Critical.
+    /// </summary>
+    public const string HostLogCategory = "Microsoft.Extensions.Hosting.Internal.Host";
 
     public static Task<int> RunAsync(IHost host, string product, TextWriter error)
     {
@@ -32,10 +48,29 @@ public static class HostRunner
                 }
 
                 await host.WaitForShutdownAsync().ConfigureAwait(false);
-                return 0;
+                return await FaultedServicesAsync(host, product, error).ConfigureAwait(false) ? ServiceFailedExitCode : 0;
             },
             product,
             error);
+    }
+
+    /// <summary>
+    /// The generic host stops when a BackgroundService throws (the default StopHost behaviour) but
+    /// then ends as if asked to stop; the services' own tasks tell the difference.
+    /// </summary>
+    private static async Task<bool> FaultedServicesAsync(IHost host, string product, TextWriter error)
+    {
+        var faulted = false;
+        foreach (var service in host.Services.GetServices<IHostedService>().OfType<BackgroundService>())
+        {
+            if (service.ExecuteTask is { IsFaulted: true } task)
+            {
+                faulted = true;
+                await error.WriteLineAsync($"{product} stopped: {service.GetType().Name} failed: {task.Exception!.GetBaseException().Message}").ConfigureAwait(false);
+            }
+        }
+
+        return faulted;
     }
 
     /// <summary>Runs <paramref name="run"/> (a host, or a one-off command over the same configuration), reporting start-up failures as above.</summary>
