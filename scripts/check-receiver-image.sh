@@ -38,6 +38,15 @@ fail() { say "FAILED: $*" >&2; exit 1; }
 
 mkdir -p "${work_dir}"
 
+# A fresh machine may have no package lists yet: read them once if the first try fails.
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >>"${work_dir}/apt.log" 2>&1 && return 0
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >>"${work_dir}/apt.log" 2>&1 \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >>"${work_dir}/apt.log" 2>&1 && return 0
+  tail -n 20 "${work_dir}/apt.log" >&2
+  return 1
+}
+
 # --- engine -------------------------------------------------------------------------------
 engine=""
 engine_args=()
@@ -47,8 +56,7 @@ elif command -v podman >/dev/null 2>&1; then
   engine=podman
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   say "installing podman, runc and debootstrap with apt"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc debootstrap >"${work_dir}/apt.log" 2>&1 \
-    || { tail -n 20 "${work_dir}/apt.log" >&2; fail "could not install podman (log: ${work_dir}/apt.log)"; }
+  apt_install podman runc debootstrap || fail "could not install podman (log: ${work_dir}/apt.log)"
   engine=podman
 else
   if [ "${CI:-}" = "true" ]; then
@@ -80,8 +88,7 @@ else
   say "mcr.microsoft.com cannot be reached: using stand-in base images"
   if ! ctr image inspect "${standin_sdk}" >/dev/null 2>&1 || ! ctr image inspect "${standin_runtime}" >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || fail "building stand-in base images needs root (debootstrap, chroot)"
-    command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >>"${work_dir}/apt.log" 2>&1 \
-      || fail "could not install debootstrap"
+    command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap || fail "could not install debootstrap (log: ${work_dir}/apt.log)"
     dotnet_root="$(dirname "$(readlink -f "$(command -v dotnet)")")"
     runtime_dir="$(ls -d "${dotnet_root}"/shared/Microsoft.NETCore.App/10.* 2>/dev/null | sort -V | tail -n 1)"
     [ -n "${runtime_dir}" ] || fail "no .NET 10 runtime under ${dotnet_root} to build the stand-ins from"
