@@ -1,9 +1,16 @@
 // Primary status in Azure Tables: one entity per domain in table "primaries"
 // (PartitionKey = domain in lower case, RowKey = "status"). Every Functions timer
 // run is a new invocation, so the monitor's memory of "was down" must live here.
-// Writes are last-writer-wins upserts: probes are periodic and idempotent, and a
-// lost update only delays a flush until the next probe.
+//
+// Concurrency: the probe timer and every Forward invocation report on the same
+// primary, possibly on several instances at once. A blind upsert would let one of
+// them overwrite a change it never saw (Up → Down → Up with nobody flushing), so a
+// write is conditional on the ETag it was decided from (If-Match, Replace mode),
+// and the first write of a domain is an insert. The service answers 412 (someone
+// wrote first), 404 (the entity is gone) or 409 (someone inserted first); each
+// becomes false, and the monitor reads again and decides again.
 using System.Runtime.CompilerServices;
+using Azure;
 using Azure.Data.Tables;
 using BackupMx.Core.Ports;
 
@@ -23,13 +30,13 @@ public sealed class TablePrimaryStatusStore : IPrimaryStatusStore
 
     public TableClient Table => _table;
 
-    public async Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
+    public async Task<VersionedPrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
     {
         var response = await _table.GetEntityIfExistsAsync<TableEntity>(SpoolEntityMapper.PartitionKey(domain), RowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return response.HasValue ? FromEntity(response.Value!) : null;
+        return response.HasValue ? new VersionedPrimaryStatus(FromEntity(response.Value!), response.Value!.ETag.ToString()) : null;
     }
 
-    public async Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken)
+    public async Task<bool> TrySetAsync(PrimaryStatus status, string? expectedVersion, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(status);
         var entity = new TableEntity(SpoolEntityMapper.PartitionKey(status.Domain), RowKey)
@@ -57,7 +64,23 @@ public sealed class TablePrimaryStatusStore : IPrimaryStatusStore
             entity["Host"] = status.Host;
         }
 
-        await _table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (expectedVersion is null)
+            {
+                await _table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await _table.UpdateEntityAsync(entity, new ETag(expectedVersion), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (RequestFailedException ex) when (expectedVersion is null ? ex.Status == 409 : ex.Status is 412 or 404)
+        {
+            return false;
+        }
     }
 
     public async Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using BackupMx.Core.Ports;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -12,14 +13,18 @@ namespace BackupMx.Local;
 /// flushes what is spooled for it (<see cref="ForgetAllAsync"/> at start-up). Every change is
 /// also written to a table in the spool database, so that the <c>queue</c> command, a separate
 /// process, can say why mail is waiting: the primary's state, since when, and its last error.
-/// That table is for display only; losing a write there never affects delivery.
+/// That table is for display only; losing a write there never affects delivery. So conditional
+/// writes are decided in memory too, with a counter for the version: the relay is the only
+/// process that writes, and the table only ever copies what memory decided.
 /// </summary>
 public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
 {
-    private readonly ConcurrentDictionary<string, PrimaryStatus> _known = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, VersionedPrimaryStatus> _known = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _knownLock = new();
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly string _connectionString;
     private readonly ILogger _logger;
+    private long _lastVersion;
 
     public SqlitePrimaryStatusStore(SqliteSpoolStore spool, ILogger<SqlitePrimaryStatusStore>? logger = null)
     {
@@ -46,26 +51,45 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
             """);
     }
 
-    public async Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
+    public async Task<VersionedPrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
     {
         if (_known.TryGetValue(domain, out var status))
         {
             return status;
         }
 
-        return (await ReadAsync(domain, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        // Not yet in memory (the queue command's process, or a store not reset at start-up): the
+        // table's row, adopted into memory so that its version means something to TrySetAsync.
+        var stored = (await ReadAsync(domain, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        return stored is null ? null : _known.GetOrAdd(domain, _ => new VersionedPrimaryStatus(stored, NextVersion()));
     }
 
-    public async Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken)
+    public async Task<bool> TrySetAsync(PrimaryStatus status, string? expectedVersion, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(status);
-        _known[status.Domain] = status;
+
+        // Decided in memory, like reads: a row only the table holds is adopted first, so that
+        // "absent" means absent from both.
+        await GetAsync(status.Domain, cancellationToken).ConfigureAwait(false);
+        lock (_knownLock)
+        {
+            if (_known.GetValueOrDefault(status.Domain)?.Version != expectedVersion)
+            {
+                return false;
+            }
+
+            _known[status.Domain] = new VersionedPrimaryStatus(status, NextVersion());
+        }
 
         // One writer at a time, each writing what memory holds then: the table ends with the latest state.
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var latest = _known[status.Domain];
+            if (!_known.TryGetValue(status.Domain, out var latest))
+            {
+                return true;
+            }
+
             await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
             await using var command = connection.CreateCommand();
             command.CommandText = """
@@ -74,12 +98,12 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
                 ON CONFLICT (domain) DO UPDATE SET state = excluded.state, since = excluded.since,
                     last_checked = excluded.last_checked, last_error = excluded.last_error, host = excluded.host
                 """;
-            command.Parameters.AddWithValue("$domain", latest.Domain);
-            command.Parameters.AddWithValue("$state", (int)latest.State);
-            command.Parameters.AddWithValue("$since", (object?)latest.Since?.UtcTicks ?? DBNull.Value);
-            command.Parameters.AddWithValue("$checked", (object?)latest.LastChecked?.UtcTicks ?? DBNull.Value);
-            command.Parameters.AddWithValue("$error", (object?)latest.LastError ?? DBNull.Value);
-            command.Parameters.AddWithValue("$host", (object?)latest.Host ?? DBNull.Value);
+            command.Parameters.AddWithValue("$domain", latest.Status.Domain);
+            command.Parameters.AddWithValue("$state", (int)latest.Status.State);
+            command.Parameters.AddWithValue("$since", (object?)latest.Status.Since?.UtcTicks ?? DBNull.Value);
+            command.Parameters.AddWithValue("$checked", (object?)latest.Status.LastChecked?.UtcTicks ?? DBNull.Value);
+            command.Parameters.AddWithValue("$error", (object?)latest.Status.LastError ?? DBNull.Value);
+            command.Parameters.AddWithValue("$host", (object?)latest.Status.Host ?? DBNull.Value);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (SqliteException ex)
@@ -91,6 +115,8 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
         {
             _writeGate.Release();
         }
+
+        return true;
     }
 
     public async Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken)
@@ -99,7 +125,7 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
         var merged = stored.ToDictionary(s => s.Domain, StringComparer.OrdinalIgnoreCase);
         foreach (var (domain, status) in _known)
         {
-            merged[domain] = status;
+            merged[domain] = status.Status;
         }
 
         return merged.Values.ToList();
@@ -141,6 +167,10 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
 
         return result;
     }
+
+    // One counter for every domain, never reset (not even by ForgetAllAsync): a version is never
+    // handed out twice, so a writer holding an old one cannot match a newer status.
+    private string NextVersion() => Interlocked.Increment(ref _lastVersion).ToString(CultureInfo.InvariantCulture);
 
     private static DateTimeOffset? ReadTime(SqliteDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : new DateTimeOffset(reader.GetInt64(ordinal), TimeSpan.Zero);

@@ -43,7 +43,7 @@ public sealed class IntakeServiceTests
         using var h = new CoreHarness();
         var statuses = h.Get<IPrimaryStatusStore>();
         var now = h.Time.GetUtcNow();
-        await statuses.SetAsync(new PrimaryStatus("example.test", PrimaryState.Down, now, now, "connection refused", null), None);
+        await statuses.OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Down, now, now, "connection refused", null), None);
 
         var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
 
@@ -90,7 +90,7 @@ public sealed class IntakeServiceTests
     {
         using var h = new CoreHarness();
         var now = h.Time.GetUtcNow();
-        await h.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("other.test", PrimaryState.Up, now, now, null, null), None);
+        await h.Get<IPrimaryStatusStore>().OverwriteAsync(new PrimaryStatus("other.test", PrimaryState.Up, now, now, null, null), None);
 
         var result = await h.Intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
 
@@ -185,9 +185,9 @@ public sealed class IntakeServiceTests
     /// <summary>A status table that cannot be reached.</summary>
     private sealed class UnreadableStatuses : IPrimaryStatusStore
     {
-        public Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken) => throw new IOException("status table unavailable");
+        public Task<VersionedPrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken) => throw new IOException("status table unavailable");
 
-        public Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken) => throw new IOException("status table unavailable");
+        public Task<bool> TrySetAsync(PrimaryStatus status, string? expectedVersion, CancellationToken cancellationToken) => throw new IOException("status table unavailable");
 
         public Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken) => throw new IOException("status table unavailable");
     }
@@ -197,10 +197,14 @@ public sealed class IntakeServiceTests
     {
         private int _reads;
 
-        public Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken) =>
-            Task.FromResult<PrimaryStatus?>(new PrimaryStatus(domain, Interlocked.Increment(ref _reads) == 1 ? PrimaryState.Down : PrimaryState.Up, null, null, null, null));
+        public Task<VersionedPrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
+        {
+            var read = Interlocked.Increment(ref _reads);
+            var status = new PrimaryStatus(domain, read == 1 ? PrimaryState.Down : PrimaryState.Up, null, null, null, null);
+            return Task.FromResult<VersionedPrimaryStatus?>(new VersionedPrimaryStatus(status, read.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
 
-        public Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task<bool> TrySetAsync(PrimaryStatus status, string? expectedVersion, CancellationToken cancellationToken) => Task.FromResult(true);
 
         public Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<PrimaryStatus>>([]);
     }

@@ -197,7 +197,7 @@ public sealed class MessageForwarderTests
 
         Assert.Equal(ForwardOutcome.Finished, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
 
-        var status = await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None);
+        var status = (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))?.Status;
         Assert.Equal(PrimaryState.Up, status!.State);
         Assert.Null(status.LastError);
         Assert.Single(await ListAsync(h.Spool.ListDomainAsync("sender.test", None)));
@@ -217,7 +217,7 @@ public sealed class MessageForwarderTests
 
         Assert.Equal(0, ((InMemorySpoolStore)h.Spool).Count);
         Assert.Single(h.Transport.Attempts);
-        Assert.Equal(PrimaryState.Up, (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))!.State);
+        Assert.Equal(PrimaryState.Up, (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))!.Status.State);
     }
 
     [Fact]

@@ -56,7 +56,7 @@ public sealed class PrimaryMonitorTests
         var ids = await SpoolFailedMessagesAsync(h, 1);
 
         // A fresh monitor state (as after a restart): Unknown → Up flushes.
-        await h.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("example.test", PrimaryState.Unknown, null, null, null, null), None);
+        await h.Get<IPrimaryStatusStore>().OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Unknown, null, null, null, null), None);
         await h.Monitor.ProbeAllAsync(None);
 
         var record = await h.Spool.GetAsync("example.test", ids[0], None);
@@ -92,7 +92,7 @@ public sealed class PrimaryMonitorTests
 
         await h.Monitor.ReportUnreachableAsync("example.test", "connection timed out", attemptStartedAt, None);
 
-        var status = await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None);
+        var status = (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))?.Status;
         Assert.Equal(PrimaryState.Up, status!.State);
         Assert.Null(status.LastError);
     }
@@ -106,7 +106,7 @@ public sealed class PrimaryMonitorTests
 
         await h.Monitor.ReportUnreachableAsync("example.test", "connection refused", h.Time.GetUtcNow(), None);
 
-        var status = await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None);
+        var status = (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))?.Status;
         Assert.Equal(PrimaryState.Down, status!.State);
         Assert.Equal("connection refused", status.LastError);
     }

@@ -6,6 +6,7 @@ using BackupMx.Testing.Fakes;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using BackupMx.Testing;
 
 namespace BackupMx.Core.Tests;
 
@@ -28,7 +29,7 @@ public sealed class RecipientPolicyTests
         new(Options.Create(_options), verifier ?? _verifier, _statuses, _time, NullLogger<RecipientPolicy>.Instance);
 
     private Task SetPrimaryAsync(PrimaryState state) =>
-        _statuses.SetAsync(new PrimaryStatus("example.test", state, _time.GetUtcNow(), _time.GetUtcNow(), null, null), None);
+        _statuses.OverwriteAsync(new PrimaryStatus("example.test", state, _time.GetUtcNow(), _time.GetUtcNow(), null, null), None);
 
     [Theory]
     [InlineData("user@elsewhere.test")]

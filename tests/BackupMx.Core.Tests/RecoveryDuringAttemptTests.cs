@@ -49,7 +49,7 @@ public sealed class RecoveryDuringAttemptTests
     }
 
     private static async Task<PrimaryState?> StateAsync(CoreHarness h) =>
-        (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))?.State;
+        (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))?.Status.State;
 
     [Fact]
     public async Task Process_PrimaryReturnsWhileAttemptFails_DeliveredRightAfterRecovery()

@@ -35,7 +35,7 @@ public sealed class SilentPrimaryTests
         // The start-up probe waits 1 s for a greeting, not 30 s; then the monitor sleeps until the next probe.
         await time.WaitForTimerAsync(BacklogTests.ProbeInterval, 0, seconds: 10);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
-        var status = await relay.Services.GetRequiredService<IPrimaryStatusStore>().GetAsync("example.test", CancellationToken.None);
+        var status = (await relay.Services.GetRequiredService<IPrimaryStatusStore>().GetAsync("example.test", CancellationToken.None))?.Status;
         Assert.Equal(PrimaryState.Down, status?.State);
         Assert.Equal("451 4.4.1 127.0.0.1: no greeting within 1 s", status?.LastError);
         Assert.Equal(1, silent.ConnectionCount);

@@ -71,7 +71,7 @@ public sealed class CompositionTests
         await probe.ProbeAsync(CancellationToken.None);
         clock.Stop();
 
-        var status = await provider.GetRequiredService<IPrimaryStatusStore>().GetAsync("example.test", CancellationToken.None);
+        var status = (await provider.GetRequiredService<IPrimaryStatusStore>().GetAsync("example.test", CancellationToken.None))?.Status;
         Assert.Equal(PrimaryState.Down, status?.State);
         Assert.Equal("451 4.4.1 127.0.0.1: no greeting within 1 s", status?.LastError);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");

@@ -3,6 +3,7 @@ using BackupMx.Core.Ports;
 using BackupMx.Functions.Tests.Fakes;
 using BackupMx.Testing.Fakes;
 using Microsoft.Azure.Functions.Worker;
+using BackupMx.Testing;
 
 namespace BackupMx.Functions.Tests;
 
@@ -108,7 +109,7 @@ public sealed class ForwardFunctionTests
 
         // The primary is already known to be up, so the first delivery does not flush the domain and add
         // wake-ups of its own; their number would depend on how far the run had got.
-        await h.Core.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("example.test", PrimaryState.Up, null, null, null, null), None);
+        await h.Core.Get<IPrimaryStatusStore>().OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Up, null, null, null, null), None);
         var current = 0;
         var highest = 0;
         h.Core.Transport.Reply = (_, _) =>

@@ -20,7 +20,7 @@ public sealed class ProbeAndExpireFunctionTests
         var id = await h.AcceptAsync();
         await h.Forward.ForwardDueAsync(None);
         await h.Probe.Run(new TimerInfo(), None);
-        Assert.Equal(PrimaryState.Down, (await h.Core.Get<IPrimaryStatusStore>().GetAsync("example.test", None))!.State);
+        Assert.Equal(PrimaryState.Down, (await h.Core.Get<IPrimaryStatusStore>().GetAsync("example.test", None))!.Status.State);
 
         // Well before the first retry (5 minutes), the primary answers a probe again.
         h.Core.Time.Advance(TimeSpan.FromSeconds(30));

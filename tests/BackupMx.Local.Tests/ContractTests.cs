@@ -1,4 +1,5 @@
 using BackupMx.Core.Ports;
+using BackupMx.Testing;
 using BackupMx.Testing.Contracts;
 
 namespace BackupMx.Local.Tests;
@@ -37,23 +38,39 @@ public sealed class SqlitePrimaryStatusStoreTests : IDisposable
     private readonly TempSpool _spool = new();
 
     [Fact]
-    public async Task SetAsync_IsSeenByAnotherStoreOnTheSameSpool()
+    public async Task TrySetAsync_IsSeenByAnotherStoreOnTheSameSpool()
     {
         var relay = new SqlitePrimaryStatusStore(_spool.OpenSpool());
         var down = new PrimaryStatus("example.test", PrimaryState.Down, SpoolRecords.T0, SpoolRecords.T0.AddSeconds(30), "connection refused", "127.0.0.1:2526");
-        await relay.SetAsync(down, None);
+        Assert.True(await relay.TrySetAsync(down, null, None));
 
         var queueCommand = new SqlitePrimaryStatusStore(_spool.OpenSpool());
 
-        Assert.Equal(down, await queueCommand.GetAsync("EXAMPLE.test", None));
+        Assert.Equal(down, (await queueCommand.GetAsync("EXAMPLE.test", None))?.Status);
         Assert.Equal([down], await queueCommand.ListAsync(None));
+    }
+
+    [Fact]
+    public async Task TrySetAsync_RowOnlyInTheTable_CountsAsStored()
+    {
+        var previousRun = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var down = new PrimaryStatus("example.test", PrimaryState.Down, SpoolRecords.T0, SpoolRecords.T0, "connection refused", null);
+        Assert.True(await previousRun.TrySetAsync(down, null, None));
+        var up = down with { State = PrimaryState.Up, LastError = null };
+
+        // A store that was not reset at start-up knows the row only from the table.
+        var store = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        Assert.False(await store.TrySetAsync(up, null, None));
+        Assert.True(await store.TrySetAsync(up, (await store.GetAsync("example.test", None))!.Version, None));
+
+        Assert.Equal([up], await new SqlitePrimaryStatusStore(_spool.OpenSpool()).ListAsync(None));
     }
 
     [Fact]
     public async Task ForgetAllAsync_MakesEveryPrimaryUnknownForEveryone()
     {
         var previousRun = new SqlitePrimaryStatusStore(_spool.OpenSpool());
-        await previousRun.SetAsync(new PrimaryStatus("example.test", PrimaryState.Up, SpoolRecords.T0, SpoolRecords.T0, null, "mx"), None);
+        await previousRun.OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Up, SpoolRecords.T0, SpoolRecords.T0, null, "mx"), None);
 
         var restarted = new SqlitePrimaryStatusStore(_spool.OpenSpool());
         await restarted.ForgetAllAsync(None);

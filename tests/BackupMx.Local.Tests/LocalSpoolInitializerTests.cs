@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using BackupMx.Testing;
 
 namespace BackupMx.Local.Tests;
 
@@ -67,7 +68,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
     {
         var spool = _spool.OpenSpool();
         var previousRun = new SqlitePrimaryStatusStore(spool);
-        await previousRun.SetAsync(new PrimaryStatus("example.test", PrimaryState.Up, SpoolRecords.T0, SpoolRecords.T0, null, "mx"), None);
+        await previousRun.OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Up, SpoolRecords.T0, SpoolRecords.T0, null, "mx"), None);
         var statuses = new SqlitePrimaryStatusStore(spool);
 
         await new LocalSpoolInitializer(spool, _spool.OpenBodies(), statuses, new FakeTimeProvider(), NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);

@@ -1,6 +1,7 @@
 using BackupMx.Core.Ports;
 using BackupMx.Testing.Fakes;
 using Microsoft.Extensions.DependencyInjection;
+using BackupMx.Testing;
 
 namespace BackupMx.Smtp.Tests;
 
@@ -100,7 +101,7 @@ public sealed class RecipientValidationTests
     public async Task Rcpt_AcceptOnlyWhenPrimaryDown_FollowsMonitor(PrimaryState state, string expected)
     {
         await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Domains:0:AcceptOnlyWhenPrimaryDown"] = "true" });
-        await host.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("example.test", state, null, null, null, null), CancellationToken.None);
+        await host.Get<IPrimaryStatusStore>().OverwriteAsync(new PrimaryStatus("example.test", state, null, null, null, null), CancellationToken.None);
         await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith(expected, await client.CommandAsync("RCPT TO:<alice@example.test>"));
@@ -111,7 +112,7 @@ public sealed class RecipientValidationTests
     public async Task Rcpt_PrimaryUpOptionOff_Accepted()
     {
         await using var host = await ReceiverHost.StartAsync();
-        await host.Get<IPrimaryStatusStore>().SetAsync(new PrimaryStatus("example.test", PrimaryState.Up, null, null, null, null), CancellationToken.None);
+        await host.Get<IPrimaryStatusStore>().OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Up, null, null, null, null), CancellationToken.None);
         await using var client = await host.ConnectInTransactionAsync();
 
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<alice@example.test>"));

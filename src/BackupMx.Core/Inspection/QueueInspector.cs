@@ -58,7 +58,7 @@ public sealed class QueueInspector(ISpoolStore spool, IPrimaryStatusStore status
         var result = new List<DomainQueueSummary>();
         foreach (var domain in domains)
         {
-            var status = await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+            var status = (await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false))?.Status;
             tally.Domains.TryGetValue(domain, out var totals);
             var oldest = totals?.OldestReceivedAt;
             result.Add(new DomainQueueSummary(

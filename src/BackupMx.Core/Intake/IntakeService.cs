@@ -186,7 +186,7 @@ public sealed partial class IntakeService(
     {
         try
         {
-            return (await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false))?.State == PrimaryState.Down;
+            return (await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false))?.Status.State == PrimaryState.Down;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -113,7 +113,7 @@ public sealed partial class RecipientPolicy
         PrimaryStatus? status = null;
         if (domain.AcceptOnlyWhenPrimaryDown || domain.VerifyRecipients)
         {
-            status = await _statuses.GetAsync(domain.Name, cancellationToken).ConfigureAwait(false);
+            status = (await _statuses.GetAsync(domain.Name, cancellationToken).ConfigureAwait(false))?.Status;
         }
 
         if (domain.AcceptOnlyWhenPrimaryDown && status?.State == PrimaryState.Up)

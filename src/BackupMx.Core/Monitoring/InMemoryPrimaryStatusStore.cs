@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using BackupMx.Core.Ports;
 
 namespace BackupMx.Core.Monitoring;
@@ -9,17 +10,31 @@ namespace BackupMx.Core.Monitoring;
 /// </summary>
 public sealed class InMemoryPrimaryStatusStore : IPrimaryStatusStore
 {
-    private readonly ConcurrentDictionary<string, PrimaryStatus> _statuses = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, VersionedPrimaryStatus> _statuses = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _writeLock = new();
 
-    public Task<PrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken) =>
+    // One counter for every domain, never reset: a version is never handed out twice, so a
+    // writer holding an old one can never match a newer status that happens to reuse it.
+    private long _lastVersion;
+
+    public Task<VersionedPrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken) =>
         Task.FromResult(_statuses.GetValueOrDefault(domain));
 
-    public Task SetAsync(PrimaryStatus status, CancellationToken cancellationToken)
+    public Task<bool> TrySetAsync(PrimaryStatus status, string? expectedVersion, CancellationToken cancellationToken)
     {
-        _statuses[status.Domain] = status;
-        return Task.CompletedTask;
+        ArgumentNullException.ThrowIfNull(status);
+        lock (_writeLock)
+        {
+            if (_statuses.GetValueOrDefault(status.Domain)?.Version != expectedVersion)
+            {
+                return Task.FromResult(false);
+            }
+
+            _statuses[status.Domain] = new VersionedPrimaryStatus(status, (++_lastVersion).ToString(CultureInfo.InvariantCulture));
+            return Task.FromResult(true);
+        }
     }
 
     public Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<PrimaryStatus>>(_statuses.Values.ToList());
+        Task.FromResult<IReadOnlyList<PrimaryStatus>>(_statuses.Values.Select(s => s.Status).ToList());
 }

@@ -6,6 +6,13 @@
 // mail becomes due at once. Scheduled retries are only the fallback (rule 7).
 // Only state changes are written, so a busy forwarder does not hammer the store.
 //
+// Several writers can report on one primary at once: in Azure mode the probe timer
+// and every Forward invocation, on several instances. Each report reads the state,
+// decides, and writes only if nobody wrote in between (the store's version); on a
+// conflict it reads again and decides from what the other writer stored. So no
+// change is lost, and of several writers that saw the primary come back, exactly
+// the one whose write changed the state to Up flushes.
+//
 // A connect can take a while to fail, so a delivery attempt that started while
 // the primary was down may fail after a probe has seen it up again. Its failure
 // is stale evidence: it does not mark the primary Down. And the recovery flush
@@ -30,6 +37,10 @@ public sealed partial class PrimaryMonitor(
     TimeProvider time,
     ILogger<PrimaryMonitor> logger)
 {
+    // Conflicts need another writer to squeeze in between a read and a write; five in a row mean a
+    // storm of reports, and dropping this one costs at most a probe interval.
+    private const int MaxWriteAttempts = 5;
+
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>Probes every configured domain's primary once, in parallel.</summary>
@@ -74,7 +85,7 @@ public sealed partial class PrimaryMonitor(
     public async Task<bool> FlushIfRecoveredDuringAsync(SpoolRecord record, DateTimeOffset attemptStartedAt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var status = await statuses.GetAsync(record.Domain, cancellationToken).ConfigureAwait(false);
+        var status = (await statuses.GetAsync(record.Domain, cancellationToken).ConfigureAwait(false))?.Status;
         if (status is not { State: PrimaryState.Up, Since: { } recoveredAt } || recoveredAt <= attemptStartedAt)
         {
             return false;
@@ -87,32 +98,53 @@ public sealed partial class PrimaryMonitor(
     {
         var now = time.GetUtcNow();
         var newState = reachable ? PrimaryState.Up : PrimaryState.Down;
-        bool recovered;
+        var recovered = false;
 
+        // The store's conditional write is what keeps concurrent reports apart; this gate only makes
+        // one process's reports queue instead of racing, so that embedded mode (one process) never
+        // sees a conflict and in Azure mode only invocations on different instances can.
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var previous = await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false);
-            if (attemptStartedAt is { } started && previous is { State: PrimaryState.Up, LastChecked: { } seenUp } && seenUp > started)
+            for (var attempt = 1; ; attempt++)
             {
-                LogStaleFailure(logger, domain, started, seenUp);
-                return;
-            }
+                var current = await statuses.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+                var previous = current?.Status;
+                if (attemptStartedAt is { } started && previous is { State: PrimaryState.Up, LastChecked: { } seenUp } && seenUp > started)
+                {
+                    LogStaleFailure(logger, domain, started, seenUp);
+                    return;
+                }
 
-            var changed = previous?.State != newState;
-            if (!changed && !probed)
-            {
-                return;
-            }
+                var changed = previous?.State != newState;
+                if (!changed && !probed)
+                {
+                    return;
+                }
 
-            await statuses.SetAsync(
-                new PrimaryStatus(domain, newState, changed ? now : previous!.Since, now, reachable ? null : error, host ?? previous?.Host),
-                cancellationToken).ConfigureAwait(false);
+                var next = new PrimaryStatus(domain, newState, changed ? now : previous!.Since, now, reachable ? null : error, host ?? previous?.Host);
+                if (await statuses.TrySetAsync(next, current?.Version, cancellationToken).ConfigureAwait(false))
+                {
+                    // Decided from the state this write replaced, so of several writers that saw the
+                    // primary come back, exactly one made the change and flushes.
+                    recovered = changed && reachable;
+                    if (changed)
+                    {
+                        LogStateChanged(logger, domain, previous?.State ?? PrimaryState.Unknown, newState, host ?? "-", error ?? "-");
+                    }
 
-            recovered = changed && reachable;
-            if (changed)
-            {
-                LogStateChanged(logger, domain, previous?.State ?? PrimaryState.Unknown, newState, host ?? "-", error ?? "-");
+                    break;
+                }
+
+                // Someone else wrote since our read: what they stored may make this report stale,
+                // no change, or a change from a different state, so decide again from it.
+                if (attempt == MaxWriteAttempts)
+                {
+                    LogGaveUp(logger, domain, newState, attempt);
+                    return;
+                }
+
+                LogWriteConflict(logger, domain, newState);
             }
         }
         finally
@@ -131,4 +163,10 @@ public sealed partial class PrimaryMonitor(
 
     [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "Primary of {Domain} stays Up: a delivery attempt started at {AttemptStartedAt} failed, but the primary was seen up at {SeenUpAt}")]
     private static partial void LogStaleFailure(ILogger logger, string domain, DateTimeOffset attemptStartedAt, DateTimeOffset seenUpAt);
+
+    [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "Primary status of {Domain} changed while reporting {State}; deciding again")]
+    private static partial void LogWriteConflict(ILogger logger, string domain, PrimaryState state);
+
+    [LoggerMessage(EventId = 403, Level = LogLevel.Warning, Message = "Primary status of {Domain} kept changing; report of {State} dropped after {Attempts} tries, the next probe reports again")]
+    private static partial void LogGaveUp(ILogger logger, string domain, PrimaryState state, int attempts);
 }
