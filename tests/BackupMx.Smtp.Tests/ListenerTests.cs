@@ -178,6 +178,33 @@ public sealed class ListenerTests
         Assert.Equal(ShuttingDown, await client.ReadToEndAsync());
     }
 
+    /// <summary>
+    /// SmtpServer opens each endpoint's socket as it starts, but fails its task only once every
+    /// endpoint's loop has ended: an endpoint that cannot be bound next to one that can would leave
+    /// the relay running without it.
+    /// </summary>
+    [Fact]
+    public async Task Start_SecondEndpointInUse_FailsNamingItAndListensNowhere()
+    {
+        using var occupant = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        occupant.Start();
+        var taken = ((System.Net.IPEndPoint)occupant.LocalEndpoint).Port;
+        var free = BackupMx.Testing.FreePort.Next();
+
+        var error = await Assert.ThrowsAsync<StartupException>(() => ReceiverHost.StartAsync(new()
+        {
+            ["BackupMx:Smtp:Endpoints:0"] = $"127.0.0.1:{free}",
+            ["BackupMx:Smtp:Endpoints:1"] = $"127.0.0.1:{taken}",
+        }));
+
+        Assert.StartsWith($"127.0.0.1:{taken} is already in use (", error.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAnyAsync<SocketException>(async () =>
+        {
+            using var other = new TcpClient();
+            await other.ConnectAsync("127.0.0.1", free);
+        });
+    }
+
     // A stop then does not wait for open sessions on a FakeTimeProvider nobody advances any more.
     private static Dictionary<string, string?> NoGracePeriod() => new() { ["BackupMx:Smtp:ShutdownGracePeriod"] = "00:00:00" };
 

@@ -41,6 +41,7 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
     private readonly HashSet<SessionPipe> _pipes = [];
     private readonly TaskCompletionSource<Exception> _failure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _idle = CompletedIdle();
+    private StartupException? _startFailure;
     private int _open;
     private bool _stopped;
     private bool _cutOff;
@@ -55,6 +56,21 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
     /// without being asked to. Never completes otherwise.
     /// </summary>
     public Task<Exception> Failure => _failure.Task;
+
+    /// <summary>
+    /// The first endpoint that could not be listened on. SmtpServer fails its start task only once
+    /// every endpoint's loop has ended, so with several endpoints this is where a bind failure shows.
+    /// </summary>
+    public StartupException? StartFailure
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _startFailure;
+            }
+        }
+    }
 
     public IEndpointListener CreateListener(IEndpointDefinition endpointDefinition)
     {
@@ -71,7 +87,13 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
         catch (SocketException ex)
         {
             tcp.Dispose();
-            throw new StartupException(CannotListen(endpointDefinition.Endpoint, ex), ex);
+            var failure = new StartupException(CannotListen(endpointDefinition.Endpoint, ex), ex);
+            lock (_lock)
+            {
+                _startFailure ??= failure;
+            }
+
+            throw failure;
         }
 
         var listener = new Listener(this, endpointDefinition.Endpoint, tcp);

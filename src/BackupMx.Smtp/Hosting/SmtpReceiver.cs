@@ -126,9 +126,18 @@ internal sealed class SmtpReceiver(
         };
         _server.SessionFaulted += (_, e) => LogFault(e.Exception, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
 
-        // The listening sockets are opened synchronously inside StartAsync, so a bind failure
-        // (port taken, bad address) has already faulted the task when it returns.
+        // The listening sockets are opened synchronously inside StartAsync, so a bind failure (port
+        // taken, bad address) has happened when it returns. SmtpServer faults its task only once
+        // every endpoint's loop has ended, though: with several endpoints the others would go on
+        // listening, so the factory's record of the failure is what counts, and the others close.
         _running = _server.StartAsync(_shutdown.Token);
+        if (_listeners.StartFailure is { } bindFailure)
+        {
+            _listeners.StopAccepting();
+            _server.Shutdown();
+            throw bindFailure;
+        }
+
         if (_running.IsFaulted)
         {
             await _running.ConfigureAwait(false);
