@@ -313,9 +313,11 @@ internal sealed class ReceiverListenerFactory(ConnectionLimits limits, InputLimi
                 {
                     client = await owner._acceptor.AcceptAsync(tcp, cancellationToken).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
                 {
-                    throw;
+                    // SmtpServer's shutdown, whatever the socket made of it: SmtpServer takes this
+                    // exception type quietly and would report any other as a failed session.
+                    throw ex as OperationCanceledException ?? new OperationCanceledException(cancellationToken);
                 }
                 catch (Exception) when (_stopped)
                 {
