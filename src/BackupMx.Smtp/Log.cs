@@ -13,6 +13,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "SMTP receiver cut off {OpenSessions} session(s) still open after the grace period with 421 4.3.2; messages not yet answered 250 were not accepted")]
     public static partial void SessionsCutOff(ILogger logger, int openSessions);
 
+    [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "SMTP receiver ended with an error while stopping")]
+    public static partial void StoppedWithError(ILogger logger, Exception exception);
+
     [LoggerMessage(EventId = 203, Level = LogLevel.Debug, Message = "Session {SessionId} from {ClientAddress} started")]
     public static partial void SessionStarted(ILogger logger, Guid sessionId, string? clientAddress);
 
@@ -63,6 +66,27 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 230, Level = LogLevel.Warning, Message = "Refused connection from {ClientAddress}: limit of {MaxConnections} in total or {MaxConnectionsPerIp} per client reached")]
     public static partial void ConnectionRefused(ILogger logger, string clientAddress, int maxConnections, int maxConnectionsPerIp);
+
+    [LoggerMessage(EventId = 231, Level = LogLevel.Warning, Message = "SMTP listener on {Endpoint} could not accept a connection: {Reason}; trying again after a pause of up to a second")]
+    public static partial void AcceptFailed(ILogger logger, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 232, Level = LogLevel.Warning, Message = "SMTP listener on {Endpoint} still cannot accept connections after {Elapsed}: {Failures} more failed attempt(s), the last: {Reason}")]
+    public static partial void AcceptStillFailing(ILogger logger, string endpoint, TimeSpan elapsed, int failures, string reason);
+
+    [LoggerMessage(EventId = 233, Level = LogLevel.Information, Message = "SMTP listener on {Endpoint} accepting again after {Failures} failed attempt(s) over {Elapsed}")]
+    public static partial void AcceptingAgain(ILogger logger, string endpoint, int failures, TimeSpan elapsed);
+
+    [LoggerMessage(EventId = 234, Level = LogLevel.Error, Message = "SMTP listener on {Endpoint} cannot go on and accepts no more connections; the receiver stops")]
+    public static partial void ListenerFailed(ILogger logger, Exception exception, string endpoint);
+
+    [LoggerMessage(EventId = 235, Level = LogLevel.Debug, Message = "SMTP listener on {Endpoint}: a connection was gone before it was accepted ({Reason})")]
+    public static partial void AcceptAborted(ILogger logger, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 236, Level = LogLevel.Information, Message = "Dropped connection from {ClientAddress} before its session started: {Reason}")]
+    public static partial void ConnectionSetUpFailed(ILogger logger, string clientAddress, string reason);
+
+    [LoggerMessage(EventId = 237, Level = LogLevel.Warning, Message = "Dropped connection from {ClientAddress} before its session started")]
+    public static partial void ConnectionSetUpError(ILogger logger, Exception exception, string clientAddress);
 
     [LoggerMessage(EventId = 240, Level = LogLevel.Information, Message = "{Command} from {ClientAddress}: {Reply}")]
     public static partial void Etrn(ILogger logger, string? clientAddress, string command, string reply);

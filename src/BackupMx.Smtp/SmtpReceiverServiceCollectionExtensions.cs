@@ -1,4 +1,5 @@
 using BackupMx.Core.Configuration;
+using BackupMx.Smtp.Connection;
 using BackupMx.Smtp.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,6 +34,7 @@ public static class SmtpReceiverServiceCollectionExtensions
                 (o, core) => string.IsNullOrWhiteSpace(o.PostmasterDomain) || core.Value.FindDomain(o.PostmasterDomain) is not null,
                 SmtpReceiverOptions.SectionName + ":PostmasterDomain must be one of the configured BackupMx:Domains.")
             .ValidateOnStart();
+        services.TryAddSingleton<ConnectionAcceptor>();
         services.TryAddSingleton<SmtpReceiver>();
         services.AddHostedService<SmtpReceiverHostedService>();
         return services;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using BackupMx.Core.Hosting;
@@ -239,26 +238,5 @@ public sealed class HostingTests
 
         Assert.Contains(logs.Entries, e => e.Message.StartsWith("Accepted ", StringComparison.Ordinal));
         Assert.DoesNotContain(logs.Entries, e => e.Level >= LogLevel.Warning);
-    }
-
-    private sealed class CollectingLoggerProvider : ILoggerProvider
-    {
-        public ConcurrentQueue<(LogLevel Level, string Message)> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Collector(Entries);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Collector(ConcurrentQueue<(LogLevel Level, string Message)> entries) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                entries.Enqueue((logLevel, formatter(state, exception)));
-        }
     }
 }

@@ -41,6 +41,38 @@ internal sealed class ReceiverHost : IAsyncDisposable
     public static async Task<ReceiverHost> StartAsync(Dictionary<string, string?>? settings = null, int endpointCount = 1, Action<IServiceCollection>? configureServices = null)
     {
         var ports = Enumerable.Range(0, endpointCount).Select(_ => FreePort.Next()).ToArray();
+        var services = new ServiceCollection();
+        AddReceiver(services, ports, settings);
+        configureServices?.Invoke(services);
+
+        var host = new ReceiverHost(services.BuildServiceProvider(), ports[0], ports);
+        foreach (var hosted in host._hosted)
+        {
+            await hosted.StartAsync(CancellationToken.None);
+        }
+
+        return host;
+    }
+
+    /// <summary>
+    /// The same receiver in a generic host, for what the host does around it (<see cref="HostRunner"/>,
+    /// stopping on a failed service); not started. Its port is <paramref name="port"/>.
+    /// </summary>
+    public static IHost BuildGenericHost(out int port, Dictionary<string, string?>? settings = null, Action<IServiceCollection>? configureServices = null)
+    {
+        int[] ports = [FreePort.Next()];
+        port = ports[0];
+        return new HostBuilder()
+            .ConfigureServices(services =>
+            {
+                AddReceiver(services, ports, settings);
+                configureServices?.Invoke(services);
+            })
+            .Build();
+    }
+
+    private static void AddReceiver(IServiceCollection services, int[] ports, Dictionary<string, string?>? settings)
+    {
         var values = new Dictionary<string, string?>
         {
             ["BackupMx:HostName"] = "mx.backup.test",
@@ -58,7 +90,6 @@ internal sealed class ReceiverHost : IAsyncDisposable
         }
 
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
-        var services = new ServiceCollection();
         services.AddLogging();
         services.AddSingleton(TimeProvider.System);
         services.AddBackupMxCore(configuration);
@@ -68,15 +99,6 @@ internal sealed class ReceiverHost : IAsyncDisposable
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<InMemoryBodyStore>());
         services.AddSingleton<IWakeUpQueue>(sp => new RecordingWakeUpQueue(sp.GetRequiredService<TimeProvider>()));
         services.AddBackupMxSmtpReceiver(configuration);
-        configureServices?.Invoke(services);
-
-        var host = new ReceiverHost(services.BuildServiceProvider(), ports[0], ports);
-        foreach (var hosted in host._hosted)
-        {
-            await hosted.StartAsync(CancellationToken.None);
-        }
-
-        return host;
     }
 
     public Task<RawSmtpClient> ConnectAsync() => RawSmtpClient.ConnectAsync(Port);

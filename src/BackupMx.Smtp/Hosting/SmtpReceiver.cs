@@ -15,6 +15,10 @@
 // off here. A stop closes the listening sockets first, lets open sessions finish for a grace
 // period, then cuts off the rest: each gets 421 4.3.2 and is closed, and a message whose body was
 // still arriving is dropped (it was never answered 250; the sender tries again later).
+// Accepting survives what a loaded host throws at it: a failed accept (out of file descriptors,
+// buffers) is logged and retried after a short pause, and a connection that cannot be set up is
+// closed alone. A listening socket that cannot go on fails the hosted service, which stops the
+// process with exit code 70 for its supervisor to restart it: never a relay that runs deaf.
 using System.Net;
 using System.Security.Authentication;
 using System.Security.Cryptography;
@@ -45,6 +49,7 @@ internal sealed class SmtpReceiver(
     RecipientPolicy recipientPolicy,
     DomainFlusher flusher,
     TimeProvider time,
+    ConnectionAcceptor acceptor,
     IOptions<BackupMxOptions> options,
     IOptions<SmtpReceiverOptions> receiverOptions,
     ILogger<SmtpReceiver> logger)
@@ -57,6 +62,15 @@ internal sealed class SmtpReceiver(
     private Server? _server;
     private ReceiverListenerFactory? _listeners;
     private Task? _running;
+    private Task? _watch;
+    private volatile bool _stopping;
+
+    /// <summary>
+    /// Completes once a stop that was asked for has ended the receiver. Fails when the receiver stopped
+    /// accepting connections by itself (a listening socket that cannot go on, SmtpServer's loop ended):
+    /// an MX that runs but accepts nothing must not pass for a healthy one.
+    /// </summary>
+    public Task Running => _watch ?? throw new InvalidOperationException("The SMTP receiver has not started.");
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -90,6 +104,8 @@ internal sealed class SmtpReceiver(
         _listeners = new ReceiverListenerFactory(
             new ConnectionLimits(config.HostName, receiver.MaxConnections, receiver.MaxConnectionsPerIp),
             new InputLimits(new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)), receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls, PostmasterDomain(config, receiver)),
+            acceptor,
+            time,
             logger);
         var services = new Services(
             _listeners,
@@ -110,19 +126,31 @@ internal sealed class SmtpReceiver(
         };
         _server.SessionFaulted += (_, e) => LogFault(e.Exception, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
 
-        // The listening sockets are opened synchronously inside StartAsync, so a bind failure
-        // (port taken, bad address) has already faulted the task when it returns.
+        // The listening sockets are opened synchronously inside StartAsync, so a bind failure (port
+        // taken, bad address) has happened when it returns. SmtpServer faults its task only once
+        // every endpoint's loop has ended, though: with several endpoints the others would go on
+        // listening, so the factory's record of the failure is what counts, and the others close.
         _running = _server.StartAsync(_shutdown.Token);
+        if (_listeners.StartFailure is { } bindFailure)
+        {
+            _listeners.StopAccepting();
+            _server.Shutdown();
+            throw bindFailure;
+        }
+
         if (_running.IsFaulted)
         {
             await _running.ConfigureAwait(false);
         }
 
-        Log.Listening(logger, string.Join(", ", smtp.EffectiveEndpoints));
+        var endpoints = string.Join(", ", smtp.EffectiveEndpoints);
+        _watch = WatchAsync(_running, _listeners.Failure, endpoints);
+        Log.Listening(logger, endpoints);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _stopping = true;
         if (_server is null || _listeners is null || _running is null)
         {
             return;
@@ -153,8 +181,10 @@ internal sealed class SmtpReceiver(
         {
             await _running.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception)
         {
+            // Cancelled: the host's shutdown timeout is up. Faulted: a failed start already threw
+            // it, and a later fault is the watch's to report; a stop never fails because of it.
         }
         finally
         {
@@ -162,6 +192,29 @@ internal sealed class SmtpReceiver(
             // scheduled as before and is picked up by the retry schedule or the next flush.
             await _shutdown.CancelAsync().ConfigureAwait(false);
         }
+    }
+
+    private async Task WatchAsync(Task running, Task<Exception> listenerFailure, string endpoints)
+    {
+        var ended = await Task.WhenAny(running, listenerFailure).ConfigureAwait(false);
+        if (_stopping)
+        {
+            // What ends during a stop we asked for is the stop's doing, not a failure.
+            if (ended == running && running.IsFaulted)
+            {
+                Log.StoppedWithError(logger, running.Exception.GetBaseException());
+            }
+
+            return;
+        }
+
+        if (ended == listenerFailure)
+        {
+            throw await listenerFailure.ConfigureAwait(false);
+        }
+
+        var reason = running.Exception is { } fault ? ReceiverListenerFactory.Reason(fault.GetBaseException()) : "its listen loop ended";
+        throw new InvalidOperationException($"the SMTP receiver on {endpoints} stopped accepting connections: {reason}", running.Exception?.GetBaseException());
     }
 
     // An internet-facing MX sees many sessions end by the client's doing (a scanner's failed TLS

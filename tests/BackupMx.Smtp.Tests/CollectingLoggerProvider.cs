@@ -1,0 +1,26 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+
+namespace BackupMx.Smtp.Tests;
+
+/// <summary>Keeps every log line, formatted, with its level.</summary>
+internal sealed class CollectingLoggerProvider : ILoggerProvider
+{
+    public ConcurrentQueue<(LogLevel Level, string Message)> Entries { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => new Collector(Entries);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Collector(ConcurrentQueue<(LogLevel Level, string Message)> entries) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            entries.Enqueue((logLevel, formatter(state, exception)));
+    }
+}
