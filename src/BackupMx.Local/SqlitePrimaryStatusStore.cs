@@ -1,5 +1,4 @@
-using System.Collections.Concurrent;
-using System.Globalization;
+using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -14,17 +13,19 @@ namespace BackupMx.Local;
 /// also written to a table in the spool database, so that the <c>queue</c> command, a separate
 /// process, can say why mail is waiting: the primary's state, since when, and its last error.
 /// That table is for display only; losing a write there never affects delivery. So conditional
-/// writes are decided in memory too, with a counter for the version: the relay is the only
+/// writes are decided by an <see cref="InMemoryPrimaryStatusStore"/>: the relay is the only
 /// process that writes, and the table only ever copies what memory decided.
 /// </summary>
 public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
 {
-    private readonly ConcurrentDictionary<string, VersionedPrimaryStatus> _known = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Lock _knownLock = new();
+    private readonly InMemoryPrimaryStatusStore _memory = new();
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly string _connectionString;
     private readonly ILogger _logger;
-    private long _lastVersion;
+
+    // Set by ForgetAllAsync, which the relay calls at start-up: from then on memory holds everything
+    // the table could, and a domain memory does not know is Unknown without asking the database.
+    private volatile bool _memoryIsComplete;
 
     public SqlitePrimaryStatusStore(SqliteSpoolStore spool, ILogger<SqlitePrimaryStatusStore>? logger = null)
     {
@@ -53,15 +54,22 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
 
     public async Task<VersionedPrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
     {
-        if (_known.TryGetValue(domain, out var status))
+        var known = await _memory.GetAsync(domain, cancellationToken).ConfigureAwait(false);
+        if (known is not null || _memoryIsComplete)
         {
-            return status;
+            return known;
         }
 
-        // Not yet in memory (the queue command's process, or a store not reset at start-up): the
-        // table's row, adopted into memory so that its version means something to TrySetAsync.
+        // Not in memory and not reset (the queue command's process): the table's row, adopted into
+        // memory (only if still absent there) so that its version means something to TrySetAsync.
         var stored = (await ReadAsync(domain, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
-        return stored is null ? null : _known.GetOrAdd(domain, _ => new VersionedPrimaryStatus(stored, NextVersion()));
+        if (stored is null)
+        {
+            return null;
+        }
+
+        await _memory.TrySetAsync(stored, expectedVersion: null, cancellationToken).ConfigureAwait(false);
+        return await _memory.GetAsync(domain, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<bool> TrySetAsync(PrimaryStatus status, string? expectedVersion, CancellationToken cancellationToken)
@@ -71,21 +79,16 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
         // Decided in memory, like reads: a row only the table holds is adopted first, so that
         // "absent" means absent from both.
         await GetAsync(status.Domain, cancellationToken).ConfigureAwait(false);
-        lock (_knownLock)
+        if (!await _memory.TrySetAsync(status, expectedVersion, cancellationToken).ConfigureAwait(false))
         {
-            if (_known.GetValueOrDefault(status.Domain)?.Version != expectedVersion)
-            {
-                return false;
-            }
-
-            _known[status.Domain] = new VersionedPrimaryStatus(status, NextVersion());
+            return false;
         }
 
         // One writer at a time, each writing what memory holds then: the table ends with the latest state.
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!_known.TryGetValue(status.Domain, out var latest))
+            if (await _memory.GetAsync(status.Domain, cancellationToken).ConfigureAwait(false) is not { } latest)
             {
                 return true;
             }
@@ -123,9 +126,9 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
     {
         var stored = await ReadAsync(null, cancellationToken).ConfigureAwait(false);
         var merged = stored.ToDictionary(s => s.Domain, StringComparer.OrdinalIgnoreCase);
-        foreach (var (domain, status) in _known)
+        foreach (var status in await _memory.ListAsync(cancellationToken).ConfigureAwait(false))
         {
-            merged[domain] = status.Status;
+            merged[status.Domain] = status;
         }
 
         return merged.Values.ToList();
@@ -134,7 +137,8 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
     /// <summary>Every primary becomes Unknown again; the relay calls this at start-up, before anything reads a status.</summary>
     public async Task ForgetAllAsync(CancellationToken cancellationToken)
     {
-        _known.Clear();
+        _memory.Clear();
+        _memoryIsComplete = true;
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = "DELETE FROM primary_status";
@@ -167,10 +171,6 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
 
         return result;
     }
-
-    // One counter for every domain, never reset (not even by ForgetAllAsync): a version is never
-    // handed out twice, so a writer holding an old one cannot match a newer status.
-    private string NextVersion() => Interlocked.Increment(ref _lastVersion).ToString(CultureInfo.InvariantCulture);
 
     private static DateTimeOffset? ReadTime(SqliteDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : new DateTimeOffset(reader.GetInt64(ordinal), TimeSpan.Zero);

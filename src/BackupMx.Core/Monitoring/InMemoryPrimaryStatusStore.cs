@@ -35,6 +35,9 @@ public sealed class InMemoryPrimaryStatusStore : IPrimaryStatusStore
         }
     }
 
+    /// <summary>Forgets every status; versions handed out before stay unused, so no old writer can match.</summary>
+    public void Clear() => _statuses.Clear();
+
     public Task<IReadOnlyList<PrimaryStatus>> ListAsync(CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<PrimaryStatus>>(_statuses.Values.Select(s => s.Status).ToList());
 }
