@@ -80,7 +80,7 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
     }
 
     /// <summary>The whole message only for RET=FULL in a report that has a failure; headers otherwise.</summary>
-    public static bool ReturnsFullMessage(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients) =>
+    private static bool ReturnsFullMessage(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients) =>
         original.Parameters.ReturnFullMessage && recipients.Any(r => r.Action == DsnAction.Failed);
 
     private static string HumanReadable(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName, DateTimeOffset now, bool returnFull)
