@@ -41,26 +41,37 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
     }
 
     [Fact]
-    public async Task TryUpdateAsync_FlushWithAnETagReadBeforeTheRelaysClaim_DoesNotClearTheLease()
+    public async Task TryUpdateAsync_FlushCommandsCopyAfterTheRelaysClaim_DoesNotClearTheLease()
     {
         var relay = _spool.OpenSpool();
         var flushCommand = _spool.OpenSpool();
+        for (var i = 0; i < 5; i++)
+        {
+            await flushCommand.CreateAsync(SpoolRecords.Sample(), None);
+        }
 
-        // The flush command writes first, so its own counter would run ahead of the relay's.
-        var other = SpoolRecords.Sample();
-        await flushCommand.CreateAsync(other, None);
         var record = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddHours(1));
         await relay.CreateAsync(record, None);
-        var readByFlush = (await flushCommand.GetAsync(record.Domain, record.QueueId, None))!;
 
-        record.LeaseOwner = "relay";
-        record.LeaseExpiresAt = SpoolRecords.T0.AddMinutes(15);
-        Assert.True(await relay.TryUpdateAsync(record, None));
+        // The flush command makes the message due and keeps the copy it wrote.
+        var flushed = (await flushCommand.GetAsync(record.Domain, record.QueueId, None))!;
+        flushed.NextAttemptAt = SpoolRecords.T0;
+        Assert.True(await flushCommand.TryUpdateAsync(flushed, None));
 
-        readByFlush.NextAttemptAt = SpoolRecords.T0;
-        readByFlush.LeaseOwner = null;
-        readByFlush.LeaseExpiresAt = null;
-        Assert.False(await flushCommand.TryUpdateAsync(readByFlush, None));
+        // The relay goes on writing, then claims the message for delivery.
+        for (var i = 0; i < 4; i++)
+        {
+            await relay.CreateAsync(SpoolRecords.Sample(), None);
+        }
+
+        var claimed = (await relay.GetAsync(record.Domain, record.QueueId, None))!;
+        claimed.LeaseOwner = "relay";
+        claimed.LeaseExpiresAt = SpoolRecords.T0.AddMinutes(15);
+        Assert.True(await relay.TryUpdateAsync(claimed, None));
+
+        // A second write from the flush command's copy must lose, or the live lease is cleared.
+        flushed.Attempts = 0;
+        Assert.False(await flushCommand.TryUpdateAsync(flushed, None));
         Assert.Equal("relay", (await relay.GetAsync(record.Domain, record.QueueId, None))!.LeaseOwner);
     }
 
