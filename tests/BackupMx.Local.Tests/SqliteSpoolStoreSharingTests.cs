@@ -2,6 +2,7 @@ using System.Globalization;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Testing;
 using BackupMx.Testing.Contracts;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -195,6 +196,32 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         var full = await Assert.ThrowsAnyAsync<Exception>(() => store.CreateAsync(SpoolRecords.Sample(recipients: 2000), None));
         Assert.True(StorageErrors.IsOutOfSpace(full));
 
+    }
+
+    [Fact]
+    public async Task AcceptAsync_SpoolDatabaseFull_FailsAsInsufficientStorage()
+    {
+        // Intake over the real store: the receiver answers 452 4.3.1 for InsufficientStorage, 451 otherwise.
+        var store = _spool.OpenSpool();
+        using var h = new CoreHarness(spool: store);
+        await store.LimitGrowthAsync(0, None);
+
+        IntakeResult result;
+        var attempts = 0;
+        do
+        {
+            result = await h.Intake.AcceptAsync(
+                new IncomingMessage
+                {
+                    Sender = "alice@sender.test",
+                    Recipients = [new IncomingRecipient("bob@example.test")],
+                    Content = MessageContent.FromBytes("Subject: hi\r\n\r\nHi.\r\n"u8.ToArray()),
+                },
+                None);
+        }
+        while (result is IntakeResult.Accepted && ++attempts < 500);
+
+        Assert.True(Assert.IsType<IntakeResult.Failed>(result).InsufficientStorage);
     }
 
     [Fact]
