@@ -413,7 +413,14 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
             {
                 Migrate(version, transaction);
                 transaction.Commit();
-                LogSchemaCreated(_logger, DatabasePath, SchemaVersion);
+                if (version == 0)
+                {
+                    LogSchemaCreated(_logger, DatabasePath, SchemaVersion);
+                }
+                else
+                {
+                    LogSchemaMigrated(_logger, DatabasePath, version, SchemaVersion);
+                }
             }
         }
 
@@ -828,6 +835,9 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
 
     [LoggerMessage(EventId = 910, Level = LogLevel.Information, Message = "Created the spool database {Path} (schema {SchemaVersion})")]
     private static partial void LogSchemaCreated(ILogger logger, string path, int schemaVersion);
+
+    [LoggerMessage(EventId = 914, Level = LogLevel.Information, Message = "Migrated the spool database {Path} from schema {From} to {SchemaVersion}")]
+    private static partial void LogSchemaMigrated(ILogger logger, string path, int from, int schemaVersion);
 
     [LoggerMessage(EventId = 911, Level = LogLevel.Warning, Message = "Released {Count} message(s) still leased by a process that is gone; they are due now")]
     private static partial void LogLeasesReleased(ILogger logger, int count);
