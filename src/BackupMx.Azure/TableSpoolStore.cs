@@ -210,9 +210,29 @@ public sealed partial class TableSpoolStore : ISpoolStore
             }
         }
 
+        var reason = error.Message.Length <= MaxReasonLength ? error.Message : error.Message[..MaxReasonLength];
         copy[QuarantinedFrom] = entity.PartitionKey;
-        copy[QuarantineReason] = error.Message.Length <= MaxReasonLength ? error.Message : error.Message[..MaxReasonLength];
-        await _table.UpsertEntityAsync(copy, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        copy[QuarantineReason] = reason;
+        try
+        {
+            await _table.UpsertEntityAsync(copy, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 400)
+        {
+            // The two extra columns pushed an entity already at the size or column limit over it.
+            // The quarantine gets what identifies it, and the entity stays where it is so that its
+            // columns are not lost: every read that meets it skips it (and logs it) again.
+            var keys = new TableEntity(QuarantinePartition, entity.RowKey) { [QuarantinedFrom] = entity.PartitionKey, [QuarantineReason] = reason };
+            if (entity.TryGetValue(SpoolEntityMapper.Columns.Domain, out var domain) && domain is string)
+            {
+                keys[SpoolEntityMapper.Columns.Domain] = domain;
+            }
+
+            await _table.UpsertEntityAsync(keys, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            LogQuarantined(_logger, error, entity.RowKey, entity.PartitionKey);
+            return null;
+        }
+
         try
         {
             await _table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, entity.ETag, cancellationToken).ConfigureAwait(false);
