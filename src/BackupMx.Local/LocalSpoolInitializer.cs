@@ -68,7 +68,9 @@ public sealed partial class LocalSpoolInitializer(
     /// <remarks>
     /// Safe only where no intake can be running: a body whose record commit stalls longer than
     /// <paramref name="gracePeriod"/> is indistinguishable from an orphan. So it takes the spool lock
-    /// first, which every relay holds while it receives; a live relay makes it throw instead.
+    /// first, which every relay holds while it receives; a live relay makes it throw instead. The
+    /// lock cannot tell about the caller's own process: there, call it only before the listener
+    /// starts, as <see cref="RunAsync"/> does.
     /// </remarks>
     /// <exception cref="Core.Hosting.StartupException">Another relay holds the spool; nothing was deleted.</exception>
     public async Task<int> RemoveOrphanedBodiesAsync(DateTimeOffset now, TimeSpan gracePeriod, CancellationToken cancellationToken)
