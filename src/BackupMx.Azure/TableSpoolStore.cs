@@ -17,6 +17,11 @@
 // is a filtered scan of the whole table (every partition) that reads every due
 // record and keeps the earliest `max` in a bounded heap. That is one request per
 // 1,000 due records; fine for a backup MX whose spool holds thousands, not millions.
+//
+// Quarantine: an entity that cannot be mapped back to a record is copied, columns and
+// all, to the partition "%quarantine" (no domain's key can be that: a '%' in a domain
+// is escaped as %25) and then deleted under its ETag, by whichever read meets it. The
+// table-wide scans leave that partition out, so one bad entity never stops a sweep.
 using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
@@ -29,6 +34,17 @@ namespace BackupMx.Azure;
 
 public sealed partial class TableSpoolStore : ISpoolStore
 {
+    /// <summary>The partition that holds quarantined entities; see the file header.</summary>
+    public const string QuarantinePartition = "%quarantine";
+
+    private const string QuarantinedFrom = "QuarantinedFrom";
+    private const string QuarantineReason = "QuarantineReason";
+
+    // A string property holds at most 32 K characters; a reason is a short exception message anyway.
+    private const int MaxReasonLength = 1024;
+
+    private static readonly string OutsideQuarantine = TableClient.CreateQueryFilter($"PartitionKey ne {QuarantinePartition}");
+
     private readonly TableClient _table;
     private readonly ILogger _logger;
 
@@ -59,7 +75,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
     public async Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken)
     {
         var response = await _table.GetEntityIfExistsAsync<TableEntity>(SpoolEntityMapper.PartitionKey(domain), queueId, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return response.HasValue ? SpoolEntityMapper.FromEntity(response.Value!) : null;
+        return response.HasValue ? await ReadOrQuarantineAsync(response.Value!, cancellationToken).ConfigureAwait(false) : null;
     }
 
     public async Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
@@ -117,7 +133,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
         }
 
         // Only the value is interpolated: CreateQueryFilter quotes every argument as a literal.
-        var filter = TableClient.CreateQueryFilter($"NextAttemptAt le {SpoolEntityMapper.DueKey(dueBy)}");
+        var filter = TableClient.CreateQueryFilter($"NextAttemptAt le {SpoolEntityMapper.DueKey(dueBy)}") + " and " + OutsideQuarantine;
 
         // A max-heap of the earliest `max` seen so far: memory stays O(max) however many are due.
         var earliest = new PriorityQueue<SpoolRecord, (DateTimeOffset Due, string Id)>(max + 1, LatestFirst.Instance);
@@ -145,14 +161,91 @@ public sealed partial class TableSpoolStore : ISpoolStore
         }
     }
 
-    public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) => QueryAsync(null, cancellationToken);
+    public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) => QueryAsync(OutsideQuarantine, cancellationToken);
+
+    public async IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {QuarantinePartition}");
+        await foreach (var entity in _table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            // Read loosely: the columns are whatever the bad entity held.
+            var from = entity.TryGetValue(QuarantinedFrom, out var f) && f is string key ? key : string.Empty;
+            var domain = entity.TryGetValue(SpoolEntityMapper.Columns.Domain, out var d) && d is string name ? name : from;
+            var reason = entity.TryGetValue(QuarantineReason, out var r) && r is string text ? text : string.Empty;
+            yield return new QuarantinedRecord(domain, entity.RowKey, reason);
+        }
+    }
 
     private async IAsyncEnumerable<SpoolRecord> QueryAsync(string? filter, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var entity in _table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
-            yield return SpoolEntityMapper.FromEntity(entity);
+            if (await ReadOrQuarantineAsync(entity, cancellationToken).ConfigureAwait(false) is { } record)
+            {
+                yield return record;
+            }
         }
+    }
+
+    /// <summary>The entity's record, or null once an entity that cannot be read is moved to quarantine.</summary>
+    private async Task<SpoolRecord?> ReadOrQuarantineAsync(TableEntity entity, CancellationToken cancellationToken)
+    {
+        Exception error;
+        try
+        {
+            return SpoolEntityMapper.FromEntity(entity);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The mapping only reads the entity already fetched: whatever fails there is in the data.
+            error = ex;
+        }
+
+        var copy = new TableEntity(QuarantinePartition, entity.RowKey);
+        foreach (var (name, value) in entity)
+        {
+            if (name is not ("PartitionKey" or "RowKey" or "Timestamp" or "odata.etag"))
+            {
+                copy[name] = value;
+            }
+        }
+
+        var reason = error.Message.Length <= MaxReasonLength ? error.Message : error.Message[..MaxReasonLength];
+        copy[QuarantinedFrom] = entity.PartitionKey;
+        copy[QuarantineReason] = reason;
+        try
+        {
+            await _table.UpsertEntityAsync(copy, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 400)
+        {
+            // The two extra columns pushed an entity already at the size or column limit over it.
+            // The quarantine gets what identifies it, and the entity stays where it is so that its
+            // columns are not lost: every read that meets it skips it (and logs it) again.
+            var keys = new TableEntity(QuarantinePartition, entity.RowKey) { [QuarantinedFrom] = entity.PartitionKey, [QuarantineReason] = reason };
+            if (entity.TryGetValue(SpoolEntityMapper.Columns.Domain, out var domain) && domain is string)
+            {
+                keys[SpoolEntityMapper.Columns.Domain] = domain;
+            }
+
+            await _table.UpsertEntityAsync(keys, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
+            LogQuarantined(_logger, error, entity.RowKey, entity.PartitionKey);
+            return null;
+        }
+
+        try
+        {
+            await _table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, entity.ETag, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 412)
+        {
+            // Rewritten since it was read (repaired, or claimed with a good copy): it is no longer ours to move.
+            await _table.DeleteEntityAsync(QuarantinePartition, entity.RowKey, ETag.All, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        LogQuarantined(_logger, error, entity.RowKey, entity.PartitionKey);
+        return null;
     }
 
     /// <summary>Orders the heap so that the latest (then the highest id) is dequeued first.</summary>
@@ -172,4 +265,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
 
     [LoggerMessage(EventId = 711, Level = LogLevel.Debug, Message = "Due scan read {Scanned} record(s), returned {Returned}")]
     private static partial void LogDueScan(ILogger logger, int scanned, int returned);
+
+    [LoggerMessage(EventId = 712, Level = LogLevel.Error, Message = "The spool record {QueueId} (partition {Partition}) cannot be read; moved it to the quarantine partition, where it waits for an operator (its body is kept)")]
+    private static partial void LogQuarantined(ILogger logger, Exception exception, string queueId, string partition);
 }

@@ -53,11 +53,14 @@ internal static partial class DirectorySync
         }
     }
 
-    private static IOException Failure(string call, string directory)
-    {
-        var errno = Marshal.GetLastPInvokeError();
-        return new IOException($"{call} of directory '{directory}' failed: {new Win32Exception(errno).Message} (errno {errno})");
-    }
+    private static IOException Failure(string call, string directory) => Failure(call, directory, Marshal.GetLastPInvokeError());
+
+    /// <summary>
+    /// The errno goes in <see cref="Exception.HResult"/>, as .NET itself does for file errors on
+    /// Unix, so that a full disk (ENOSPC, EDQUOT) is told apart from other failures.
+    /// </summary>
+    internal static IOException Failure(string call, string directory, int errno) =>
+        new($"{call} of directory '{directory}' failed: {new Win32Exception(errno).Message} (errno {errno})", errno);
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);

@@ -5,7 +5,8 @@ namespace BackupMx.Local;
 
 /// <summary>
 /// Start-up housekeeping of the embedded spool, run before any other hosted service touches
-/// it: releases leases left by a killed process, removes unfinished body files and orphaned
+/// it: takes the spool lock (<see cref="SpoolLock"/>), which refuses a second relay on the same
+/// folder before it can touch anything, then releases leases left by a killed process, removes unfinished body files and orphaned
 /// bodies, creates the body shard folders, and forgets the primary states a previous run recorded. Nothing writes to the spool yet, so whatever it finds unfinished is a crash leftover;
 /// no other place may assume that, since operator commands open the spool while the relay runs. It works in
 /// <see cref="IHostedLifecycleService.StartingAsync"/>, which the host completes for every
@@ -17,14 +18,18 @@ public sealed partial class LocalSpoolInitializer(
     FileBodyStore bodies,
     SqlitePrimaryStatusStore statuses,
     TimeProvider time,
-    ILogger<LocalSpoolInitializer> logger) : IHostedLifecycleService
+    ILogger<LocalSpoolInitializer> logger) : IHostedLifecycleService, IDisposable
 {
     /// <summary>
-    /// A body younger than this is never an orphan: its intake may still be about to commit
-    /// the record. Generous, because deleting a live body loses mail while keeping a dead one
-    /// only costs disk until the next start.
+    /// A body younger than this is never an orphan. The spool lock already rules out a live
+    /// intake (only the relay that holds it writes bodies, and its listener has not started), so
+    /// this only guards against a clock or file times that cannot be trusted. Generous, because
+    /// deleting a live body loses mail while keeping a dead one only costs disk until the next start.
     /// </summary>
     public static readonly TimeSpan OrphanGracePeriod = TimeSpan.FromMinutes(1);
+
+    private readonly Lock _gate = new();
+    private SpoolLock? _lock;
 
     public Task StartingAsync(CancellationToken cancellationToken) => RunAsync(cancellationToken);
 
@@ -42,8 +47,10 @@ public sealed partial class LocalSpoolInitializer(
     /// Releases stale leases, removes unfinished body files, creates the shard folders, removes
     /// orphaned bodies, and makes every primary Unknown, so that its first answer flushes its mail.
     /// </summary>
+    /// <exception cref="Core.Hosting.StartupException">Another relay holds the spool; nothing was changed.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        LockSpool();
         var now = time.GetUtcNow();
         await spool.RecoverAsync(now, cancellationToken).ConfigureAwait(false);
         await statuses.ForgetAllAsync(cancellationToken).ConfigureAwait(false);
@@ -58,8 +65,18 @@ public sealed partial class LocalSpoolInitializer(
     /// the body write and the record commit, or by a failed intake whose clean-up failed too.
     /// </summary>
     /// <returns>The number of bodies deleted.</returns>
+    /// <remarks>
+    /// Safe only where no intake can be running: a body whose record commit stalls longer than
+    /// <paramref name="gracePeriod"/> is indistinguishable from an orphan. So it takes the spool lock
+    /// first, which every relay holds while it receives; a live relay makes it throw instead. The
+    /// lock cannot tell about the caller's own process: there, call it only before the listener
+    /// starts, as <see cref="RunAsync"/> does.
+    /// </remarks>
+    /// <exception cref="Core.Hosting.StartupException">Another relay holds the spool; nothing was deleted.</exception>
     public async Task<int> RemoveOrphanedBodiesAsync(DateTimeOffset now, TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
+        LockSpool();
+
         // Bodies are listed before records: a body old enough to be a candidate had its record
         // committed (if ever) before the records are read, so a live message is never taken for an orphan.
         var cutoff = now - gracePeriod;
@@ -79,6 +96,24 @@ public sealed partial class LocalSpoolInitializer(
         }
 
         return removed;
+    }
+
+    /// <summary>Releases the spool lock (the host disposes this service when it ends).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _lock?.Dispose();
+            _lock = null;
+        }
+    }
+
+    private void LockSpool()
+    {
+        lock (_gate)
+        {
+            _lock ??= SpoolLock.Acquire(Path.GetDirectoryName(spool.DatabasePath)!);
+        }
     }
 
     [LoggerMessage(EventId = 920, Level = LogLevel.Warning, Message = "Removed the orphaned body {QueueId}: no spool record refers to it")]

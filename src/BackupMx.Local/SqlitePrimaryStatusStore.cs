@@ -175,19 +175,11 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
     private static DateTimeOffset? ReadTime(SqliteDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : new DateTimeOffset(reader.GetInt64(ordinal), TimeSpan.Zero);
 
-    private SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
+    private SqliteConnection Open() => OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
 
-    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return connection;
-    }
+    /// <summary>A connection that waits for the spool writer's lock like the spool's own connections do.</summary>
+    internal Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken) =>
+        SqliteSpoolStore.OpenConnectionAsync(_connectionString, cancellationToken);
 
     private static void Execute(SqliteConnection connection, string sql)
     {

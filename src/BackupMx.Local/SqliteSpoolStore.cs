@@ -10,11 +10,16 @@
 // temporary files), never the reverse. Every write goes through one writer thread
 // that commits whatever is queued in one transaction (group commit: one fsync for
 // many intakes); each row has a version, the ETag, checked by every update and
-// delete. Leases left by a killed process are cleared at start-up (RecoverAsync).
+// delete. Versions come from a counter row in the database, read and advanced inside
+// each write transaction, so they stay unique when a second process (the flush
+// command) writes too. Leases left by a killed process are cleared at start-up
+// (RecoverAsync). A row whose JSON cannot be read is moved to the quarantine table
+// by the read that meets it, so it never stops the rows around it.
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Data.Sqlite;
@@ -25,14 +30,21 @@ namespace BackupMx.Local;
 
 /// <summary>
 /// <see cref="ISpoolStore"/> on SQLite: one row per message, indexed columns for what is
-/// queried (domain, next attempt) and the whole record as JSON. Owned by one process.
+/// queried (domain, next attempt) and the whole record as JSON. Owned by one relay process;
+/// operator commands may write from a second one.
 /// </summary>
 public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
 {
     public const string FileName = "spool.db";
 
     /// <summary>Stored in <c>PRAGMA user_version</c>; a later schema migrates from the number it finds.</summary>
-    internal const int SchemaVersion = 1;
+    internal const int SchemaVersion = 2;
+
+    /// <summary>How long a connection waits for another one's write lock (the flush command's, the status table's).</summary>
+    internal const int BusyTimeoutMilliseconds = 5000;
+
+    /// <summary>SQLITE_FULL: the database or the disk it is on cannot grow.</summary>
+    private const int SqliteFull = 13;
 
     private const int PageSize = 256;
     private const int MaxBatch = 512;
@@ -48,10 +60,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     private SqliteCommand? _insert;
     private SqliteCommand? _update;
     private SqliteCommand? _delete;
+    private SqliteCommand? _readCounter;
+    private SqliteCommand? _writeCounter;
+    private SqliteCommand? _quarantine;
+    private SqliteCommand? _unspool;
 
     // Versions are allocated from one counter for the whole spool rather than per row, so a
     // record deleted and created again under the same id (a retried DSN) can never match an
-    // ETag held from its previous life. Only the writer thread touches it.
+    // ETag held from its previous life. The counter lives in the database (spool_version) and is
+    // loaded at the start of every write transaction, which holds the write lock, so another
+    // process writing meanwhile cannot hand out the same number. Only the writer thread touches it.
     private long _lastVersion;
     private int _disposed;
 
@@ -129,13 +147,48 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
 
     public async Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM spool WHERE queue_id = $id AND domain = $domain";
-        command.Parameters.AddWithValue("$id", queueId);
-        command.Parameters.AddWithValue("$domain", domain);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadRecord(reader) : null;
+        StoredRow row;
+        await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = $"SELECT {Columns}, next_attempt_at FROM spool WHERE queue_id = $id AND domain = $domain";
+            command.Parameters.AddWithValue("$id", queueId);
+            command.Parameters.AddWithValue("$domain", domain);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            row = StoredRow.Read(reader);
+        }
+
+        if (row.Record is null)
+        {
+            await QuarantineAsync(row, cancellationToken).ConfigureAwait(false);
+        }
+
+        return row.Record;
+    }
+
+    public async IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var result = new List<QuarantinedRecord>();
+        await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "SELECT domain, queue_id, reason FROM quarantine ORDER BY queue_id";
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                result.Add(new QuarantinedRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            }
+        }
+
+        foreach (var record in result)
+        {
+            yield return record;
+        }
     }
 
     public async Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
@@ -219,22 +272,29 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     public async Task<int> RecoverAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var released = 0;
+        var unreadable = new List<StoredRow>();
         await WriteAsync(
             transaction =>
             {
-                var leased = new List<(SpoolRecord Record, long Version)>();
+                var leased = new List<StoredRow>();
                 using (var select = _writer.CreateCommand())
                 {
                     select.Transaction = transaction;
-                    select.CommandText = $"SELECT {Columns} FROM spool WHERE lease_owner IS NOT NULL OR lease_expires_at IS NOT NULL";
+                    select.CommandText = $"SELECT {Columns}, next_attempt_at FROM spool WHERE lease_owner IS NOT NULL OR lease_expires_at IS NOT NULL";
                     using var reader = select.ExecuteReader();
                     while (reader.Read())
                     {
-                        leased.Add((ReadRecord(reader), reader.GetInt64(1)));
+                        leased.Add(StoredRow.Read(reader));
                     }
                 }
 
-                foreach (var (record, version) in leased)
+                var bad = leased.Where(r => r.Record is null).ToList();
+                foreach (var row in bad)
+                {
+                    MoveToQuarantine(transaction, row);
+                }
+
+                foreach (var (record, version) in leased.Where(r => r.Record is not null).Select(r => (r.Record!, r.Version)))
                 {
                     record.LeaseOwner = null;
                     record.LeaseExpiresAt = null;
@@ -250,10 +310,19 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                     command.ExecuteNonQuery();
                 }
 
-                var count = leased.Count;
-                return () => released = count;
+                var count = leased.Count - bad.Count;
+                return () =>
+                {
+                    released = count;
+                    unreadable.AddRange(bad);
+                };
             },
             cancellationToken).ConfigureAwait(false);
+
+        foreach (var row in unreadable)
+        {
+            LogQuarantined(_logger, row.Error!, row.QueueId);
+        }
 
         if (released > 0)
         {
@@ -263,13 +332,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         return released;
     }
 
-    /// <summary>Every queue id in the spool (cheaper than <see cref="ListAllAsync"/>: no JSON).</summary>
+    /// <summary>
+    /// Every queue id in the spool, quarantined ones included, whose bodies are kept for the
+    /// operator (cheaper than <see cref="ListAllAsync"/>: no JSON).
+    /// </summary>
     public async Task<HashSet<string>> GetQueueIdsAsync(CancellationToken cancellationToken)
     {
         var ids = new HashSet<string>(StringComparer.Ordinal);
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT queue_id FROM spool";
+        command.CommandText = "SELECT queue_id FROM spool UNION SELECT queue_id FROM quarantine";
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -278,6 +350,20 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
 
         return ids;
     }
+
+    /// <summary>
+    /// Lets the database grow by at most <paramref name="extraPages"/> pages from its present size,
+    /// so that tests meet SQLITE_FULL as on a full disk. Per connection: it applies to this store's writer only.
+    /// </summary>
+    internal Task LimitGrowthAsync(long extraPages, CancellationToken cancellationToken) =>
+        WriteAsync(
+            transaction =>
+            {
+                var pages = Convert.ToInt64(Scalar("PRAGMA page_count", transaction), CultureInfo.InvariantCulture);
+                Execute(string.Create(CultureInfo.InvariantCulture, $"PRAGMA max_page_count = {pages + extraPages}"), transaction);
+                return null;
+            },
+            cancellationToken);
 
     public void Dispose()
     {
@@ -292,6 +378,10 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         _insert?.Dispose();
         _update?.Dispose();
         _delete?.Dispose();
+        _readCounter?.Dispose();
+        _writeCounter?.Dispose();
+        _quarantine?.Dispose();
+        _unspool?.Dispose();
         _writer.Dispose();
         _queue.Dispose();
 
@@ -307,18 +397,41 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         // journal_mode is stored in the file; synchronous and busy_timeout are per connection.
         Execute("PRAGMA journal_mode = WAL");
         Execute("PRAGMA synchronous = FULL");
-        Execute("PRAGMA busy_timeout = 5000");
+        Execute(string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}"));
 
-        var version = Convert.ToInt32(Scalar("PRAGMA user_version"), CultureInfo.InvariantCulture);
-        if (version > SchemaVersion)
+        // Under the write lock, so that two processes opening an old spool at once migrate it once.
+        using (var transaction = _writer.BeginTransaction(deferred: false))
         {
-            throw new InvalidOperationException(
-                $"The spool database '{DatabasePath}' has schema version {version}, newer than this build understands ({SchemaVersion}).");
+            var version = Convert.ToInt32(Scalar("PRAGMA user_version", transaction), CultureInfo.InvariantCulture);
+            if (version > SchemaVersion)
+            {
+                throw new InvalidOperationException(
+                    $"The spool database '{DatabasePath}' has schema version {version}, newer than this build understands ({SchemaVersion}).");
+            }
+
+            if (version < SchemaVersion)
+            {
+                Migrate(version, transaction);
+                transaction.Commit();
+                if (version == 0)
+                {
+                    LogSchemaCreated(_logger, DatabasePath, SchemaVersion);
+                }
+                else
+                {
+                    LogSchemaMigrated(_logger, DatabasePath, version, SchemaVersion);
+                }
+            }
         }
 
-        if (version == 0)
+        PrepareStatements();
+    }
+
+    /// <summary>Brings a spool of schema <paramref name="version"/> (0: a new file) to <see cref="SchemaVersion"/>.</summary>
+    private void Migrate(int version, SqliteTransaction transaction)
+    {
+        if (version < 1)
         {
-            using var transaction = _writer.BeginTransaction();
             Execute(
                 """
                 CREATE TABLE IF NOT EXISTS spool (
@@ -335,13 +448,31 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 CREATE INDEX IF NOT EXISTS spool_domain ON spool (domain, queue_id);
                 """,
                 transaction);
-            Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
-            transaction.Commit();
-            LogSchemaCreated(_logger, DatabasePath, SchemaVersion);
         }
 
-        _lastVersion = Convert.ToInt64(Scalar("SELECT coalesce(max(version), 0) FROM spool"), CultureInfo.InvariantCulture);
+        if (version < 2)
+        {
+            // The counter starts above every version in use, so no ETag held before the upgrade matches a new write.
+            Execute(
+                """
+                CREATE TABLE IF NOT EXISTS spool_version (id INTEGER NOT NULL PRIMARY KEY CHECK (id = 0), last INTEGER NOT NULL);
+                INSERT OR IGNORE INTO spool_version (id, last) SELECT 0, coalesce(max(version), 0) FROM spool;
+                CREATE TABLE IF NOT EXISTS quarantine (
+                    queue_id TEXT NOT NULL PRIMARY KEY,
+                    domain TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    data TEXT NOT NULL,
+                    reason TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """,
+                transaction);
+        }
 
+        Execute(string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {SchemaVersion}"), transaction);
+    }
+
+    private void PrepareStatements()
+    {
         _insert = Prepare(
             """
             INSERT INTO spool (queue_id, domain, next_attempt_at, expires_at, lease_owner, lease_expires_at, version, data)
@@ -359,6 +490,26 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         _delete.CommandText = "DELETE FROM spool WHERE queue_id = $id AND version = $expected";
         _delete.Parameters.Add("$id", SqliteType.Text);
         _delete.Parameters.Add("$expected", SqliteType.Integer);
+
+        _readCounter = _writer.CreateCommand();
+        _readCounter.CommandText = "SELECT last FROM spool_version WHERE id = 0";
+        _writeCounter = _writer.CreateCommand();
+        _writeCounter.CommandText = "UPDATE spool_version SET last = $last WHERE id = 0";
+        _writeCounter.Parameters.Add("$last", SqliteType.Integer);
+
+        _quarantine = _writer.CreateCommand();
+        _quarantine.CommandText =
+            """
+            INSERT OR REPLACE INTO quarantine (queue_id, domain, version, data, reason)
+            SELECT queue_id, domain, version, data, $reason FROM spool WHERE queue_id = $id AND version = $expected
+            """;
+        _quarantine.Parameters.Add("$id", SqliteType.Text);
+        _quarantine.Parameters.Add("$expected", SqliteType.Integer);
+        _quarantine.Parameters.Add("$reason", SqliteType.Text);
+        _unspool = _writer.CreateCommand();
+        _unspool.CommandText = "DELETE FROM spool WHERE queue_id = $id AND version = $expected";
+        _unspool.Parameters.Add("$id", SqliteType.Text);
+        _unspool.Parameters.Add("$expected", SqliteType.Integer);
     }
 
     private SqliteCommand Prepare(string sql)
@@ -384,20 +535,34 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         command.ExecuteNonQuery();
     }
 
-    private object? Scalar(string sql)
+    private object? Scalar(string sql, SqliteTransaction? transaction = null)
     {
         using var command = _writer.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = sql;
         return command.ExecuteScalar();
     }
 
-    private async Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
+    private Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var connection = new SqliteConnection(_readConnectionString);
+        return OpenConnectionAsync(_readConnectionString, cancellationToken);
+    }
+
+    /// <summary>
+    /// Opens a connection to a spool database with the busy timeout every connection to it needs:
+    /// without it a statement meeting another connection's write lock (the writer's group commit,
+    /// a second process) fails at once instead of waiting for it.
+    /// </summary>
+    internal static async Task<SqliteConnection> OpenConnectionAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}");
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return connection;
         }
         catch
@@ -422,7 +587,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         while (remaining > 0)
         {
             var limit = Math.Min(remaining, PageSize);
-            var page = new List<(SpoolRecord Record, long Ticks)>(limit);
+            var page = new List<StoredRow>(limit);
             await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
             await using (var command = connection.CreateCommand())
             {
@@ -434,13 +599,23 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    page.Add((ReadRecord(reader), reader.GetInt64(3)));
+                    page.Add(StoredRow.Read(reader));
                 }
             }
 
-            foreach (var (record, _) in page)
+            // Unreadable rows are moved aside before the page is handed out, after its connection
+            // is closed (the move is a write); the page still continues after them.
+            var handedOut = 0;
+            foreach (var row in page)
             {
-                yield return record;
+                if (row.Record is null)
+                {
+                    await QuarantineAsync(row, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                handedOut++;
+                yield return row.Record;
             }
 
             if (page.Count < limit)
@@ -448,17 +623,40 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 yield break;
             }
 
-            remaining -= page.Count;
-            (afterTicks, afterId) = (page[^1].Ticks, page[^1].Record.QueueId);
+            remaining -= handedOut;
+            (afterTicks, afterId) = (page[^1].NextAttemptAt, page[^1].QueueId);
         }
     }
 
-    private static SpoolRecord ReadRecord(SqliteDataReader reader)
+    /// <summary>Moves an unreadable row to the quarantine table, unless it changed since it was read.</summary>
+    private async Task QuarantineAsync(StoredRow row, CancellationToken cancellationToken)
     {
-        var record = JsonSerializer.Deserialize(reader.GetString(2), SpoolJson.Record)
-            ?? throw new InvalidDataException($"Spool row '{reader.GetString(0)}' holds no record.");
-        record.ETag = FormatVersion(reader.GetInt64(1));
-        return record;
+        var moved = false;
+        await WriteAsync(
+            transaction => MoveToQuarantine(transaction, row) ? () => moved = true : null,
+            cancellationToken).ConfigureAwait(false);
+        if (moved)
+        {
+            LogQuarantined(_logger, row.Error!, row.QueueId);
+        }
+    }
+
+    private bool MoveToQuarantine(SqliteTransaction transaction, StoredRow row)
+    {
+        _quarantine!.Transaction = transaction;
+        _quarantine.Parameters["$id"].Value = row.QueueId;
+        _quarantine.Parameters["$expected"].Value = row.Version;
+        _quarantine.Parameters["$reason"].Value = row.Error!.Message;
+        if (_quarantine.ExecuteNonQuery() == 0)
+        {
+            return false;
+        }
+
+        _unspool!.Transaction = transaction;
+        _unspool.Parameters["$id"].Value = row.QueueId;
+        _unspool.Parameters["$expected"].Value = row.Version;
+        _unspool.ExecuteNonQuery();
+        return true;
     }
 
     private static string FormatVersion(long version) => version.ToString(CultureInfo.InvariantCulture);
@@ -512,25 +710,43 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                     }
                     catch (Exception single)
                     {
-                        operation.Done.TrySetException(single);
+                        operation.Done.TrySetException(Classify(single));
                     }
                 }
             }
             catch (Exception ex)
             {
-                first.Done.TrySetException(ex);
+                first.Done.TrySetException(Classify(ex));
             }
         }
     }
+
+    /// <summary>
+    /// A full disk (or a database that may not grow) becomes <see cref="StorageFullException"/>,
+    /// which intake answers with 452 4.3.1 rather than 451: the sender should not expect a quick retry to help.
+    /// </summary>
+    private static Exception Classify(Exception exception) => exception is SqliteException { SqliteErrorCode: SqliteFull }
+        ? new StorageFullException("The spool database cannot grow: the disk is full.", exception)
+        : exception;
 
     private void Commit(List<WriteOperation> batch)
     {
         var committed = new Action?[batch.Count];
         using (var transaction = _writer.BeginTransaction(deferred: false))
         {
+            // The transaction holds the write lock: no other process can advance the counter until it ends.
+            _readCounter!.Transaction = transaction;
+            var first = _lastVersion = Convert.ToInt64(_readCounter.ExecuteScalar(), CultureInfo.InvariantCulture);
             for (var i = 0; i < batch.Count; i++)
             {
                 committed[i] = batch[i].Execute(transaction);
+            }
+
+            if (_lastVersion != first)
+            {
+                _writeCounter!.Transaction = transaction;
+                _writeCounter.Parameters["$last"].Value = _lastVersion;
+                _writeCounter.ExecuteNonQuery();
             }
 
             // synchronous=FULL: this returns once the WAL is fsynced.
@@ -550,6 +766,37 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         public Func<SqliteTransaction, Action?> Execute { get; } = execute;
 
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>
+    /// A row as read: its record, or the error that made it unreadable (then <see cref="Record"/> is null).
+    /// Only the JSON can be damaged in a way a read survives; the key columns are typed by the schema.
+    /// </summary>
+    private sealed record StoredRow(string QueueId, long Version, long NextAttemptAt, SpoolRecord? Record, Exception? Error)
+    {
+        /// <summary>Reads the current row of a <c>SELECT queue_id, version, data, next_attempt_at</c>.</summary>
+        public static StoredRow Read(SqliteDataReader reader)
+        {
+            var queueId = reader.GetString(0);
+            var version = reader.GetInt64(1);
+            var nextAttemptAt = reader.GetInt64(3);
+            try
+            {
+                var record = JsonSerializer.Deserialize(reader.GetString(2), SpoolJson.Record)
+                    ?? throw new InvalidDataException($"Spool row '{queueId}' holds no record.");
+                if (!string.Equals(record.QueueId, queueId, StringComparison.Ordinal))
+                {
+                    throw new InvalidDataException($"Spool row '{queueId}' holds the record of '{record.QueueId}'.");
+                }
+
+                record.ETag = FormatVersion(version);
+                return new StoredRow(queueId, version, nextAttemptAt, record, null);
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidDataException or InvalidCastException or NotSupportedException or FormatException or ArgumentException or OverflowException)
+            {
+                return new StoredRow(queueId, version, nextAttemptAt, null, ex);
+            }
+        }
     }
 
     /// <summary>A record's column values, taken on the caller's thread so the writer never serializes.</summary>
@@ -589,9 +836,15 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     [LoggerMessage(EventId = 910, Level = LogLevel.Information, Message = "Created the spool database {Path} (schema {SchemaVersion})")]
     private static partial void LogSchemaCreated(ILogger logger, string path, int schemaVersion);
 
+    [LoggerMessage(EventId = 914, Level = LogLevel.Information, Message = "Migrated the spool database {Path} from schema {From} to {SchemaVersion}")]
+    private static partial void LogSchemaMigrated(ILogger logger, string path, int from, int schemaVersion);
+
     [LoggerMessage(EventId = 911, Level = LogLevel.Warning, Message = "Released {Count} message(s) still leased by a process that is gone; they are due now")]
     private static partial void LogLeasesReleased(ILogger logger, int count);
 
     [LoggerMessage(EventId = 912, Level = LogLevel.Error, Message = "A batch of {Count} spool writes failed; retrying them one by one")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 913, Level = LogLevel.Error, Message = "The spool record {QueueId} cannot be read; moved it to the quarantine table, where it waits for an operator (its body is kept)")]
+    private static partial void LogQuarantined(ILogger logger, Exception exception, string queueId);
 }

@@ -66,9 +66,10 @@ internal static class AdminCommands
 
         Console.WriteLine("spool: " + spoolPath);
         var ct = CancellationToken.None;
+        var inspector = host.Services.GetRequiredService<QueueInspector>();
         if (positional.Length == 1)
         {
-            var summaries = await host.Services.GetRequiredService<QueueInspector>().SummarizeAsync(ct).ConfigureAwait(false);
+            var summaries = await inspector.SummarizeAsync(ct).ConfigureAwait(false);
             foreach (var s in summaries)
             {
                 Console.WriteLine(string.Create(
@@ -76,11 +77,14 @@ internal static class AdminCommands
                     $"{s.Domain,-30} {s.Messages,6} msg {s.Recipients,6} rcpt  oldest {Format(s.OldestAge),-10} primary {Format(s.PrimaryState, s.PrimaryStateSince)}  last error: {s.LastError ?? "-"}"));
             }
 
-            if (summaries.Count == 0)
+            // After the summary, which is what moves unreadable records aside as it reads.
+            var quarantined = await inspector.ListQuarantinedAsync(null, ct).ConfigureAwait(false);
+            if (summaries.Count == 0 && quarantined.Count == 0)
             {
                 Console.WriteLine("nothing queued");
             }
 
+            PrintQuarantined(quarantined);
             return 0;
         }
 
@@ -99,8 +103,9 @@ internal static class AdminCommands
             }
         }
 
-        var messages = await host.Services.GetRequiredService<QueueInspector>().ListAsync(domain, ct).ConfigureAwait(false);
-        if (configured is null && messages.Count == 0)
+        var messages = await inspector.ListAsync(domain, ct).ConfigureAwait(false);
+        var unreadable = await inspector.ListQuarantinedAsync(domain, ct).ConfigureAwait(false);
+        if (configured is null && messages.Count == 0 && unreadable.Count == 0)
         {
             await Console.Error.WriteLineAsync($"{domain} is not a configured domain and nothing is queued for it").ConfigureAwait(false);
             return ExitUnknownDomain;
@@ -109,6 +114,7 @@ internal static class AdminCommands
         if (messages.Count == 0)
         {
             Console.WriteLine($"nothing queued for {domain}");
+            PrintQuarantined(unreadable);
             return 0;
         }
 
@@ -121,11 +127,30 @@ internal static class AdminCommands
                     $"{m.QueueId} {m.Kind} <{m.Sender}> -> {string.Join(", ", m.PendingRecipients)}  received {m.ReceivedAt:u}  next {m.NextAttemptAt:u}  attempts {m.Attempts}  {m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "")}"));
             }
 
+            PrintQuarantined(unreadable);
             return 0;
         }
 
         Console.WriteLine(FlushOutcome(domain, messages.Count, flushed: 0));
         return 0;
+    }
+
+    /// <summary>
+    /// Unreadable records are neither delivered nor bounced, so the operator must see them: their
+    /// bodies stay in the spool folder under the same queue ids.
+    /// </summary>
+    private static void PrintQuarantined(IReadOnlyList<QuarantinedRecord> quarantined)
+    {
+        if (quarantined.Count == 0)
+        {
+            return;
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"quarantined: {quarantined.Count} record(s) could not be read and wait for an operator (not delivered, not expired):"));
+        foreach (var q in quarantined)
+        {
+            Console.WriteLine($"{q.QueueId} {q.Domain} QUARANTINED  {q.Reason}");
+        }
     }
 
     /// <summary>

@@ -14,6 +14,13 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
 
     protected override async Task<ISpoolStore> CreateStoreAsync() => await CreateTableStoreAsync();
 
+    protected override async Task CorruptAsync(ISpoolStore store, SpoolRecord record)
+    {
+        var table = ((TableSpoolStore)store).Table;
+        var entity = new TableEntity(record.Domain.ToLowerInvariant(), record.QueueId) { ["Recipients"] = "[{\"address\": " };
+        await table.UpdateEntityAsync(entity, global::Azure.ETag.All, TableUpdateMode.Merge);
+    }
+
     private async Task<TableSpoolStore> CreateTableStoreAsync()
     {
         var table = new TableServiceClient(azurite.ConnectionString).GetTableClient(AzuriteFixture.UniqueName("spool"));

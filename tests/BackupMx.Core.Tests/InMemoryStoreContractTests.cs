@@ -1,3 +1,4 @@
+using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Testing.Contracts;
 using BackupMx.Testing.Fakes;
@@ -7,6 +8,12 @@ namespace BackupMx.Core.Tests;
 public sealed class InMemorySpoolStoreContractTests : SpoolStoreContract
 {
     protected override Task<ISpoolStore> CreateStoreAsync() => Task.FromResult<ISpoolStore>(new InMemorySpoolStore());
+
+    protected override Task CorruptAsync(ISpoolStore store, SpoolRecord record)
+    {
+        ((InMemorySpoolStore)store).Corrupt(record.QueueId);
+        return Task.CompletedTask;
+    }
 }
 
 public sealed class InMemoryBodyStoreContractTests : BodyStoreContract

@@ -216,6 +216,85 @@ public sealed class ProcessTests
         Assert.DoesNotContain("Hosting failed to start", result.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Start_SecondRelayOnTheSameSpool_ExitsWith2NamingTheFolderAndTheFirstRelay()
+    {
+        using var spool = new TempFolder();
+        var port = FreePort.Next();
+        string[] Settings(int smtpPort) =>
+        [
+            "--BackupMx:HostName=backup.test",
+            $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{smtpPort}",
+            "--BackupMx:Domains:0:Name=example.test",
+            $"--BackupMx:Domains:0:Primary=127.0.0.1:{FreePort.Next()}",
+            $"--BackupMx:Spool:Path={spool.Path}",
+        ];
+        using var first = Process.Start(ServerStartInfo(Settings(port)))!;
+        try
+        {
+            await WaitForPortAsync(port, first);
+
+            // Another port, so nothing but the spool stops it.
+            var second = await RunCommandAsync(Settings(FreePort.Next()));
+
+            Assert.Equal(2, second.ExitCode);
+            Assert.Matches(
+                $@"^BackupMx cannot start: the spool folder {System.Text.RegularExpressions.Regex.Escape(spool.Path)} is in use by another relay, process {first.Id} ",
+                second.Error.Trim());
+            Assert.DoesNotContain('\n', second.Error.Trim());
+            Assert.False(first.HasExited);
+        }
+        finally
+        {
+            first.Kill(entireProcessTree: true);
+            await first.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task QueueCommand_UnreadableRecord_IsListedAsQuarantinedBesideTheOthers()
+    {
+        using var spool = new TempFolder();
+        var good = BackupMx.Testing.Contracts.SpoolRecords.Sample();
+        var bad = BackupMx.Testing.Contracts.SpoolRecords.Sample();
+        using (var store = new BackupMx.Local.SqliteSpoolStore(spool.Path))
+        {
+            await store.CreateAsync(good, CancellationToken.None);
+            await store.CreateAsync(bad, CancellationToken.None);
+        }
+
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(spool.Path, "spool.db")};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE spool SET data = '{' WHERE queue_id = $id";
+            command.Parameters.AddWithValue("$id", bad.QueueId);
+            Assert.Equal(1, command.ExecuteNonQuery());
+        }
+
+        string[] settings =
+        [
+            "--BackupMx:HostName=backup.test",
+            $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{FreePort.Next()}",
+            "--BackupMx:Domains:0:Name=example.test",
+            $"--BackupMx:Domains:0:Primary=127.0.0.1:{FreePort.Next()}",
+            $"--BackupMx:Spool:Path={spool.Path}",
+        ];
+
+        var summary = await RunCommandAsync(["queue", .. settings]);
+        Assert.Equal(0, summary.ExitCode);
+        var lines = Lines(summary.Output);
+        Assert.Matches(@"^example\.test +1 msg +2 rcpt ", lines[1]);
+        Assert.Equal("quarantined: 1 record(s) could not be read and wait for an operator (not delivered, not expired):", lines[2]);
+        Assert.StartsWith($"{bad.QueueId} example.test QUARANTINED  ", lines[3], StringComparison.Ordinal);
+
+        var list = await RunCommandAsync(["queue", "example.test", .. settings]);
+        Assert.Equal(0, list.ExitCode);
+        lines = Lines(list.Output);
+        Assert.StartsWith($"{good.QueueId} Relay ", lines[1], StringComparison.Ordinal);
+        Assert.StartsWith($"{bad.QueueId} example.test QUARANTINED  ", lines[^1], StringComparison.Ordinal);
+    }
+
     private static ProcessStartInfo ServerStartInfo(IEnumerable<string> args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };

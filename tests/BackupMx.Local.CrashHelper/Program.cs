@@ -1,11 +1,21 @@
 // Writes messages to the spool in args[0] and prints each queue id once its body and record
 // are committed ("committed <id>"), as intake would before answering 250. With "lease" it
 // also claims each record the way the forwarder does. It never exits on its own: the test
-// kills it with SIGKILL at an arbitrary point and then checks what survived.
+// kills it with SIGKILL at an arbitrary point and then checks what survived. With "lock" it
+// only takes the spool lock, as a running relay does, and waits to be killed.
 using BackupMx.Core.Model;
 using BackupMx.Local;
 
 var path = args[0];
+if (args.Length > 1 && args[1] == "lock")
+{
+    // Stands for a running relay: holds the spool lock until killed.
+    using var held = SpoolLock.Acquire(path);
+    Console.Out.WriteLine("locked");
+    Console.Out.Flush();
+    await Task.Delay(Timeout.Infinite);
+}
+
 var lease = args.Length > 1 && args[1] == "lease";
 var bodies = new FileBodyStore(path);
 var spool = new SqliteSpoolStore(path);

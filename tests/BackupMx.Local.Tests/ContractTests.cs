@@ -1,4 +1,6 @@
+using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using Microsoft.Data.Sqlite;
 using BackupMx.Testing;
 using BackupMx.Testing.Contracts;
 
@@ -9,6 +11,17 @@ public sealed class SqliteSpoolStoreContractTests : SpoolStoreContract, IDisposa
     private readonly TempSpool _spool = new();
 
     protected override Task<ISpoolStore> CreateStoreAsync() => Task.FromResult<ISpoolStore>(_spool.OpenSpool());
+
+    protected override async Task CorruptAsync(ISpoolStore store, SpoolRecord record)
+    {
+        // Through a connection of its own, as a hand edit or a damaged page would.
+        await using var connection = new SqliteConnection($"Data Source={((SqliteSpoolStore)store).DatabasePath};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE spool SET data = '{\"queueId\": 12, \"recipients\": ' WHERE queue_id = $id";
+        command.Parameters.AddWithValue("$id", record.QueueId);
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
 
     public void Dispose() => _spool.Dispose();
 }

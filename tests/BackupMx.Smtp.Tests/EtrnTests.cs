@@ -221,5 +221,7 @@ public sealed class EtrnTests
         public IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken) => inner.ListDueAsync(dueBy, max, cancellationToken);
 
         public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) => inner.ListAllAsync(cancellationToken);
+
+        public IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync(CancellationToken cancellationToken) => inner.ListQuarantinedAsync(cancellationToken);
     }
 }

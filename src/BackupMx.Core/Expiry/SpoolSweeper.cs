@@ -5,7 +5,9 @@
 // the forwarder at once, which fails their pending recipients with 4.4.7 and
 // queues the DSN. Leases left by a crashed worker simply run out; the record is
 // then due again and found here. The sweep can also total the spool per domain as
-// it goes (QueueTally), so the spool gauges need no second read.
+// it goes (QueueTally), so the spool gauges need no second read. A record that
+// fails (its wake-up cannot be scheduled, its expiry throws) is logged with its
+// queue id and left to the next sweep; it never stops the records after it.
 using BackupMx.Core.Forwarding;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Model;
@@ -14,7 +16,8 @@ using Microsoft.Extensions.Logging;
 
 namespace BackupMx.Core.Expiry;
 
-public sealed record SweepReport(int Examined, int Rescheduled, int Expired);
+/// <param name="Failed">Records the sweep could not handle this time (logged with their queue ids).</param>
+public sealed record SweepReport(int Examined, int Rescheduled, int Expired, int Failed = 0);
 
 public sealed partial class SpoolSweeper(
     ISpoolStore spool,
@@ -36,7 +39,7 @@ public sealed partial class SpoolSweeper(
     public async Task<SweepReport> SweepAsync(QueueTally? tally, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        int examined = 0, rescheduled = 0, expired = 0;
+        int examined = 0, rescheduled = 0, expired = 0, failed = 0;
         var overdue = new List<SpoolRecord>();
         await foreach (var record in spool.ListAllAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -56,15 +59,34 @@ public sealed partial class SpoolSweeper(
             tally?.Add(record);
             if (record.NextAttemptAt <= now - Grace)
             {
-                await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
-
-                rescheduled++;
+                try
+                {
+                    await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+                    rescheduled++;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    failed++;
+                    LogRecordFailed(logger, ex, record.QueueId);
+                }
             }
         }
 
         foreach (var record in overdue)
         {
-            var outcome = await forwarder.ProcessAsync(new WakeUp(record.Domain, record.QueueId), cancellationToken).ConfigureAwait(false);
+            ForwardOutcome outcome;
+            try
+            {
+                outcome = await forwarder.ProcessAsync(new WakeUp(record.Domain, record.QueueId), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                failed++;
+                LogRecordFailed(logger, ex, record.QueueId);
+                tally?.Add(record);
+                continue;
+            }
+
             if (outcome == ForwardOutcome.Finished)
             {
                 expired++;
@@ -76,14 +98,17 @@ public sealed partial class SpoolSweeper(
             }
         }
 
-        if (rescheduled > 0 || expired > 0)
+        if (rescheduled > 0 || expired > 0 || failed > 0)
         {
-            LogSwept(logger, examined, rescheduled, expired);
+            LogSwept(logger, examined, rescheduled, expired, failed);
         }
 
-        return new SweepReport(examined, rescheduled, expired);
+        return new SweepReport(examined, rescheduled, expired, failed);
     }
 
-    [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Sweep: {Examined} record(s) examined, {Rescheduled} wake-up(s) re-scheduled, {Expired} finished after expiry")]
-    private static partial void LogSwept(ILogger logger, int examined, int rescheduled, int expired);
+    [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Sweep: {Examined} record(s) examined, {Rescheduled} wake-up(s) re-scheduled, {Expired} finished after expiry, {Failed} failed")]
+    private static partial void LogSwept(ILogger logger, int examined, int rescheduled, int expired, int failed);
+
+    [LoggerMessage(EventId = 501, Level = LogLevel.Error, Message = "Sweep: could not handle {QueueId}; the next sweep tries again")]
+    private static partial void LogRecordFailed(ILogger logger, Exception exception, string queueId);
 }

@@ -74,6 +74,24 @@ public sealed class QueueInspector(ISpoolStore spool, IPrimaryStatusStore status
         return result;
     }
 
+    /// <summary>
+    /// Records moved aside because they could not be read, of <paramref name="domain"/> or of every
+    /// domain: they are neither delivered nor expired, so only an operator can settle them.
+    /// </summary>
+    public async Task<IReadOnlyList<QuarantinedRecord>> ListQuarantinedAsync(string? domain, CancellationToken cancellationToken)
+    {
+        var result = new List<QuarantinedRecord>();
+        await foreach (var record in spool.ListQuarantinedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (domain is null || string.Equals(record.Domain, domain, StringComparison.OrdinalIgnoreCase))
+            {
+                result.Add(record);
+            }
+        }
+
+        return result.OrderBy(r => r.QueueId, StringComparer.Ordinal).ToList();
+    }
+
     public async Task<IReadOnlyList<QueuedMessageView>> ListAsync(string domain, CancellationToken cancellationToken)
     {
         var result = new List<QueuedMessageView>();

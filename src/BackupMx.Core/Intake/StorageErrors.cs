@@ -13,12 +13,33 @@ public static class StorageErrors
     {
         for (var ex = exception; ex is not null; ex = ex.InnerException)
         {
-            if (ex is IOException { HResult: UnixEnospc or UnixEdquot or WindowsDiskFull or WindowsHandleDiskFull })
+            if (ex is StorageFullException or IOException { HResult: UnixEnospc or UnixEdquot or WindowsDiskFull or WindowsHandleDiskFull })
             {
                 return true;
             }
         }
 
         return false;
+    }
+}
+
+/// <summary>
+/// A store that learns of a full disk other than through an errno (SQLite's SQLITE_FULL) reports
+/// it as this, so intake can answer 452 4.3.1 without knowing the store.
+/// </summary>
+public sealed class StorageFullException : IOException
+{
+    public StorageFullException()
+    {
+    }
+
+    public StorageFullException(string message)
+        : base(message)
+    {
+    }
+
+    public StorageFullException(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }

@@ -34,7 +34,19 @@ public interface ISpoolStore
 
     /// <summary>Every record (operators' views and sweeps).</summary>
     IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records whose stored form could not be read (damaged, or written by a build this one does
+    /// not understand). Whichever read meets one moves it here and logs an error with its queue id:
+    /// <see cref="GetAsync"/> then returns null and the listings above skip it, so one bad record
+    /// never stops its neighbours. Nothing delivers or expires a quarantined record (its body is
+    /// kept); it waits for an operator, who sees it in the <c>queue</c> command.
+    /// </summary>
+    IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>A record moved aside because it could not be read; <paramref name="Reason"/> is the read error.</summary>
+public sealed record QuarantinedRecord(string Domain, string QueueId, string Reason);
 
 /// <summary>A create found the queue id taken.</summary>
 public sealed class SpoolConflictException(string queueId)

@@ -14,6 +14,12 @@ public abstract class SpoolStoreContract
     /// <summary>A new, empty store.</summary>
     protected abstract Task<ISpoolStore> CreateStoreAsync();
 
+    /// <summary>
+    /// Damages the stored form of <paramref name="record"/> (created in <paramref name="store"/>) the
+    /// way a bad disk or a hand edit could, so that reading it fails.
+    /// </summary>
+    protected abstract Task CorruptAsync(ISpoolStore store, SpoolRecord record);
+
     private static readonly CancellationToken None = CancellationToken.None;
 
     [Fact]
@@ -322,6 +328,67 @@ public abstract class SpoolStoreContract
         Assert.False(await store.TryUpdateAsync(stale, None));
         Assert.False(await store.TryDeleteAsync(stale, None));
         Assert.Null((await store.GetAsync(record.Domain, record.QueueId, None))!.LeaseOwner);
+    }
+
+    [Fact]
+    public async Task ListAllAsync_UnreadableRecord_QuarantinesItAndListsItsNeighbours()
+    {
+        var store = await CreateStoreAsync();
+        var records = Enumerable.Range(0, 3).Select(i => SpoolRecords.Sample(domain: i == 1 ? "b.test" : "a.test")).ToList();
+        foreach (var r in records)
+        {
+            await store.CreateAsync(r, None);
+        }
+
+        await CorruptAsync(store, records[1]);
+
+        var all = await ToListAsync(store.ListAllAsync(None));
+        Assert.Equal(new[] { records[0].QueueId, records[2].QueueId }.Order(StringComparer.Ordinal), all.Select(r => r.QueueId).Order(StringComparer.Ordinal));
+        var quarantined = Assert.Single(await ToListAsync(store.ListQuarantinedAsync(None)));
+        Assert.Equal(records[1].QueueId, quarantined.QueueId);
+        Assert.Equal("b.test", quarantined.Domain, ignoreCase: true);
+        Assert.False(string.IsNullOrWhiteSpace(quarantined.Reason));
+
+        // Moved, not merely skipped: later reads no longer meet it.
+        Assert.Null(await store.GetAsync(records[1].Domain, records[1].QueueId, None));
+        Assert.Equal(2, (await ToListAsync(store.ListAllAsync(None))).Count);
+        Assert.Empty(await ToListAsync(store.ListDomainAsync("b.test", None)));
+    }
+
+    [Fact]
+    public async Task ListDueAsync_UnreadableRecordFirstInLine_ReturnsTheNextOnes()
+    {
+        var store = await CreateStoreAsync();
+        var bad = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddMinutes(1));
+        var second = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddMinutes(2));
+        var third = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddMinutes(3));
+        foreach (var r in new[] { bad, second, third })
+        {
+            await store.CreateAsync(r, None);
+        }
+
+        await CorruptAsync(store, bad);
+
+        var due = await ToListAsync(store.ListDueAsync(SpoolRecords.T0.AddMinutes(10), 2, None));
+        Assert.Equal([second.QueueId, third.QueueId], due.Select(r => r.QueueId));
+        Assert.Equal(bad.QueueId, Assert.Single(await ToListAsync(store.ListQuarantinedAsync(None))).QueueId);
+    }
+
+    [Fact]
+    public async Task GetAsync_UnreadableRecord_ReturnsNullAndQuarantinesIt()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+        var neighbour = SpoolRecords.Sample();
+        await store.CreateAsync(record, None);
+        await store.CreateAsync(neighbour, None);
+        Assert.Empty(await ToListAsync(store.ListQuarantinedAsync(None)));
+
+        await CorruptAsync(store, record);
+
+        Assert.Null(await store.GetAsync(record.Domain, record.QueueId, None));
+        Assert.Equal(record.QueueId, Assert.Single(await ToListAsync(store.ListQuarantinedAsync(None))).QueueId);
+        Assert.Equal(neighbour.QueueId, Assert.Single(await ToListAsync(store.ListDomainAsync(record.Domain, None))).QueueId);
     }
 
     protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)

@@ -19,4 +19,6 @@ public abstract class DelegatingSpoolStore(ISpoolStore inner) : ISpoolStore
     public virtual IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken) => inner.ListDueAsync(dueBy, max, cancellationToken);
 
     public virtual IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) => inner.ListAllAsync(cancellationToken);
+
+    public virtual IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync(CancellationToken cancellationToken) => inner.ListQuarantinedAsync(cancellationToken);
 }

@@ -8,6 +8,10 @@ namespace BackupMx.Testing.Fakes;
 public sealed class InMemorySpoolStore : ISpoolStore
 {
     private readonly Dictionary<string, SpoolRecord> _records = new(StringComparer.Ordinal);
+
+    // Records marked unreadable by Corrupt, and where reads move them (see ISpoolStore.ListQuarantinedAsync).
+    private readonly HashSet<string> _unreadable = new(StringComparer.Ordinal);
+    private readonly List<QuarantinedRecord> _quarantined = [];
     private readonly Lock _lock = new();
     private long _version;
 
@@ -53,7 +57,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
         ThrowIfFailing();
         lock (_lock)
         {
-            return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) ? r.Clone() : null);
+            return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && !Quarantine(r) ? r.Clone() : null);
         }
     }
 
@@ -69,6 +73,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
 
             record.ETag = NextETag();
             _records[record.QueueId] = record.Clone();
+            _unreadable.Remove(record.QueueId);
             return Task.FromResult(true);
         }
     }
@@ -84,6 +89,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
             }
 
             _records.Remove(record.QueueId);
+            _unreadable.Remove(record.QueueId);
             return Task.FromResult(true);
         }
     }
@@ -113,7 +119,8 @@ public sealed class InMemorySpoolStore : ISpoolStore
         List<SpoolRecord> copy;
         lock (_lock)
         {
-            copy = _records.Values.Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).Take(max).Select(r => r.Clone()).ToList();
+            copy = _records.Values.Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).ToList()
+                .Where(r => !Quarantine(r)).Take(max).Select(r => r.Clone()).ToList();
         }
 
         foreach (var record in copy)
@@ -123,6 +130,42 @@ public sealed class InMemorySpoolStore : ISpoolStore
         }
 
         await Task.CompletedTask;
+    }
+
+    public IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        lock (_lock)
+        {
+            return _quarantined.ToList().ToAsyncEnumerable();
+        }
+    }
+
+    /// <summary>Makes the stored record unreadable, as damaged storage would: the next read that meets it quarantines it.</summary>
+    public void Corrupt(string queueId)
+    {
+        lock (_lock)
+        {
+            if (!_records.ContainsKey(queueId))
+            {
+                throw new InvalidOperationException($"No record {queueId} to corrupt.");
+            }
+
+            _unreadable.Add(queueId);
+        }
+    }
+
+    /// <summary>Under the lock: moves <paramref name="record"/> to quarantine if it is unreadable, and says whether it did.</summary>
+    private bool Quarantine(SpoolRecord record)
+    {
+        if (!_unreadable.Remove(record.QueueId))
+        {
+            return false;
+        }
+
+        _records.Remove(record.QueueId);
+        _quarantined.Add(new QuarantinedRecord(record.Domain, record.QueueId, "corrupted by the test"));
+        return true;
     }
 
     private string NextETag() => Interlocked.Increment(ref _version).ToString(System.Globalization.CultureInfo.InvariantCulture);
