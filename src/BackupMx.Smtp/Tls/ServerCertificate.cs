@@ -123,8 +123,10 @@ internal sealed class ServerCertificate : ICertificateFactory, IDisposable
         {
             loaded = CertificateFile.Load(_path, _keyPath, _password);
         }
-        catch (CertificateLoadException ex)
+        catch (Exception ex)
         {
+            // Anything at all: this runs on a timer, where an exception would end the process, and
+            // a file that cannot be used must never take the working certificate with it.
             Fail(SafeFingerprint(), ex.Message);
             return;
         }
