@@ -58,8 +58,8 @@ param tlsCertificateSecretUri string = ''
 var placeholderSettings = placeholder ? { ASPNETCORE_HTTP_PORTS: string(containerPort) } : {}
 // The certificate becomes a secret of the app, read from Key Vault with the app's identity, and a
 // file in a secret volume. Container Apps fetches a versionless reference's latest version within
-// 30 minutes; a volume, unlike an environment variable, needs no restart for it, and the receiver
-// re-reads the file on its own.
+// 30 minutes. Only environment-variable references are documented to restart the revision, so the
+// receiver does not count on a restart: it re-reads the file on its own.
 var tls = !empty(tlsCertificateSecretUri)
 var tlsSecretName = 'tls-certificate'
 var tlsMountPath = '/mnt/tls'
