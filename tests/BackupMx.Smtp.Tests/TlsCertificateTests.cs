@@ -125,6 +125,52 @@ public sealed class TlsCertificateTests
     }
 
     [Fact]
+    public async Task Reload_MountedSecretSwappedBehindSymlinks_ServesTheNewCertificate()
+    {
+        // A Kubernetes-style secret volume, as Container Apps mounts it: the file is a link through
+        // "..data", a link to a timestamped folder; an update writes a new folder and swaps "..data".
+        using var first = new TestCertificate();
+        using var second = new TestCertificate();
+        var mount = Directory.CreateDirectory(first.PathOf("mount")).FullName;
+        Directory.CreateDirectory(Path.Combine(mount, "..v1"));
+        await File.WriteAllTextAsync(Path.Combine(mount, "..v1", "tls-certificate"), first.Base64Pfx);
+        File.CreateSymbolicLink(Path.Combine(mount, "..data"), "..v1");
+        File.CreateSymbolicLink(Path.Combine(mount, "tls-certificate"), Path.Combine("..data", "tls-certificate"));
+        var secret = Path.Combine(mount, "tls-certificate");
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await StartAsync(secret, time, new CollectingLoggerProvider());
+        Assert.Equal(first.Thumbprint, await ServedThumbprintAsync(host));
+
+        Directory.CreateDirectory(Path.Combine(mount, "..v2"));
+        await File.WriteAllTextAsync(Path.Combine(mount, "..v2", "tls-certificate"), second.Base64Pfx);
+        File.CreateSymbolicLink(Path.Combine(mount, "..data_tmp"), "..v2");
+        // rename(2) over the old link, as the kubelet does; File.Move would follow the links.
+        using (var rename = System.Diagnostics.Process.Start("mv", ["-T", Path.Combine(mount, "..data_tmp"), Path.Combine(mount, "..data")]))
+        {
+            await rename.WaitForExitAsync();
+            Assert.Equal(0, rename.ExitCode);
+        }
+
+        Directory.Delete(Path.Combine(mount, "..v1"), recursive: true);
+        time.Advance(CheckInterval);
+
+        Assert.Equal(second.Thumbprint, await ServedThumbprintAsync(host));
+    }
+
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("02:00:00")]
+    public async Task Start_CheckIntervalOutOfRange_FailsNamingTheKey(string interval)
+    {
+        using var certificate = new TestCertificate();
+        var settings = certificate.Settings();
+        settings["BackupMx:Smtp:TlsCertificateCheckInterval"] = interval;
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => ReceiverHost.StartAsync(settings));
+        Assert.Contains("BackupMx:Smtp:TlsCertificateCheckInterval", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Reload_BrokenFile_KeepsTheCertificateAndLogsOneErrorNamingTheFile()
     {
         using var first = new TestCertificate();
