@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using System.Text;
 using BackupMx.Core.Hosting;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
@@ -98,7 +99,7 @@ internal sealed class ServerCertificate : ICertificateFactory, IDisposable
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                Fail(System.Text.Encoding.UTF8.GetBytes("unreadable:" + ex.Message), ex.Message);
+                Fail(Encoding.UTF8.GetBytes("unreadable:" + ex.Message), ex.Message);
                 return;
             }
 
@@ -147,7 +148,7 @@ internal sealed class ServerCertificate : ICertificateFactory, IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return System.Text.Encoding.UTF8.GetBytes("unreadable:" + ex.Message);
+            return Encoding.UTF8.GetBytes("unreadable:" + ex.Message);
         }
     }
 
