@@ -118,6 +118,12 @@ param applicationInsightsDisableLocalAuth bool = true
 @description('Days Log Analytics keeps logs and telemetry.')
 param logRetentionInDays int = 30
 
+@description('Versionless URI of the Key Vault secret holding the STARTTLS certificate for the MX host name, https://<vault>.vault.azure.net/secrets/<name>; a Key Vault certificate\'s secret has the certificate\'s name. Empty: the receiver offers no STARTTLS. See docs/deploy-azure.md.')
+param tlsCertificateSecretUri string = ''
+
+@description('Resource ID of the key vault in tlsCertificateSecretUri (Azure RBAC permission model, same subscription or another). The receiver\'s identity gets Key Vault Secrets User on it.')
+param tlsKeyVaultId string = ''
+
 // ---------------------------------------------------------------------------
 // Names and shared values
 // ---------------------------------------------------------------------------
@@ -385,11 +391,29 @@ module receiverImageNow 'modules/fetch-container-image.bicep' = {
 
 var effectiveReceiverImage = receiverExists ? receiverImageNow.outputs.image : receiverImage
 
+// The receiver reads its certificate with its own identity, so that role exists before the app.
+// The vault's ID gives the subscription, resource group and name; without TLS a stand-in keeps the
+// (unused) scope expression valid.
+var tlsEnabled = !empty(tlsCertificateSecretUri)
+var tlsKeyVaultIdParts = split(tlsEnabled ? tlsKeyVaultId : '/subscriptions/${subscription().subscriptionId}/resourceGroups/${names.resourceGroup}/providers/Microsoft.KeyVault/vaults/none', '/')
+
+module receiverKeyVaultAccess 'modules/key-vault-secrets-user.bicep' = if (tlsEnabled) {
+  name: 'receiver-key-vault-access'
+  scope: resourceGroup(tlsKeyVaultIdParts[2], tlsKeyVaultIdParts[4])
+  params: {
+    keyVaultName: last(tlsKeyVaultIdParts)
+    principalId: receiverIdentity.outputs.principalId
+    // Known before deployment (unlike the module's output), so what-if can predict the assignment.
+    identityId: '${subscription().id}/resourceGroups/${names.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${names.receiverIdentity}'
+  }
+}
+
 module receiver 'modules/receiver.bicep' = {
   name: 'receiver'
   scope: rg
   dependsOn: [
     roles
+    receiverKeyVaultAccess
   ]
   params: {
     name: names.receiver
@@ -404,6 +428,7 @@ module receiver 'modules/receiver.bicep' = {
     containerPort: receiverContainerPort
     minReplicas: receiverMinReplicas
     maxReplicas: max(receiverMinReplicas, receiverMaxReplicas)
+    tlsCertificateSecretUri: tlsCertificateSecretUri
     settings: union(sharedSettings, receiverIdentitySettings, receiverClientLimitSettings, {
       BackupMx__Smtp__Endpoints__0: '0.0.0.0:${receiverContainerPort}'
     })

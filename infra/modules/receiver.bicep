@@ -50,10 +50,53 @@ param cpu string = '0.5'
 @description('Memory per replica; Consumption needs 2 GiB per vCPU.')
 param memory string = '1Gi'
 
+@description('Versionless URI of the Key Vault secret that holds the STARTTLS certificate (a Key Vault certificate\'s secret: base64 PKCS#12). Empty: no STARTTLS.')
+param tlsCertificateSecretUri string = ''
+
 // The placeholder is an ASP.NET Core sample; ASPNETCORE_HTTP_PORTS moves it onto the
 // receiver's port. The variable is left out once the real image runs.
 var placeholderSettings = placeholder ? { ASPNETCORE_HTTP_PORTS: string(containerPort) } : {}
-var env = map(items(union(settings, placeholderSettings)), s => {
+// The certificate becomes a secret of the app, read from Key Vault with the app's identity, and a
+// file in a secret volume. Container Apps fetches a versionless reference's latest version within
+// 30 minutes. Only environment-variable references are documented to restart the revision, so the
+// receiver does not count on a restart: it re-reads the file on its own.
+var tls = !empty(tlsCertificateSecretUri)
+var tlsSecretName = 'tls-certificate'
+var tlsMountPath = '/mnt/tls'
+var tlsSettings = tls ? { BackupMx__Smtp__TlsCertificatePath: '${tlsMountPath}/${tlsSecretName}' } : {}
+var tlsSecrets = tls
+  ? [
+      {
+        name: tlsSecretName
+        keyVaultUrl: tlsCertificateSecretUri
+        identity: identityId
+      }
+    ]
+  : []
+var tlsVolumes = tls
+  ? [
+      {
+        name: 'tls'
+        storageType: 'Secret'
+        secrets: [
+          {
+            secretRef: tlsSecretName
+            path: tlsSecretName
+          }
+        ]
+      }
+    ]
+  : []
+var tlsVolumeMounts = tls
+  ? [
+      {
+        volumeName: 'tls'
+        mountPath: tlsMountPath
+      }
+    ]
+  : []
+
+var env = map(items(union(settings, placeholderSettings, tlsSettings)), s => {
   name: s.key
   value: s.value
 })
@@ -85,6 +128,7 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
+      secrets: tlsSecrets
     }
     template: {
       containers: [
@@ -92,6 +136,7 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = {
           name: 'receiver'
           image: image
           env: env
+          volumeMounts: tlsVolumeMounts
           resources: {
             cpu: json(cpu)
             memory: memory
@@ -125,6 +170,7 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = {
           ]
         }
       ]
+      volumes: tlsVolumes
       scale: {
         minReplicas: minReplicas
         maxReplicas: maxReplicas

@@ -97,6 +97,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 242, Level = LogLevel.Warning, Message = "Could not resolve primary {Host} to check an ETRN client")]
     public static partial void EtrnResolveFailed(ILogger logger, Exception exception, string host);
 
-    [LoggerMessage(EventId = 250, Level = LogLevel.Information, Message = "STARTTLS offered with certificate {Subject}, valid until {NotAfter:yyyy-MM-ddTHH:mm:ssZ}")]
-    public static partial void TlsEnabled(ILogger logger, string subject, DateTimeOffset notAfter);
+    [LoggerMessage(EventId = 250, Level = LogLevel.Information, Message = "STARTTLS offered with certificate {Subject} ({DnsNames}) from {Path} ({Format}), thumbprint {Thumbprint}, valid until {NotAfter:yyyy-MM-ddTHH:mm:ssZ}")]
+    public static partial void TlsEnabled(ILogger logger, string subject, string dnsNames, string path, string format, string thumbprint, DateTimeOffset notAfter);
+
+    [LoggerMessage(EventId = 252, Level = LogLevel.Information, Message = "STARTTLS certificate reloaded from {Path} ({Format}): {Subject} ({DnsNames}), thumbprint {Thumbprint}, valid until {NotAfter:yyyy-MM-ddTHH:mm:ssZ}; new sessions use it")]
+    public static partial void TlsReloaded(ILogger logger, string path, string format, string subject, string dnsNames, string thumbprint, DateTimeOffset notAfter);
+
+    [LoggerMessage(EventId = 253, Level = LogLevel.Error, Message = "STARTTLS certificate {Path} changed but cannot be loaded: {Reason}; still serving {Subject}, thumbprint {Thumbprint}")]
+    public static partial void TlsReloadFailed(ILogger logger, string path, string reason, string subject, string thumbprint);
+
+    [LoggerMessage(EventId = 254, Level = LogLevel.Warning, Message = "STARTTLS certificate {Subject} from {Path} expires at {NotAfter:yyyy-MM-ddTHH:mm:ssZ}, in {DaysLeft:0.#} day(s): renew it (senders that validate, such as MTA-STS, refuse an expired one)")]
+    public static partial void TlsExpiring(ILogger logger, string subject, string path, DateTimeOffset notAfter, double daysLeft);
 }

@@ -84,11 +84,23 @@ public sealed class SmtpReceiverOptions
     /// </summary>
     public string? SpillPath { get; set; }
 
-    /// <summary>PEM certificate (chain) for inbound STARTTLS. STARTTLS is offered only when this and <see cref="TlsKeyPath"/> are set.</summary>
+    /// <summary>
+    /// Certificate for inbound STARTTLS, which is offered only when this is set. Either PEM (the
+    /// certificate, then any intermediates; the key in <see cref="TlsKeyPath"/> or in this file) or
+    /// PKCS#12, raw (.pfx, .p12) or as base64 text (what a Key Vault certificate's secret holds). The
+    /// format is told from the content. The file is re-read every <see cref="TlsCertificateCheckInterval"/>:
+    /// new sessions get a renewed certificate without a restart.
+    /// </summary>
     public string? TlsCertificatePath { get; set; }
 
-    /// <summary>PEM private key of <see cref="TlsCertificatePath"/>.</summary>
+    /// <summary>PEM private key of a PEM <see cref="TlsCertificatePath"/>, when the key is in a file of its own.</summary>
     public string? TlsKeyPath { get; set; }
+
+    /// <summary>Password of a PKCS#12 <see cref="TlsCertificatePath"/>, if it has one (a Key Vault PFX has none).</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>How often the certificate file is checked for a change. Default 30 s.</summary>
+    public TimeSpan TlsCertificateCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// The domain that <c>RCPT TO:&lt;Postmaster&gt;</c> (no domain, RFC 5321 §4.5.1) is delivered to, as

@@ -1,6 +1,8 @@
+using System.Diagnostics.Metrics;
 using BackupMx.Core.Configuration;
 using BackupMx.Smtp.Connection;
 using BackupMx.Smtp.Hosting;
+using BackupMx.Smtp.Tls;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -22,8 +24,11 @@ public static class SmtpReceiverServiceCollectionExtensions
             .Validate(o => o.ShutdownGracePeriod >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":ShutdownGracePeriod must not be negative.")
             .Validate(o => o.EtrnReplyWait >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":EtrnReplyWait must not be negative.")
             .Validate(
-                o => string.IsNullOrWhiteSpace(o.TlsCertificatePath) == string.IsNullOrWhiteSpace(o.TlsKeyPath),
-                SmtpReceiverOptions.SectionName + ":TlsCertificatePath and " + SmtpReceiverOptions.SectionName + ":TlsKeyPath must be set together.")
+                o => string.IsNullOrWhiteSpace(o.TlsKeyPath) || !string.IsNullOrWhiteSpace(o.TlsCertificatePath),
+                SmtpReceiverOptions.SectionName + ":TlsKeyPath needs " + SmtpReceiverOptions.SectionName + ":TlsCertificatePath.")
+            .Validate(
+                o => o.TlsCertificateCheckInterval >= TimeSpan.FromSeconds(1) && o.TlsCertificateCheckInterval <= TimeSpan.FromHours(1),
+                SmtpReceiverOptions.SectionName + ":TlsCertificateCheckInterval must be between 00:00:01 and 01:00:00.")
             .Validate(
                 o => string.IsNullOrWhiteSpace(o.TlsCertificatePath) || File.Exists(o.TlsCertificatePath),
                 SmtpReceiverOptions.SectionName + ":TlsCertificatePath does not name an existing file.")
@@ -35,6 +40,7 @@ public static class SmtpReceiverServiceCollectionExtensions
                 SmtpReceiverOptions.SectionName + ":PostmasterDomain must be one of the configured BackupMx:Domains.")
             .ValidateOnStart();
         services.TryAddSingleton<ConnectionAcceptor>();
+        services.TryAddSingleton(sp => new TlsCertificateMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton<SmtpReceiver>();
         services.AddHostedService<SmtpReceiverHostedService>();
         return services;

@@ -106,17 +106,28 @@ public sealed class HostingTests
         }
     }
 
-    [Theory]
-    [InlineData("TlsCertificatePath")]
-    [InlineData("TlsKeyPath")]
-    public async Task Start_OnlyOneTlsFileConfigured_FailsNamingTheKeys(string key)
+    [Fact]
+    public async Task Start_KeyPathWithoutCertificatePath_FailsNamingTheKeys()
     {
         using var certificate = new TestCertificate();
         var settings = certificate.Settings();
-        settings.Remove("BackupMx:Smtp:" + key);
+        settings.Remove("BackupMx:Smtp:TlsCertificatePath");
 
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => ReceiverHost.StartAsync(settings));
-        Assert.Contains("BackupMx:Smtp:TlsCertificatePath and BackupMx:Smtp:TlsKeyPath", error.Message);
+        Assert.Contains("BackupMx:Smtp:TlsKeyPath needs BackupMx:Smtp:TlsCertificatePath", error.Message);
+    }
+
+    [Fact]
+    public async Task Start_PemCertificateWithoutAnyKey_FailsNamingTheFileAndTheKeySetting()
+    {
+        using var certificate = new TestCertificate();
+        var settings = certificate.Settings();
+        settings.Remove("BackupMx:Smtp:TlsKeyPath");
+
+        var error = await Assert.ThrowsAsync<StartupException>(() => ReceiverHost.StartAsync(settings));
+        Assert.Equal(
+            $"the STARTTLS certificate cannot be loaded from BackupMx:Smtp:TlsCertificatePath '{certificate.CertificatePath}': the PEM file holds no private key: set BackupMx:Smtp:TlsKeyPath or add the key to the file.",
+            error.Message);
     }
 
     [Fact]

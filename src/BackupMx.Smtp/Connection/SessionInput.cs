@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Net.Security;
 using System.Text;
 using BackupMx.Smtp.Protocol;
+using BackupMx.Smtp.Tls;
 
 namespace BackupMx.Smtp.Connection;
 
@@ -380,12 +380,12 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
 }
 
 /// <summary>
-/// The bounds a session's input enforces, the STARTTLS certificate (null: no TLS), and the domain
+/// The bounds a session's input enforces, the STARTTLS certificate as it is at each handshake (null: no TLS), and the domain
 /// <c>RCPT TO:&lt;Postmaster&gt;</c> goes to (null: left to SmtpServer, which refuses it).
 /// </summary>
 internal sealed record InputLimits(
     BodyLimits Body,
     int MaxCommandLineLength,
     int MaxCommandsPerSession,
-    SslStreamCertificateContext? Tls = null,
+    ServerCertificate? Tls = null,
     string? PostmasterDomain = null);

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using BackupMx.Smtp.Tls;
 using SmtpServer.IO;
 
 namespace BackupMx.Smtp.Connection;
@@ -22,7 +23,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
     private readonly TcpClient _client;
     private readonly NetworkStream _network;
     private readonly Action _onDispose;
-    private readonly SslStreamCertificateContext? _certificate;
+    private readonly ServerCertificate? _certificate;
     private volatile ReplyWriter _output;
     private SslStream? _tls;
     private volatile byte[]? _shutdownReply;
@@ -57,6 +58,9 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
             enabled = SslProtocols.Tls12 | SslProtocols.Tls13;
         }
 
+        // The certificate current now: a renewed one reaches each new handshake, and an established
+        // session keeps the one it was set up with.
+        var context = _certificate?.Current;
         var tls = new SslStream(_network, leaveInnerStreamOpen: true);
         try
         {
@@ -64,8 +68,8 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
                 new SslServerAuthenticationOptions
                 {
                     // The context carries the intermediates; SmtpServer only knows the leaf.
-                    ServerCertificateContext = _certificate,
-                    ServerCertificate = _certificate is null ? certificate : null,
+                    ServerCertificateContext = context,
+                    ServerCertificate = context is null ? certificate : null,
                     ClientCertificateRequired = false,
                     EnabledSslProtocols = enabled,
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,

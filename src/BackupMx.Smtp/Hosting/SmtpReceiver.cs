@@ -10,7 +10,8 @@
 // and, at RCPT, relaying and Core's RecipientPolicy (recipient lists, callouts,
 // accept-only-when-primary-down); IntakeMessageStore turns the body's checks into replies,
 // hands each message to Core's IntakeService and answers 250 only once the spool holds it.
-// STARTTLS is offered only with a configured PEM certificate. SmtpServer's unsafe defaults
+// STARTTLS is offered only with a configured certificate (Tls/), re-read while running so that a
+// renewed one needs no restart. SmtpServer's unsafe defaults
 // (accept-all AUTH, PROXY from anyone, SMTPUTF8, five refused commands and out) are switched
 // off here. A stop closes the listening sockets first, lets open sessions finish for a grace
 // period, then cuts off the rest: each gets 421 4.3.2 and is closed, and a message whose body was
@@ -21,9 +22,6 @@
 // process with exit code 70 for its supervisor to restart it: never a relay that runs deaf.
 using System.Net;
 using System.Security.Authentication;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
-using System.Net.Security;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Intake;
@@ -33,6 +31,7 @@ using BackupMx.Smtp.Etrn;
 using BackupMx.Smtp.Intake;
 using BackupMx.Smtp.Limits;
 using BackupMx.Smtp.Protocol;
+using BackupMx.Smtp.Tls;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SmtpServer;
@@ -50,6 +49,7 @@ internal sealed class SmtpReceiver(
     DomainFlusher flusher,
     TimeProvider time,
     ConnectionAcceptor acceptor,
+    TlsCertificateMetrics tlsMetrics,
     IOptions<BackupMxOptions> options,
     IOptions<SmtpReceiverOptions> receiverOptions,
     ILogger<SmtpReceiver> logger)
@@ -63,6 +63,7 @@ internal sealed class SmtpReceiver(
     private ReceiverListenerFactory? _listeners;
     private Task? _running;
     private Task? _watch;
+    private ServerCertificate? _certificate;
     private volatile bool _stopping;
 
     /// <summary>
@@ -80,7 +81,7 @@ internal sealed class SmtpReceiver(
         var receiver = receiverOptions.Value;
         var maxBytes = Math.Min(smtp.MaxMessageBytes, int.MaxValue - FramingSlack);
 
-        var tls = LoadCertificate(receiver);
+        var tls = _certificate = ServerCertificate.Create(receiver, time, logger);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(config.HostName)
             .CustomSmtpGreeting(_ => "220 " + config.HostName + " ESMTP")
@@ -96,7 +97,7 @@ internal sealed class SmtpReceiver(
                 if (tls is not null)
                 {
                     // STARTTLS on the plain port (IsSecure stays false: no implicit TLS).
-                    e.Certificate(tls.TargetCertificate).SupportedSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13);
+                    e.Certificate(tls).SupportedSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13);
                 }
             });
         }
@@ -143,6 +144,8 @@ internal sealed class SmtpReceiver(
             await _running.ConfigureAwait(false);
         }
 
+        tls?.StartWatching(receiver.TlsCertificateCheckInterval);
+        tlsMetrics.Track(tls);
         var endpoints = string.Join(", ", smtp.EffectiveEndpoints);
         _watch = WatchAsync(_running, _listeners.Failure, endpoints);
         Log.Listening(logger, endpoints);
@@ -151,6 +154,7 @@ internal sealed class SmtpReceiver(
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
+        _certificate?.Dispose();
         if (_server is null || _listeners is null || _running is null)
         {
             return;
@@ -238,53 +242,9 @@ internal sealed class SmtpReceiver(
     private static string PostmasterDomain(BackupMxOptions config, SmtpReceiverOptions receiver) =>
         (string.IsNullOrWhiteSpace(receiver.PostmasterDomain) ? null : config.FindDomain(receiver.PostmasterDomain))?.Name ?? config.Domains[0].Name;
 
-    /// <summary>
-    /// The STARTTLS certificate from PEM files, with any further certificates in the certificate file
-    /// sent as the chain (a "fullchain.pem" works as it is). Null when TLS is not configured.
-    /// </summary>
     // Created here, so a folder that cannot exist stops the start rather than every large message.
     private static string SpillDirectory(SmtpReceiverOptions receiver) =>
         string.IsNullOrWhiteSpace(receiver.SpillPath) ? Path.GetTempPath() : Directory.CreateDirectory(receiver.SpillPath).FullName;
-
-    private SslStreamCertificateContext? LoadCertificate(SmtpReceiverOptions receiver)
-    {
-        if (string.IsNullOrWhiteSpace(receiver.TlsCertificatePath) || string.IsNullOrWhiteSpace(receiver.TlsKeyPath))
-        {
-            return null;
-        }
-
-        X509Certificate2 certificate;
-        var intermediates = new X509Certificate2Collection();
-        try
-        {
-            certificate = X509Certificate2.CreateFromPemFile(receiver.TlsCertificatePath, receiver.TlsKeyPath);
-            if (OperatingSystem.IsWindows())
-            {
-                // SChannel cannot use the ephemeral key a PEM import gives; a PKCS#12 round trip persists it.
-                using var ephemeral = certificate;
-                certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
-            }
-
-            var chain = new X509Certificate2Collection();
-            chain.ImportFromPemFile(receiver.TlsCertificatePath);
-            foreach (var extra in chain.Skip(1))
-            {
-                intermediates.Add(extra);
-            }
-        }
-        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            // A key of another certificate comes as an ArgumentException about a parameter name.
-            var reason = ex is ArgumentException and not ArgumentNullException ? "the key does not belong to the certificate." : ex.Message;
-            throw new StartupException(
-                $"the STARTTLS certificate cannot be loaded from {SmtpReceiverOptions.SectionName}:TlsCertificatePath '{receiver.TlsCertificatePath}' " +
-                $"with {SmtpReceiverOptions.SectionName}:TlsKeyPath '{receiver.TlsKeyPath}': {reason}",
-                ex);
-        }
-
-        Log.TlsEnabled(logger, certificate.Subject, new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero));
-        return SslStreamCertificateContext.Create(certificate, intermediates, offline: true);
-    }
 
     /// <summary>
     /// SmtpServer's service lookup. Its own default provider registers an authenticator that
