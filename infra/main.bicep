@@ -161,6 +161,7 @@ var wakeupQueueName = 'wakeups'
 var bodiesContainerName = 'bodies'
 var spoolTableName = 'spool'
 var primariesTableName = 'primaries'
+var verificationsTableName = 'verifications'
 
 // The receiver listens here inside the container; ingress maps port 25 to it.
 var receiverContainerPort = 2525
@@ -236,6 +237,7 @@ module storage 'modules/storage.bicep' = {
     bodiesContainerName: bodiesContainerName
     spoolTableName: spoolTableName
     primariesTableName: primariesTableName
+    verificationsTableName: verificationsTableName
     deploymentContainerName: names.deploymentContainer
   }
 }
@@ -281,6 +283,7 @@ module roles 'modules/role-assignments.bicep' = {
     bodiesContainerName: bodiesContainerName
     spoolTableName: spoolTableName
     primariesTableName: primariesTableName
+    verificationsTableName: verificationsTableName
     serviceBusNamespaceName: names.serviceBus
     serviceBusQueueName: wakeupQueueName
     applicationInsightsName: names.applicationInsights
@@ -351,6 +354,7 @@ var azureSettings = {
   BackupMx__Azure__BodiesContainer: storage.outputs.bodiesContainerName
   BackupMx__Azure__SpoolTable: storage.outputs.spoolTableName
   BackupMx__Azure__PrimariesTable: storage.outputs.primariesTableName
+  BackupMx__Azure__VerificationsTable: storage.outputs.verificationsTableName
   BackupMx__Azure__ServiceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
   BackupMx__Azure__ServiceBusQueue: serviceBus.outputs.queueName
 }
