@@ -7,13 +7,13 @@
 // Azure Tables, one entity per address, with the same lifetimes as the local cache
 // (RecipientVerification:PositiveCacheDuration / NegativeCacheDuration). "Unknown" is
 // never stored: the next RCPT should ask again. The table is a cache, not state: when it
-// cannot be read or written the callout still happens and the answer still counts.
+// cannot be read or written (service down, a missing role, a token that cannot be had)
+// the callout still happens and the answer still counts.
 //
 // Keys: PartitionKey is the domain (as the spool's), RowKey a SHA-256 of the address,
 // since a local part may hold characters a RowKey must not ('/', '\', '#', '?').
 using System.Security.Cryptography;
 using System.Text;
-using Azure;
 using Azure.Data.Tables;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Ports;
@@ -82,7 +82,7 @@ public sealed partial class TableCachedRecipientVerifier : IRecipientVerifier
 
             return exists;
         }
-        catch (Exception ex) when (ex is RequestFailedException or IOException or TimeoutException)
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             LogCacheUnavailable(_logger, ex, domain);
             return null;
@@ -103,7 +103,7 @@ public sealed partial class TableCachedRecipientVerifier : IRecipientVerifier
             // Last answer wins: two replicas that called out at once both heard the primary.
             await _table.UpsertEntityAsync(entity, TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is RequestFailedException or IOException or TimeoutException)
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             LogCacheUnavailable(_logger, ex, domain);
         }
