@@ -46,10 +46,10 @@ param hostName string = ''
 
 @minValue(1)
 @maxValue(65535)
-@description('Port the primaries are delivered to (for MX hosts, and for a primary given without a port). Azure blocks outbound TCP 25 on many subscription types (pay-as-you-go, free, MSDN, CSP); if yours does, use a port the primary also accepts, such as 2525 or 587.')
+@description('Port the primaries are delivered to (for MX hosts, and for a primary given without a port); callouts use it too. DSNs to senders\' MX hosts always go to 25. Azure blocks outbound TCP 25 outside Enterprise Agreement and MCA-E subscriptions; there, use a port the primary also accepts, such as 2525 or 587.')
 param primaryPort int = 25
 
-@description('Optional host[:port] that DSNs (bounces) are sent through instead of each sender domain\'s MX. Needed where outbound TCP 25 is blocked, since sender domains\' MX hosts listen on 25 only.')
+@description('Optional host[:port] that DSNs (bounces) are sent through instead of each sender domain\'s MX; without a port, 25. Needed where outbound TCP 25 is blocked, since sender domains\' MX hosts listen on 25 only: give a relay on 587 or 2525.')
 param bounceSmartHost string = ''
 
 @description('How long a message is kept before undelivered recipients are bounced, as a .NET TimeSpan (d.hh:mm:ss).')
@@ -101,6 +101,15 @@ param vnetAddressPrefix string = '10.40.0.0/16'
 @description('Infrastructure subnet of the Container Apps environment, inside the address space; /23 or larger.')
 param containerAppsSubnetPrefix string = '10.40.0.0/23'
 
+@description('Subnet the function app is integrated into (delegated to Microsoft.App/environments), inside the address space and apart from the Container Apps subnet.')
+param functionsSubnetPrefix string = '10.40.2.0/24'
+
+@description('Whether the function app and the receiver send through a NAT gateway with one static Standard public IP (OUTBOUND_IP), so forwarding, probes, callouts and bounces leave from one known address. It is billed by the hour and per GB processed, see docs/deploy-azure.md. Off: outbound traffic uses Azure\'s shared addresses, which change.')
+param natGatewayEnabled bool = true
+
+@description('Optional host name for the PTR record of OUTBOUND_IP, e.g. mx2-out.example.com. Azure accepts it only once the name\'s A record points at OUTBOUND_IP: provision once, create the A record, then set this and provision again. Needs the NAT gateway.')
+param outboundReverseDnsName string = ''
+
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -149,6 +158,8 @@ var names = {
   receiver: 'ca-receiver-${resourceToken}'
   functionPlan: 'plan-${resourceToken}'
   functionApp: 'func-${resourceToken}'
+  natGateway: 'ng-${resourceToken}'
+  outboundIp: 'pip-out-${resourceToken}'
   deploymentContainer: 'app-package-${resourceToken}'
 }
 
@@ -156,6 +167,7 @@ var wakeupQueueName = 'wakeups'
 var bodiesContainerName = 'bodies'
 var spoolTableName = 'spool'
 var primariesTableName = 'primaries'
+var verificationsTableName = 'verifications'
 
 // The receiver listens here inside the container; ingress maps port 25 to it.
 var receiverContainerPort = 2525
@@ -231,6 +243,7 @@ module storage 'modules/storage.bicep' = {
     bodiesContainerName: bodiesContainerName
     spoolTableName: spoolTableName
     primariesTableName: primariesTableName
+    verificationsTableName: verificationsTableName
     deploymentContainerName: names.deploymentContainer
   }
 }
@@ -276,6 +289,7 @@ module roles 'modules/role-assignments.bicep' = {
     bodiesContainerName: bodiesContainerName
     spoolTableName: spoolTableName
     primariesTableName: primariesTableName
+    verificationsTableName: verificationsTableName
     serviceBusNamespaceName: names.serviceBus
     serviceBusQueueName: wakeupQueueName
     applicationInsightsName: names.applicationInsights
@@ -293,6 +307,15 @@ module network 'modules/network.bicep' = {
     tags: tags
     addressPrefix: vnetAddressPrefix
     infrastructureSubnetPrefix: containerAppsSubnetPrefix
+    functionsSubnetPrefix: functionsSubnetPrefix
+    natGatewayEnabled: natGatewayEnabled
+    natGatewayName: names.natGateway
+    publicIpName: names.outboundIp
+    publicIpDnsLabel: 'backupmx-out-${resourceToken}'
+    // A reverse DNS name without the NAT gateway would name nothing: stop rather than ignore it.
+    reverseDnsName: natGatewayEnabled || empty(outboundReverseDnsName)
+      ? outboundReverseDnsName
+      : fail('outboundReverseDnsName (BACKUPMX_OUTBOUND_REVERSE_DNS) needs natGatewayEnabled (BACKUPMX_NAT_GATEWAY=true): without the NAT gateway there is no outbound IP to name.')
   }
 }
 
@@ -337,6 +360,7 @@ var azureSettings = {
   BackupMx__Azure__BodiesContainer: storage.outputs.bodiesContainerName
   BackupMx__Azure__SpoolTable: storage.outputs.spoolTableName
   BackupMx__Azure__PrimariesTable: storage.outputs.primariesTableName
+  BackupMx__Azure__VerificationsTable: storage.outputs.verificationsTableName
   BackupMx__Azure__ServiceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
   BackupMx__Azure__ServiceBusQueue: serviceBus.outputs.queueName
 }
@@ -448,6 +472,7 @@ module functions 'modules/function-app.bicep' = {
     tags: tags
     identityId: functionsIdentity.outputs.id
     identityClientId: functionsIdentity.outputs.clientId
+    subnetId: network.outputs.functionsSubnetId
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
     deploymentContainerName: storage.outputs.deploymentContainerName
@@ -494,3 +519,7 @@ output RECEIVER_IP string = containerAppsEnvironment.outputs.staticIp
 output MX_RECORD string = '${domains[0].name}. IN MX ${mxPreference} ${mxHostName}.'
 output MX_RECORDS string[] = map(domains, d => '${d.name}. IN MX ${mxPreference} ${mxHostName}.')
 output A_RECORD string = '${mxHostName}. IN A ${containerAppsEnvironment.outputs.staticIp}'
+
+// Outbound SMTP (forwarding, probes, callouts, bounces) leaves from this address when the NAT
+// gateway is on; empty when it is off. Exempt it at the primary; its PTR is outboundReverseDnsName.
+output OUTBOUND_IP string = network.outputs.outboundIp

@@ -1,7 +1,9 @@
 // The Functions app on the Flex Consumption plan: forwarding, primary probes and
 // the expiry sweep. It authenticates to storage (including AzureWebJobsStorage and
 // its own deployment package), Service Bus and Application Insights with the
-// user-assigned identity; no connection string holds a key.
+// user-assigned identity; no connection string holds a key. It is integrated into
+// its own subnet and sends all its outbound traffic through the virtual network, so
+// SMTP leaves through the network's NAT gateway.
 
 @description('Name of the function app.')
 param name string
@@ -40,6 +42,9 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Subnet the app is integrated into, delegated to Microsoft.App/environments as Flex Consumption requires.')
+param subnetId string
+
 @description('App settings beyond the Functions host ones (name to value, all strings).')
 param settings {*: string}
 
@@ -71,6 +76,12 @@ resource functionApp 'Microsoft.Web/sites@2025-03-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: subnetId
+    // All of the app's outbound traffic, not only private addresses, goes through the virtual
+    // network (the successor of vnetRouteAllEnabled): SMTP to the internet must meet the NAT gateway.
+    outboundVnetRouting: {
+      applicationTraffic: true
+    }
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'

@@ -25,6 +25,9 @@ param spoolTableName string
 @description('Table of each primary\'s last known status.')
 param primariesTableName string
 
+@description('Table in which the receiver replicas share recipient callout answers.')
+param verificationsTableName string
+
 @description('Service Bus namespace of the wake-up queue.')
 param serviceBusNamespaceName string
 
@@ -96,6 +99,11 @@ resource spool 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-0
 resource primaries 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' existing = {
   parent: tableService
   name: primariesTableName
+}
+
+resource verifications 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' existing = {
+  parent: tableService
+  name: verificationsTableName
 }
 
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
@@ -204,6 +212,17 @@ resource receiverPrimariesReader 'Microsoft.Authorization/roleAssignments@2022-0
     principalId: receiverIdentity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataReader)
+  }
+}
+
+// Recipient callout answers, read and written by every receiver replica.
+resource receiverVerificationsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: verifications
+  name: guid(verifications.id, receiverIdentity.id, roles.storageTableDataContributor)
+  properties: {
+    principalId: receiverIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
   }
 }
 

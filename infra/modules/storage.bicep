@@ -21,6 +21,9 @@ param spoolTableName string = 'spool'
 @description('Table for the last known status of each primary.')
 param primariesTableName string = 'primaries'
 
+@description('Table in which the receiver replicas share recipient callout answers.')
+param verificationsTableName string = 'verifications'
+
 @description('Storage redundancy. ZRS keeps spooled mail through the loss of a zone where the region offers it.')
 @allowed([
   'Standard_LRS'
@@ -98,6 +101,11 @@ resource primaries 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-
   name: primariesTableName
 }
 
+resource verifications 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' = {
+  parent: tableService
+  name: verificationsTableName
+}
+
 output id string = storage.id
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
@@ -106,3 +114,4 @@ output bodiesContainerName string = bodies.name
 output deploymentContainerName string = deployment.name
 output spoolTableName string = spool.name
 output primariesTableName string = primaries.name
+output verificationsTableName string = verifications.name

@@ -31,6 +31,9 @@ public sealed class AzureOptions
     /// <summary>Table holding each primary's last seen state. Default <c>primaries</c>.</summary>
     public string PrimariesTable { get; set; } = "primaries";
 
+    /// <summary>Table the receiver replicas share recipient callout answers in. Default <c>verifications</c>.</summary>
+    public string VerificationsTable { get; set; } = "verifications";
+
     /// <summary>Client id of a user-assigned managed identity; empty for the system-assigned one or developer credentials.</summary>
     public string? ManagedIdentityClientId { get; set; }
 

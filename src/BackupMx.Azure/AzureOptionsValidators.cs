@@ -31,6 +31,7 @@ public sealed partial class AzureStorageOptionsValidator : IValidateOptions<Azur
 
         CheckTableName(errors, "SpoolTable", options.SpoolTable);
         CheckTableName(errors, "PrimariesTable", options.PrimariesTable);
+        CheckTableName(errors, "VerificationsTable", options.VerificationsTable);
 
         if (!string.IsNullOrWhiteSpace(options.ManagedIdentityClientId) && !Guid.TryParse(options.ManagedIdentityClientId, out _))
         {

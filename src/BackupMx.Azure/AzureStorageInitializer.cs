@@ -32,6 +32,7 @@ public sealed partial class AzureStorageInitializer(
         await CreateAsync("container", o.BodiesContainer, "BodiesContainer", ct => blobs.GetBlobContainerClient(o.BodiesContainer).CreateIfNotExistsAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
         await CreateAsync("table", o.SpoolTable, "SpoolTable", ct => tables.GetTableClient(o.SpoolTable).CreateIfNotExistsAsync(ct), cancellationToken).ConfigureAwait(false);
         await CreateAsync("table", o.PrimariesTable, "PrimariesTable", ct => tables.GetTableClient(o.PrimariesTable).CreateIfNotExistsAsync(ct), cancellationToken).ConfigureAwait(false);
+        await CreateAsync("table", o.VerificationsTable, "VerificationsTable", ct => tables.GetTableClient(o.VerificationsTable).CreateIfNotExistsAsync(ct), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task CreateAsync<T>(string kind, string name, string key, Func<CancellationToken, Task<T>> create, CancellationToken cancellationToken)

@@ -19,6 +19,29 @@ public static class DeliveryServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddBackupMxDelivery(this IServiceCollection services)
     {
+        services.AddBackupMxRecipientCallouts();
+        services.TryAddSingleton<IMessageTransport>(sp => new MailKitTransport(
+            sp.GetRequiredService<DeliveryRouter>(),
+            sp.GetRequiredService<SmtpConnector>(),
+            sp.GetRequiredService<IDeliveryTlsPolicy>(),
+            sp.GetRequiredService<IOptions<BackupMxOptions>>(),
+            sp.GetRequiredService<ILogger<MailKitTransport>>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IPrimaryProber>(sp => new MailKitPrimaryProber(
+            sp.GetRequiredService<DeliveryRouter>(),
+            sp.GetRequiredService<SmtpConnector>(),
+            sp.GetRequiredService<IOptions<BackupMxOptions>>()));
+        services.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>();
+        return services;
+    }
+
+    /// <summary>
+    /// Only recipient callouts (<see cref="MailKitRecipientVerifier"/>, also registered as
+    /// itself so a host can wrap it) and what they need: MX resolution, routing, the outbound
+    /// TLS policy and the connector. For a host that receives but never forwards.
+    /// </summary>
+    public static IServiceCollection AddBackupMxRecipientCallouts(this IServiceCollection services)
+    {
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ILookupClient>(_ => new LookupClient(new LookupClientOptions
         {
@@ -37,26 +60,15 @@ public static class DeliveryServiceCollectionExtensions
         // for relaying, probing and callouts; the connector is internal, hence the factories.
         services.TryAddSingleton<LocalEndpoints>();
         services.TryAddSingleton<SmtpConnector>();
-        services.TryAddSingleton<IMessageTransport>(sp => new MailKitTransport(
+        services.TryAddSingleton(sp => new MailKitRecipientVerifier(
             sp.GetRequiredService<DeliveryRouter>(),
             sp.GetRequiredService<SmtpConnector>(),
             sp.GetRequiredService<IDeliveryTlsPolicy>(),
-            sp.GetRequiredService<IOptions<BackupMxOptions>>(),
-            sp.GetRequiredService<ILogger<MailKitTransport>>(),
-            sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<IPrimaryProber>(sp => new MailKitPrimaryProber(
-            sp.GetRequiredService<DeliveryRouter>(),
-            sp.GetRequiredService<SmtpConnector>(),
-            sp.GetRequiredService<IOptions<BackupMxOptions>>()));
-        services.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>();
+            sp.GetRequiredService<ILogger<MailKitRecipientVerifier>>()));
 
         // Replace, not TryAdd: Core may register a verifier that always answers Unknown, and a
         // host that composes Core first must still get callouts.
-        services.Replace(ServiceDescriptor.Singleton<IRecipientVerifier>(sp => new MailKitRecipientVerifier(
-            sp.GetRequiredService<DeliveryRouter>(),
-            sp.GetRequiredService<SmtpConnector>(),
-            sp.GetRequiredService<IDeliveryTlsPolicy>(),
-            sp.GetRequiredService<ILogger<MailKitRecipientVerifier>>())));
+        services.Replace(ServiceDescriptor.Singleton<IRecipientVerifier>(sp => sp.GetRequiredService<MailKitRecipientVerifier>()));
         return services;
     }
 }

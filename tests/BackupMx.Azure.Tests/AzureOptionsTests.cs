@@ -39,6 +39,7 @@ public sealed class AzureOptionsTests
         Assert.Equal("bodies", options.BodiesContainer);
         Assert.Equal("spool", options.SpoolTable);
         Assert.Equal("primaries", options.PrimariesTable);
+        Assert.Equal("verifications", options.VerificationsTable);
         Assert.Null(options.ManagedIdentityClientId);
     }
 
@@ -47,6 +48,7 @@ public sealed class AzureOptionsTests
     [InlineData("BackupMx:Azure:BodiesContainer", "Bodies_1", "BackupMx:Azure:BodiesContainer")]
     [InlineData("BackupMx:Azure:SpoolTable", "spool-table", "BackupMx:Azure:SpoolTable")]
     [InlineData("BackupMx:Azure:PrimariesTable", "1primaries", "BackupMx:Azure:PrimariesTable")]
+    [InlineData("BackupMx:Azure:VerificationsTable", "verifications_1", "BackupMx:Azure:VerificationsTable")]
     [InlineData("BackupMx:Azure:ManagedIdentityClientId", "not-a-guid", "BackupMx:Azure:ManagedIdentityClientId")]
     [InlineData("BackupMx:Azure:BlobServiceUri", "ftp://acct.blob.core.windows.net", "BackupMx:Azure:BlobServiceUri")]
     [InlineData("BackupMx:Azure:ServiceBusQueue", "", "BackupMx:Azure:ServiceBusQueue")]

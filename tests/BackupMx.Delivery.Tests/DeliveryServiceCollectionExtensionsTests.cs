@@ -37,6 +37,24 @@ public sealed class DeliveryServiceCollectionExtensionsTests
         Assert.Single(services, d => d.ServiceType == typeof(LocalEndpoints));
     }
 
+    [Fact]
+    public void AddBackupMxRecipientCallouts_OnlyTheVerifier_AlsoRegisteredAsItself()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(TestDelivery.Config()));
+        services.AddSingleton<IRecipientVerifier, Core.Intake.NullRecipientVerifier>();
+        services.AddBackupMxRecipientCallouts();
+        using var provider = Provider(services);
+
+        // Replaces a verifier registered earlier (Core's null one), and a host can wrap it.
+        Assert.Same(provider.GetRequiredService<MailKitRecipientVerifier>(), provider.GetRequiredService<IRecipientVerifier>());
+        Assert.Null(provider.GetService<IMessageTransport>());
+        Assert.Null(provider.GetService<IPrimaryProber>());
+        Assert.Null(provider.GetService<IDsnComposer>());
+    }
+
     private static ServiceCollection Services()
     {
         var services = new ServiceCollection();

@@ -306,12 +306,44 @@ public sealed class MailKitTransportTests : IAsyncLifetime
     {
         var dns = new ScriptedDns().WithMx("sender.org").WithAddress("sender.org", "127.0.0.1");
 
-        var result = await TestDelivery.Transport(TestDelivery.Config(port: _primary.Port), dns).DeliverAsync(
+        var result = await TestDelivery.Transport(TestDelivery.Config(), dns, smtpPort: _primary.Port).DeliverAsync(
             TestDelivery.Request(Body, sender: string.Empty, recipients: ["alice@sender.org"], kind: MessageKind.Dsn, domain: "sender.org"),
             CancellationToken.None);
 
         Assert.True(result.Outcomes[0].Reply.IsSuccess, result.Outcomes[0].Reply.ToString());
         Assert.Equal("sender.org", result.RemoteHost);
+    }
+
+    [Fact]
+    public async Task DeliverAsync_DsnToSendersMx_GoesToTheSmtpPortNotThePrimariesPort()
+    {
+        // Two servers on loopback: the primary listens on Delivery:Port, the sender's MX on the port
+        // that stands for 25. A DSN belongs to the sender's MX, whatever Delivery:Port says.
+        await using var senderMx = new FakePrimary();
+        await senderMx.StartAsync();
+        var dns = new ScriptedDns().WithMx("sender.org", (10, "mx.sender.org")).WithAddress("mx.sender.org", "127.0.0.1");
+
+        var result = await TestDelivery.Transport(TestDelivery.Config(port: _primary.Port), dns, smtpPort: senderMx.Port).DeliverAsync(
+            TestDelivery.Request(Body, sender: string.Empty, recipients: ["alice@sender.org"], kind: MessageKind.Dsn, domain: "sender.org"),
+            CancellationToken.None);
+
+        Assert.True(result.Outcomes[0].Reply.IsSuccess, result.Outcomes[0].Reply.ToString());
+        Assert.Equal(["alice@sender.org"], senderMx.Messages.Single().AcceptedRecipients);
+        Assert.Empty(_primary.Messages);
+    }
+
+    [Fact]
+    public async Task DeliverAsync_RelayByMx_GoesToThePrimariesPortNotTheSmtpPort()
+    {
+        await using var other = new FakePrimary();
+        await other.StartAsync();
+        var dns = new ScriptedDns().WithMx("example.com", (10, "mx.example.com")).WithAddress("mx.example.com", "127.0.0.1");
+
+        var result = await TestDelivery.Transport(TestDelivery.Config(port: _primary.Port), dns, smtpPort: other.Port).DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
+
+        Assert.True(result.Outcomes[0].Reply.IsSuccess, result.Outcomes[0].Reply.ToString());
+        Assert.Single(_primary.Messages);
+        Assert.Empty(other.Messages);
     }
 
     [Fact]

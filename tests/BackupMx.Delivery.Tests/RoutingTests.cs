@@ -138,11 +138,39 @@ public sealed class DeliveryRouterTests
     }
 
     [Fact]
-    public async Task RouteAsync_DsnNoMx_FallsBackToTheDomainItself()
+    public async Task RouteAsync_DsnByMx_Port25WhateverThePrimariesPortIs()
+    {
+        // Delivery:Port is 2525 here: the primaries' port. A sender's MX listens on 25 only.
+        var dns = new ScriptedDns().WithMx("sender.org", (20, "b.sender.org"), (10, "a.sender.org"));
+
+        var route = await Router(dns).RouteAsync(MessageKind.Dsn, "sender.org", CancellationToken.None);
+
+        Assert.Equal([new HostPort("a.sender.org", 25), new HostPort("b.sender.org", 25)], route.Hosts);
+    }
+
+    [Fact]
+    public async Task RouteAsync_DsnNoMx_FallsBackToTheDomainItselfOnPort25()
     {
         var route = await Router(new ScriptedDns().WithMx("sender.org")).RouteAsync(MessageKind.Dsn, "sender.org", CancellationToken.None);
 
-        Assert.Equal([new HostPort("sender.org", 2525)], route.Hosts);
+        Assert.Equal([new HostPort("sender.org", 25)], route.Hosts);
+    }
+
+    [Fact]
+    public async Task RouteAsync_DsnWithSmartHostWithoutPort_Port25()
+    {
+        var route = await Router(new ScriptedDns(), smartHost: "relay.example.net").RouteAsync(MessageKind.Dsn, "sender.org", CancellationToken.None);
+
+        Assert.Equal([new HostPort("relay.example.net", 25)], route.Hosts);
+    }
+
+    [Fact]
+    public async Task RouteAsync_RelayWithSmartHost_PrimariesKeepTheirPort()
+    {
+        // The bounce smart host is for DSNs only: relayed mail still goes to the primary on Delivery:Port.
+        var route = await Router(new ScriptedDns(), primary: "inbound.example.com", smartHost: "relay.example.net").RouteAsync(MessageKind.Relay, "example.com", CancellationToken.None);
+
+        Assert.Equal([new HostPort("inbound.example.com", 2525)], route.Hosts);
     }
 
     [Fact]

@@ -49,11 +49,12 @@ internal static class TestDelivery
         Bounce = new BounceOptions { SmartHost = smartHost },
     };
 
-    public static MailKitTransport Transport(BackupMxOptions options, IDnsResolver? dns = null, IDeliveryTlsPolicy? tls = null, TimeProvider? time = null)
+    /// <param name="smtpPort">Where DSNs to a sender's MX go instead of 25 (a test cannot listen on 25).</param>
+    public static MailKitTransport Transport(BackupMxOptions options, IDnsResolver? dns = null, IDeliveryTlsPolicy? tls = null, TimeProvider? time = null, int? smtpPort = null)
     {
         dns ??= new ScriptedDns();
         var wrapped = Microsoft.Extensions.Options.Options.Create(options);
-        return new MailKitTransport(Router(options, dns), Connector(options, dns), tls ?? new ConfiguredTlsPolicy(wrapped), wrapped, NullLogger<MailKitTransport>.Instance, time ?? TimeProvider.System);
+        return new MailKitTransport(Router(options, dns, smtpPort), Connector(options, dns), tls ?? new ConfiguredTlsPolicy(wrapped), wrapped, NullLogger<MailKitTransport>.Instance, time ?? TimeProvider.System);
     }
 
     public static MailKitPrimaryProber Prober(BackupMxOptions options, IDnsResolver? dns = null)
@@ -75,8 +76,8 @@ internal static class TestDelivery
         return new SmtpConnector(dns, new LocalEndpoints(wrapped), wrapped, NullLogger<SmtpConnector>.Instance);
     }
 
-    public static DeliveryRouter Router(BackupMxOptions options, IDnsResolver dns) =>
-        new(dns, Microsoft.Extensions.Options.Options.Create(options), NullLogger<DeliveryRouter>.Instance);
+    public static DeliveryRouter Router(BackupMxOptions options, IDnsResolver dns, int? smtpPort = null) =>
+        new(dns, Microsoft.Extensions.Options.Options.Create(options), NullLogger<DeliveryRouter>.Instance, smtpPort ?? DeliveryRouter.SmtpPort);
 
     public static DeliveryRequest Request(
         byte[] body,

@@ -108,6 +108,10 @@ public sealed class CompositionTests
         Assert.IsType<ServiceBusWakeUpQueue>(host.Services.GetRequiredService<IWakeUpQueue>());
         Assert.IsType<BlobBodyStore>(host.Services.GetRequiredService<IBodyStore>());
         Assert.Null(host.Services.GetService<IMessageTransport>());
+
+        // Callouts at RCPT time, answers shared through the verifications table.
+        var verifier = Assert.IsType<TableCachedRecipientVerifier>(host.Services.GetRequiredService<IRecipientVerifier>());
+        Assert.Equal("verifications", verifier.Table.Name);
     }
 
     [Fact]
@@ -127,14 +131,14 @@ public sealed class CompositionTests
         Assert.Contains("ENTRYPOINT [\"dotnet\", \"BackupMx.Receiver.dll\"]", dockerfile, StringComparison.Ordinal);
 
         // Every project the receiver builds from must have its project file copied before the restore.
-        foreach (var project in new[] { "BackupMx.Core", "BackupMx.Smtp", "BackupMx.Azure", "BackupMx.Telemetry", "BackupMx.Receiver" })
+        foreach (var project in new[] { "BackupMx.Core", "BackupMx.Smtp", "BackupMx.Azure", "BackupMx.Delivery", "BackupMx.Telemetry", "BackupMx.Receiver" })
         {
             Assert.Contains($"COPY src/{project}/{project}.csproj src/{project}/", dockerfile, StringComparison.Ordinal);
         }
 
         var references = ProjectClosure(root, Path.Combine(root, "src", "BackupMx.Receiver", "BackupMx.Receiver.csproj"));
         Assert.Equal(
-            ["BackupMx.Azure", "BackupMx.Core", "BackupMx.Receiver", "BackupMx.Smtp", "BackupMx.Telemetry"],
+            ["BackupMx.Azure", "BackupMx.Core", "BackupMx.Delivery", "BackupMx.Receiver", "BackupMx.Smtp", "BackupMx.Telemetry"],
             references.Order(StringComparer.Ordinal));
     }
 

@@ -23,6 +23,7 @@ public sealed partial class InfraRoleTests
                 ("serviceBusDataSender", "queue"),
                 ("storageBlobDataContributor", "bodies"),
                 ("storageTableDataContributor", "spool"),
+                ("storageTableDataContributor", "verifications"),
                 ("storageTableDataReader", "primaries"),
             ],
             receiver);

@@ -136,7 +136,10 @@ public sealed class DeliveryOptions
     /// </summary>
     public TimeSpan IdleConnectionTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Remote port used for MX hosts (and a Primary given without a port).</summary>
+    /// <summary>
+    /// Port of the primaries: their MX hosts, and a Primary given without a port. Not used for
+    /// DSNs: a sender's MX is always reached on 25.
+    /// </summary>
     [Range(1, 65535)]
     public int Port { get; set; } = 25;
 
@@ -183,7 +186,10 @@ public sealed class DeliveryOptions
 
 public sealed class BounceOptions
 {
-    /// <summary>Optional <c>host[:port]</c> that DSNs are sent through instead of the sender domain's MX.</summary>
+    /// <summary>
+    /// Optional <c>host[:port]</c> that DSNs are sent through instead of the sender domain's MX;
+    /// without a port, 25 (not Delivery:Port, which is the primaries').
+    /// </summary>
     public string? SmartHost { get; set; }
 }
 

@@ -6,6 +6,11 @@
 // recipient domain's MX, falling back to its A/AAAA when it has no MX (RFC 5321
 // §5.1). A null MX (RFC 7505) makes a DSN undeliverable for good; for relayed mail
 // it is a configuration error, so the mail stays queued and the error is logged.
+//
+// Ports: Delivery:Port is the primaries' port (their MX hosts, and a Primary given
+// without one), since a primary can be told to listen elsewhere when port 25 is blocked
+// on the way out. Nobody can tell a sender's MX that, so DSNs go to port 25, and so
+// does a bounce smart host given without a port (RFC 5321 §4.5.4.2 names no other).
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using Microsoft.Extensions.Logging;
@@ -19,15 +24,39 @@ public sealed record DeliveryRoute(IReadOnlyList<HostPort> Hosts, SmtpReply? Fai
     public static DeliveryRoute Fail(SmtpReply reply, bool undeliverable = false) => new([], reply, undeliverable);
 }
 
-public sealed partial class DeliveryRouter(IDnsResolver dns, IOptions<BackupMxOptions> options, ILogger<DeliveryRouter> logger)
+public sealed partial class DeliveryRouter
 {
+    /// <summary>The SMTP port of every MX host on the internet (RFC 5321 §4.5.4.2).</summary>
+    public const int SmtpPort = 25;
+
+    private readonly IDnsResolver _dns;
+    private readonly IOptions<BackupMxOptions> _options;
+    private readonly ILogger<DeliveryRouter> _logger;
+    private readonly int _smtpPort;
     private readonly Random _random = new();
     private readonly Lock _randomLock = new();
 
+    public DeliveryRouter(IDnsResolver dns, IOptions<BackupMxOptions> options, ILogger<DeliveryRouter> logger)
+        : this(dns, options, logger, SmtpPort)
+    {
+    }
+
+    /// <param name="smtpPort">
+    /// For tests only: where DSNs and a smart host without a port go instead of 25, which a test
+    /// cannot listen on. Delivery:Port must never be that seam: it is the primaries' port.
+    /// </param>
+    internal DeliveryRouter(IDnsResolver dns, IOptions<BackupMxOptions> options, ILogger<DeliveryRouter> logger, int smtpPort)
+    {
+        _dns = dns;
+        _options = options;
+        _logger = logger;
+        _smtpPort = smtpPort;
+    }
+
     public async Task<DeliveryRoute> RouteAsync(MessageKind kind, string domain, CancellationToken cancellationToken)
     {
-        var config = options.Value;
-        var port = config.Delivery.Port;
+        var config = _options.Value;
+        var port = kind == MessageKind.Relay ? config.Delivery.Port : _smtpPort;
         if (kind == MessageKind.Relay)
         {
             var primary = config.FindDomain(domain)?.Primary;
@@ -43,10 +72,10 @@ public sealed partial class DeliveryRouter(IDnsResolver dns, IOptions<BackupMxOp
             return new DeliveryRoute([smartHost.Value]);
         }
 
-        var mx = await dns.LookupMxAsync(domain, cancellationToken).ConfigureAwait(false);
+        var mx = await _dns.LookupMxAsync(domain, cancellationToken).ConfigureAwait(false);
         if (mx.Status == DnsLookupStatus.Failed)
         {
-            LogDnsFailed(logger, domain, mx.Error);
+            LogDnsFailed(_logger, domain, mx.Error);
             return DeliveryRoute.Fail(SmtpReply.LocalTransient("4.4.3", "DNS lookup of the destination failed"));
         }
 
@@ -94,7 +123,7 @@ public sealed partial class DeliveryRouter(IDnsResolver dns, IOptions<BackupMxOp
     private DeliveryRoute ConfigurationError(string domain, string problem)
     {
         // Mail for a configured domain is kept: the operator can fix DNS or set a Primary.
-        LogNoPrimary(logger, domain, problem);
+        LogNoPrimary(_logger, domain, problem);
         return DeliveryRoute.Fail(SmtpReply.LocalTransient("4.4.4", "no primary mail server found for the domain"));
     }
 
