@@ -6,49 +6,6 @@ using System.Text.Json.Nodes;
 namespace BackupMx.Functions.Tests;
 
 /// <summary>
-/// infra/main.bicep compiled to ARM JSON by the Bicep CLI (the one scripts/check-infra.sh fetches),
-/// once per test run. What a template deploys is read from here, as Azure would read it, not from
-/// the Bicep text.
-/// </summary>
-internal static class CompiledMainTemplate
-{
-    private static readonly Lazy<JsonObject> Template = new(Build);
-
-    public static JsonObject Json => Template.Value;
-
-    private static string BicepPath => Path.Combine(AzureYamlTests.RepoRoot, ".tools", "nuget", "azure.bicep.commandline.linux-x64", "0.49.2", "tools", "bicep");
-
-    private static JsonObject Build()
-    {
-        if (!File.Exists(BicepPath))
-        {
-            // The script fetches the pinned CLI from the NuGet feed (and builds and lints on the way).
-            Run("bash", $"\"{Path.Combine(AzureYamlTests.RepoRoot, "scripts", "check-infra.sh")}\"");
-        }
-
-        Assert.True(File.Exists(BicepPath), $"The Bicep CLI is not at {BicepPath}; run scripts/check-infra.sh.");
-        var json = Run(BicepPath, $"build \"{Path.Combine(AzureYamlTests.RepoRoot, "infra", "main.bicep")}\" --stdout");
-        return JsonNode.Parse(json)!.AsObject();
-    }
-
-    private static string Run(string file, string arguments)
-    {
-        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.Environment["BICEP_TRACING_ENABLED"] = "false";
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"{file} {arguments} exited with {process.ExitCode}: {error.Result}");
-        return output;
-    }
-
-    /// <summary>A top-level resource or module of the compiled template, by its symbolic name.</summary>
-    public static JsonObject Resource(string symbolicName) =>
-        Json["resources"]![symbolicName]?.AsObject() ?? throw new InvalidOperationException($"main.bicep has no resource '{symbolicName}'.");
-}
-
-/// <summary>
 /// Evaluates the ARM template expressions a template uses for its own values ("[if(...)]",
 /// "[createObject(...)]", parameters, variables, lambdas), so that a test can see what a module
 /// deploys for given parameters. Functions that need a deployment (reference, subscription,

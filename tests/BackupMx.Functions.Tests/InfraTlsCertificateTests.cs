@@ -68,7 +68,7 @@ public sealed class InfraTlsCertificateTests
     public void KeyVaultAccess_GivesSecretsUserToTheReceiverIdentity_ScopedToTheVaultInItsOwnResourceGroup()
     {
         var module = CompiledMainTemplate.Resource("receiverKeyVaultAccess");
-        var main = new ArmTemplateEvaluator(CompiledMainTemplate.Json, new Dictionary<string, JsonNode?>
+        var main = new ArmTemplateEvaluator(CompiledMainTemplate.Root, new Dictionary<string, JsonNode?>
         {
             ["tlsCertificateSecretUri"] = SecretUri,
             ["tlsKeyVaultId"] = VaultId,
@@ -100,7 +100,7 @@ public sealed class InfraTlsCertificateTests
     [Fact]
     public void KeyVaultAccess_WithoutCertificate_IsNotDeployed()
     {
-        var main = new ArmTemplateEvaluator(CompiledMainTemplate.Json, new Dictionary<string, JsonNode?>
+        var main = new ArmTemplateEvaluator(CompiledMainTemplate.Root, new Dictionary<string, JsonNode?>
         {
             ["tlsCertificateSecretUri"] = "",
             ["tlsKeyVaultId"] = "",
@@ -112,7 +112,7 @@ public sealed class InfraTlsCertificateTests
     [Fact]
     public void KeyVaultSecretsUser_IsGrantedOnceInTheWholeTemplate_AndToNoOtherIdentity()
     {
-        var json = CompiledMainTemplate.Json.ToJsonString();
+        var json = CompiledMainTemplate.Root.ToJsonString();
         var grants = json.Split(KeyVaultSecretsUser).Length - 1;
 
         // Once as the role's ID in the module that assigns it to the receiver; no other module
