@@ -50,6 +50,7 @@ internal static class SpoolEntityMapper
         public const string LeaseOwner = "LeaseOwner";
         public const string LeaseExpiresAt = "LeaseExpiresAtTicks";
         public const string WakeUpToken = "WakeUpToken";
+        public const string WriteId = "WriteId";
     }
 
     /// <summary>
@@ -165,6 +166,21 @@ internal static class SpoolEntityMapper
         };
         return record;
     }
+
+    /// <summary>
+    /// Marks <paramref name="entity"/> with a fresh write id. The SDK resends the same request
+    /// after a lost response, so a stored entity that carries this id is this very write.
+    /// </summary>
+    public static string StampWrite(TableEntity entity)
+    {
+        var writeId = Guid.NewGuid().ToString("N");
+        entity[Columns.WriteId] = writeId;
+        return writeId;
+    }
+
+    /// <summary>Whether <paramref name="stored"/> is the result of the write stamped <paramref name="writeId"/>.</summary>
+    public static bool IsWrite(TableEntity stored, string writeId) =>
+        string.Equals(stored.GetString(Columns.WriteId), writeId, StringComparison.Ordinal);
 
     public static DateTimeOffset FromDueKey(string? value) =>
         value is null ? default : FromTicks(long.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture));
