@@ -133,7 +133,9 @@ public sealed partial class BlobBodyStore : IBodyStore
             details.Metadata.TryGetValue(Sha256MetadataKey, out var expected);
             return new VerifyingReadStream(response.Value.Content, response.Value.Details.ContentLength, expected, queueId);
         }
-        catch (RequestFailedException ex) when (ex.Status == 404)
+        // Only a missing blob is a missing body, which the forwarder treats as final. A missing
+        // container (404 ContainerNotFound) is a deployment fault that must stay a retryable error.
+        catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.BlobNotFound)
         {
             throw new BodyNotFoundException(queueId);
         }

@@ -8,7 +8,10 @@
 //
 // MessageId is "<queue id>:<due ticks>": if the queue has duplicate detection, a
 // retried schedule of the same attempt is dropped, while a genuinely new schedule
-// (a later retry, a flush to "now") has a new id and is never swallowed.
+// (a later retry, a flush to "now") has a new id and is never swallowed. The due
+// time also travels as property "dueAt" (UTC ticks): Service Bus fires by its own
+// clock, and the forwarder, on a machine whose clock may be behind, uses it to
+// recognise the record's own wake-up instead of dropping it as early.
 //
 // Receiving is peek-lock: a wake-up is completed only after the state it led to is
 // written, and one that is abandoned (or whose worker dies) comes back. Wake-ups are
@@ -27,6 +30,7 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
 {
     public const string DomainProperty = "domain";
     public const string QueueIdProperty = "queueId";
+    public const string DueAtProperty = "dueAt";
     public const string WakeUpSubject = "wakeup";
 
     private readonly ServiceBusSender _sender;
@@ -56,6 +60,7 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
         };
         message.ApplicationProperties[DomainProperty] = wakeUp.Domain;
         message.ApplicationProperties[QueueIdProperty] = wakeUp.QueueId;
+        message.ApplicationProperties[DueAtProperty] = dueAt.UtcTicks;
 
         var sequenceNumber = await _sender.ScheduleMessageAsync(message, dueAt, cancellationToken).ConfigureAwait(false);
         LogScheduled(_logger, wakeUp.QueueId, dueAt, sequenceNumber);
@@ -141,7 +146,7 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
         if (message.ApplicationProperties.TryGetValue(DomainProperty, out var d) && d is string domain && domain.Length > 0
             && message.ApplicationProperties.TryGetValue(QueueIdProperty, out var q) && q is string queueId && queueId.Length > 0)
         {
-            wakeUp = new WakeUp(domain, queueId);
+            wakeUp = new WakeUp(domain, queueId) { DueAt = DueAtOf(message, queueId) };
             return true;
         }
 
@@ -150,7 +155,7 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
             var body = JsonSerializer.Deserialize(message.Body.ToMemory().Span, WakeUpJsonContext.Default.WakeUpBody);
             if (body is { Domain.Length: > 0, QueueId.Length: > 0 })
             {
-                wakeUp = new WakeUp(body.Domain, body.QueueId);
+                wakeUp = new WakeUp(body.Domain, body.QueueId) { DueAt = DueAtOf(message, body.QueueId) };
                 return true;
             }
         }
@@ -161,6 +166,24 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
         wakeUp = null!;
         return false;
     }
+
+    /// <summary>The scheduled time: the property, or the suffix of a message id made by <see cref="MessageIdFor"/>.</summary>
+    private static DateTimeOffset? DueAtOf(ServiceBusReceivedMessage message, string queueId)
+    {
+        if (message.ApplicationProperties.TryGetValue(DueAtProperty, out var value) && value is long ticks)
+        {
+            return TicksToInstant(ticks);
+        }
+
+        var id = message.MessageId;
+        return id is not null && id.Length > queueId.Length + 1 && id.StartsWith(queueId, StringComparison.Ordinal) && id[queueId.Length] == ':'
+            && long.TryParse(id.AsSpan(queueId.Length + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var fromId)
+            ? TicksToInstant(fromId)
+            : null;
+    }
+
+    private static DateTimeOffset? TicksToInstant(long ticks) =>
+        ticks >= 0 && ticks <= DateTimeOffset.MaxValue.UtcTicks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
     private ServiceBusReceiver Receiver =>
         _receiver ?? throw new InvalidOperationException("This wake-up queue was created without a receiver; it can only schedule.");

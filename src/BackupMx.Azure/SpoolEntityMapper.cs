@@ -25,6 +25,15 @@ internal static class SpoolEntityMapper
     /// <summary>Largest binary property (64 KiB).</summary>
     internal const int MaxBinaryChunk = 64 * 1024;
 
+    /// <summary>
+    /// Most compressed recipient bytes kept at full reply length: half the entity's 1 MiB, so the
+    /// other columns and the service's per-property overhead always fit.
+    /// </summary>
+    internal const int MaxCompressedRecipientBytes = 8 * MaxBinaryChunk;
+
+    /// <summary>Reply texts are cut to this when the recipients would not fit otherwise.</summary>
+    internal const int ShortReplyChars = 100;
+
     internal static class Columns
     {
         public const string Domain = "Domain";
@@ -50,6 +59,7 @@ internal static class SpoolEntityMapper
         public const string LeaseOwner = "LeaseOwner";
         public const string LeaseExpiresAt = "LeaseExpiresAtTicks";
         public const string WakeUpToken = "WakeUpToken";
+        public const string WriteId = "WriteId";
     }
 
     /// <summary>
@@ -114,7 +124,9 @@ internal static class SpoolEntityMapper
             entity[Columns.DeclaredSize] = size;
         }
 
-        SetIfNotNull(entity, Columns.LastError, record.LastError);
+        // Core bounds it already (StoredText); the column limit is enforced here too, because a
+        // write over it fails with 400 and no later outcome of the record could be saved.
+        SetIfNotNull(entity, Columns.LastError, record.LastError is { } error ? StoredText.Bound(error, MaxPlainRecipientChars) : null);
         SetIfNotNull(entity, Columns.ClientAddress, record.ClientAddress);
         SetIfNotNull(entity, Columns.HeloName, record.HeloName);
         SetIfNotNull(entity, Columns.LeaseOwner, record.LeaseOwner);
@@ -166,6 +178,21 @@ internal static class SpoolEntityMapper
         return record;
     }
 
+    /// <summary>
+    /// Marks <paramref name="entity"/> with a fresh write id. The SDK resends the same request
+    /// after a lost response, so a stored entity that carries this id is this very write.
+    /// </summary>
+    public static string StampWrite(TableEntity entity)
+    {
+        var writeId = Guid.NewGuid().ToString("N");
+        entity[Columns.WriteId] = writeId;
+        return writeId;
+    }
+
+    /// <summary>Whether <paramref name="stored"/> is the result of the write stamped <paramref name="writeId"/>.</summary>
+    public static bool IsWrite(TableEntity stored, string writeId) =>
+        string.Equals(stored.GetString(Columns.WriteId), writeId, StringComparison.Ordinal);
+
     public static DateTimeOffset FromDueKey(string? value) =>
         value is null ? default : FromTicks(long.Parse(value, NumberStyles.None, CultureInfo.InvariantCulture));
 
@@ -199,15 +226,16 @@ internal static class SpoolEntityMapper
             return;
         }
 
-        byte[] compressed;
-        using (var output = new MemoryStream())
+        var compressed = Compress(utf8);
+        if (compressed.Length > MaxCompressedRecipientBytes)
         {
-            using (var brotli = new BrotliStream(output, CompressionLevel.Optimal, leaveOpen: true))
+            // Outcomes must always be savable; the reply texts are only for people, so they give way.
+            foreach (var reply in dtos.Select(d => d.LastReply).OfType<ReplyDto>())
             {
-                brotli.Write(utf8);
+                reply.Text = StoredText.Bound(reply.Text, ShortReplyChars);
             }
 
-            compressed = output.ToArray();
+            compressed = Compress(JsonSerializer.SerializeToUtf8Bytes(dtos, SpoolJsonContext.Default.ListRecipientDto));
         }
 
         var parts = (compressed.Length + MaxBinaryChunk - 1) / MaxBinaryChunk;
@@ -218,6 +246,17 @@ internal static class SpoolEntityMapper
         }
 
         entity[Columns.RecipientsCompressedParts] = parts;
+    }
+
+    private static byte[] Compress(byte[] utf8)
+    {
+        using var output = new MemoryStream();
+        using (var brotli = new BrotliStream(output, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            brotli.Write(utf8);
+        }
+
+        return output.ToArray();
     }
 
     private static List<RecipientState> ReadRecipients(TableEntity entity)

@@ -12,6 +12,7 @@
 using System.Runtime.CompilerServices;
 using Azure;
 using Azure.Data.Tables;
+using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 
 namespace BackupMx.Azure;
@@ -56,7 +57,8 @@ public sealed class TablePrimaryStatusStore : IPrimaryStatusStore
 
         if (status.LastError is not null)
         {
-            entity["LastError"] = status.LastError;
+            // Bounded in Core already; a string property holds 32K UTF-16 characters whatever Core decides.
+            entity["LastError"] = StoredText.Bound(status.LastError, SpoolEntityMapper.MaxPlainRecipientChars);
         }
 
         if (status.Host is not null)

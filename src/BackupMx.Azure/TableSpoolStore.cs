@@ -13,6 +13,14 @@
 // gone; both mean "you lost" and become false, never an exception. Creation is an
 // insert, which the service refuses with 409 if the key exists.
 //
+// The SDK resends a request whose response was lost. When the first one had been
+// carried out, the resent insert meets 409 and the resent update 412 against our own
+// write; taken at face value, the first leaves a record whose intake then fails and
+// removes its body, and the second makes a worker drop a delivery it has made. So
+// every insert and update carries a fresh write id (column WriteId), and on 409 or
+// 412 the stored entity is read back: if it carries our write id, the write is done
+// (with the stored ETag).
+//
 // Cost: Tables has no secondary indexes and no server-side ORDER BY, so ListDueAsync
 // is a filtered scan of the whole table (every partition) that reads every due
 // record and keeps the earliest `max` in a bounded heap. That is one request per
@@ -61,6 +69,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
     {
         ArgumentNullException.ThrowIfNull(record);
         var entity = SpoolEntityMapper.ToEntity(record);
+        var writeId = SpoolEntityMapper.StampWrite(entity);
         try
         {
             var response = await _table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
@@ -68,7 +77,13 @@ public sealed partial class TableSpoolStore : ISpoolStore
         }
         catch (RequestFailedException ex) when (ex.Status == 409)
         {
-            throw new SpoolConflictException(record.QueueId);
+            if (await FindOwnWriteAsync(entity.PartitionKey, entity.RowKey, writeId, cancellationToken).ConfigureAwait(false) is not { } etag)
+            {
+                throw new SpoolConflictException(record.QueueId);
+            }
+
+            LogOwnWriteRecognised(_logger, record.QueueId, ex.Status);
+            record.ETag = etag;
         }
     }
 
@@ -88,6 +103,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
         }
 
         var entity = SpoolEntityMapper.ToEntity(record);
+        var writeId = SpoolEntityMapper.StampWrite(entity);
         try
         {
             var response = await _table.UpdateEntityAsync(entity, new ETag(record.ETag), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
@@ -96,9 +112,23 @@ public sealed partial class TableSpoolStore : ISpoolStore
         }
         catch (RequestFailedException ex) when (ex.Status is 412 or 404)
         {
+            if (ex.Status == 412 && await FindOwnWriteAsync(entity.PartitionKey, entity.RowKey, writeId, cancellationToken).ConfigureAwait(false) is { } etag)
+            {
+                LogOwnWriteRecognised(_logger, record.QueueId, ex.Status);
+                record.ETag = etag;
+                return true;
+            }
+
             LogLostRace(_logger, record.QueueId, ex.Status);
             return false;
         }
+    }
+
+    /// <summary>The ETag of the stored entity when it is the result of write <paramref name="writeId"/>; null otherwise.</summary>
+    private async Task<string?> FindOwnWriteAsync(string partitionKey, string rowKey, string writeId, CancellationToken cancellationToken)
+    {
+        var stored = await _table.GetEntityIfExistsAsync<TableEntity>(partitionKey, rowKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return stored.HasValue && SpoolEntityMapper.IsWrite(stored.Value!, writeId) ? stored.Value!.ETag.ToString() : null;
     }
 
     public async Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken)
@@ -262,6 +292,9 @@ public sealed partial class TableSpoolStore : ISpoolStore
 
     [LoggerMessage(EventId = 710, Level = LogLevel.Debug, Message = "Spool record {QueueId} changed or vanished under us (HTTP {Status})")]
     private static partial void LogLostRace(ILogger logger, string queueId, int status);
+
+    [LoggerMessage(EventId = 712, Level = LogLevel.Information, Message = "Spool record {QueueId}: a resent write met HTTP {Status} against its own first attempt, which had succeeded")]
+    private static partial void LogOwnWriteRecognised(ILogger logger, string queueId, int status);
 
     [LoggerMessage(EventId = 711, Level = LogLevel.Debug, Message = "Due scan read {Scanned} record(s), returned {Returned}")]
     private static partial void LogDueScan(ILogger logger, int scanned, int returned);

@@ -17,8 +17,16 @@ internal sealed class FakeSender : ServiceBusSender
     /// <summary>Thrown by the next cancel, if set.</summary>
     public Exception? CancelFailure { get; set; }
 
+    /// <summary>Decides, per message, whether scheduling fails (and with what) instead of succeeding.</summary>
+    public Func<ServiceBusMessage, Exception?>? ScheduleFailure { get; set; }
+
     public override Task<long> ScheduleMessageAsync(ServiceBusMessage message, DateTimeOffset scheduledEnqueueTime, CancellationToken cancellationToken = default)
     {
+        if (ScheduleFailure?.Invoke(message) is { } failure)
+        {
+            return Task.FromException<long>(failure);
+        }
+
         var sequenceNumber = _nextSequenceNumber++;
         Scheduled.Add((message, scheduledEnqueueTime, sequenceNumber));
         return Task.FromResult(sequenceNumber);

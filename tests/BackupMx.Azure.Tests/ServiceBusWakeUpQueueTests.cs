@@ -100,9 +100,30 @@ public sealed class ServiceBusWakeUpQueueTests
         var received = await queue.ReceiveDueAsync(10, TimeSpan.FromSeconds(3), None);
 
         Assert.Equal((10, (TimeSpan?)TimeSpan.FromSeconds(3)), Assert.Single(_receiver.Receives));
-        Assert.Equal([new WakeUp("example.test", "QID1"), new WakeUp("other.test", "QID2")], received.Select(r => r.WakeUp));
+        Assert.Equal([("example.test", "QID1"), ("other.test", "QID2")], received.Select(r => (r.WakeUp.Domain, r.WakeUp.QueueId)));
         Assert.Same(first, received[0].ReceiptHandle);
         Assert.Same(second, received[1].ReceiptHandle);
+    }
+
+    [Fact]
+    public async Task ReceiveDueAsync_ScheduledWakeUp_CarriesItsDueTime()
+    {
+        var queue = CreateQueue();
+        var due = SpoolRecords.T0.AddMinutes(5);
+        await queue.ScheduleAsync(new WakeUp("example.test", "QID1"), due, None);
+        var (message, _, sequenceNumber) = Assert.Single(_sender.Scheduled);
+        _receiver.Available.Enqueue(ServiceBusModelFactory.ServiceBusReceivedMessage(
+            body: message.Body, messageId: message.MessageId, sequenceNumber: sequenceNumber, properties: message.ApplicationProperties));
+
+        // One scheduled before the property existed: the message id still says when.
+        _receiver.Available.Enqueue(ServiceBusModelFactory.ServiceBusReceivedMessage(
+            messageId: $"QID2:{due.UtcTicks}",
+            sequenceNumber: 2,
+            properties: new Dictionary<string, object> { ["domain"] = "example.test", ["queueId"] = "QID2" }));
+
+        var received = await queue.ReceiveDueAsync(10, TimeSpan.FromSeconds(1), None);
+
+        Assert.Equal([due, due], received.Select(r => r.WakeUp.DueAt));
     }
 
     [Fact]

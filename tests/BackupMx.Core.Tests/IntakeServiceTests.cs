@@ -118,7 +118,7 @@ public sealed class IntakeServiceTests
     }
 
     [Fact]
-    public async Task AcceptAsync_SpoolFails_ReturnsFailedAndKeepsNoBody()
+    public async Task AcceptAsync_SpoolFails_ReturnsFailedAndKeepsNoRecord()
     {
         var spool = new InMemorySpoolStore { FailWith = new IOException("disk full") };
         using var h = new CoreHarness(spool: spool);
@@ -126,8 +126,13 @@ public sealed class IntakeServiceTests
         var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
 
         Assert.IsType<IntakeResult.Failed>(result);
-        Assert.Equal(0, ((InMemoryBodyStore)h.Bodies).Count);
         Assert.Empty(h.WakeUps.History);
+        spool.FailWith = null;
+        Assert.Equal(0, spool.Count);
+
+        // The failing store could not say whether the record was stored, so the body stays: an
+        // orphaned body is only space (the embedded start-up scan removes it), a record without one is lost mail.
+        Assert.Equal(1, ((InMemoryBodyStore)h.Bodies).Count);
     }
 
     [Fact]
@@ -143,7 +148,7 @@ public sealed class IntakeServiceTests
     }
 
     [Fact]
-    public async Task AcceptAsync_WakeUpFails_RemovesRecordsAndBodiesOfEveryDomain()
+    public async Task AcceptAsync_WakeUpFails_AcceptsAndTheSweepWakesEveryDomain()
     {
         var spool = new InMemorySpoolStore();
         var bodies = new InMemoryBodyStore();
@@ -152,9 +157,77 @@ public sealed class IntakeServiceTests
 
         var result = await intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
 
+        // Every record was committed, so the message is ours: a 451 now would have the sender send it again.
+        var ids = Assert.IsType<IntakeResult.Accepted>(result).QueueIds;
+        Assert.Equal(2, spool.Count);
+        Assert.Equal(2, bodies.Count);
+        h.Time.Advance(h.Sweeper.Grace);
+        await h.Sweeper.SweepAsync(None);
+        Assert.Equal(ids, h.WakeUps.History.Select(w => w.WakeUp.QueueId).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task AcceptAsync_SecondDomainsWakeUpFails_AcceptsWithoutUndoingTheFirst()
+    {
+        var spool = new InMemorySpoolStore();
+        var bodies = new InMemoryBodyStore();
+        using var h = new CoreHarness(spool: spool, bodies: bodies);
+        var wakeUps = new FailsAfter(h.WakeUps, succeeding: 1);
+        var intake = new IntakeService(spool, bodies, wakeUps, new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+
+        var result = await intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
+
+        var ids = Assert.IsType<IntakeResult.Accepted>(result).QueueIds;
+        var (first, _) = Assert.Single(h.WakeUps.History);
+        Assert.Equal(ids[0], first.QueueId);
+        Assert.NotNull(await spool.GetAsync("example.test", ids[0], None));
+        Assert.Equal(h.Time.GetUtcNow(), (await spool.GetAsync("other.test", ids[1], None))!.NextAttemptAt);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_SecondRecordFails_UndoesTheFirstBeforeAnyWakeUp()
+    {
+        var inner = new InMemorySpoolStore();
+        var spool = new FailingCreate(inner, failOn: 2, storedAnyway: false);
+        var bodies = new InMemoryBodyStore();
+        using var h = new CoreHarness(spool: spool, bodies: bodies);
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
+
         Assert.IsType<IntakeResult.Failed>(result);
-        Assert.Equal(0, spool.Count);
+        Assert.Empty(h.WakeUps.History);
+        Assert.Equal(0, inner.Count);
         Assert.Equal(0, bodies.Count);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_CreateFailsAfterTheServiceStoredTheRecord_LeavesNoRecordWithoutBody()
+    {
+        var inner = new InMemorySpoolStore();
+        var spool = new FailingCreate(inner, failOn: 1, storedAnyway: true);
+        var bodies = new InMemoryBodyStore();
+        using var h = new CoreHarness(spool: spool, bodies: bodies);
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
+
+        Assert.IsType<IntakeResult.Failed>(result);
+        Assert.Equal(0, inner.Count);
+        Assert.Equal(0, bodies.Count);
+    }
+
+    [Fact]
+    public async Task AcceptAsync_UncertainRecordCannotBeRemoved_KeepsItsBody()
+    {
+        var inner = new InMemorySpoolStore();
+        var spool = new FailingCreate(inner, failOn: 1, storedAnyway: true) { FailReads = true };
+        var bodies = new InMemoryBodyStore();
+        using var h = new CoreHarness(spool: spool, bodies: bodies);
+
+        var result = await h.Intake.AcceptAsync(TestMessages.Make(), None);
+
+        Assert.IsType<IntakeResult.Failed>(result);
+        var record = Assert.Single(await inner.ListAllAsync(None).ToListAsync());
+        Assert.NotNull(bodies.Get(record.QueueId));
     }
 
     [Fact]
@@ -180,6 +253,47 @@ public sealed class IntakeServiceTests
         public Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken) => throw new TimeoutException("service bus unavailable");
 
         public Task CancelAsync(string token, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>Schedules the first <c>succeeding</c> wake-ups, then fails like an unreachable Service Bus.</summary>
+    private sealed class FailsAfter(IWakeUpQueue inner, int succeeding) : IWakeUpQueue
+    {
+        private int _calls;
+
+        public Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken) =>
+            ++_calls <= succeeding ? inner.ScheduleAsync(wakeUp, dueAt, cancellationToken) : throw new TimeoutException("service bus unavailable");
+
+        public Task CancelAsync(string token, CancellationToken cancellationToken) => inner.CancelAsync(token, cancellationToken);
+    }
+
+    /// <summary>
+    /// The n-th create fails; with <c>storedAnyway</c> the record was stored before the failure,
+    /// as when the service committed it and the response was lost.
+    /// </summary>
+    private sealed class FailingCreate(ISpoolStore inner, int failOn, bool storedAnyway) : DelegatingSpoolStore(inner)
+    {
+        private int _creates;
+
+        public bool FailReads { get; init; }
+
+        public override async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
+        {
+            if (++_creates != failOn)
+            {
+                await base.CreateAsync(record, cancellationToken);
+                return;
+            }
+
+            if (storedAnyway)
+            {
+                await base.CreateAsync(record.Clone(), cancellationToken);
+            }
+
+            throw new TimeoutException("no response from the table service");
+        }
+
+        public override Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken) =>
+            FailReads ? throw new TimeoutException("no response from the table service") : base.GetAsync(domain, queueId, cancellationToken);
     }
 
     /// <summary>A status table that cannot be reached.</summary>

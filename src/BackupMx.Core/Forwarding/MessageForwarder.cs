@@ -59,6 +59,9 @@ public sealed partial class MessageForwarder(
     // Wake-ups may fire a little before the stored time (clock skew between machines).
     private static readonly TimeSpan EarlyTolerance = TimeSpan.FromSeconds(2);
 
+    // Claims tried on one wake-up when the record changed under a claim without being claimed.
+    private const int MaxClaims = 3;
+
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public async Task<ForwardOutcome> ProcessAsync(WakeUp wakeUp, CancellationToken cancellationToken)
@@ -69,7 +72,7 @@ public sealed partial class MessageForwarder(
             return ForwardOutcome.NotFound;
         }
 
-        return await ProcessAsync(record, cancellationToken).ConfigureAwait(false);
+        return await ProcessAsync(record, wakeUp.DueAt, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -77,30 +80,55 @@ public sealed partial class MessageForwarder(
     /// saving a second read. A stale copy is harmless: the claim is conditional on its ETag,
     /// so a record changed meanwhile comes back as <see cref="ForwardOutcome.Busy"/>.
     /// </summary>
-    public async Task<ForwardOutcome> ProcessAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public Task<ForwardOutcome> ProcessAsync(SpoolRecord record, CancellationToken cancellationToken) =>
+        ProcessAsync(record, null, cancellationToken);
+
+    private async Task<ForwardOutcome> ProcessAsync(SpoolRecord record, DateTimeOffset? wakeUpDueAt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         var now = time.GetUtcNow();
-        if (record.IsLeased(now))
-        {
-            return ForwardOutcome.Busy;
-        }
-
-        if (record.NextAttemptAt > now + EarlyTolerance && record.ExpiresAt > now)
-        {
-            return ForwardOutcome.NotDue;
-        }
-
         var config = options.Value.Delivery;
-        record.LeaseOwner = _owner;
-        record.LeaseExpiresAt = now + config.LeaseDuration;
-
-        // While leased the record is not due, so pumps and sweeps pass it by; if this worker
-        // dies, the record becomes due again when the lease runs out.
-        record.NextAttemptAt = record.LeaseExpiresAt.Value;
-        if (!await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+        for (var claim = 1; ; claim++)
         {
-            return ForwardOutcome.Busy;
+            if (record.IsLeased(now))
+            {
+                return ForwardOutcome.Busy;
+            }
+
+            // The record's own wake-up is due by the queue's clock, whatever this machine's clock says.
+            var ownWakeUp = wakeUpDueAt is { } dueAt && dueAt == record.NextAttemptAt;
+            if (record.NextAttemptAt > now + EarlyTolerance && record.ExpiresAt > now && !ownWakeUp)
+            {
+                return ForwardOutcome.NotDue;
+            }
+
+            record.LeaseOwner = _owner;
+            record.LeaseExpiresAt = now + config.LeaseDuration;
+
+            // While leased the record is not due, so pumps and sweeps pass it by; if this worker
+            // dies, the record becomes due again when the lease runs out.
+            record.NextAttemptAt = record.LeaseExpiresAt.Value;
+            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                break;
+            }
+
+            // Changed since it was read. Not always by a rival claim: intake and every release save
+            // the wake-up token right after scheduling, and a wake-up due now can be read before
+            // that. Dropping it would leave the message to the sweep, minutes later; the state read
+            // again decides (leased or no longer due means someone else has it).
+            if (claim == MaxClaims)
+            {
+                return ForwardOutcome.Busy;
+            }
+
+            var current = await spool.GetAsync(record.Domain, record.QueueId, cancellationToken).ConfigureAwait(false);
+            if (current is null)
+            {
+                return ForwardOutcome.NotFound;
+            }
+
+            record = current;
         }
 
         using var activity = Telemetry.ActivitySource.StartActivity("Forward");

@@ -2,11 +2,18 @@
 //
 // Recipients are grouped by destination domain and each group becomes one record
 // with its own queue id and its own copy of the body (with our Received header).
-// The order is body (durable) -> record (durable) -> first wake-up; only when all
-// three succeeded for every group does the receiver answer 250 (rule 1). If any
-// step fails, whatever was written for this message is removed again, record
-// before body, and the receiver answers 451 4.3.0, so nothing half-done remains
-// that could be delivered after the client was told to retry.
+// Every group's body and then its record are written first; the message is
+// accepted (250, rule 1) the moment the last record is committed. Only then are
+// the wake-ups scheduled: a wake-up due now can start a delivery at once, so
+// scheduling any of them earlier would let a later failure answer 451 for mail
+// that is already on its way, and the sender's retry would deliver it twice. A
+// wake-up that cannot be scheduled is logged and left to the sweep, which
+// re-schedules every due record (rule 2); it never undoes a committed message.
+// A failure before every record is committed removes whatever was written for
+// this message, record before body, and the receiver answers 451 4.3.0 (452 when
+// the storage is full). A record whose creation failed ambiguously (the service
+// may have stored it) is looked up and removed too, and if that is not possible
+// its body is kept: a record must never exist without its body.
 //
 // A message for a domain whose primary is known to be Down gets no attempt of its
 // own: it waits, like everything else spooled for that domain, for the recovery
@@ -85,6 +92,7 @@ public sealed partial class IntakeService(
 
         var written = new List<SpoolRecord>();
         var bodyIds = new List<string>();
+        SpoolRecord? uncertain = null;
         try
         {
             for (var i = 0; i < groups.Count; i++)
@@ -128,45 +136,25 @@ public sealed partial class IntakeService(
                     ClientAddress = message.ClientAddress,
                     HeloName = message.HeloName,
                 };
+                uncertain = record;
                 await spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+                uncertain = null;
                 written.Add(record);
-            }
-
-            foreach (var record in written)
-            {
-                if (record.NextAttemptAt > now && !await IsPrimaryDownAsync(record.Domain, cancellationToken).ConfigureAwait(false))
-                {
-                    // The primary came back while this message was written: the recovery flush may have missed it.
-                    record.NextAttemptAt = now;
-                    await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
-                }
-
-                // A failure to schedule fails the message (451); a failure to keep the token does not.
-                bool tokenKept;
-                try
-                {
-                    tokenKept = await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
-                }
-                // The token is set only once scheduling succeeded, so this catches only the token write.
-                catch (Exception ex) when (ex is not OperationCanceledException && record.WakeUpToken is not null)
-                {
-                    LogTokenNotSaved(logger, ex, record.QueueId);
-                    tokenKept = true;
-                }
-
-                if (!tokenKept)
-                {
-                    LogTokenNotSaved(logger, null, record.QueueId);
-                }
             }
         }
         catch (Exception ex)
         {
             LogSpoolFailure(logger, ex, baseId);
             activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "spool write failed");
-            await UndoAsync(written, bodyIds).ConfigureAwait(false);
+            await UndoAsync(written, uncertain, bodyIds).ConfigureAwait(false);
             Telemetry.MessagesRefused.Add(1);
             return new IntakeResult.Failed(ex.Message) { InsufficientStorage = StorageErrors.IsOutOfSpace(ex) };
+        }
+
+        // Every record is committed: the message is accepted whatever happens from here on.
+        foreach (var record in written)
+        {
+            await WakeAsync(record, now, cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var record in written)
@@ -195,7 +183,52 @@ public sealed partial class IntakeService(
         }
     }
 
-    private async Task UndoAsync(List<SpoolRecord> records, List<string> bodyIds)
+    /// <summary>
+    /// Makes a committed record due at once if its primary came back meanwhile, then schedules its
+    /// first wake-up. Nothing here may fail the message: a record left without a wake-up is due
+    /// (or becomes due at its first retry), and the sweep re-schedules it.
+    /// </summary>
+    private async Task WakeAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (record.NextAttemptAt > now && !await IsPrimaryDownAsync(record.Domain, cancellationToken).ConfigureAwait(false))
+            {
+                // The primary came back while this message was written: the recovery flush may have missed it.
+                record.NextAttemptAt = now;
+                if (!await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+                {
+                    // Changed by a flush or a sweep already, which also woke it.
+                    return;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // It keeps its first retry, like any message whose primary is down.
+            LogWakeUpNotScheduled(logger, ex, record.QueueId);
+            return;
+        }
+
+        try
+        {
+            if (!await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false))
+            {
+                LogTokenNotSaved(logger, null, record.QueueId);
+            }
+        }
+        // The token is set only once scheduling succeeded, so a failure with a token is the token write.
+        catch (Exception ex) when (record.WakeUpToken is not null)
+        {
+            LogTokenNotSaved(logger, ex, record.QueueId);
+        }
+        catch (Exception ex)
+        {
+            LogWakeUpNotScheduled(logger, ex, record.QueueId);
+        }
+    }
+
+    private async Task UndoAsync(List<SpoolRecord> records, SpoolRecord? uncertain, List<string> bodyIds)
     {
         // Not cancellable: the client may be gone, but half-written mail must still be removed.
         var undeletedRecords = new HashSet<string>();
@@ -213,6 +246,11 @@ public sealed partial class IntakeService(
                 undeletedRecords.Add(record.QueueId);
                 LogUndoFailed(logger, ex, record.QueueId);
             }
+        }
+
+        if (uncertain is not null && !await TryRemoveUncertainAsync(uncertain).ConfigureAwait(false))
+        {
+            undeletedRecords.Add(uncertain.QueueId);
         }
 
         foreach (var id in bodyIds)
@@ -234,6 +272,25 @@ public sealed partial class IntakeService(
         }
     }
 
+    /// <summary>
+    /// Removes the record whose creation failed, in case the service stored it before the failure
+    /// (a timeout, a lost response). The queue id was made for this message, so a record with it
+    /// is ours. False when the record may still exist.
+    /// </summary>
+    private async Task<bool> TryRemoveUncertainAsync(SpoolRecord record)
+    {
+        try
+        {
+            var stored = await spool.GetAsync(record.Domain, record.QueueId, CancellationToken.None).ConfigureAwait(false);
+            return stored is null || await spool.TryDeleteAsync(stored, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogUndoFailed(logger, ex, record.QueueId);
+            return false;
+        }
+    }
+
     public static string DomainOf(string address)
     {
         var at = address.LastIndexOf('@');
@@ -251,6 +308,9 @@ public sealed partial class IntakeService(
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Wake-up token of {QueueId} not saved; a flush will not cancel its wake-up")]
     private static partial void LogTokenNotSaved(ILogger logger, Exception? exception, string queueId);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Accepted {QueueId} but could not schedule its wake-up; the sweep will")]
+    private static partial void LogWakeUpNotScheduled(ILogger logger, Exception exception, string queueId);
 
     [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "Could not read the primary status of {Domain}; the new message is tried at once")]
     private static partial void LogStatusUnreadable(ILogger logger, Exception exception, string domain);

@@ -8,6 +8,9 @@ namespace BackupMx.Core.Model;
 /// </summary>
 public sealed partial record SmtpReply(int Code, string? EnhancedCode, string Text, bool FromRemote = true)
 {
+    /// <summary>The reply text, bounded by <see cref="StoredText"/> however it was built.</summary>
+    public string Text { get; init => field = StoredText.Bound(value, StoredText.MaxLength); } = StoredText.Bound(Text, StoredText.MaxLength);
+
     public bool IsSuccess => Code is >= 200 and < 300;
 
     public bool IsTransient => Code is >= 400 and < 500;

@@ -35,7 +35,8 @@ public sealed class SpoolRecord
     /// <summary>Failed attempts since arrival or the last flush; indexes the retry schedule.</summary>
     public int Attempts { get; set; }
 
-    public string? LastError { get; set; }
+    /// <summary>The last failure, for operators; bounded by <see cref="StoredText"/>.</summary>
+    public string? LastError { get; set => field = StoredText.Bound(value); }
 
     public DateTimeOffset? LastAttemptAt { get; set; }
 

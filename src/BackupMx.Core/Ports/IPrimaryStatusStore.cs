@@ -8,7 +8,11 @@ public enum PrimaryState
 }
 
 /// <summary>What we last saw of a domain's primary.</summary>
-public sealed record PrimaryStatus(string Domain, PrimaryState State, DateTimeOffset? Since, DateTimeOffset? LastChecked, string? LastError, string? Host);
+public sealed record PrimaryStatus(string Domain, PrimaryState State, DateTimeOffset? Since, DateTimeOffset? LastChecked, string? LastError, string? Host)
+{
+    /// <summary>The last failure seen, bounded by <see cref="Model.StoredText"/>.</summary>
+    public string? LastError { get; init => field = Model.StoredText.Bound(value); } = Model.StoredText.Bound(LastError);
+}
 
 /// <summary>
 /// A stored status with the version a conditional write must name to replace it. The version is

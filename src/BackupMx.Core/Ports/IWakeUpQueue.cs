@@ -1,7 +1,15 @@
 namespace BackupMx.Core.Ports;
 
 /// <summary>"Look at message X now": a hint, never the truth (rule 2).</summary>
-public sealed record WakeUp(string Domain, string QueueId);
+public sealed record WakeUp(string Domain, string QueueId)
+{
+    /// <summary>
+    /// The moment the wake-up was scheduled for, when the queue carries it (Service Bus does). It
+    /// lets the forwarder recognise the record's own wake-up, fired by the queue's clock, on a
+    /// machine whose clock is behind the one that set the record's next attempt.
+    /// </summary>
+    public DateTimeOffset? DueAt { get; init; }
+}
 
 /// <summary>
 /// Schedules wake-ups. In Azure mode these are Service Bus scheduled messages; in
