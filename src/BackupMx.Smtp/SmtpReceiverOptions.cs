@@ -27,6 +27,26 @@ public sealed class SmtpReceiverOptions
     [Range(5, 100_000)]
     public int MaxConsecutiveErrors { get; set; } = 1000;
 
+    /// <summary>
+    /// Longest wait, after the 354 reply to DATA, for the first bytes of the message (RFC 5321
+    /// §4.5.3.2.7: at least 5 minutes). Past it the session ends with 421 4.4.2. Default 5 min.
+    /// </summary>
+    public TimeSpan DataInitiationTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Longest wait for the next block of message data, restarted by every block received, so a slow
+    /// but moving transfer is never cut off (RFC 5321 §4.5.3.2.5, §4.5.3.2.7). Past it the session
+    /// ends with 421 4.4.2 and nothing is kept. Default 5 min.
+    /// </summary>
+    public TimeSpan DataBlockTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Longest the spool may take, after the final dot, to commit a message before the reply. The
+    /// client waits 10 minutes (RFC 5321 §4.5.3.2.6) and would then send the message again; past this
+    /// the write is undone and the reply is 451 4.3.0. Default 5 min.
+    /// </summary>
+    public TimeSpan FinalDotTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How long a stop waits for sessions in progress before cutting them off. Default 5 s.</summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -21,6 +21,9 @@ public static class SmtpReceiverServiceCollectionExtensions
             .ValidateDataAnnotations()
             .Validate(o => o.ShutdownGracePeriod >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":ShutdownGracePeriod must not be negative.")
             .Validate(o => o.EtrnReplyWait >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":EtrnReplyWait must not be negative.")
+            .Validate(o => o.DataInitiationTimeout > TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":DataInitiationTimeout must be positive.")
+            .Validate(o => o.DataBlockTimeout > TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":DataBlockTimeout must be positive.")
+            .Validate(o => o.FinalDotTimeout > TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":FinalDotTimeout must be positive.")
             .Validate(
                 o => string.IsNullOrWhiteSpace(o.TlsCertificatePath) == string.IsNullOrWhiteSpace(o.TlsKeyPath),
                 SmtpReceiverOptions.SectionName + ":TlsCertificatePath and " + SmtpReceiverOptions.SectionName + ":TlsKeyPath must be set together.")

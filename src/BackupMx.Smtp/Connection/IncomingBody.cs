@@ -12,10 +12,10 @@ namespace BackupMx.Smtp.Connection;
 /// </summary>
 /// <remarks>
 /// The body ends at the first <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c>, counting the CRLF of the DATA line,
-/// so a lone "." right after 354 is an empty message. A line starting with ".." loses one dot, the
-/// first line too (SmtpServer, which read bodies before, unstuffed only <c>&lt;CRLF&gt;..</c>); any
-/// other dot stays, so bytes are what they were. The content is everything up to and including the
-/// CRLF before the final dot. Bare CR and LF never end a line here.
+/// so a lone "." right after 354 is an empty message. A line that starts with a dot and has more
+/// on it loses that dot (RFC 5321 §4.5.2), the first line too: ".." is stuffing, and ".abc" comes
+/// from a sender that failed to stuff. The content is everything up to and including the CRLF
+/// before the final dot. Bare CR and LF never end a line here.
 /// </remarks>
 internal sealed class IncomingBody : IDisposable
 {
@@ -121,16 +121,9 @@ internal sealed class IncomingBody : IDisposable
                     }
                     else
                     {
-                        if (bytes[i] == '.')
-                        {
-                            // Stuffing: the held dot goes, this one stays. It still counts towards the size.
-                            _size++;
-                        }
-                        else
-                        {
-                            Emit("."u8);
-                        }
-
+                        // Stuffing (".."), or a line a sender failed to stuff (".abc"): RFC 5321 §4.5.2
+                        // deletes the first dot of any line with more on it. It still counts towards the size.
+                        _size++;
                         run = i;
                         _state = State.InLine;
                     }
@@ -143,8 +136,10 @@ internal sealed class IncomingBody : IDisposable
                         return i + 1;
                     }
 
-                    // Not the end: the held dot and CR are ordinary bytes, and the CR may start a CRLF.
-                    Emit(".\r"u8);
+                    // Not the end: the line goes on after the dot, which goes (as above); the CR is an
+                    // ordinary byte and may start a CRLF.
+                    _size++;
+                    Emit("\r"u8);
                     run = i;
                     _state = State.Cr;
                     break;

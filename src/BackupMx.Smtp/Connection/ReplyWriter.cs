@@ -38,6 +38,8 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
 
     private static ReadOnlySpan<byte> Unrecognized => "502 Unrecognized command"u8;
 
+    private static ReadOnlySpan<byte> TooManyErrors => "421 4.7.0 Too many errors, closing connection\r\n"u8;
+
     private readonly ArrayBufferWriter<byte> _pending = new(256);
     private volatile byte[]? _shutdownReply;
     private bool _shutdownReplied;
@@ -153,6 +155,13 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
             }
 
             inner.Write("\r\n"u8);
+            if (IsLastRetry(line))
+            {
+                // SmtpServer closes the connection after this refusal without a word; RFC 5321 §3.8
+                // asks for a 421 first.
+                inner.Write(TooManyErrors);
+            }
+
             rest = rest[(end + 2)..];
         }
 
@@ -191,6 +200,13 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
                 => "502 5.5.1 Command not implemented"u8,
             _ => "500 5.5.1 Command unrecognized"u8,
         };
+    }
+
+    // The refusal after which SmtpServer's error count is used up.
+    private static bool IsLastRetry(ReadOnlySpan<byte> line)
+    {
+        var without = WithoutRetryCount(line);
+        return without.Length < line.Length && line[(without.Length + 2)..].StartsWith("0 "u8);
     }
 
     private static ReadOnlySpan<byte> WithoutRetryCount(ReadOnlySpan<byte> line)

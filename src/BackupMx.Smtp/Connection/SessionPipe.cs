@@ -23,6 +23,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
     private readonly NetworkStream _network;
     private readonly Action _onDispose;
     private readonly SslStreamCertificateContext? _certificate;
+    private readonly SessionTimeouts _timeouts;
     private volatile ReplyWriter _output;
     private SslStream? _tls;
     private volatile byte[]? _shutdownReply;
@@ -34,7 +35,8 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         _network = client.GetStream();
         _onDispose = onDispose;
         _certificate = limits.Tls;
-        SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync);
+        _timeouts = limits.Timeouts ?? SessionTimeouts.Default;
+        SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync, reply => BeginShutdown(Encoding.ASCII.GetBytes(reply + "\r\n")));
         _output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead);
     }
 
@@ -58,6 +60,10 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         }
 
         var tls = new SslStream(_network, leaveInnerStreamOpen: true);
+
+        // The handshake is the client's next step after STARTTLS: it gets the command timeout.
+        using var timer = new CancellationTokenSource(_timeouts.Command, _timeouts.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         try
         {
             await tls.AuthenticateAsServerAsync(
@@ -71,7 +77,13 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                     AllowRenegotiation = false,
                 },
-                cancellationToken).ConfigureAwait(false);
+                linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // A client that stalls the handshake has left as far as the session is concerned.
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw new IOException("The TLS handshake timed out.");
         }
         catch
         {
