@@ -41,7 +41,8 @@ internal sealed class RawSmtpClient : IAsyncDisposable
 
     public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true)
     {
-        var client = new TcpClient();
+        // Each write its own segment, so tests decide where the server's reads can split a line.
+        var client = new TcpClient { NoDelay = true };
         await client.ConnectAsync("127.0.0.1", port);
         var raw = new RawSmtpClient(client);
         if (readGreeting)
@@ -66,6 +67,13 @@ internal sealed class RawSmtpClient : IAsyncDisposable
     {
         await SendRawAsync(line + "\r\n");
         return await ReadReplyAsync();
+    }
+
+    /// <summary>Sends one command line and returns its reply, or null when the server closed instead.</summary>
+    public async Task<string?> TryReadReplyAfterAsync(string line)
+    {
+        await SendRawAsync(line + "\r\n");
+        return await TryReadReplyAsync();
     }
 
     /// <summary>Reads one reply; multi-line replies are joined with '\n'. Null when the connection closed.</summary>
