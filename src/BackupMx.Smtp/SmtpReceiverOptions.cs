@@ -11,10 +11,21 @@ public sealed class SmtpReceiverOptions
     public const string SectionName = "BackupMx:Smtp";
 
     /// <summary>
-    /// Accept bare CR or bare LF (and NUL) inside DATA. Off by default: such bytes are the raw
-    /// material of SMTP smuggling towards the primary, so the message is refused with 550 5.6.0.
+    /// Accept bare CR or bare LF (and NUL) inside DATA and keep them as they are. Off by default: such
+    /// bytes are the raw material of SMTP smuggling towards the primary, so a message with a bare CR or
+    /// a NUL is refused with 550 5.6.0, and a bare LF is refused or normalised (<see cref="NormalizeBareLineFeeds"/>).
     /// </summary>
     public bool AllowBareLineEndings { get; set; }
+
+    /// <summary>
+    /// Keep a bare LF in DATA as CRLF instead of refusing the message (Postfix 3.9's
+    /// <c>smtpd_forbid_bare_newline = normalize</c>). The data still ends only at CRLF.CRLF, and a dot
+    /// after a bare LF is neither stuffing nor an end, so no smuggled command can come out of it; a
+    /// message without bare LF is stored byte for byte (DKIM signatures stay valid). Sloppy software
+    /// writes bare LF; refusing it would bounce deliverable mail while the primary is down. Default on;
+    /// off refuses with 550 5.6.0.
+    /// </summary>
+    public bool NormalizeBareLineFeeds { get; set; } = true;
 
     /// <summary>A message with more Received: headers than this is refused as a loop (554 5.4.6). Default 100.</summary>
     [Range(1, 10_000)]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace BackupMx.Smtp.Tests;
@@ -123,6 +124,45 @@ public sealed class TimeoutTests
         Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nx\r\n.\r\n"));
         Assert.StartsWith("421 4.4.2 ", await client.ReadReplyAsync());
         Assert.Single(await host.RecordsAsync());
+    }
+
+    [Fact]
+    public async Task Replies_ClientNeverReads_SessionEndsAfterCommandTimeout()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var logs = new CollectingLoggerProvider();
+        await using var host = await ReceiverHost.StartAsync(
+            new() { ["BackupMx:Smtp:MaxCommandsPerSession"] = "10000000" },
+            configureServices: s =>
+            {
+                s.AddSingleton<TimeProvider>(time);
+                s.AddLogging(b => b.AddProvider(logs));
+            });
+        await using var client = await host.ConnectAsync();
+
+        // Pipelined EHLOs, whose replies are long, and never a read: the server's writes block once
+        // the socket buffers are full.
+        var lines = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("EHLO client.test\r\n", 200_000)));
+        var writing = Task.Run(async () =>
+        {
+            try
+            {
+                await client.SendRawAsync(lines);
+            }
+            catch (IOException)
+            {
+            }
+        });
+
+        var clock = Stopwatch.StartNew();
+        while (!logs.Entries.Any(e => e.Message.Contains("did not read its replies", StringComparison.Ordinal)) && clock.Elapsed < RealTimeBound)
+        {
+            time.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(100);
+        }
+
+        Assert.Contains(logs.Entries, e => e.Message.Contains("did not read its replies", StringComparison.Ordinal));
+        await writing.WaitAsync(RealTimeBound);
     }
 
     /// <summary>

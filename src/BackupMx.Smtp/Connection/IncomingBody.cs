@@ -16,10 +16,15 @@ namespace BackupMx.Smtp.Connection;
 /// on it loses that dot (RFC 5321 §4.5.2), the first line too: ".." is stuffing, and ".abc" comes
 /// from a sender that failed to stuff. The content is everything up to and including the CRLF
 /// before the final dot. Bare CR and LF never end a line here.
+/// With <see cref="SmtpReceiverOptions.NormalizeBareLineFeeds"/> (the default) a bare LF is kept as
+/// CRLF, as Postfix 3.9 does, but it still starts no SMTP line: the data ends only at CRLF.CRLF, and
+/// a dot after a bare LF is neither stuffing nor an end. Bare CR and NUL are left for the checks to
+/// refuse. A message without bare LF comes out byte for byte as sent.
 /// </remarks>
 internal sealed class IncomingBody : IDisposable
 {
     private readonly long _maxBytes;
+    private readonly bool _normalize;
     private readonly ContentChecker _checker;
     private BodySpill? _spill;
     private State _state = State.LineStart;
@@ -28,6 +33,7 @@ internal sealed class IncomingBody : IDisposable
     public IncomingBody(BodyLimits limits)
     {
         _maxBytes = limits.MaxContentBytes;
+        _normalize = limits.Checks.NormalizeBareLineFeeds && !limits.Checks.AllowBareLineEndings;
         _checker = new ContentChecker(limits.Checks);
         _spill = new BodySpill(limits.SpillDirectory);
     }
@@ -76,14 +82,24 @@ internal sealed class IncomingBody : IDisposable
             switch (_state)
             {
                 case State.InLine:
-                    var cr = bytes[i..].IndexOf((byte)'\r');
-                    if (cr < 0)
+                    var stop = _normalize ? bytes[i..].IndexOfAny((byte)'\r', (byte)'\n') : bytes[i..].IndexOf((byte)'\r');
+                    if (stop < 0)
                     {
                         i = bytes.Length;
                     }
+                    else if (bytes[i + stop] == '\n')
+                    {
+                        // A bare LF, kept as CRLF. It does not start an SMTP line: no dot after it
+                        // is stuffing or the end of the data.
+                        i += stop;
+                        Emit(bytes[run..i]);
+                        Emit("\r\n"u8);
+                        i++;
+                        run = i;
+                    }
                     else
                     {
-                        i += cr + 1;
+                        i += stop + 1;
                         _state = State.Cr;
                     }
 
@@ -105,6 +121,10 @@ internal sealed class IncomingBody : IDisposable
                         run = i;
                         _state = State.Dot;
                     }
+                    else if (_normalize && bytes[i] == '\n')
+                    {
+                        _state = State.InLine;
+                    }
                     else
                     {
                         _state = bytes[i] == '\r' ? State.Cr : State.InLine;
@@ -113,7 +133,15 @@ internal sealed class IncomingBody : IDisposable
 
                     break;
                 case State.Dot:
-                    if (bytes[i] == '\r')
+                    if (bytes[i] == '\n')
+                    {
+                        // "." and a bare LF: a line of one dot to a reader of LF lines, which is text
+                        // here, not the end, and keeps its dot.
+                        Emit("."u8);
+                        run = i;
+                        _state = State.InLine;
+                    }
+                    else if (bytes[i] == '\r')
                     {
                         i++;
                         run = i;

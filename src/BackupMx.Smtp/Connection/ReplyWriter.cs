@@ -25,8 +25,12 @@ namespace BackupMx.Smtp.Connection;
 /// the 250 of a message the spool already holds) goes out; the first other reply is replaced by
 /// the shutdown reply (421 4.3.2, RFC 5321 §3.8) and everything after it is dropped. Those writes
 /// come with SmtpServer's cancelled token, so they are flushed under a short timeout of their own.
+/// <para>
+/// A client that stops reading its replies would hold the session in a flush for ever; a flush that
+/// takes longer than the command timeout ends the session as if the client had gone.
+/// </para>
 /// </remarks>
-internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHead = null) : PipeWriter
+internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHead = null, SessionTimeouts? timeouts = null) : PipeWriter
 {
     private static readonly TimeSpan ShutdownFlushTimeout = TimeSpan.FromSeconds(2);
 
@@ -102,7 +106,21 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
         }
 
         PassOn();
-        return inner.FlushAsync(cancellationToken);
+        return timeouts is null ? inner.FlushAsync(cancellationToken) : FlushWithTimeoutAsync(timeouts, cancellationToken);
+    }
+
+    private async ValueTask<FlushResult> FlushWithTimeoutAsync(SessionTimeouts limits, CancellationToken cancellationToken)
+    {
+        using var timer = new CancellationTokenSource(limits.Command, limits.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        try
+        {
+            return await inner.FlushAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException("The client did not read its replies within the command timeout.");
+        }
     }
 
     // SmtpServer's token is cancelled by then; a client that does not read must not hold the stop up.

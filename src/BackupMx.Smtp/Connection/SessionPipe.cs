@@ -37,7 +37,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         _certificate = limits.Tls;
         _timeouts = limits.Timeouts ?? SessionTimeouts.Default;
         SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync, reply => BeginShutdown(Encoding.ASCII.GetBytes(reply + "\r\n")));
-        _output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead);
+        _output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead, _timeouts);
     }
 
     public SessionInput SessionInput { get; }
@@ -93,7 +93,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
 
         _tls = tls;
         SessionInput.Upgrade(PipeReader.Create(tls, ReaderOptions));
-        var output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions), () => SessionInput.LastCommandHead);
+        var output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions), () => SessionInput.LastCommandHead, _timeouts);
         _output = output;
         if (_shutdownReply is { } reply)
         {
