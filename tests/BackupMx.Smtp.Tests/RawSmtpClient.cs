@@ -39,10 +39,16 @@ internal sealed class RawSmtpClient : IAsyncDisposable
         _reader = new StreamReader(tls, Encoding.Latin1);
     }
 
-    public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true)
+    /// <param name="receiveBufferSize">A small one makes the server's writes block sooner when nothing is read.</param>
+    public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true, int? receiveBufferSize = null)
     {
         // Each write its own segment, so tests decide where the server's reads can split a line.
         var client = new TcpClient { NoDelay = true };
+        if (receiveBufferSize is { } size)
+        {
+            client.ReceiveBufferSize = size;
+        }
+
         await client.ConnectAsync("127.0.0.1", port);
         var raw = new RawSmtpClient(client);
         if (readGreeting)

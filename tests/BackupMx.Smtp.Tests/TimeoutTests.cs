@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BackupMx.Core.Ports;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -138,7 +139,7 @@ public sealed class TimeoutTests
                 s.AddSingleton<TimeProvider>(time);
                 s.AddLogging(b => b.AddProvider(logs));
             });
-        await using var client = await host.ConnectAsync();
+        await using var client = await RawSmtpClient.ConnectAsync(host.Port, receiveBufferSize: 4096);
 
         // Pipelined EHLOs, whose replies are long, and never a read: the server's writes block once
         // the socket buffers are full.
@@ -154,15 +155,43 @@ public sealed class TimeoutTests
             }
         });
 
+        // Filling the socket buffers takes the server some seconds (longer on a busy machine); the
+        // fake clock only moves on the way.
         var clock = Stopwatch.StartNew();
-        while (!logs.Entries.Any(e => e.Message.Contains("did not read its replies", StringComparison.Ordinal)) && clock.Elapsed < RealTimeBound)
+        while (!logs.Entries.Any(e => e.Message.Contains("did not read its replies", StringComparison.Ordinal)) && clock.Elapsed < RealTimeBound * 6)
         {
             time.Advance(TimeSpan.FromMinutes(1));
             await Task.Delay(100);
         }
 
-        Assert.Contains(logs.Entries, e => e.Message.Contains("did not read its replies", StringComparison.Ordinal));
+        Assert.True(
+            logs.Entries.Any(e => e.Message.Contains("did not read its replies", StringComparison.Ordinal)),
+            $"writing done: {writing.IsCompleted}\n" + string.Join("\n", logs.Entries.Select(e => e.Message)));
         await writing.WaitAsync(RealTimeBound);
+    }
+
+    [Fact]
+    public async Task FinalDot_SpoolTooSlow_451WithinTimeoutNothingKept()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var bodies = new StallingBodyStore();
+        await using var host = await ReceiverHost.StartAsync(
+            new() { ["BackupMx:Smtp:FinalDotTimeout"] = "00:03:00" },
+            configureServices: s =>
+            {
+                s.AddSingleton<TimeProvider>(time);
+                s.AddSingleton<IBodyStore>(bodies);
+            });
+        await using var client = await host.ConnectAsync();
+        await client.BeginAsync();
+        Assert.StartsWith("354", await client.CommandAsync("DATA"));
+        await client.SendRawAsync("Subject: slow spool\r\n\r\nx\r\n.\r\n");
+        var reply = client.TryReadReplyAsync();
+        await bodies.Writing.WaitAsync(RealTimeBound);
+
+        Assert.StartsWith("451 4.3.0 ", await AdvanceUntilAsync(time, reply, limit: TimeSpan.FromMinutes(4)));
+        Assert.Empty(await host.RecordsAsync());
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
     }
 
     /// <summary>
@@ -183,5 +212,24 @@ public sealed class TimeoutTests
 
         Assert.True(reply.IsCompleted, $"no reply after {advanced} on the fake clock");
         return await reply;
+    }
+
+    /// <summary>A body store whose writes never finish until cancelled.</summary>
+    private sealed class StallingBodyStore : IBodyStore
+    {
+        private readonly TaskCompletionSource _writing = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Writing => _writing.Task;
+
+        public async Task<long> WriteAsync(string queueId, Stream content, CancellationToken cancellationToken)
+        {
+            _writing.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return 0;
+        }
+
+        public Task<Stream> OpenReadAsync(string queueId, CancellationToken cancellationToken) => throw new FileNotFoundException(queueId);
+
+        public Task DeleteAsync(string queueId, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
