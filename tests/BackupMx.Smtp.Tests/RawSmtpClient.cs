@@ -40,16 +40,16 @@ internal sealed class RawSmtpClient : IAsyncDisposable
     }
 
     /// <param name="receiveBufferSize">A small one makes the server's writes block sooner when nothing is read.</param>
-    public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true, int? receiveBufferSize = null)
+    public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true, int? receiveBufferSize = null, string host = "127.0.0.1")
     {
         // Each write its own segment, so tests decide where the server's reads can split a line.
-        var client = new TcpClient { NoDelay = true };
+        var client = new TcpClient(host.Contains(':', StringComparison.Ordinal) ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork) { NoDelay = true };
         if (receiveBufferSize is { } size)
         {
             client.ReceiveBufferSize = size;
         }
 
-        await client.ConnectAsync("127.0.0.1", port);
+        await client.ConnectAsync(host, port);
         var raw = new RawSmtpClient(client);
         if (readGreeting)
         {

@@ -142,6 +142,19 @@ public sealed class WireFindingsTests
     }
 
     [Fact]
+    public async Task ReceivedHeader_Ipv6Client_TaggedAddressLiteral()
+    {
+        var port = BackupMx.Testing.FreePort.Next();
+        await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:Endpoints:0"] = $"[::1]:{port}" });
+        await using var client = await RawSmtpClient.ConnectAsync(port, host: "::1");
+        await client.BeginAsync();
+        Assert.StartsWith("250", await client.DataAsync("Subject: r\r\n\r\nr\r\n.\r\n"));
+
+        var stored = Encoding.Latin1.GetString(host.Bodies.Get(Assert.Single(await host.RecordsAsync()).QueueId));
+        Assert.StartsWith("Received: from client.test ([IPv6:::1])\r\n", stored);
+    }
+
+    [Fact]
     public async Task Session_ExceptionInside_421AndOneLineWithoutStackTrace()
     {
         var time = new FailingTimeProvider();

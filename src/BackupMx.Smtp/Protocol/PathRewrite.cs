@@ -103,7 +103,7 @@ internal static class PathRewrite
 
     /// <summary>
     /// The index of the closing quote of the Quoted-string starting at 0 (RFC 5321 §4.1.2:
-    /// qtextSMTP is %d32-33 / %d35-91 / %d93-126, quoted-pairSMTP is "\" %d32-126), and its value
+    /// qtextSMTP is %d32-33 / %d35-91 / %d93-126, RFC 6531 adds UTF-8, quoted-pairSMTP is "\" %d32-126), and its value
     /// with the quoted-pairs undone; -1 when it is not one.
     /// </summary>
     private static int EndOfQuotedString(string mailbox, out string value)
@@ -128,8 +128,9 @@ internal static class PathRewrite
 
                 sb.Append(mailbox[++i]);
             }
-            else if (c is >= ' ' and <= '~')
+            else if (c is >= ' ' and <= '~' or >= '\u0080')
             {
+                // Octets from 0x80 are RFC 6531's UTF8-non-ascii (the line is read as Latin-1).
                 sb.Append(c);
             }
             else
