@@ -217,7 +217,7 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
         // Segment boundaries anywhere: some scripts go out in tiny pieces, cutting most lines.
         var pieces = new List<byte[]>();
         var offset = 0;
-        var tiny = random.Next(3) == 0 && bytes.Length <= 16 * 1024;
+        var tiny = random.Next(3) == 0 && bytes.Length <= 4096;
         while (offset < bytes.Length)
         {
             var size = tiny ? Math.Min(bytes.Length - offset, random.Next(1, 24))
