@@ -11,10 +11,21 @@ public sealed class SmtpReceiverOptions
     public const string SectionName = "BackupMx:Smtp";
 
     /// <summary>
-    /// Accept bare CR or bare LF (and NUL) inside DATA. Off by default: such bytes are the raw
-    /// material of SMTP smuggling towards the primary, so the message is refused with 550 5.6.0.
+    /// Accept bare CR or bare LF (and NUL) inside DATA and keep them as they are. Off by default: such
+    /// bytes are the raw material of SMTP smuggling towards the primary, so a message with a bare CR or
+    /// a NUL is refused with 550 5.6.0, and a bare LF is refused or normalised (<see cref="NormalizeBareLineFeeds"/>).
     /// </summary>
     public bool AllowBareLineEndings { get; set; }
+
+    /// <summary>
+    /// Keep a bare LF in DATA as CRLF instead of refusing the message (Postfix 3.9's
+    /// <c>smtpd_forbid_bare_newline = normalize</c>). The data still ends only at CRLF.CRLF, and a dot
+    /// after a bare LF is neither stuffing nor an end, so no smuggled command can come out of it; a
+    /// message without bare LF is stored byte for byte (DKIM signatures stay valid). Sloppy software
+    /// writes bare LF; refusing it would bounce deliverable mail while the primary is down. Default on;
+    /// off refuses with 550 5.6.0.
+    /// </summary>
+    public bool NormalizeBareLineFeeds { get; set; } = true;
 
     /// <summary>A message with more Received: headers than this is refused as a loop (554 5.4.6). Default 100.</summary>
     [Range(1, 10_000)]
@@ -26,6 +37,26 @@ public sealed class SmtpReceiverOptions
     /// </summary>
     [Range(5, 100_000)]
     public int MaxConsecutiveErrors { get; set; } = 1000;
+
+    /// <summary>
+    /// Longest wait, after the 354 reply to DATA, for the first bytes of the message (RFC 5321
+    /// §4.5.3.2.7: at least 5 minutes). Past it the session ends with 421 4.4.2. Default 5 min.
+    /// </summary>
+    public TimeSpan DataInitiationTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Longest wait for the next block of message data, restarted by every block received, so a slow
+    /// but moving transfer is never cut off (RFC 5321 §4.5.3.2.5, §4.5.3.2.7). Past it the session
+    /// ends with 421 4.4.2 and nothing is kept. Default 5 min.
+    /// </summary>
+    public TimeSpan DataBlockTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Longest the spool may take, after the final dot, to commit a message before the reply. The
+    /// client waits 10 minutes (RFC 5321 §4.5.3.2.6) and would then send the message again; past this
+    /// the write is undone and the reply is 451 4.3.0. Default 5 min.
+    /// </summary>
+    public TimeSpan FinalDotTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>How long a stop waits for sessions in progress before cutting them off. Default 5 s.</summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(5);

@@ -23,6 +23,9 @@ public static class SmtpReceiverServiceCollectionExtensions
             .ValidateDataAnnotations()
             .Validate(o => o.ShutdownGracePeriod >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":ShutdownGracePeriod must not be negative.")
             .Validate(o => o.EtrnReplyWait >= TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":EtrnReplyWait must not be negative.")
+            .Validate(o => o.DataInitiationTimeout > TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":DataInitiationTimeout must be positive.")
+            .Validate(o => o.DataBlockTimeout > TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":DataBlockTimeout must be positive.")
+            .Validate(o => o.FinalDotTimeout > TimeSpan.Zero, SmtpReceiverOptions.SectionName + ":FinalDotTimeout must be positive.")
             .Validate(
                 o => string.IsNullOrWhiteSpace(o.TlsKeyPath) || !string.IsNullOrWhiteSpace(o.TlsCertificatePath),
                 SmtpReceiverOptions.SectionName + ":TlsKeyPath needs " + SmtpReceiverOptions.SectionName + ":TlsCertificatePath.")

@@ -248,6 +248,19 @@ public sealed class IntakeServiceTests
         Assert.Equal("Received: from evilBcc:x@yz ([192.0.2.1])\r\n\tby mx.test (BackupMx) with ESMTPS id ID; Fri, 2 Jan 2026 03:04:05 -0500\r\n", header);
     }
 
+    [Theory]
+    [InlineData("2001:db8::1", true, false, "([IPv6:2001:db8::1])", "with ESMTP id")]
+    [InlineData("192.0.2.1", false, false, "([192.0.2.1])", "with SMTP id")]
+    [InlineData("2001:db8::2", false, true, "([IPv6:2001:db8::2])", "with SMTP id")]
+    [InlineData("192.0.2.1", true, true, "([192.0.2.1])", "with ESMTPS id")]
+    public void ReceivedHeader_AddressAndGreeting_TaggedLiteralAndProtocol(string client, bool extended, bool secure, string literal, string protocol)
+    {
+        var header = TestMessages.Text(ReceivedHeader.Build("mx.test", "c.test", client, "ID", null, secure, new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero), extended));
+
+        Assert.StartsWith("Received: from c.test " + literal + "\r\n", header);
+        Assert.Contains("(BackupMx) " + protocol + " ID;", header);
+    }
+
     private sealed class FailingWakeUps : IWakeUpQueue
     {
         public Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken) => throw new TimeoutException("service bus unavailable");

@@ -115,6 +115,24 @@ public sealed class MimeKitDsnComposerTests
         Assert.Equal(Now.AddMinutes(-30), ParseDate(recipient["Last-Attempt-Date"]));
     }
 
+    [Theory]
+    [InlineData("a\r\nX-Injected: yes")]
+    [InlineData("a\nX-Injected: yes")]
+    [InlineData("a\rX-Injected: yes")]
+    public async Task ComposeAsync_EnvelopeIdWithLineBreak_NoFieldInjected(string envid)
+    {
+        // The receiver refuses such an ENVID (501); a record that holds one anyway must not let it
+        // start a field of its own in the report.
+        var options = Microsoft.Extensions.Options.Options.Create(TestDelivery.Config());
+        var composer = new MimeKitDsnComposer(options, new FakeTimeProvider(Now));
+        using var output = new MemoryStream();
+        await composer.ComposeAsync(Record(envid: envid), [new DsnRecipient(Bounced(), DsnAction.Failed)], new MemoryStream(Original), output, CancellationToken.None);
+
+        var text = Encoding.Latin1.GetString(output.ToArray());
+        Assert.DoesNotContain("\nX-Injected:", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("\rX-Injected:", text, StringComparison.OrdinalIgnoreCase);
+    }
+
     [Fact]
     public async Task ComposeAsync_Expiry_Status447NoDiagnosticAndSaysHowLongWeTried()
     {

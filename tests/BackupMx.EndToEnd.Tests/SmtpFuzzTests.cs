@@ -2,9 +2,11 @@
 //
 // Random and mutated sessions: commands with random parameters, random bytes, huge
 // lines, bare CR and LF, NULs, pipelined garbage, early and abortive disconnects, and
-// DATA with random content (including smuggling-style "\n.\r\n" sequences). The server
-// must come through without an Error or Critical log entry (an unhandled exception in a
-// session, the store or intake logs at that level), still greet a fresh connection (a
+// DATA with random content (including smuggling-style "\n.\r\n" sequences), written in
+// pieces cut at random byte positions (TCP_NODELAY, some with a pause between them, so lines
+// arrive split across segments). The server must come through without an Error or Critical
+// log entry (an unhandled exception in the store or intake logs at that level), without a
+// single session fault (a session that failed inside the receiver), still greet a fresh connection (a
 // leaked connection slot or a wedged accept loop would not), still accept a normal
 // message, and hold no more managed memory than a generous bound after a full GC.
 //
@@ -27,6 +29,9 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
 {
     private const int Parallelism = 16;
     private const long MemoryGrowthBound = 64L * 1024 * 1024;
+
+    // The receiver's "Session ... failed" log event.
+    private const int SessionFaultedEventId = 204;
 
     private static readonly string[] Verbs =
     [
@@ -82,6 +87,7 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
         }
 
         Assert.Empty(rig.Logs.AtLeast(LogLevel.Error));
+        Assert.DoesNotContain(rig.Logs.Entries, e => e.EventId.Id == SessionFaultedEventId && e.Category.StartsWith("BackupMx.Smtp", StringComparison.Ordinal));
         Assert.Equal(0, stats.NoGreeting);
         Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
         Assert.True(normal.Accepted, normal.DataReply);
@@ -107,7 +113,8 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
     {
         var chunks = Script(random);
         var abortive = random.Next(10) == 0;
-        using var client = new TcpClient();
+        var pauses = random.Next(4) == 0;
+        using var client = new TcpClient { NoDelay = true };
         await client.ConnectAsync("127.0.0.1", port);
         if (abortive)
         {
@@ -138,6 +145,12 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
         {
             foreach (var chunk in chunks)
             {
+                if (pauses && random.Next(2) == 0)
+                {
+                    // Lets the server read what came so far on its own: the next piece is a new segment.
+                    await Task.Delay(1);
+                }
+
                 await stream.WriteAsync(chunk);
                 Interlocked.Add(ref stats.BytesSent, chunk.Length);
                 if (random.Next(3) == 0 && !await reader.ReadAsync(TimeSpan.FromMilliseconds(30)))
@@ -201,11 +214,14 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
             bytes = bytes[..random.Next(0, bytes.Length + 1)];
         }
 
+        // Segment boundaries anywhere: some scripts go out in tiny pieces, cutting most lines.
         var pieces = new List<byte[]>();
         var offset = 0;
+        var tiny = random.Next(3) == 0 && bytes.Length <= 4096;
         while (offset < bytes.Length)
         {
-            var size = random.Next(4) == 0 ? bytes.Length - offset : Math.Min(bytes.Length - offset, random.Next(1, 2048));
+            var size = tiny ? Math.Min(bytes.Length - offset, random.Next(1, 24))
+                : random.Next(4) == 0 ? bytes.Length - offset : Math.Min(bytes.Length - offset, random.Next(1, 2048));
             pieces.Add(bytes[offset..(offset + size)]);
             offset += size;
         }

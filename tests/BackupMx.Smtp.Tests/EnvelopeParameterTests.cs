@@ -68,13 +68,13 @@ public sealed class EnvelopeParameterTests
 
         Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<\"s x\"@remote.test>"));
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<\"a b\"@example.test> NOTIFY=NEVER"));
-        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<\"a\\nb\\\"\"@example.test>"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<\"a\\nb\\\"c\"@example.test>"));
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<@relay.test:plain.user@EXAMPLE.test>"));
         Assert.StartsWith("250", await client.DataAsync("Subject: x\r\n\r\nhi\r\n.\r\n"));
 
         var record = Assert.Single(await host.RecordsAsync());
         Assert.Equal("\"s x\"@remote.test", record.Sender);
-        Assert.Equal(["\"a b\"@example.test", "\"a\\nb\\\"\"@example.test", "plain.user@EXAMPLE.test"], record.Recipients.Select(r => r.Address));
+        Assert.Equal(["\"a b\"@example.test", "\"a\\nb\\\"c\"@example.test", "plain.user@EXAMPLE.test"], record.Recipients.Select(r => r.Address));
         Assert.Equal("NEVER", record.Recipients[0].Notify);
     }
 

@@ -202,14 +202,17 @@ public sealed class IntakeTests
         "\n.\r\n",
         "\r\n.\n",
         "\r\n.\r",
+        "\r.\r\n",
         "\r\n\0.\r\n",
+        "\n..\n",
+        "\n.\n.\r\n",
     };
 
     [Theory]
     [MemberData(nameof(SmugglingVectors))]
-    public async Task Smuggling_BareEndingVectors_RefusedAndNoSecondMessage(string vector)
+    public async Task Smuggling_BareEndingVectorsNotNormalised_RefusedAndNoSecondMessage(string vector)
     {
-        await using var host = await ReceiverHost.StartAsync();
+        await using var host = await ReceiverHost.StartAsync(new() { ["BackupMx:Smtp:NormalizeBareLineFeeds"] = "false" });
         await using var client = await host.ConnectAsync();
         await client.BeginAsync();
 
@@ -219,6 +222,47 @@ public sealed class IntakeTests
         Assert.Empty(await host.RecordsAsync());
         Assert.Equal(0, host.Bodies.Count);
         Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+    }
+
+    [Theory]
+    [MemberData(nameof(SmugglingVectors))]
+    public async Task Smuggling_BareEndingVectorsByDefault_OneMessageWithoutBareEndingsOrRefused(string vector)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.BeginAsync();
+
+        var reply = await client.DataAsync(Smuggled(vector));
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+        var records = await host.RecordsAsync();
+        if (vector.Replace("\r\n", string.Empty, StringComparison.Ordinal).Contains('\r') || vector.Contains('\0'))
+        {
+            // A bare CR or a NUL is never normalised.
+            Assert.StartsWith("550 5.6.0", reply);
+            Assert.Empty(records);
+            return;
+        }
+
+        // A bare LF became CRLF; the "smuggled" commands are text of the one message, and the stored
+        // bytes hold no line ending a primary could read differently.
+        Assert.StartsWith("250", reply);
+        var record = Assert.Single(records);
+        Assert.Equal("user@example.test", Assert.Single(record.Recipients).Address);
+        var body = host.BodyAfterReceived(record.QueueId);
+        Assert.Contains("\r\nMAIL FROM:<evil@remote.test>\r\n", body);
+        Assert.DoesNotContain('\n', body.Replace("\r\n", string.Empty, StringComparison.Ordinal));
+        Assert.DoesNotContain('\r', body.Replace("\r\n", string.Empty, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task BareLf_ByDefault_StoredAsCrLfDotsAfterItKept()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.BeginAsync();
+
+        Assert.StartsWith("250", await client.DataAsync("Subject: lf\n\nline one\n.\n..two\nthree\r\n.\r\n"));
+        Assert.Equal("Subject: lf\r\n\r\nline one\r\n.\r\n..two\r\nthree\r\n", host.BodyAfterReceived(Assert.Single(await host.RecordsAsync()).QueueId));
     }
 
     [Theory]

@@ -56,12 +56,12 @@ public sealed class LargeMessageTests : IDisposable
     }
 
     [Fact]
-    public async Task Data_BareLfLateInLargeMessage_550_NothingKept()
+    public async Task Data_BareCrLateInLargeMessage_550_NothingKept()
     {
         await using var host = await StartAsync();
         await using var client = await host.ConnectAsync();
         await client.BeginAsync();
-        var (sent, _) = IncomingBodyTests.LargeMessage(2 * 1024 * 1024, tail: "first body\n.\nMAIL FROM:<evil@remote.test>\r\n");
+        var (sent, _) = IncomingBodyTests.LargeMessage(2 * 1024 * 1024, tail: "first body\r.\rMAIL FROM:<evil@remote.test>\r\n");
 
         Assert.StartsWith("550 5.6.0", await DataInPiecesAsync(client, sent));
         await AssertNothingKeptAsync(host);

@@ -39,10 +39,17 @@ internal sealed class RawSmtpClient : IAsyncDisposable
         _reader = new StreamReader(tls, Encoding.Latin1);
     }
 
-    public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true)
+    /// <param name="receiveBufferSize">A small one makes the server's writes block sooner when nothing is read.</param>
+    public static async Task<RawSmtpClient> ConnectAsync(int port, bool readGreeting = true, int? receiveBufferSize = null, string host = "127.0.0.1")
     {
-        var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port);
+        // Each write its own segment, so tests decide where the server's reads can split a line.
+        var client = new TcpClient(host.Contains(':', StringComparison.Ordinal) ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork) { NoDelay = true };
+        if (receiveBufferSize is { } size)
+        {
+            client.ReceiveBufferSize = size;
+        }
+
+        await client.ConnectAsync(host, port);
         var raw = new RawSmtpClient(client);
         if (readGreeting)
         {
@@ -66,6 +73,13 @@ internal sealed class RawSmtpClient : IAsyncDisposable
     {
         await SendRawAsync(line + "\r\n");
         return await ReadReplyAsync();
+    }
+
+    /// <summary>Sends one command line and returns its reply, or null when the server closed instead.</summary>
+    public async Task<string?> TryReadReplyAfterAsync(string line)
+    {
+        await SendRawAsync(line + "\r\n");
+        return await TryReadReplyAsync();
     }
 
     /// <summary>Reads one reply; multi-line replies are joined with '\n'. Null when the connection closed.</summary>

@@ -48,10 +48,16 @@ public sealed class SmtpOptions
     [Range(100, 100_000)]
     public int MaxRecipients { get; set; } = 100;
 
-    /// <summary>Longest a whole SMTP session may last.</summary>
-    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromMinutes(10);
+    /// <summary>
+    /// Session length after which the receiver closes the connection with 421 4.4.2, checked only
+    /// between transactions: a message in progress is never cut off by it. Default 1 hour.
+    /// </summary>
+    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>Longest we wait for the next command.</summary>
+    /// <summary>
+    /// Longest wait for each command line, and for a STARTTLS handshake (RFC 5321 §4.5.3.2.7: at
+    /// least 5 minutes); past it the session ends with 421 4.4.2. Default 5 min.
+    /// </summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
 }
 

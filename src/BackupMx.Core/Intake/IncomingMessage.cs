@@ -16,6 +16,9 @@ public sealed record IncomingMessage
 
     public string? HeloName { get; init; }
 
+    /// <summary>False when the client greeted with HELO (the Received header says SMTP, not ESMTP).</summary>
+    public bool Extended { get; init; } = true;
+
     /// <summary>True when the session used TLS (the Received header says ESMTPS).</summary>
     public bool Secure { get; init; }
 

@@ -107,7 +107,8 @@ public sealed partial class IntakeService(
                     queueId,
                     recipients.Count == 1 ? recipients[0].Address : null,
                     message.Secure,
-                    now);
+                    now,
+                    message.Extended);
 
                 bodyIds.Add(queueId);
                 long length;

@@ -6,13 +6,18 @@ namespace BackupMx.Core.Intake;
 /// <summary>The one header we add (RFC 5321 §4.4); everything after it is left as received.</summary>
 public static class ReceivedHeader
 {
-    public static byte[] Build(string hostName, string? heloName, string? clientAddress, string queueId, string? forRecipient, bool secure, DateTimeOffset date)
+    /// <param name="extended">False after HELO: "with SMTP" (RFC 3848 names ESMTP and ESMTPS for EHLO sessions only).</param>
+    public static byte[] Build(string hostName, string? heloName, string? clientAddress, string queueId, string? forRecipient, bool secure, DateTimeOffset date, bool extended = true)
     {
         var helo = Sanitize(string.IsNullOrWhiteSpace(heloName) ? "unknown" : heloName);
         var ip = Sanitize(string.IsNullOrWhiteSpace(clientAddress) ? "unknown" : clientAddress);
+
+        // An IPv6 address literal carries its tag (RFC 5321 §4.1.3).
+        var literal = ip.Contains(':', StringComparison.Ordinal) ? "IPv6:" + ip : ip;
+        var protocol = !extended ? "SMTP" : secure ? "ESMTPS" : "ESMTP";
         var sb = new StringBuilder(256);
-        sb.Append("Received: from ").Append(helo).Append(" ([").Append(ip).Append("])\r\n");
-        sb.Append("\tby ").Append(Sanitize(hostName)).Append(" (BackupMx) with ").Append(secure ? "ESMTPS" : "ESMTP")
+        sb.Append("Received: from ").Append(helo).Append(" ([").Append(literal).Append("])\r\n");
+        sb.Append("\tby ").Append(Sanitize(hostName)).Append(" (BackupMx) with ").Append(protocol)
           .Append(" id ").Append(queueId);
         if (forRecipient is not null)
         {

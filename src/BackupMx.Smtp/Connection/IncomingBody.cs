@@ -12,14 +12,19 @@ namespace BackupMx.Smtp.Connection;
 /// </summary>
 /// <remarks>
 /// The body ends at the first <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c>, counting the CRLF of the DATA line,
-/// so a lone "." right after 354 is an empty message. A line starting with ".." loses one dot, the
-/// first line too (SmtpServer, which read bodies before, unstuffed only <c>&lt;CRLF&gt;..</c>); any
-/// other dot stays, so bytes are what they were. The content is everything up to and including the
-/// CRLF before the final dot. Bare CR and LF never end a line here.
+/// so a lone "." right after 354 is an empty message. A line that starts with a dot and has more
+/// on it loses that dot (RFC 5321 §4.5.2), the first line too: ".." is stuffing, and ".abc" comes
+/// from a sender that failed to stuff. The content is everything up to and including the CRLF
+/// before the final dot. Bare CR and LF never end a line here.
+/// With <see cref="SmtpReceiverOptions.NormalizeBareLineFeeds"/> (the default) a bare LF is kept as
+/// CRLF, as Postfix 3.9 does, but it still starts no SMTP line: the data ends only at CRLF.CRLF, and
+/// a dot after a bare LF is neither stuffing nor an end. Bare CR and NUL are left for the checks to
+/// refuse. A message without bare LF comes out byte for byte as sent.
 /// </remarks>
 internal sealed class IncomingBody : IDisposable
 {
     private readonly long _maxBytes;
+    private readonly bool _normalize;
     private readonly ContentChecker _checker;
     private BodySpill? _spill;
     private State _state = State.LineStart;
@@ -28,6 +33,7 @@ internal sealed class IncomingBody : IDisposable
     public IncomingBody(BodyLimits limits)
     {
         _maxBytes = limits.MaxContentBytes;
+        _normalize = limits.Checks.NormalizeBareLineFeeds && !limits.Checks.AllowBareLineEndings;
         _checker = new ContentChecker(limits.Checks);
         _spill = new BodySpill(limits.SpillDirectory);
     }
@@ -76,14 +82,24 @@ internal sealed class IncomingBody : IDisposable
             switch (_state)
             {
                 case State.InLine:
-                    var cr = bytes[i..].IndexOf((byte)'\r');
-                    if (cr < 0)
+                    var stop = _normalize ? bytes[i..].IndexOfAny((byte)'\r', (byte)'\n') : bytes[i..].IndexOf((byte)'\r');
+                    if (stop < 0)
                     {
                         i = bytes.Length;
                     }
+                    else if (bytes[i + stop] == '\n')
+                    {
+                        // A bare LF, kept as CRLF. It does not start an SMTP line: no dot after it
+                        // is stuffing or the end of the data.
+                        i += stop;
+                        Emit(bytes[run..i]);
+                        Emit("\r\n"u8);
+                        i++;
+                        run = i;
+                    }
                     else
                     {
-                        i += cr + 1;
+                        i += stop + 1;
                         _state = State.Cr;
                     }
 
@@ -105,6 +121,10 @@ internal sealed class IncomingBody : IDisposable
                         run = i;
                         _state = State.Dot;
                     }
+                    else if (_normalize && bytes[i] == '\n')
+                    {
+                        _state = State.InLine;
+                    }
                     else
                     {
                         _state = bytes[i] == '\r' ? State.Cr : State.InLine;
@@ -113,7 +133,15 @@ internal sealed class IncomingBody : IDisposable
 
                     break;
                 case State.Dot:
-                    if (bytes[i] == '\r')
+                    if (bytes[i] == '\n')
+                    {
+                        // "." and a bare LF: a line of one dot to a reader of LF lines, which is text
+                        // here, not the end, and keeps its dot.
+                        Emit("."u8);
+                        run = i;
+                        _state = State.InLine;
+                    }
+                    else if (bytes[i] == '\r')
                     {
                         i++;
                         run = i;
@@ -121,16 +149,9 @@ internal sealed class IncomingBody : IDisposable
                     }
                     else
                     {
-                        if (bytes[i] == '.')
-                        {
-                            // Stuffing: the held dot goes, this one stays. It still counts towards the size.
-                            _size++;
-                        }
-                        else
-                        {
-                            Emit("."u8);
-                        }
-
+                        // Stuffing (".."), or a line a sender failed to stuff (".abc"): RFC 5321 §4.5.2
+                        // deletes the first dot of any line with more on it. It still counts towards the size.
+                        _size++;
                         run = i;
                         _state = State.InLine;
                     }
@@ -143,8 +164,10 @@ internal sealed class IncomingBody : IDisposable
                         return i + 1;
                     }
 
-                    // Not the end: the held dot and CR are ordinary bytes, and the CR may start a CRLF.
-                    Emit(".\r"u8);
+                    // Not the end: the line goes on after the dot, which goes (as above); the CR is an
+                    // ordinary byte and may start a CRLF.
+                    _size++;
+                    Emit("\r"u8);
                     run = i;
                     _state = State.Cr;
                     break;

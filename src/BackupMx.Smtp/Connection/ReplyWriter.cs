@@ -25,8 +25,12 @@ namespace BackupMx.Smtp.Connection;
 /// the 250 of a message the spool already holds) goes out; the first other reply is replaced by
 /// the shutdown reply (421 4.3.2, RFC 5321 §3.8) and everything after it is dropped. Those writes
 /// come with SmtpServer's cancelled token, so they are flushed under a short timeout of their own.
+/// <para>
+/// A client that stops reading its replies would hold the session in a flush for ever; a flush that
+/// takes longer than the command timeout ends the session as if the client had gone.
+/// </para>
 /// </remarks>
-internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHead = null) : PipeWriter
+internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHead = null, SessionTimeouts? timeouts = null) : PipeWriter
 {
     private static readonly TimeSpan ShutdownFlushTimeout = TimeSpan.FromSeconds(2);
 
@@ -37,6 +41,8 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
     private static ReadOnlySpan<byte> BadSequence => "503 5.5.1 Bad sequence of commands"u8;
 
     private static ReadOnlySpan<byte> Unrecognized => "502 Unrecognized command"u8;
+
+    private static ReadOnlySpan<byte> TooManyErrors => "421 4.7.0 Too many errors, closing connection\r\n"u8;
 
     private readonly ArrayBufferWriter<byte> _pending = new(256);
     private volatile byte[]? _shutdownReply;
@@ -100,7 +106,21 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
         }
 
         PassOn();
-        return inner.FlushAsync(cancellationToken);
+        return timeouts is null ? inner.FlushAsync(cancellationToken) : FlushWithTimeoutAsync(timeouts, cancellationToken);
+    }
+
+    private async ValueTask<FlushResult> FlushWithTimeoutAsync(SessionTimeouts limits, CancellationToken cancellationToken)
+    {
+        using var timer = new CancellationTokenSource(limits.Command, limits.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        try
+        {
+            return await inner.FlushAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException("The client did not read its replies within the command timeout.");
+        }
     }
 
     // SmtpServer's token is cancelled by then; a client that does not read must not hold the stop up.
@@ -153,6 +173,13 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
             }
 
             inner.Write("\r\n"u8);
+            if (IsLastRetry(line))
+            {
+                // SmtpServer closes the connection after this refusal without a word; RFC 5321 §3.8
+                // asks for a 421 first.
+                inner.Write(TooManyErrors);
+            }
+
             rest = rest[(end + 2)..];
         }
 
@@ -191,6 +218,13 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
                 => "502 5.5.1 Command not implemented"u8,
             _ => "500 5.5.1 Command unrecognized"u8,
         };
+    }
+
+    // The refusal after which SmtpServer's error count is used up.
+    private static bool IsLastRetry(ReadOnlySpan<byte> line)
+    {
+        var without = WithoutRetryCount(line);
+        return without.Length < line.Length && line[(without.Length + 2)..].StartsWith("0 "u8);
     }
 
     private static ReadOnlySpan<byte> WithoutRetryCount(ReadOnlySpan<byte> line)

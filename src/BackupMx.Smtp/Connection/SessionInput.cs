@@ -26,8 +26,22 @@ namespace BackupMx.Smtp.Connection;
 /// without a reply). All other buffers handed out are the inner pipe's own (positions stay valid
 /// across reads).
 /// </remarks>
-internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<string, CancellationToken, ValueTask> reply) : PipeReader
+/// <para>
+/// Timeouts follow RFC 5321 §4.5.3.2 and are all ours (SmtpServer's are switched off): the wait for
+/// each command line, from the 354 to the first bytes of the body, and between blocks of the body
+/// (reset by every block received), so a session that keeps making progress is never cut off. The
+/// session-length limit is checked only between transactions. Each answers 421 4.4.2 through
+/// <paramref name="closing"/>, which makes that the session's last reply, never a 5xx.
+/// </para>
+/// <para>
+/// SmtpServer is only ever handed whole lines: its line reader keeps a position into the buffer it
+/// was given across reads, which a line answered or rewritten here would invalidate.
+/// </para>
+internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<string, CancellationToken, ValueTask> reply, Action<string>? closing = null) : PipeReader
 {
+    private const string TimeoutReply = "421 4.4.2 Timeout waiting for input, closing connection";
+    private const string SessionTooLongReply = "421 4.4.2 Connection time limit reached, closing connection";
+
     // Room the parameters we advertise need beyond the basic 512 (RFC 1870 SIZE, RFC 6152 BODY,
     // RFC 3461 §4: RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT).
     private const int MailLineAllowance = 150;
@@ -42,6 +56,12 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private bool _discardingLongLine;
     private bool _closed;
     private int _commands;
+    private readonly SessionTimeouts _timeouts = limits.Timeouts ?? SessionTimeouts.Default;
+    private readonly long _started = (limits.Timeouts ?? SessionTimeouts.Default).Time.GetTimestamp();
+
+    // From a MAIL that SmtpServer read until the end of its body, RSET, HELO or EHLO: the session
+    // length limit waits for the transaction to end.
+    private bool _inTransaction;
 
     // A command line handed to SmtpServer in place of the one the client sent (already consumed
     // from the inner pipe); what SmtpServer has not consumed of it yet.
@@ -105,6 +125,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         LastEnvelopeLine = null;
         LastCommandHead = null;
         _discardingLongLine = false;
+        _inTransaction = false;
         DataAccepted = false;
         old.Complete();
     }
@@ -114,123 +135,201 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     // here and never reach it; the replies go out before it reads again, so they stay in order.
     private async ValueTask<ReadResult> ReadCommandAsync(CancellationToken cancellationToken)
     {
-        while (true)
+        // Each command line gets the command timeout from the moment it is waited for; a line
+        // answered here starts the next one afresh.
+        var timer = new CancellationTokenSource(_timeouts.Command, _timeouts.Time);
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+        try
         {
-            if (_closed)
+            while (true)
             {
-                return Completed();
-            }
-
-            var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            if (result.IsCanceled)
-            {
-                _last = buffer;
-                return result;
-            }
-
-            // Lines end at CRLF, as SmtpServer frames them; a bare LF does not end a command line.
-            var reader = new SequenceReader<byte>(buffer);
-            if (!reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8, advancePastDelimiter: true))
-            {
-                if (_discardingLongLine || buffer.Length > MaxLineLength(buffer))
+                if (_closed)
                 {
-                    // Keep nothing of a line that is already too long (SmtpServer would buffer it without
-                    // bound) but its last byte, which may be the CR of the CRLF that ends it.
-                    _discardingLongLine = true;
+                    return Completed();
+                }
+
+                if (!_inTransaction && _timeouts.Session > TimeSpan.Zero && _timeouts.Time.GetElapsedTime(_started) >= _timeouts.Session)
+                {
+                    return Close(SessionTooLongReply);
+                }
+
+                ReadResult result;
+                try
+                {
+                    result = await _inner.ReadAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    return Close(TimeoutReply);
+                }
+
+                var buffer = result.Buffer;
+                if (result.IsCanceled)
+                {
+                    _last = buffer;
+                    return result;
+                }
+
+                // Lines end at CRLF, as SmtpServer frames them; a bare LF does not end a command line.
+                var reader = new SequenceReader<byte>(buffer);
+                if (!reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n"u8, advancePastDelimiter: true))
+                {
                     if (result.IsCompleted)
                     {
+                        // The client left in the middle of a line (or between lines): nothing to run.
                         _inner.AdvanceTo(buffer.End);
                         return Completed();
                     }
 
-                    _inner.AdvanceTo(buffer.GetPosition(buffer.Length - 1), buffer.End);
+                    if (_discardingLongLine || buffer.Length > MaxLineLength(buffer))
+                    {
+                        // Keep nothing of a line that is already too long (SmtpServer would buffer it without
+                        // bound) but its last byte, which may be the CR of the CRLF that ends it.
+                        _discardingLongLine = true;
+                        _inner.AdvanceTo(buffer.GetPosition(buffer.Length - 1), buffer.End);
+                        continue;
+                    }
+
+                    // Not a whole line yet: wait for the rest here rather than hand SmtpServer a part.
+                    _inner.AdvanceTo(buffer.Start, buffer.End);
                     continue;
+                }
+
+                var lineEnd = reader.Position;
+                var line = buffer.Slice(0, lineEnd);
+                if (_commands >= limits.MaxCommandsPerSession)
+                {
+                    _inner.AdvanceTo(lineEnd);
+                    await reply("421 4.7.0 Too many commands, closing connection", cancellationToken).ConfigureAwait(false);
+                    _closed = true;
+                    return Completed();
+                }
+
+                if (await AnswerOrRewriteAsync(line, lineEnd, cancellationToken).ConfigureAwait(false) is { } handled)
+                {
+                    if (handled.IsCompleted)
+                    {
+                        return handled;
+                    }
+
+                    if (handled.Buffer.IsEmpty)
+                    {
+                        // Answered here: the next line has a command timeout of its own.
+                        timer.Dispose();
+                        linked.Dispose();
+                        timer = new CancellationTokenSource(_timeouts.Command, _timeouts.Time);
+                        linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
+                        continue;
+                    }
+
+                    return handled;
                 }
 
                 _last = buffer;
                 return result;
             }
+        }
+        finally
+        {
+            linked.Dispose();
+            timer.Dispose();
+        }
+    }
 
-            var lineEnd = reader.Position;
-            var line = buffer.Slice(0, lineEnd);
-            if (_commands >= limits.MaxCommandsPerSession)
+    /// <summary>
+    /// A whole line SmtpServer must not see as it is: null when it may; an empty result when the line
+    /// was answered here; otherwise what to hand SmtpServer in its place.
+    /// </summary>
+    private async ValueTask<ReadResult?> AnswerOrRewriteAsync(ReadOnlySequence<byte> line, SequencePosition lineEnd, CancellationToken cancellationToken)
+    {
+        if (_discardingLongLine || line.Length > MaxLineLength(line))
+        {
+            _discardingLongLine = false;
+            await AnswerAsync(lineEnd, "500 5.5.2 Line too long", cancellationToken).ConfigureAwait(false);
+            return Answered;
+        }
+
+        _pendingEnvelope = null;
+        if (IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8))
+        {
+            var text = Encoding.Latin1.GetString(line);
+            var envelope = EnvelopeLine.Parse(text);
+            if (envelope is not null && !Ascii.IsValid(envelope.Path))
             {
-                _inner.AdvanceTo(lineEnd);
-                await reply("421 4.7.0 Too many commands, closing connection", cancellationToken).ConfigureAwait(false);
-                _closed = true;
-                return Completed();
+                // SMTPUTF8 is not offered, so an address must be ASCII (RFC 6531 §3.5; SmtpServer
+                // would turn the octets into '?' and take it).
+                await AnswerAsync(lineEnd, "553 5.6.7 Non-ASCII address not permitted, SMTPUTF8 is not offered", cancellationToken).ConfigureAwait(false);
+                return Answered;
             }
 
-            if (_discardingLongLine || line.Length > MaxLineLength(line))
+            if (envelope?.Problem is EnvelopeLineProblem.RepeatedParameter or EnvelopeLineProblem.UnknownParameter)
             {
-                _discardingLongLine = false;
-                await AnswerAsync(lineEnd, "500 5.5.2 Line too long", cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            _pendingEnvelope = null;
-            if (IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8))
-            {
-                var text = Encoding.Latin1.GetString(line);
-                var envelope = EnvelopeLine.Parse(text);
-                if (envelope is not null && !Ascii.IsValid(envelope.Path))
-                {
-                    // SMTPUTF8 is not offered, so an address must be ASCII (RFC 6531 §3.5; SmtpServer
-                    // would turn the octets into '?' and take it).
-                    await AnswerAsync(lineEnd, "553 5.6.7 Non-ASCII address not permitted, SMTPUTF8 is not offered", cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                if (envelope?.Problem is EnvelopeLineProblem.RepeatedParameter or EnvelopeLineProblem.UnknownParameter)
-                {
-                    // SmtpServer 11.1's parser throws on a repeated parameter and drops the session
-                    // without a reply, and takes any unknown one: answer both here (RFC 5321 §4.1.1.11).
-                    await AnswerAsync(
-                        lineEnd,
-                        envelope.Problem == EnvelopeLineProblem.RepeatedParameter ? "501 5.5.4 Parameter given twice" : "555 5.5.4 Parameter not recognised",
-                        cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                if (envelope is { Verb: EnvelopeVerb.Rcpt } && limits.PostmasterDomain is { } domain
-                    && envelope.Path.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
-                {
-                    // SmtpServer's parser needs a domain; the path holds no quotes, so the first '>' ends it.
-                    var open = text.IndexOf('<', StringComparison.Ordinal);
-                    var close = text.IndexOf('>', open);
-                    var routed = string.Concat(text.AsSpan(0, open + 1), "postmaster@", domain, text.AsSpan(close));
-                    return HandOutRewritten(lineEnd, routed);
-                }
-
-                _pendingEnvelope = (line.Length, envelope);
-            }
-            else if (IsVerb(line, "NOOP"u8) && line.Length > "NOOP\r\n".Length)
-            {
-                return HandOutRewritten(lineEnd, "NOOP\r\n");
-            }
-            else if (IsVerb(line, "VRFY"u8))
-            {
-                // RFC 5321 §3.5.3 and §7.3: with verification disabled, 252 (which says nothing about
-                // the address) rather than a code a client could read as an answer.
-                var argument = Encoding.Latin1.GetString(line).AsSpan(4).Trim();
+                // SmtpServer 11.1's parser throws on a repeated parameter and drops the session
+                // without a reply, and takes any unknown one: answer both here (RFC 5321 §4.1.1.11).
                 await AnswerAsync(
                     lineEnd,
-                    argument.IsEmpty ? "501 5.5.2 Syntax error in parameters or arguments" : "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery",
+                    envelope.Problem == EnvelopeLineProblem.RepeatedParameter ? "501 5.5.4 Parameter given twice" : "555 5.5.4 Parameter not recognised",
                     cancellationToken).ConfigureAwait(false);
-                continue;
+                return Answered;
             }
 
-            if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
+            if (envelope is { Verb: EnvelopeVerb.Rcpt } && limits.PostmasterDomain is { } domain
+                && envelope.Path.Equals("postmaster", StringComparison.OrdinalIgnoreCase))
             {
-                var text = Encoding.Latin1.GetString(line);
-                await AnswerAsync(lineEnd, await etrn(text, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-                continue;
+                // SmtpServer's parser needs a domain; the path holds no quotes, so the first '>' ends it.
+                var open = text.IndexOf('<', StringComparison.Ordinal);
+                var close = text.IndexOf('>', open);
+                var routed = string.Concat(text.AsSpan(0, open + 1), "postmaster@", domain, text.AsSpan(close));
+                return HandOutRewritten(lineEnd, routed);
             }
 
-            _last = buffer;
-            return result;
+            if (envelope is not null)
+            {
+                switch (PathRewrite.Of(text, envelope))
+                {
+                    case PathRewrite.Refused refused:
+                        await AnswerAsync(lineEnd, refused.Reply, cancellationToken).ConfigureAwait(false);
+                        return Answered;
+                    case PathRewrite.Rewritten rewritten:
+                        return HandOutRewritten(lineEnd, rewritten.Line, rewritten.Remembered);
+                }
+            }
+
+            _pendingEnvelope = (line.Length, envelope);
         }
+        else if (IsVerb(line, "NOOP"u8) && line.Length > "NOOP\r\n".Length)
+        {
+            return HandOutRewritten(lineEnd, "NOOP\r\n");
+        }
+        else if (IsVerb(line, "VRFY"u8))
+        {
+            // RFC 5321 §3.5.3 and §7.3: with verification disabled, 252 (which says nothing about
+            // the address) rather than a code a client could read as an answer.
+            var argument = Encoding.Latin1.GetString(line).AsSpan(4).Trim();
+            await AnswerAsync(
+                lineEnd,
+                argument.IsEmpty ? "501 5.5.2 Syntax error in parameters or arguments" : "252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery",
+                cancellationToken).ConfigureAwait(false);
+            return Answered;
+        }
+        else if (EtrnHandler is { } etrn && IsVerb(line, "ETRN"u8))
+        {
+            var text = Encoding.Latin1.GetString(line);
+            await AnswerAsync(lineEnd, await etrn(text, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            return Answered;
+        }
+
+        return null;
+    }
+
+    private static ReadResult Answered => new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: false);
+
+    /// <summary>Ends the session with <paramref name="reason"/> (a 421) as its last reply.</summary>
+    private ReadResult Close(string reason)
+    {
+        _closed = true;
+        closing?.Invoke(reason);
+        return Completed();
     }
 
     // A line answered here: consumed and counted, and its reply sent before SmtpServer reads again.
@@ -243,11 +342,12 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
 
     // The client's line is consumed; SmtpServer gets the replacement, and AdvanceTo treats it as
     // the line it consumed (command count, envelope line, verb).
-    private ReadResult HandOutRewritten(SequencePosition lineEnd, string line)
+    // The line remembered for the later stages is the replacement's, unless given.
+    private ReadResult HandOutRewritten(SequencePosition lineEnd, string line, EnvelopeLine? remembered = null)
     {
         _inner.AdvanceTo(lineEnd);
         var bytes = Encoding.Latin1.GetBytes(line);
-        _pendingEnvelope = EnvelopeLine.Parse(line) is { } envelope ? (bytes.Length, envelope) : null;
+        _pendingEnvelope = (remembered ?? EnvelopeLine.Parse(line)) is { } envelope ? (bytes.Length, envelope) : null;
         _rewritten = new ReadOnlySequence<byte>(bytes);
         _last = _rewritten.Value;
         return new ReadResult(_last, isCanceled: false, isCompleted: false);
@@ -280,9 +380,28 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         var body = new IncomingBody(limits.Body);
         try
         {
+            // The first wait is the DATA initiation; after it, each block restarts the block timeout.
+            var timeout = _timeouts.DataInitiation;
             while (true)
             {
-                var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+                ReadResult result;
+                using (var timer = new CancellationTokenSource(timeout, _timeouts.Time))
+                using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token))
+                {
+                    try
+                    {
+                        result = await _inner.ReadAsync(linked.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                    {
+                        // SmtpServer answers a body that ends without its final dot with a 554; the
+                        // closing reply takes its place.
+                        _last = default;
+                        return Close(TimeoutReply);
+                    }
+                }
+
+                timeout = _timeouts.DataBlock;
                 var buffer = result.Buffer;
                 long used = 0;
                 foreach (var memory in buffer)
@@ -298,6 +417,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 {
                     _inner.AdvanceTo(buffer.GetPosition(used));
                     await body.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                    _inTransaction = false;
                     _body = body;
                     body = null;
                     _synthetic = true;
@@ -357,6 +477,15 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private void Consumed(ReadOnlySequence<byte> line)
     {
         _commands++;
+        if (IsVerb(line, "MAIL"u8))
+        {
+            _inTransaction = true;
+        }
+        else if (IsVerb(line, "RSET"u8) || IsVerb(line, "HELO"u8) || IsVerb(line, "EHLO"u8))
+        {
+            _inTransaction = false;
+        }
+
         LastEnvelopeLine = _pendingEnvelope is { } pending && pending.Length == line.Length ? pending.Line : null;
         _pendingEnvelope = null;
         LastCommandHead = Encoding.Latin1.GetString(line.Slice(0, Math.Min(line.Length, 16)));
@@ -388,4 +517,20 @@ internal sealed record InputLimits(
     int MaxCommandLineLength,
     int MaxCommandsPerSession,
     ServerCertificate? Tls = null,
-    string? PostmasterDomain = null);
+    string? PostmasterDomain = null,
+    SessionTimeouts? Timeouts = null);
+
+/// <summary>
+/// The timeouts of a session (RFC 5321 §4.5.3.2), on <paramref name="Time"/>: the wait for each
+/// command line, from the 354 to the first bytes of the body, between blocks of the body, and the
+/// session length, which is only enforced between transactions.
+/// </summary>
+internal sealed record SessionTimeouts(TimeSpan Command, TimeSpan DataInitiation, TimeSpan DataBlock, TimeSpan Session, TimeProvider Time)
+{
+    public static SessionTimeouts Default { get; } = new(
+        TimeSpan.FromMinutes(5),
+        TimeSpan.FromMinutes(5),
+        TimeSpan.FromMinutes(5),
+        Timeout.InfiniteTimeSpan,
+        TimeProvider.System);
+}

@@ -24,6 +24,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
     private readonly NetworkStream _network;
     private readonly Action _onDispose;
     private readonly ServerCertificate? _certificate;
+    private readonly SessionTimeouts _timeouts;
     private volatile ReplyWriter _output;
     private SslStream? _tls;
     private volatile byte[]? _shutdownReply;
@@ -35,8 +36,9 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         _network = client.GetStream();
         _onDispose = onDispose;
         _certificate = limits.Tls;
-        SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync);
-        _output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead);
+        _timeouts = limits.Timeouts ?? SessionTimeouts.Default;
+        SessionInput = new SessionInput(PipeReader.Create(_network, ReaderOptions), limits, WriteReplyAsync, reply => BeginShutdown(Encoding.ASCII.GetBytes(reply + "\r\n")));
+        _output = new ReplyWriter(PipeWriter.Create(_network, WriterOptions), () => SessionInput.LastCommandHead, _timeouts);
     }
 
     public SessionInput SessionInput { get; }
@@ -62,6 +64,10 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
         // session keeps the one it was set up with.
         var context = _certificate?.Current;
         var tls = new SslStream(_network, leaveInnerStreamOpen: true);
+
+        // The handshake is the client's next step after STARTTLS: it gets the command timeout.
+        using var timer = new CancellationTokenSource(_timeouts.Command, _timeouts.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         try
         {
             await tls.AuthenticateAsServerAsync(
@@ -75,7 +81,13 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                     AllowRenegotiation = false,
                 },
-                cancellationToken).ConfigureAwait(false);
+                linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // A client that stalls the handshake has left as far as the session is concerned.
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw new IOException("The TLS handshake timed out.");
         }
         catch
         {
@@ -85,7 +97,7 @@ internal sealed class SessionPipe : ISecurableDuplexPipe
 
         _tls = tls;
         SessionInput.Upgrade(PipeReader.Create(tls, ReaderOptions));
-        var output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions), () => SessionInput.LastCommandHead);
+        var output = new ReplyWriter(PipeWriter.Create(tls, WriterOptions), () => SessionInput.LastCommandHead, _timeouts);
         _output = output;
         if (_shutdownReply is { } reply)
         {

@@ -58,6 +58,8 @@ internal sealed class SmtpReceiver(
     // body itself is held to the limit by SessionInput. The slack is for the framing it counts.
     private const int FramingSlack = 16;
 
+    private static readonly byte[] SessionFaultReply = "421 4.3.0 Internal error, closing connection\r\n"u8.ToArray();
+
     private readonly CancellationTokenSource _shutdown = new();
     private Server? _server;
     private ReceiverListenerFactory? _listeners;
@@ -87,13 +89,16 @@ internal sealed class SmtpReceiver(
             .CustomSmtpGreeting(_ => "220 " + config.HostName + " ESMTP")
             .MaxMessageSize((int)maxBytes + FramingSlack, MaxMessageSizeHandling.Strict)
             .MaxRetryCount(receiver.MaxConsecutiveErrors)
-            .CommandWaitTimeout(smtp.CommandTimeout);
+
+            // The session input keeps every timeout (RFC 5321 §4.5.3.2); SmtpServer's would cut a
+            // session off in the middle of DATA with a 554.
+            .CommandWaitTimeout(Timeout.InfiniteTimeSpan);
         foreach (var endpoint in smtp.EffectiveEndpoints)
         {
             var ip = IPEndPoint.Parse(endpoint);
             builder.Endpoint(e =>
             {
-                e.Endpoint(ip).SessionTimeout(smtp.SessionTimeout);
+                e.Endpoint(ip).SessionTimeout(Timeout.InfiniteTimeSpan);
                 if (tls is not null)
                 {
                     // STARTTLS on the plain port (IsSecure stays false: no implicit TLS).
@@ -104,7 +109,13 @@ internal sealed class SmtpReceiver(
 
         _listeners = new ReceiverListenerFactory(
             new ConnectionLimits(config.HostName, receiver.MaxConnections, receiver.MaxConnectionsPerIp),
-            new InputLimits(new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)), receiver.MaxCommandLineLength, receiver.MaxCommandsPerSession, tls, PostmasterDomain(config, receiver)),
+            new InputLimits(
+                new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)),
+                receiver.MaxCommandLineLength,
+                receiver.MaxCommandsPerSession,
+                tls,
+                PostmasterDomain(config, receiver),
+                new SessionTimeouts(smtp.CommandTimeout, receiver.DataInitiationTimeout, receiver.DataBlockTimeout, smtp.SessionTimeout, time)),
             acceptor,
             time,
             logger);
@@ -112,7 +123,7 @@ internal sealed class SmtpReceiver(
             _listeners,
             new ReceiverCommandFactory(maxBytes, tls is not null),
             new RecipientFilter(config, recipientPolicy, new MessageRateLimiter(receiver.MaxMessagesPerMinutePerIp, time), receiver.MaxMessagesPerMinutePerIp, logger),
-            new IntakeMessageStore(intake, logger));
+            new IntakeMessageStore(intake, logger, receiver.FinalDotTimeout, time));
         var hooks = new SessionHooks(config, logger);
         var etrn = new EtrnService(config, flusher, receiver.EtrnReplyWait, logger, _shutdown.Token);
 
@@ -125,7 +136,7 @@ internal sealed class SmtpReceiver(
             state.Input.EtrnHandler = (line, ct) => etrn.HandleAsync(line, client, state.HeloName is not null, ct);
             Log.SessionStarted(logger, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
         };
-        _server.SessionFaulted += (_, e) => LogFault(e.Exception, e.Context.SessionId, SessionHooks.ClientAddress(e.Context));
+        _server.SessionFaulted += (_, e) => OnFault(e.Context, e.Exception);
 
         // The listening sockets are opened synchronously inside StartAsync, so a bind failure (port
         // taken, bad address) has happened when it returns. SmtpServer faults its task only once
@@ -224,17 +235,25 @@ internal sealed class SmtpReceiver(
     // An internet-facing MX sees many sessions end by the client's doing (a scanner's failed TLS
     // handshake, a dropped connection): routine, so one line without a stack trace. Anything else
     // is ours to look at.
-    private void LogFault(Exception exception, Guid sessionId, string? clientAddress)
+    // Anything else is a fault of ours, and a client must not be able to fill the log with stack
+    // traces by repeating it: one line, and 421 4.3.0 (RFC 5321 §3.8) as the session's last reply
+    // (SmtpServer would just close).
+    private void OnFault(ISessionContext context, Exception exception)
     {
+        var clientAddress = SessionHooks.ClientAddress(context);
         var clientSide = exception is AuthenticationException or IOException or System.Net.Sockets.SocketException or EndOfStreamException
             || exception.InnerException is AuthenticationException or IOException or System.Net.Sockets.SocketException;
         if (clientSide)
         {
-            Log.SessionDropped(logger, sessionId, clientAddress, exception.GetBaseException().Message);
+            Log.SessionDropped(logger, context.SessionId, clientAddress, exception.GetBaseException().Message);
+            return;
         }
-        else
+
+        var cause = exception.GetBaseException();
+        Log.SessionFaulted(logger, context.SessionId, clientAddress, cause.GetType().Name, ReceiverListenerFactory.Reason(cause));
+        if (context.Properties.TryGetValue(ReceiverListenerFactory.SessionPipeKey, out var value) && value is SessionPipe pipe)
         {
-            Log.SessionFaulted(logger, exception, sessionId, clientAddress);
+            pipe.BeginShutdown(SessionFaultReply);
         }
     }
 

@@ -20,9 +20,17 @@ namespace BackupMx.Smtp.Intake;
 /// permanent 554 for anything else, so every failure here becomes 451 4.3.0. The body, already
 /// checked while it arrived, comes from the session input, not from SmtpServer's buffer; its
 /// temporary copy is released when this call ends, once intake has stored it or failed.
+/// <para>
+/// The reply comes within <paramref name="finalDotTimeout"/> of the final dot: the client gives up
+/// after 10 minutes (RFC 5321 §4.5.3.2.6) and would send the message again, so a spool that has not
+/// committed by then is cancelled (intake undoes what it wrote) and the answer is 451.
+/// </para>
 /// </remarks>
-internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger) : IMessageStore
+internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger, TimeSpan? finalDotTimeout = null, TimeProvider? time = null) : IMessageStore
 {
+    private readonly TimeSpan _finalDotTimeout = finalDotTimeout ?? TimeSpan.FromMinutes(5);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     private static readonly SmtpResponse TooBig = new(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size");
     private static readonly SmtpResponse BareLineEndings = new(SmtpReplyCode.MailboxUnavailable, "5.6.0 Bare CR or LF or NUL in message not accepted");
     private static readonly SmtpResponse LineTooLong = new(SmtpReplyCode.CommandUnrecognized, "5.5.2 Line too long");
@@ -78,14 +86,37 @@ internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger) :
             {
                 Sender = sender,
                 Parameters = state.Mail,
-                Recipients = transaction.To.Select(to => ToRecipient(state, to)).ToList(),
+                // A recipient given twice in the transaction was answered 250 twice, as Postfix does,
+                // and is kept once.
+                Recipients = transaction.To.Select(to => ToRecipient(state, to)).DistinctBy(r => EnvelopeAddress.Key(r.Address)).ToList(),
                 ClientAddress = client,
                 HeloName = state.HeloName,
+                Extended = state.Extended,
                 Secure = context.Pipe?.IsSecure ?? false,
                 Content = content,
             };
 
-            var result = await intake.AcceptAsync(message, cancellationToken).ConfigureAwait(false);
+            IntakeResult result;
+            using (var timer = new CancellationTokenSource(_finalDotTimeout, _time))
+            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token))
+            {
+                try
+                {
+                    result = await intake.AcceptAsync(message, linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    Log.FinalDotTimeout(logger, client, sender, _finalDotTimeout);
+                    return TryLater;
+                }
+
+                if (result is IntakeResult.Failed && timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    Log.FinalDotTimeout(logger, client, sender, _finalDotTimeout);
+                    return TryLater;
+                }
+            }
+
             switch (result)
             {
                 case IntakeResult.Accepted accepted:

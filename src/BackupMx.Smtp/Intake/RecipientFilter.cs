@@ -45,6 +45,15 @@ internal sealed class RecipientFilter(
     public async Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
     {
         var state = SessionState.Of(context);
+
+        // A recipient already accepted in this transaction: 250 again, as Postfix answers, without
+        // counting it twice; the store keeps it once.
+        var key = state.Recipients.TryGetValue(to, out var written) ? EnvelopeAddress.Key(written.Address) : EnvelopeAddress.Key(to.User + "@" + to.Host);
+        if (state.AcceptedAddresses.Contains(key))
+        {
+            return true;
+        }
+
         if (state.AcceptedRecipients >= options.Smtp.MaxRecipients)
         {
             Log.TooManyRecipients(logger, to.AsAddress(), SessionHooks.ClientAddress(context), options.Smtp.MaxRecipients);
@@ -68,6 +77,7 @@ internal sealed class RecipientFilter(
         }
 
         state.AcceptedRecipients++;
+        state.AcceptedAddresses.Add(key);
         return true;
     }
 

@@ -31,6 +31,16 @@ internal static class EnvelopeAddress
         return address.Any(c => c < ' ' || c == '\x7f') ? null : address;
     }
 
+    /// <summary>
+    /// What makes two stored addresses the same recipient: the local part as written (RFC 5321
+    /// §2.4: it may be case-sensitive) and the domain in any case.
+    /// </summary>
+    public static string Key(string address)
+    {
+        var at = address.LastIndexOf('@');
+        return at < 0 ? address : string.Concat(address.AsSpan(0, at + 1), address[(at + 1)..].ToLowerInvariant());
+    }
+
     // A-d-l ":" Mailbox; the route holds no quotes, so its end is the first colon.
     private static string WithoutSourceRoute(string path) =>
         path.StartsWith('@') && path.IndexOf(':') is var colon and > 0 ? path[(colon + 1)..] : path;

@@ -42,6 +42,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
                 state.Sender = reversePath;
                 state.Recipients.Clear();
                 state.AcceptedRecipients = 0;
+                state.AcceptedAddresses.Clear();
                 break;
             case RcptCommand rcpt:
                 RememberRcptParameters(e.Context, state, rcpt);
@@ -96,7 +97,10 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
 
         string? envelopeId = null;
         // RFC 3461 §4.4: at most 100 characters (as sent, xtext).
-        if (parameters.TryGetValue("ENVID", out var envid) && (envid is null or { Length: > 100 } || !Xtext.TryDecode(envid, out envelopeId)))
+        // Decoded, it must be printable US-ASCII (§4.4): it is written into the DSN's header
+        // Original-Envelope-Id, where a CR or LF would start a header of the client's choosing.
+        if (parameters.TryGetValue("ENVID", out var envid)
+            && (envid is null or { Length: > 100 } || !Xtext.TryDecode(envid, out envelopeId) || envelopeId.Any(c => c is < ' ' or > '~')))
         {
             Refuse(context, "MAIL", "ENVID");
         }

@@ -27,6 +27,9 @@ internal sealed class SessionState(SessionInput input)
     /// <summary>Recipients accepted since the last MAIL (SmtpServer's transaction is not public).</summary>
     public int AcceptedRecipients { get; set; }
 
+    /// <summary>The recipients accepted since the last MAIL, by <see cref="EnvelopeAddress.Key"/>.</summary>
+    public HashSet<string> AcceptedAddresses { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Address, NOTIFY and ORCPT of each accepted RCPT, keyed by the very mailbox object SmtpServer adds to the transaction.</summary>
     public Dictionary<IMailbox, RecipientParameters> Recipients { get; } = new(ReferenceEqualityComparer.Instance);
 
