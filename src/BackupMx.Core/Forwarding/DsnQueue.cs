@@ -24,8 +24,10 @@ public sealed class DsnQueue(
     TimeProvider time)
 {
     /// <summary>
-    /// <c>{queue id}-d{i}</c> for the recipient at place i, <c>-d{i}.{j}...</c> for several; a long
-    /// set is the first place and a hash of all, to keep ids short as blob names and row keys.
+    /// <c>{queue id}-d{i}</c> for the recipient at place i, <c>-d{i}-{j}...</c> for several; a set
+    /// too long for that is <c>-h</c> and a hash of all its places. Only characters that
+    /// <see cref="QueueId.IsValid"/> allows, within its length, since the id names a body file,
+    /// a blob and a table row; the two letters keep a list and a hash from ever meaning the same.
     /// </summary>
     public static string DsnId(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients)
     {
@@ -36,15 +38,19 @@ public sealed class DsnQueue(
             .Distinct()
             .Order()
             .ToList();
-        var joined = string.Join('.', places.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        if (joined.Length > 24)
+        var joined = string.Join('-', places.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var room = QueueId.MaxLength - original.QueueId.Length - 2;
+        if (joined.Length <= room)
         {
-            var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(joined));
-            joined = FormattableString.Invariant($"{places[0]}-{Convert.ToHexStringLower(hash, 0, 6)}");
+            return $"{original.QueueId}-d{joined}";
         }
 
-        return $"{original.QueueId}-d{joined}";
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(joined));
+        return $"{original.QueueId}-h{Convert.ToHexStringLower(hash, 0, Math.Min(room, HashLength) / 2)}";
     }
+
+    // 64 bits of SHA-256: two different sets of one message's recipients never meet in practice.
+    private const int HashLength = 16;
 
     public async Task<string> EnqueueAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, CancellationToken cancellationToken)
     {

@@ -1,3 +1,4 @@
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Xunit;
@@ -270,6 +271,34 @@ public abstract class SpoolStoreContract
         Assert.Null(read.ClientAddress);
         Assert.Null(read.LeaseExpiresAt);
         Assert.Null(read.WakeUpToken);
+    }
+
+    /// <summary>A DSN about several recipients is a record like any other (row key, SQLite row).</summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(100)]
+    public async Task CreateAsync_DsnAboutSeveralRecipients_RoundTripsAndIsFoundAgain(int recipients)
+    {
+        var store = await CreateStoreAsync();
+        var original = SpoolRecords.Sample(recipients: recipients);
+        var id = DsnQueue.DsnId(original, original.Recipients.Select(r => new DsnRecipient(r, DsnAction.Failed)).ToList());
+        var record = new SpoolRecord
+        {
+            QueueId = id,
+            Kind = MessageKind.Dsn,
+            Domain = "sender.test",
+            Sender = string.Empty,
+            Recipients = [new RecipientState { Address = "alice@sender.test", Notify = "NEVER" }],
+            ReceivedAt = SpoolRecords.T0,
+            ExpiresAt = SpoolRecords.T0.AddDays(5),
+            NextAttemptAt = SpoolRecords.T0,
+        };
+
+        await store.CreateAsync(record, None);
+
+        Assert.Equal(id, (await store.GetAsync("sender.test", id, None))?.QueueId);
+        await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record.Clone(), None));
+        Assert.True(await store.TryDeleteAsync(record, None));
     }
 
     [Fact]
