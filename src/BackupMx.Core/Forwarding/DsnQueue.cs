@@ -2,6 +2,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Core.Forwarding;
@@ -13,15 +14,17 @@ namespace BackupMx.Core.Forwarding;
 /// recipients it covers, so queuing the same notice twice (a crash between the DSN write
 /// and the original's update) finds the first copy and stops, while a notice that covers
 /// more recipients than the copy found (others became due in the retry) gets an id of its
-/// own: a recipient may then be told twice, but never not at all.
+/// own: a recipient may then be told twice, but never not at all. An original whose body is
+/// gone still gets its DSN, without the copy of the message: nothing owed a notice waits forever.
 /// </summary>
-public sealed class DsnQueue(
+public sealed partial class DsnQueue(
     ISpoolStore spool,
     IBodyStore bodies,
     IWakeUpQueue wakeUps,
     IDsnComposer composer,
     IOptions<BackupMxOptions> options,
-    TimeProvider time)
+    TimeProvider time,
+    ILogger<DsnQueue> logger)
 {
     /// <summary>
     /// <c>{queue id}-d{i}</c> for the recipient at place i, <c>-d{i}-{j}...</c> for several; a set
@@ -72,8 +75,19 @@ public sealed class DsnQueue(
         }
 
         var now = time.GetUtcNow();
+        Stream? originalBody;
+        try
+        {
+            originalBody = await bodies.OpenReadAsync(original.QueueId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BodyNotFoundException)
+        {
+            LogOriginalMissing(logger, original.QueueId, dsnId);
+            originalBody = null;
+        }
+
         long length;
-        await using (var originalBody = await bodies.OpenReadAsync(original.QueueId, cancellationToken).ConfigureAwait(false))
+        await using (originalBody)
         {
             var composed = new MemoryStream();
             await composer.ComposeAsync(original, recipients, originalBody, composed, cancellationToken).ConfigureAwait(false);
@@ -107,4 +121,7 @@ public sealed class DsnQueue(
 
         return dsnId;
     }
+
+    [LoggerMessage(EventId = 219, Level = LogLevel.Error, Message = "The body of {QueueId} is gone; its DSN {DsnId} is sent without the original message")]
+    private static partial void LogOriginalMissing(ILogger logger, string queueId, string dsnId);
 }

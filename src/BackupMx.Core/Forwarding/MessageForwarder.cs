@@ -184,6 +184,11 @@ public sealed partial class MessageForwarder(
     {
         var pending = record.PendingRecipients.ToList();
         DeliveryResult result;
+
+        // Noted here rather than left to the transport's handling: whatever it makes of the
+        // exception, a body that is gone can never be delivered, and retrying would only wait
+        // out the retention before the same end.
+        var bodyMissing = false;
         try
         {
             result = await transport.DeliverAsync(
@@ -196,19 +201,32 @@ public sealed partial class MessageForwarder(
                     Parameters = record.Parameters,
                     Recipients = pending,
                     BodyLength = record.BodyLength,
-                    OpenBody = ct => bodies.OpenReadAsync(record.QueueId, ct),
+                    OpenBody = async ct =>
+                    {
+                        try
+                        {
+                            return await bodies.OpenReadAsync(record.QueueId, ct).ConfigureAwait(false);
+                        }
+                        catch (BodyNotFoundException)
+                        {
+                            bodyMissing = true;
+                            throw;
+                        }
+                    },
                 },
                 cancellationToken).ConfigureAwait(false);
+            if (bodyMissing)
+            {
+                result = BodyMissing(record, pending, null);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
         }
-        catch (BodyNotFoundException ex)
+        catch (Exception ex) when (bodyMissing || ex is BodyNotFoundException)
         {
-            // The body is gone: nothing can ever be delivered. Fail loudly rather than retry forever.
-            LogBodyMissing(logger, ex, record.QueueId);
-            result = DeliveryResult.AllRecipients(pending, SmtpReply.LocalTransient("4.3.0", "message body missing from the spool"), null, reachedServer: false);
+            result = BodyMissing(record, pending, ex);
         }
         catch (Exception ex)
         {
@@ -276,6 +294,16 @@ public sealed partial class MessageForwarder(
 
         LogAttempt(logger, record.QueueId, record.Domain, pending.Count, delivered, failed, pending.Count - delivered - failed, result.RemoteHost ?? "(none)");
         return result;
+    }
+
+    /// <summary>
+    /// A permanent failure of every pending recipient, decided here: the primary was not asked, so
+    /// the attempt says nothing about it. A DSN follows as for any failure, without the original.
+    /// </summary>
+    private DeliveryResult BodyMissing(SpoolRecord record, IReadOnlyList<RecipientState> pending, Exception? exception)
+    {
+        LogBodyMissing(logger, exception, record.QueueId, pending.Count);
+        return DeliveryResult.AllRecipients(pending, SmtpReply.LocalPermanent("5.3.0", "message body missing from the spool"), null, reachedServer: false) with { DecidedLocally = true };
     }
 
     private void Expire(SpoolRecord record, DateTimeOffset now)
@@ -411,8 +439,8 @@ public sealed partial class MessageForwarder(
     [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "Lost the claim on {QueueId} (its lease expired during the attempt); it may be delivered again")]
     private static partial void LogLostClaim(ILogger logger, string queueId);
 
-    [LoggerMessage(EventId = 209, Level = LogLevel.Error, Message = "Body of {QueueId} is missing from the spool")]
-    private static partial void LogBodyMissing(ILogger logger, Exception exception, string queueId);
+    [LoggerMessage(EventId = 209, Level = LogLevel.Error, Message = "Body of {QueueId} is missing from the spool; its {RecipientCount} pending recipient(s) fail for good")]
+    private static partial void LogBodyMissing(ILogger logger, Exception? exception, string queueId, int recipientCount);
 
     [LoggerMessage(EventId = 210, Level = LogLevel.Error, Message = "Transport error for {QueueId}")]
     private static partial void LogTransportError(ILogger logger, Exception exception, string queueId);
