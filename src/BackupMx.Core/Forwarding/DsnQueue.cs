@@ -122,6 +122,6 @@ public sealed partial class DsnQueue(
         return dsnId;
     }
 
-    [LoggerMessage(EventId = 219, Level = LogLevel.Error, Message = "The body of {QueueId} is gone; its DSN {DsnId} is sent without the original message")]
+    [LoggerMessage(EventId = 225, Level = LogLevel.Error, Message = "The body of {QueueId} is gone; its DSN {DsnId} is sent without the original message")]
     private static partial void LogOriginalMissing(ILogger logger, string queueId, string dsnId);
 }

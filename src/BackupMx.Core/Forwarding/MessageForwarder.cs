@@ -108,7 +108,8 @@ public sealed partial class MessageForwarder(
         activity?.SetTag(Telemetry.DomainTag, record.Domain);
 
         DeliveryResult? attempt = null;
-        if (record.PendingRecipients.Any())
+        var pendingBefore = record.PendingRecipients.Count();
+        if (pendingBefore > 0)
         {
             if (now >= record.ExpiresAt)
             {
@@ -120,14 +121,30 @@ public sealed partial class MessageForwarder(
             }
         }
 
-        await NotifyAsync(record, cancellationToken).ConfigureAwait(false);
-
         // A primary seen again flushes its whole domain, one write per queued message. For a
         // finished message that happens after its outcome is committed: a crash during the flush
         // would otherwise find it still undelivered in the spool and send it a second time. A
         // message that stays queued reports first, while its lease keeps the flush from
         // resetting the retry it has just been given.
         var report = attempt is not null && record.Kind == MessageKind.Relay && !attempt.DecidedLocally;
+
+        // Recipients answered for good (a 250 or a 5xx) are committed before anything else runs:
+        // queuing a DSN and reporting the primary come after, and neither their failure, nor a
+        // cancellation, nor a crash during them may lose the answers, or the next attempt would
+        // deliver those recipients again. A message with nothing to do between the attempt and
+        // its release is committed by the release alone.
+        var decided = record.PendingRecipients.Count() < pendingBefore;
+        if (decided && (record.Recipients.Exists(r => r.NeedsNotification) || (report && !record.IsFinished)))
+        {
+            if (!await SaveOutcomeAsync(record).ConfigureAwait(false))
+            {
+                LogLostClaim(logger, record.QueueId);
+                return ForwardOutcome.Busy;
+            }
+        }
+
+        await NotifyAsync(record, cancellationToken).ConfigureAwait(false);
+
         var finished = record.IsFinished;
         if (report && !finished)
         {
@@ -167,16 +184,47 @@ public sealed partial class MessageForwarder(
         }
     }
 
+    /// <summary>
+    /// Commits the attempt's outcome while keeping the lease, so the record stays this worker's and a
+    /// flush still passes it by. While leased its next attempt is the lease's end (a crash from here
+    /// on finds it due then, with its answered recipients answered).
+    /// </summary>
+    private async Task<bool> SaveOutcomeAsync(SpoolRecord record)
+    {
+        var next = record.NextAttemptAt;
+        record.NextAttemptAt = record.LeaseExpiresAt ?? next;
+        try
+        {
+            return await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            record.NextAttemptAt = next;
+        }
+    }
+
+    /// <summary>
+    /// Evidence for the monitor. It never undoes the attempt: the outcome is committed (or about to be,
+    /// by a write that does not depend on this), so a failure here, a cancellation included, is logged
+    /// and the next probe or attempt reports again.
+    /// </summary>
     private async Task ReportPrimaryAsync(SpoolRecord record, DeliveryResult result, DateTimeOffset attemptStartedAt, CancellationToken cancellationToken)
     {
-        if (result.ReachedServer)
+        try
         {
-            // A primary that answers is up: if it was down, everything else for it becomes due now.
-            await monitor.ReportReachableAsync(record.Domain, result.RemoteHost, cancellationToken).ConfigureAwait(false);
+            if (result.ReachedServer)
+            {
+                // A primary that answers is up: if it was down, everything else for it becomes due now.
+                await monitor.ReportReachableAsync(record.Domain, result.RemoteHost, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await monitor.ReportUnreachableAsync(record.Domain, record.LastError, attemptStartedAt, cancellationToken).ConfigureAwait(false);
+            }
         }
-        else
+        catch (Exception ex)
         {
-            await monitor.ReportUnreachableAsync(record.Domain, record.LastError, attemptStartedAt, cancellationToken).ConfigureAwait(false);
+            LogReportFailed(logger, ex, record.Domain, record.QueueId);
         }
     }
 
@@ -363,9 +411,10 @@ public sealed partial class MessageForwarder(
                 LogRelayedDsnQueued(logger, record.QueueId, dsnId, record.Sender, relayed.Count, relayed[0].RemoteHost);
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
-            // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again.
+            // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again. A
+            // cancellation is no different: the outcome it follows is committed, or is by the release.
             LogDsnFailed(logger, ex, record.QueueId);
             record.NextAttemptAt = time.GetUtcNow() + options.Value.Delivery.EffectiveRetryIntervals[0];
         }
@@ -450,6 +499,9 @@ public sealed partial class MessageForwarder(
 
     [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient} without a DSN: it can never be delivered ({Reply})")]
     private static partial void LogUndeliverable(ILogger logger, string queueId, string recipient, string reply);
+
+    [LoggerMessage(EventId = 226, Level = LogLevel.Warning, Message = "Could not report the primary of {Domain} after an attempt at {QueueId}; the attempt's outcome stands")]
+    private static partial void LogReportFailed(ILogger logger, Exception exception, string domain, string queueId);
 
     [LoggerMessage(EventId = 217, Level = LogLevel.Warning, Message = "Could not make {QueueId} due after its primary came back during the attempt; it keeps its retry")]
     private static partial void LogCatchUpFailed(ILogger logger, Exception exception, string queueId);
