@@ -237,6 +237,12 @@ public sealed partial class MessageForwarder(
         // exception, a body that is gone can never be delivered, and retrying would only wait
         // out the retention before the same end.
         var bodyMissing = false;
+
+        // The whole attempt ends well before the lease does, so no second worker can claim the
+        // message while this one may still be delivering it (see DeliveryOptions.LeaseDuration).
+        var limit = options.Value.Delivery.AttemptTimeout;
+        using var deadline = new CancellationTokenSource(limit, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
             result = await transport.DeliverAsync(
@@ -262,7 +268,7 @@ public sealed partial class MessageForwarder(
                         }
                     },
                 },
-                cancellationToken).ConfigureAwait(false);
+                linked.Token).ConfigureAwait(false);
             if (bodyMissing)
             {
                 result = BodyMissing(record, pending, null);
@@ -271,6 +277,13 @@ public sealed partial class MessageForwarder(
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
+        }
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested)
+        {
+            // Whatever the primary said before the cut is lost with the connection; those recipients
+            // retry like any other interrupted transaction. Nothing is learnt about the primary.
+            LogAttemptTimedOut(logger, ex, record.QueueId, limit, pending.Count);
+            result = DeliveryResult.AllRecipients(pending, SmtpReply.LocalTransient("4.4.2", $"delivery attempt cut off after {limit:c}"), null, reachedServer: false) with { DecidedLocally = true };
         }
         catch (Exception ex) when (bodyMissing || ex is BodyNotFoundException)
         {
@@ -502,6 +515,9 @@ public sealed partial class MessageForwarder(
 
     [LoggerMessage(EventId = 226, Level = LogLevel.Warning, Message = "Could not report the primary of {Domain} after an attempt at {QueueId}; the attempt's outcome stands")]
     private static partial void LogReportFailed(ILogger logger, Exception exception, string domain, string queueId);
+
+    [LoggerMessage(EventId = 227, Level = LogLevel.Warning, Message = "Attempt at {QueueId} cut off after {Limit}; its {RecipientCount} recipient(s) retry")]
+    private static partial void LogAttemptTimedOut(ILogger logger, Exception exception, string queueId, TimeSpan limit, int recipientCount);
 
     [LoggerMessage(EventId = 217, Level = LogLevel.Warning, Message = "Could not make {QueueId} due after its primary came back during the attempt; it keeps its retry")]
     private static partial void LogCatchUpFailed(ILogger logger, Exception exception, string queueId);
