@@ -44,6 +44,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
     public async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
+        CheckId(record.QueueId);
         var entity = SpoolEntityMapper.ToEntity(record);
         try
         {
@@ -71,6 +72,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
             return false;
         }
 
+        CheckId(record.QueueId);
         var entity = SpoolEntityMapper.ToEntity(record);
         try
         {
@@ -103,6 +105,15 @@ public sealed partial class TableSpoolStore : ISpoolStore
         {
             LogLostRace(_logger, record.QueueId, ex.Status);
             return false;
+        }
+    }
+
+    /// <summary>Row keys are queue ids, as file names are in embedded mode: the two spools take the same ids.</summary>
+    private static void CheckId(string queueId)
+    {
+        if (!QueueId.IsValid(queueId))
+        {
+            throw new ArgumentException($"'{queueId}' is not a valid queue id.", nameof(queueId));
         }
     }
 

@@ -301,6 +301,33 @@ public abstract class SpoolStoreContract
         Assert.True(await store.TryDeleteAsync(record, None));
     }
 
+    /// <summary>Ids become row keys and file names: anything but a queue id is refused, never stored.</summary>
+    [Theory]
+    [InlineData("01M9713EJV9GGRBSHABE-d0.1")]
+    [InlineData("01M9713EJV9GGRBSHABE/d0")]
+    [InlineData("short")]
+    public async Task CreateAndUpdate_IdThatIsNotAQueueId_ThrowArgumentExceptionAndStoreNothing(string id)
+    {
+        var store = await CreateStoreAsync();
+
+        await Assert.ThrowsAsync<ArgumentException>(() => store.CreateAsync(SpoolRecords.Sample(id), None));
+        var stale = SpoolRecords.Sample(id);
+        stale.ETag = "1";
+        await Assert.ThrowsAsync<ArgumentException>(() => store.TryUpdateAsync(stale, None));
+        Assert.Empty(await ToListAsync(store.ListAllAsync(None)));
+    }
+
+    [Fact]
+    public async Task TryUpdateAndDelete_RecordNeverStored_ReturnFalse()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+
+        Assert.False(await store.TryUpdateAsync(record, None));
+        Assert.False(await store.TryDeleteAsync(record, None));
+        Assert.Null(await store.GetAsync(record.Domain, record.QueueId, None));
+    }
+
     [Fact]
     public async Task Timestamps_WithSubMillisecondTicks_RoundTripExactly()
     {
