@@ -5,10 +5,14 @@
 // leased or changed and does nothing. It then delivers the pending recipients in
 // one SMTP transaction and records each outcome (rule 4): 2xx delivered, 5xx
 // failed, 4xx and every connection or protocol failure left pending for the next
-// attempt on the retry schedule. At expiry the pending recipients fail with
-// 4.4.7. Failed recipients get one DSN, queued as a spool record of its own
-// (deterministic id, so a crash and retry cannot queue it twice) and never sent
-// to the null sender. So do delivered recipients that asked for NOTIFY=SUCCESS
+// attempt on the retry schedule. The attempt as a whole is cut off at
+// Delivery:AttemptTimeout, well before the lease ends, so a second worker never
+// delivers the same message while this one still might. A body gone from the
+// spool fails its recipients for good (5.3.0). At expiry the pending recipients
+// fail with 4.4.7. Answers (2xx, 5xx) are committed before a DSN is queued or the
+// primary reported, so neither can lose them. Failed recipients get one DSN,
+// queued as a spool record of its own (deterministic id, so a crash and retry
+// cannot queue it twice) and never sent to the null sender. So do delivered recipients that asked for NOTIFY=SUCCESS
 // when the primary does not offer DSN: it never saw the request and will not
 // report success, so we say "relayed" (RFC 3461 §5.2.2); a primary with DSN got
 // NOTIFY, ORCPT, RET and ENVID and reports itself. Each recipient owed a notice
