@@ -33,6 +33,7 @@ public sealed class SeveralRecipientsDsnTests
 
         await rig.WaitForEmptySpoolAsync();
         await AssertNoSecondDsnAsync(rig);
+        Assert.Empty(Directory.GetFiles(Path.Combine(rig.Spool.Path, "bodies"), "*", SearchOption.AllDirectories));
         Assert.Empty(rig.Logs.AtLeast(LogLevel.Error));
     }
 
