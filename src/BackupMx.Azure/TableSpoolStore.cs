@@ -68,6 +68,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
     public async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
+        CheckId(record.QueueId);
         var entity = SpoolEntityMapper.ToEntity(record);
         var writeId = SpoolEntityMapper.StampWrite(entity);
         try
@@ -102,6 +103,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
             return false;
         }
 
+        CheckId(record.QueueId);
         var entity = SpoolEntityMapper.ToEntity(record);
         var writeId = SpoolEntityMapper.StampWrite(entity);
         try
@@ -149,6 +151,15 @@ public sealed partial class TableSpoolStore : ISpoolStore
         {
             LogLostRace(_logger, record.QueueId, ex.Status);
             return false;
+        }
+    }
+
+    /// <summary>Row keys are queue ids, as file names are in embedded mode: the two spools take the same ids.</summary>
+    private static void CheckId(string queueId)
+    {
+        if (!QueueId.IsValid(queueId))
+        {
+            throw new ArgumentException($"'{queueId}' is not a valid queue id.", nameof(queueId));
         }
     }
 

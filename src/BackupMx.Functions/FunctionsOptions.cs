@@ -11,9 +11,18 @@ public sealed class FunctionsOptions
     [Range(1, 256)]
     public int MaxConcurrentForwards { get; set; } = 16;
 
+    /// <summary>The <c>functionTimeout</c> of host.json: the host stops a run that lasts longer.</summary>
+    public static readonly TimeSpan FunctionTimeout = TimeSpan.FromMinutes(10);
+
+    /// <summary>Room a run keeps after its last attempt ends, to commit outcomes and settle wake-ups.</summary>
+    public static readonly TimeSpan SettleMargin = TimeSpan.FromMinutes(1);
+
     /// <summary>
     /// How long one Forward run keeps receiving new wake-ups; deliveries started before the end
-    /// still finish. Default 4 minutes, well inside the 10-minute function timeout in host.json.
+    /// still finish, each within BackupMx:Delivery:AttemptTimeout. The budget plus that timeout plus
+    /// <see cref="SettleMargin"/> must fit in <see cref="FunctionTimeout"/> (validated at start), or
+    /// the host could stop a run mid-delivery and a later run deliver the message again.
+    /// Default 4 minutes.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:08:00")]
     public TimeSpan ForwardTimeBudget { get; set; } = TimeSpan.FromMinutes(4);

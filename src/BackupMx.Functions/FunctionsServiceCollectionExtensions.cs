@@ -6,6 +6,7 @@ using BackupMx.Telemetry;
 using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Resources;
 
@@ -40,6 +41,9 @@ public static class FunctionsServiceCollectionExtensions
         services.AddOptions<FunctionsOptions>()
             .BindChecked(configuration.GetSection(FunctionsOptions.SectionName))
             .ValidateDataAnnotations()
+            .Validate<IOptions<BackupMxOptions>>(
+                (functions, core) => functions.ForwardTimeBudget + core.Value.Delivery.AttemptTimeout + FunctionsOptions.SettleMargin <= FunctionsOptions.FunctionTimeout,
+                $"{FunctionsOptions.SectionName}:ForwardTimeBudget plus {BackupMxOptions.SectionName}:Delivery:AttemptTimeout plus {FunctionsOptions.SettleMargin:c} must fit in the function timeout ({FunctionsOptions.FunctionTimeout:c}, functionTimeout in host.json): a delivery started at the end of a run must end before the host stops the run.")
             .ValidateOnStart();
         return services;
     }

@@ -1,7 +1,10 @@
 using BackupMx.Core.Forwarding;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
 using BackupMx.Testing;
+using BackupMx.Testing.Contracts;
+using BackupMx.Testing.Fakes;
 
 namespace BackupMx.Core.Tests;
 
@@ -22,7 +25,8 @@ public sealed class DsnQueueTests
         var second = await queue.EnqueueAsync(original, notice, None);
 
         Assert.Equal(first, second);
-        Assert.Equal($"{original.QueueId}-d0.1", first);
+        Assert.Equal($"{original.QueueId}-d0-1", first);
+        Assert.True(h.Bodies is InMemoryBodyStore bodies && bodies.Contains(first));
         Assert.Single(await DsnsAsync(h));
     }
 
@@ -51,9 +55,48 @@ public sealed class DsnQueueTests
         var all = DsnQueue.DsnId(original, original.Recipients.Select(r => new DsnRecipient(r, DsnAction.Failed)).ToList());
         var allButLast = DsnQueue.DsnId(original, original.Recipients.SkipLast(1).Select(r => new DsnRecipient(r, DsnAction.Failed)).ToList());
 
-        Assert.StartsWith($"{original.QueueId}-d0-", all, StringComparison.Ordinal);
-        Assert.True(all.Length <= original.QueueId.Length + 16, all);
+        Assert.StartsWith($"{original.QueueId}-h", all, StringComparison.Ordinal);
+        Assert.True(QueueId.IsValid(all), all);
+        Assert.True(QueueId.IsValid(allButLast), allButLast);
         Assert.NotEqual(all, allButLast);
+    }
+
+    [Fact]
+    public void DsnId_EverySubsetOfUpToTwelveRecipients_IsAValidQueueIdOfItsOwn()
+    {
+        // Every id names a body file, a blob and a table row: all of them must pass QueueId.IsValid,
+        // and no two sets of recipients of one message may share an id (the dedup is by id).
+        var original = SpoolRecords.Sample(recipients: 12);
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var mask = 1; mask < 1 << 12; mask++)
+        {
+            var set = original.Recipients.Where((_, i) => (mask & (1 << i)) != 0).Select(r => new DsnRecipient(r, DsnAction.Failed)).ToList();
+            var id = DsnQueue.DsnId(original, set);
+            Assert.True(QueueId.IsValid(id), id);
+            Assert.True(seen.TryAdd(id, mask), $"{id} for sets {seen.GetValueOrDefault(id)} and {mask}");
+        }
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(60)]
+    [InlineData(1000)]
+    public async Task Enqueue_SeveralRecipients_QueuesOneDsnWhoseBodyAndRecordAreStored(int count)
+    {
+        using var h = new CoreHarness(s => s["BackupMx:Smtp:MaxRecipients"] = "1000");
+        var original = await AcceptAsync(h, Enumerable.Range(0, count).Select(i => $"r{i}@example.test").ToArray());
+        var notice = Enumerable.Range(0, count).Select(i => Failed(original, i)).ToList();
+
+        var id = await h.Get<DsnQueue>().EnqueueAsync(original, notice, None);
+
+        var dsn = Assert.Single(await DsnsAsync(h));
+        Assert.Equal(id, dsn.QueueId);
+        Assert.Equal(MessageKind.Dsn, dsn.Kind);
+        Assert.Equal(string.Empty, dsn.Sender);
+        Assert.Equal(count, Assert.Single(((SimpleDsnComposer)h.Get<IDsnComposer>()).Composed).Recipients.Count);
+        await using var body = await h.Bodies.OpenReadAsync(id, None);
+        Assert.Equal(dsn.BodyLength, body.Length);
     }
 
     private static DsnRecipient Failed(SpoolRecord original, int place)

@@ -33,7 +33,7 @@ public sealed class DueMessagePumpTests
             var wakeUps = new InProcessWakeUpQueue(Signal);
             var flusher = new DomainFlusher(Spool, wakeUps, Time, NullLogger<DomainFlusher>.Instance);
             var monitor = new PrimaryMonitor(new ScriptedProber(), new InMemoryPrimaryStatusStore(), flusher, options, Time, NullLogger<PrimaryMonitor>.Instance);
-            var dsn = new DsnQueue(Spool, Bodies, wakeUps, new SimpleDsnComposer(), options, Time);
+            var dsn = new DsnQueue(Spool, Bodies, wakeUps, new SimpleDsnComposer(), options, Time, NullLogger<DsnQueue>.Instance);
             var forwarder = new MessageForwarder(Spool, Bodies, wakeUps, Transport, dsn, monitor, options, Time, NullLogger<MessageForwarder>.Instance);
             Intake = new IntakeService(Spool, Bodies, wakeUps, new InMemoryPrimaryStatusStore(), options, Time, NullLogger<IntakeService>.Instance);
             Pump = new DueMessagePump(Spool, forwarder, Signal, options, Time, NullLogger<DueMessagePump>.Instance);

@@ -106,6 +106,48 @@ public sealed class OptionsValidationTests
             Errors(options));
     }
 
+    [Theory]
+    [InlineData("00:05:00", "00:05:00")]
+    [InlineData("00:05:00", "00:05:14")]
+    [InlineData("00:05:00", "00:01:00")]
+    [InlineData("00:00:00.5", "00:00:01")]
+    public void Validate_LeaseNotLongerThanAnAttemptAndItsMargin_NamesLeaseDuration(string attempt, string lease)
+    {
+        // A lease that runs out while its attempt still talks to the primary lets a second worker
+        // deliver the same message at the same time.
+        var options = Valid();
+        options.Delivery.Timeout = TimeSpan.FromMilliseconds(500);
+        options.Delivery.AttemptTimeout = TimeSpan.Parse(attempt, CultureInfo.InvariantCulture);
+        options.Delivery.LeaseDuration = TimeSpan.Parse(lease, CultureInfo.InvariantCulture);
+
+        var error = Assert.Single(Errors(options));
+        Assert.StartsWith("BackupMx:Delivery:LeaseDuration", error, StringComparison.Ordinal);
+        Assert.Contains("BackupMx:Delivery:AttemptTimeout", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_LeaseCoversTheAttemptAndItsMargin_Succeeds()
+    {
+        var options = Valid();
+        options.Delivery.AttemptTimeout = TimeSpan.FromMinutes(5);
+        options.Delivery.LeaseDuration = TimeSpan.FromMinutes(5) + DeliveryOptions.LeaseMargin;
+        Assert.Empty(Errors(options));
+        Assert.True(new DeliveryOptions().LeaseDuration >= new DeliveryOptions().AttemptTimeout + DeliveryOptions.LeaseMargin);
+    }
+
+    [Theory]
+    [InlineData("00:00:00", "must be a positive TimeSpan")]
+    [InlineData("00:00:30", "must not be shorter than BackupMx:Delivery:Timeout")]
+    public void Validate_AttemptTimeoutNotPositiveOrShorterThanOneCommand_NamesTheKey(string value, string reason)
+    {
+        var options = Valid();
+        options.Delivery.Timeout = TimeSpan.FromMinutes(1);
+        options.Delivery.AttemptTimeout = TimeSpan.Parse(value, CultureInfo.InvariantCulture);
+        var error = Assert.Single(Errors(options));
+        Assert.StartsWith("BackupMx:Delivery:AttemptTimeout", error, StringComparison.Ordinal);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Validate_ProbeTimeoutEqualToDeliveryTimeout_Succeeds()
     {

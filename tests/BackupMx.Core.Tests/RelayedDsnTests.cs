@@ -110,7 +110,7 @@ public sealed class RelayedDsnTests
         Assert.Equal(ForwardOutcome.Deferred, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
 
         var dsn = Assert.Single(await DsnsAsync(h));
-        Assert.Equal($"{id}-d1.2", dsn.QueueId);
+        Assert.Equal($"{id}-d1-2", dsn.QueueId);
         var composed = Assert.Single(Composed(h));
         Assert.Equal(
             [("ok@example.test", DsnAction.Relayed), ("gone@example.test", DsnAction.Failed)],
@@ -122,7 +122,7 @@ public sealed class RelayedDsnTests
         h.Time.Advance(TimeSpan.FromMinutes(5));
         h.Transport.Reply = (_, _) => new SmtpReply(250, "2.0.0", "ok");
         Assert.Equal(ForwardOutcome.Finished, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
-        Assert.Equal([$"{id}-d1.2", $"{id}-d3"], (await DsnsAsync(h)).Select(d => d.QueueId).Order());
+        Assert.Equal([$"{id}-d1-2", $"{id}-d3"], (await DsnsAsync(h)).Select(d => d.QueueId).Order());
         var second = Composed(h)[1];
         Assert.Equal([("later@example.test", DsnAction.Relayed)], second.Recipients.Select(r => (r.Recipient.Address, r.Action)));
     }

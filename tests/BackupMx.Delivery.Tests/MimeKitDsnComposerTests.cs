@@ -391,4 +391,28 @@ public sealed class MimeKitDsnComposerTests
     {
         Assert.Equal(expected, MimeKitDsnComposer.OriginalRecipient(orcpt));
     }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("FULL")]
+    public async Task ComposeAsync_OriginalBodyGone_ReportWithoutTheOriginalSaysItCouldNotBeIncluded(string? ret)
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(TestDelivery.Config());
+        var composer = new MimeKitDsnComposer(options, new FakeTimeProvider(Now));
+        using var output = new MemoryStream();
+
+        await composer.ComposeAsync(Record(ret), [new DsnRecipient(Bounced(), DsnAction.Failed), new DsnRecipient(Expired(), DsnAction.Failed)], null, output, CancellationToken.None);
+
+        output.Position = 0;
+        using var dsn = await MimeMessage.LoadAsync(output);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        Assert.Equal(2, report.Count);
+        var words = Assert.IsType<TextPart>(report[0]).Text;
+        Assert.Contains("could not be included", words, StringComparison.Ordinal);
+        Assert.DoesNotContain("attached below", words, StringComparison.Ordinal);
+        var status = Assert.IsType<MessageDeliveryStatus>(report[1]);
+        var recipients = status.StatusGroups.Skip(1).Where(g => g.Count > 0).ToList();
+        Assert.Equal(["rfc822; gone@example.com", "rfc822; slow@example.com"], recipients.Select(g => g["Final-Recipient"]));
+        Assert.All(recipients, g => Assert.Equal("failed", g["Action"]));
+    }
 }

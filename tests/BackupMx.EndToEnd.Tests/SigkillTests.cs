@@ -52,8 +52,9 @@ public sealed class SigkillTests(ITestOutputHelper output)
             "--BackupMx:Delivery:Timeout=00:00:05",
             "--BackupMx:Delivery:ProbeInterval=00:00:01",
 
-            // Longer than any attempt (a 5 s timeout per step), short enough that a message
-            // leased by a killed process is not stuck for the default 15 minutes.
+            // Longer than any attempt (cut at 5 s) and the margin the validator asks for, short
+            // enough that a message leased by a killed process is not stuck for the default 15 minutes.
+            "--BackupMx:Delivery:AttemptTimeout=00:00:05",
             "--BackupMx:Delivery:LeaseDuration=00:00:20",
             "--Logging:LogLevel:Default=Warning",
 

@@ -89,6 +89,25 @@ public sealed class CompositionTests
         Assert.Contains(key.Split(':')[^1], error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("00:04:00", "00:05:01")]
+    [InlineData("00:08:00", "00:01:01")]
+    public void AddBackupMxFunctions_RunBudgetAndAttemptTimeoutOutlastTheFunctionTimeout_FailsAtStartNamingBoth(string budget, string attempt)
+    {
+        // A delivery started at the end of a run must end before the host stops the run, or the
+        // stopped run's message is delivered again by the next.
+        using var provider = FunctionsProvider(new Dictionary<string, string?>(Settings)
+        {
+            ["BackupMx:Functions:ForwardTimeBudget"] = budget,
+            ["BackupMx:Delivery:AttemptTimeout"] = attempt,
+            ["BackupMx:Delivery:LeaseDuration"] = "00:15:00",
+        });
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+        Assert.Contains("BackupMx:Functions:ForwardTimeBudget", error.Message, StringComparison.Ordinal);
+        Assert.Contains("BackupMx:Delivery:AttemptTimeout", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ReceiverHost_ComposesSmtpIntakeOverAzureWithoutForwarding()
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BackupMx.Core.Configuration;
 
 namespace BackupMx.Functions.Tests;
 
@@ -41,14 +42,15 @@ public sealed class FunctionsMetadataTests
     }
 
     [Fact]
-    public void HostJson_GivesRunsMoreTimeThanTheForwardBudget()
+    public void HostJson_FunctionTimeoutIsTheOneTheOptionsAreValidatedAgainst()
     {
         var hostJson = Path.Combine(Path.GetDirectoryName(FindMetadata())!, "host.json");
         using var host = JsonDocument.Parse(File.ReadAllText(hostJson));
 
         Assert.Equal("2.0", host.RootElement.GetProperty("version").GetString());
         var timeout = TimeSpan.Parse(host.RootElement.GetProperty("functionTimeout").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.True(timeout >= new FunctionsOptions().ForwardTimeBudget + TimeSpan.FromMinutes(5), "a run must have room to finish the deliveries it started");
+        Assert.Equal(FunctionsOptions.FunctionTimeout, timeout);
+        Assert.True(timeout >= new FunctionsOptions().ForwardTimeBudget + new BackupMxOptions().Delivery.AttemptTimeout + FunctionsOptions.SettleMargin, "a run must have room to finish the deliveries it started");
     }
 
     private static void AssertTimer(JsonElement function, string schedule)

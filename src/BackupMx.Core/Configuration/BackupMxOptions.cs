@@ -124,8 +124,29 @@ public sealed class DeliveryOptions
     /// <summary>How often each primary is probed. Default 30 s.</summary>
     public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long a worker owns a message it claimed; longer than any single delivery attempt.</summary>
+    /// <summary>
+    /// How long a worker owns a message it claimed. At least <see cref="AttemptTimeout"/> plus
+    /// <see cref="LeaseMargin"/> (validated): a lease that ran out while its attempt was still
+    /// talking to the primary would let a second worker deliver the same message at the same time.
+    /// Default 15 minutes.
+    /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// Longest one delivery attempt may take as a whole (connecting, every command, the body), however
+    /// many recipients and however slow the primary; then it is cancelled and the recipients without an
+    /// answer retry. At least <see cref="Timeout"/>. Default 5 minutes, which also fits a Forward run
+    /// into the Functions timeout (see BackupMx:Functions:ForwardTimeBudget).
+    /// </summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// What a lease must leave after <see cref="AttemptTimeout"/>: the claim's own write before the
+    /// attempt starts, and clock differences between the machines that claim. What follows the
+    /// attempt needs no room: the answers are committed first, and a worker that then finds its lease
+    /// taken leaves the message to the new holder without delivering anything.
+    /// </summary>
+    public static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(15);
 
     /// <summary>
     /// Messages delivered at the same time. Default 32: one delivery mostly waits (for the

@@ -115,6 +115,27 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
             errors.Add($"{Prefix}:Delivery:LeaseDuration must be a positive TimeSpan.");
         }
 
+        if (options.Delivery.AttemptTimeout <= TimeSpan.Zero)
+        {
+            errors.Add($"{Prefix}:Delivery:AttemptTimeout must be a positive TimeSpan (for example 00:05:00).");
+        }
+        else
+        {
+            if (options.Delivery.Timeout > options.Delivery.AttemptTimeout)
+            {
+                // One slow command would use up the whole attempt.
+                errors.Add($"{Prefix}:Delivery:AttemptTimeout {options.Delivery.AttemptTimeout:c} must not be shorter than {Prefix}:Delivery:Timeout ({options.Delivery.Timeout:c}).");
+            }
+
+            var leastLease = options.Delivery.AttemptTimeout + DeliveryOptions.LeaseMargin;
+            if (options.Delivery.LeaseDuration > TimeSpan.Zero && options.Delivery.LeaseDuration < leastLease)
+            {
+                // A lease that runs out while its attempt is still under way lets a second worker claim
+                // the message and deliver it at the same time.
+                errors.Add($"{Prefix}:Delivery:LeaseDuration {options.Delivery.LeaseDuration:c} must be at least {Prefix}:Delivery:AttemptTimeout ({options.Delivery.AttemptTimeout:c}) plus {DeliveryOptions.LeaseMargin:c}, or two deliveries of one message could run at once.");
+            }
+        }
+
         if (options.Delivery.IdleConnectionTimeout < TimeSpan.Zero || options.Delivery.IdleConnectionTimeout > TimeSpan.FromMinutes(5))
         {
             errors.Add($"{Prefix}:Delivery:IdleConnectionTimeout must be between 00:00:00 (no reuse) and 00:05:00.");

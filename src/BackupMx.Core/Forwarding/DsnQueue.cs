@@ -2,6 +2,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Core.Forwarding;
@@ -13,19 +14,23 @@ namespace BackupMx.Core.Forwarding;
 /// recipients it covers, so queuing the same notice twice (a crash between the DSN write
 /// and the original's update) finds the first copy and stops, while a notice that covers
 /// more recipients than the copy found (others became due in the retry) gets an id of its
-/// own: a recipient may then be told twice, but never not at all.
+/// own: a recipient may then be told twice, but never not at all. An original whose body is
+/// gone still gets its DSN, without the copy of the message: nothing owed a notice waits forever.
 /// </summary>
-public sealed class DsnQueue(
+public sealed partial class DsnQueue(
     ISpoolStore spool,
     IBodyStore bodies,
     IWakeUpQueue wakeUps,
     IDsnComposer composer,
     IOptions<BackupMxOptions> options,
-    TimeProvider time)
+    TimeProvider time,
+    ILogger<DsnQueue> logger)
 {
     /// <summary>
-    /// <c>{queue id}-d{i}</c> for the recipient at place i, <c>-d{i}.{j}...</c> for several; a long
-    /// set is the first place and a hash of all, to keep ids short as blob names and row keys.
+    /// <c>{queue id}-d{i}</c> for the recipient at place i, <c>-d{i}-{j}...</c> for several; a set
+    /// too long for that is <c>-h</c> and a hash of all its places. Only characters that
+    /// <see cref="QueueId.IsValid"/> allows, within its length, since the id names a body file,
+    /// a blob and a table row; the two letters keep a list and a hash from ever meaning the same.
     /// </summary>
     public static string DsnId(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients)
     {
@@ -36,15 +41,19 @@ public sealed class DsnQueue(
             .Distinct()
             .Order()
             .ToList();
-        var joined = string.Join('.', places.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        if (joined.Length > 24)
+        var joined = string.Join('-', places.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var room = QueueId.MaxLength - original.QueueId.Length - 2;
+        if (joined.Length <= room)
         {
-            var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(joined));
-            joined = FormattableString.Invariant($"{places[0]}-{Convert.ToHexStringLower(hash, 0, 6)}");
+            return $"{original.QueueId}-d{joined}";
         }
 
-        return $"{original.QueueId}-d{joined}";
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(joined));
+        return $"{original.QueueId}-h{Convert.ToHexStringLower(hash, 0, Math.Min(room, HashLength) / 2)}";
     }
+
+    // 64 bits of SHA-256: two different sets of one message's recipients never meet in practice.
+    private const int HashLength = 16;
 
     public async Task<string> EnqueueAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, CancellationToken cancellationToken)
     {
@@ -66,8 +75,19 @@ public sealed class DsnQueue(
         }
 
         var now = time.GetUtcNow();
+        Stream? originalBody;
+        try
+        {
+            originalBody = await bodies.OpenReadAsync(original.QueueId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BodyNotFoundException)
+        {
+            LogOriginalMissing(logger, original.QueueId, dsnId);
+            originalBody = null;
+        }
+
         long length;
-        await using (var originalBody = await bodies.OpenReadAsync(original.QueueId, cancellationToken).ConfigureAwait(false))
+        await using (originalBody)
         {
             var composed = new MemoryStream();
             await composer.ComposeAsync(original, recipients, originalBody, composed, cancellationToken).ConfigureAwait(false);
@@ -101,4 +121,7 @@ public sealed class DsnQueue(
 
         return dsnId;
     }
+
+    [LoggerMessage(EventId = 225, Level = LogLevel.Error, Message = "The body of {QueueId} is gone; its DSN {DsnId} is sent without the original message")]
+    private static partial void LogOriginalMissing(ILogger logger, string queueId, string dsnId);
 }

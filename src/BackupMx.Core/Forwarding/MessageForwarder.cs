@@ -5,10 +5,14 @@
 // leased or changed and does nothing. It then delivers the pending recipients in
 // one SMTP transaction and records each outcome (rule 4): 2xx delivered, 5xx
 // failed, 4xx and every connection or protocol failure left pending for the next
-// attempt on the retry schedule. At expiry the pending recipients fail with
-// 4.4.7. Failed recipients get one DSN, queued as a spool record of its own
-// (deterministic id, so a crash and retry cannot queue it twice) and never sent
-// to the null sender. So do delivered recipients that asked for NOTIFY=SUCCESS
+// attempt on the retry schedule. The attempt as a whole is cut off at
+// Delivery:AttemptTimeout, well before the lease ends, so a second worker never
+// delivers the same message while this one still might. A body gone from the
+// spool fails its recipients for good (5.3.0). At expiry the pending recipients
+// fail with 4.4.7. Answers (2xx, 5xx) are committed before a DSN is queued or the
+// primary reported, so neither can lose them. Failed recipients get one DSN,
+// queued as a spool record of its own (deterministic id, so a crash and retry
+// cannot queue it twice) and never sent to the null sender. So do delivered recipients that asked for NOTIFY=SUCCESS
 // when the primary does not offer DSN: it never saw the request and will not
 // report success, so we say "relayed" (RFC 3461 §5.2.2); a primary with DSN got
 // NOTIFY, ORCPT, RET and ENVID and reports itself. Each recipient owed a notice
@@ -136,7 +140,8 @@ public sealed partial class MessageForwarder(
         activity?.SetTag(Telemetry.DomainTag, record.Domain);
 
         DeliveryResult? attempt = null;
-        if (record.PendingRecipients.Any())
+        var pendingBefore = record.PendingRecipients.Count();
+        if (pendingBefore > 0)
         {
             if (now >= record.ExpiresAt)
             {
@@ -148,14 +153,30 @@ public sealed partial class MessageForwarder(
             }
         }
 
-        await NotifyAsync(record, cancellationToken).ConfigureAwait(false);
-
         // A primary seen again flushes its whole domain, one write per queued message. For a
         // finished message that happens after its outcome is committed: a crash during the flush
         // would otherwise find it still undelivered in the spool and send it a second time. A
         // message that stays queued reports first, while its lease keeps the flush from
         // resetting the retry it has just been given.
         var report = attempt is not null && record.Kind == MessageKind.Relay && !attempt.DecidedLocally;
+
+        // Recipients answered for good (a 250 or a 5xx) are committed before anything else runs:
+        // queuing a DSN and reporting the primary come after, and neither their failure, nor a
+        // cancellation, nor a crash during them may lose the answers, or the next attempt would
+        // deliver those recipients again. A message with nothing to do between the attempt and
+        // its release is committed by the release alone.
+        var decided = record.PendingRecipients.Count() < pendingBefore;
+        if (decided && (record.Recipients.Exists(r => r.NeedsNotification) || (report && !record.IsFinished)))
+        {
+            if (!await SaveOutcomeAsync(record).ConfigureAwait(false))
+            {
+                LogLostClaim(logger, record.QueueId);
+                return ForwardOutcome.Busy;
+            }
+        }
+
+        await NotifyAsync(record, cancellationToken).ConfigureAwait(false);
+
         var finished = record.IsFinished;
         if (report && !finished)
         {
@@ -195,16 +216,47 @@ public sealed partial class MessageForwarder(
         }
     }
 
+    /// <summary>
+    /// Commits the attempt's outcome while keeping the lease, so the record stays this worker's and a
+    /// flush still passes it by. While leased its next attempt is the lease's end (a crash from here
+    /// on finds it due then, with its answered recipients answered).
+    /// </summary>
+    private async Task<bool> SaveOutcomeAsync(SpoolRecord record)
+    {
+        var next = record.NextAttemptAt;
+        record.NextAttemptAt = record.LeaseExpiresAt ?? next;
+        try
+        {
+            return await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            record.NextAttemptAt = next;
+        }
+    }
+
+    /// <summary>
+    /// Evidence for the monitor. It never undoes the attempt: the outcome is committed (or about to be,
+    /// by a write that does not depend on this), so a failure here, a cancellation included, is logged
+    /// and the next probe or attempt reports again.
+    /// </summary>
     private async Task ReportPrimaryAsync(SpoolRecord record, DeliveryResult result, DateTimeOffset attemptStartedAt, CancellationToken cancellationToken)
     {
-        if (result.ReachedServer)
+        try
         {
-            // A primary that answers is up: if it was down, everything else for it becomes due now.
-            await monitor.ReportReachableAsync(record.Domain, result.RemoteHost, cancellationToken).ConfigureAwait(false);
+            if (result.ReachedServer)
+            {
+                // A primary that answers is up: if it was down, everything else for it becomes due now.
+                await monitor.ReportReachableAsync(record.Domain, result.RemoteHost, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await monitor.ReportUnreachableAsync(record.Domain, record.LastError, attemptStartedAt, cancellationToken).ConfigureAwait(false);
+            }
         }
-        else
+        catch (Exception ex)
         {
-            await monitor.ReportUnreachableAsync(record.Domain, record.LastError, attemptStartedAt, cancellationToken).ConfigureAwait(false);
+            LogReportFailed(logger, ex, record.Domain, record.QueueId);
         }
     }
 
@@ -212,6 +264,17 @@ public sealed partial class MessageForwarder(
     {
         var pending = record.PendingRecipients.ToList();
         DeliveryResult result;
+
+        // Noted here rather than left to the transport's handling: whatever it makes of the
+        // exception, a body that is gone can never be delivered, and retrying would only wait
+        // out the retention before the same end.
+        var bodyMissing = false;
+
+        // The whole attempt ends well before the lease does, so no second worker can claim the
+        // message while this one may still be delivering it (see DeliveryOptions.LeaseDuration).
+        var limit = options.Value.Delivery.AttemptTimeout;
+        using var deadline = new CancellationTokenSource(limit, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
             result = await transport.DeliverAsync(
@@ -224,19 +287,39 @@ public sealed partial class MessageForwarder(
                     Parameters = record.Parameters,
                     Recipients = pending,
                     BodyLength = record.BodyLength,
-                    OpenBody = ct => bodies.OpenReadAsync(record.QueueId, ct),
+                    OpenBody = async ct =>
+                    {
+                        try
+                        {
+                            return await bodies.OpenReadAsync(record.QueueId, ct).ConfigureAwait(false);
+                        }
+                        catch (BodyNotFoundException)
+                        {
+                            bodyMissing = true;
+                            throw;
+                        }
+                    },
                 },
-                cancellationToken).ConfigureAwait(false);
+                linked.Token).ConfigureAwait(false);
+            if (bodyMissing)
+            {
+                result = BodyMissing(record, pending, null);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             throw;
         }
-        catch (BodyNotFoundException ex)
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested)
         {
-            // The body is gone: nothing can ever be delivered. Fail loudly rather than retry forever.
-            LogBodyMissing(logger, ex, record.QueueId);
-            result = DeliveryResult.AllRecipients(pending, SmtpReply.LocalTransient("4.3.0", "message body missing from the spool"), null, reachedServer: false);
+            // Whatever the primary said before the cut is lost with the connection; those recipients
+            // retry like any other interrupted transaction. Nothing is learnt about the primary.
+            LogAttemptTimedOut(logger, ex, record.QueueId, limit, pending.Count);
+            result = DeliveryResult.AllRecipients(pending, SmtpReply.LocalTransient("4.4.2", $"delivery attempt cut off after {limit:c}"), null, reachedServer: false) with { DecidedLocally = true };
+        }
+        catch (Exception ex) when (bodyMissing || ex is BodyNotFoundException)
+        {
+            result = BodyMissing(record, pending, ex);
         }
         catch (Exception ex)
         {
@@ -306,6 +389,16 @@ public sealed partial class MessageForwarder(
         return result;
     }
 
+    /// <summary>
+    /// A permanent failure of every pending recipient, decided here: the primary was not asked, so
+    /// the attempt says nothing about it. A DSN follows as for any failure, without the original.
+    /// </summary>
+    private DeliveryResult BodyMissing(SpoolRecord record, IReadOnlyList<RecipientState> pending, Exception? exception)
+    {
+        LogBodyMissing(logger, exception, record.QueueId, pending.Count);
+        return DeliveryResult.AllRecipients(pending, SmtpReply.LocalPermanent("5.3.0", "message body missing from the spool"), null, reachedServer: false) with { DecidedLocally = true };
+    }
+
     private void Expire(SpoolRecord record, DateTimeOffset now)
     {
         foreach (var recipient in record.PendingRecipients.ToList())
@@ -363,9 +456,10 @@ public sealed partial class MessageForwarder(
                 LogRelayedDsnQueued(logger, record.QueueId, dsnId, record.Sender, relayed.Count, relayed[0].RemoteHost);
             }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
-            // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again.
+            // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again. A
+            // cancellation is no different: the outcome it follows is committed, or is by the release.
             LogDsnFailed(logger, ex, record.QueueId);
             record.NextAttemptAt = time.GetUtcNow() + options.Value.Delivery.EffectiveRetryIntervals[0];
         }
@@ -439,8 +533,8 @@ public sealed partial class MessageForwarder(
     [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "Lost the claim on {QueueId} (its lease expired during the attempt); it may be delivered again")]
     private static partial void LogLostClaim(ILogger logger, string queueId);
 
-    [LoggerMessage(EventId = 209, Level = LogLevel.Error, Message = "Body of {QueueId} is missing from the spool")]
-    private static partial void LogBodyMissing(ILogger logger, Exception exception, string queueId);
+    [LoggerMessage(EventId = 209, Level = LogLevel.Error, Message = "Body of {QueueId} is missing from the spool; its {RecipientCount} pending recipient(s) fail for good")]
+    private static partial void LogBodyMissing(ILogger logger, Exception? exception, string queueId, int recipientCount);
 
     [LoggerMessage(EventId = 210, Level = LogLevel.Error, Message = "Transport error for {QueueId}")]
     private static partial void LogTransportError(ILogger logger, Exception exception, string queueId);
@@ -450,6 +544,12 @@ public sealed partial class MessageForwarder(
 
     [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient} without a DSN: it can never be delivered ({Reply})")]
     private static partial void LogUndeliverable(ILogger logger, string queueId, string recipient, string reply);
+
+    [LoggerMessage(EventId = 226, Level = LogLevel.Warning, Message = "Could not report the primary of {Domain} after an attempt at {QueueId}; the attempt's outcome stands")]
+    private static partial void LogReportFailed(ILogger logger, Exception exception, string domain, string queueId);
+
+    [LoggerMessage(EventId = 227, Level = LogLevel.Warning, Message = "Attempt at {QueueId} cut off after {Limit}; its {RecipientCount} recipient(s) retry")]
+    private static partial void LogAttemptTimedOut(ILogger logger, Exception exception, string queueId, TimeSpan limit, int recipientCount);
 
     [LoggerMessage(EventId = 217, Level = LogLevel.Warning, Message = "Could not make {QueueId} due after its primary came back during the attempt; it keeps its retry")]
     private static partial void LogCatchUpFailed(ILogger logger, Exception exception, string queueId);

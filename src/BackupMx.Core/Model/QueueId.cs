@@ -11,9 +11,15 @@ public static class QueueId
     /// <summary>The characters of a generated id (Crockford base 32).</summary>
     public const string Alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+    /// <summary>Length of a generated id.</summary>
+    public const int Length = 20;
+
+    /// <summary>Longest valid id: a generated one and a suffix (a DSN's <c>-d…</c>).</summary>
+    public const int MaxLength = 40;
+
     public static string New(DateTimeOffset now)
     {
-        Span<char> chars = stackalloc char[20];
+        Span<char> chars = stackalloc char[Length];
         var ms = (ulong)Math.Max(0, now.ToUnixTimeMilliseconds());
         for (var i = 9; i >= 0; i--)
         {
@@ -33,5 +39,5 @@ public static class QueueId
 
     /// <summary>True for ids we could have made (guards file and blob paths built from ids).</summary>
     public static bool IsValid(string? id) =>
-        id is { Length: >= 20 and <= 40 } && id.All(c => Alphabet.Contains(c) || c == '-' || (c >= 'a' && c <= 'z'));
+        id is { Length: >= Length and <= MaxLength } && id.All(c => Alphabet.Contains(c) || c == '-' || (c >= 'a' && c <= 'z'));
 }

@@ -32,16 +32,20 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
     /// <summary>Subject of a DSN whose recipients were all relayed.</summary>
     public const string RelayedSubject = "Delivery Status Notification (Relayed)";
 
-    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
+    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, Stream? originalBody, Stream output, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(recipients);
         var hostName = options.Value.HostName;
         var now = time.GetUtcNow();
 
-        var copy = new MemoryStream();
-        await originalBody.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
-        var originalBytes = copy.ToArray();
+        byte[]? originalBytes = null;
+        if (originalBody is not null)
+        {
+            var copy = new MemoryStream();
+            await originalBody.CopyToAsync(copy, cancellationToken).ConfigureAwait(false);
+            originalBytes = copy.ToArray();
+        }
 
         var message = new MimeMessage();
         message.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{hostName}"));
@@ -59,7 +63,7 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         message.Headers.Add("Auto-Submitted", "auto-replied");
 
         var returnFull = ReturnsFullMessage(original, recipients);
-        var words = HumanReadable(original, recipients, hostName, now, returnFull);
+        var words = HumanReadable(original, recipients, hostName, now, originalBytes is null ? null : returnFull);
         var report = new MultipartReport("delivery-status")
         {
             new TextPart("plain")
@@ -70,8 +74,14 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
                 ContentTransferEncoding = words.All(char.IsAscii) ? ContentEncoding.SevenBit : ContentEncoding.QuotedPrintable,
             },
             DeliveryStatus(original, recipients, hostName),
-            OriginalPart(originalBytes, returnFull),
         };
+
+        // The third part is optional (RFC 6522 §3): a DSN about a message whose body is gone is still owed.
+        if (originalBytes is not null)
+        {
+            report.Add(OriginalPart(originalBytes, returnFull));
+        }
+
         message.Body = report;
 
         var format = FormatOptions.Default.Clone();
@@ -83,11 +93,17 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
     private static bool ReturnsFullMessage(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients) =>
         original.Parameters.ReturnFullMessage && recipients.Any(r => r.Action == DsnAction.Failed);
 
-    private static string HumanReadable(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName, DateTimeOffset now, bool returnFull)
+    /// <param name="returnFull">Whether the whole original is attached; null when it could not be included at all.</param>
+    private static string HumanReadable(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName, DateTimeOffset now, bool? returnFull)
     {
         var failed = recipients.Where(r => r.Action == DsnAction.Failed).Select(r => r.Recipient).ToList();
         var relayed = recipients.Where(r => r.Action == DsnAction.Relayed).Select(r => r.Recipient).ToList();
-        var attached = returnFull ? "It is attached below.\r\n" : "Its headers are attached below.\r\n";
+        var attached = returnFull switch
+        {
+            true => "It is attached below.\r\n",
+            false => "Its headers are attached below.\r\n",
+            null => "Its content could not be included: our copy of it is no longer available.\r\n",
+        };
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"This is the mail system at host {hostName}.\r\n\r\n");
         if (failed.Count > 0)

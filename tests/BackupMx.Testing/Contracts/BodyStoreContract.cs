@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Xunit;
@@ -90,6 +91,49 @@ public abstract class BodyStoreContract
         await store.WriteAsync(id, new MemoryStream([9]), None);
         await using var read = await store.OpenReadAsync(id, None);
         Assert.Equal(9, read.ReadByte());
+    }
+
+    /// <summary>The id of a DSN about several recipients names a body like any other (file, blob).</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    [InlineData(12)]
+    [InlineData(100)]
+    public async Task Ids_OfDsnsAboutSeveralRecipients_AreWrittenReadAndDeleted(int recipients)
+    {
+        var store = await CreateStoreAsync();
+        var original = SpoolRecords.Sample(recipients: recipients);
+        var id = DsnQueue.DsnId(original, original.Recipients.Select(r => new DsnRecipient(r, DsnAction.Failed)).ToList());
+
+        Assert.True(QueueId.IsValid(id), id);
+        await store.WriteAsync(id, new MemoryStream([7, 8]), None);
+        await using (var read = await store.OpenReadAsync(id, None))
+        {
+            using var copy = new MemoryStream();
+            await read.CopyToAsync(copy);
+            Assert.Equal([7, 8], copy.ToArray());
+        }
+
+        await store.DeleteAsync(id, None);
+        await Assert.ThrowsAsync<BodyNotFoundException>(() => store.OpenReadAsync(id, None));
+    }
+
+    /// <summary>Ids become file and blob names: anything but a queue id is refused before any I/O.</summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("short")]
+    [InlineData("../../etc/passwd-0123456789")]
+    [InlineData("01M9713EJV9GGRBSHABE-d0.1")]
+    [InlineData("01M9713EJV9GGRBSHABE/d0")]
+    [InlineData("01M9713EJV9GGRBSHABE-d0-1-2-3-4-5-6-7-8-9")]
+    public async Task AnyOperation_IdThatIsNotAQueueId_ThrowsArgumentException(string id)
+    {
+        var store = await CreateStoreAsync();
+
+        await Assert.ThrowsAsync<ArgumentException>(() => store.WriteAsync(id, new MemoryStream([1]), None));
+        await Assert.ThrowsAsync<ArgumentException>(() => store.OpenReadAsync(id, None));
+        await Assert.ThrowsAsync<ArgumentException>(() => store.DeleteAsync(id, None));
     }
 
     private sealed class NonSeekableStream(byte[] data) : MemoryStream(data)

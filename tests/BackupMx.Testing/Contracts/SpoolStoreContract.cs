@@ -1,3 +1,4 @@
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Xunit;
@@ -276,6 +277,61 @@ public abstract class SpoolStoreContract
         Assert.Null(read.ClientAddress);
         Assert.Null(read.LeaseExpiresAt);
         Assert.Null(read.WakeUpToken);
+    }
+
+    /// <summary>A DSN about several recipients is a record like any other (row key, SQLite row).</summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(100)]
+    public async Task CreateAsync_DsnAboutSeveralRecipients_RoundTripsAndIsFoundAgain(int recipients)
+    {
+        var store = await CreateStoreAsync();
+        var original = SpoolRecords.Sample(recipients: recipients);
+        var id = DsnQueue.DsnId(original, original.Recipients.Select(r => new DsnRecipient(r, DsnAction.Failed)).ToList());
+        var record = new SpoolRecord
+        {
+            QueueId = id,
+            Kind = MessageKind.Dsn,
+            Domain = "sender.test",
+            Sender = string.Empty,
+            Recipients = [new RecipientState { Address = "alice@sender.test", Notify = "NEVER" }],
+            ReceivedAt = SpoolRecords.T0,
+            ExpiresAt = SpoolRecords.T0.AddDays(5),
+            NextAttemptAt = SpoolRecords.T0,
+        };
+
+        await store.CreateAsync(record, None);
+
+        Assert.Equal(id, (await store.GetAsync("sender.test", id, None))?.QueueId);
+        await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record.Clone(), None));
+        Assert.True(await store.TryDeleteAsync(record, None));
+    }
+
+    /// <summary>Ids become row keys and file names: anything but a queue id is refused, never stored.</summary>
+    [Theory]
+    [InlineData("01M9713EJV9GGRBSHABE-d0.1")]
+    [InlineData("01M9713EJV9GGRBSHABE/d0")]
+    [InlineData("short")]
+    public async Task CreateAndUpdate_IdThatIsNotAQueueId_ThrowArgumentExceptionAndStoreNothing(string id)
+    {
+        var store = await CreateStoreAsync();
+
+        await Assert.ThrowsAsync<ArgumentException>(() => store.CreateAsync(SpoolRecords.Sample(id), None));
+        var stale = SpoolRecords.Sample(id);
+        stale.ETag = "1";
+        await Assert.ThrowsAsync<ArgumentException>(() => store.TryUpdateAsync(stale, None));
+        Assert.Empty(await ToListAsync(store.ListAllAsync(None)));
+    }
+
+    [Fact]
+    public async Task TryUpdateAndDelete_RecordNeverStored_ReturnFalse()
+    {
+        var store = await CreateStoreAsync();
+        var record = SpoolRecords.Sample();
+
+        Assert.False(await store.TryUpdateAsync(record, None));
+        Assert.False(await store.TryDeleteAsync(record, None));
+        Assert.Null(await store.GetAsync(record.Domain, record.QueueId, None));
     }
 
     [Fact]

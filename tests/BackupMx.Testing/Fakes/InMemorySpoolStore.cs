@@ -4,7 +4,11 @@ using BackupMx.Core.Ports;
 
 namespace BackupMx.Testing.Fakes;
 
-/// <summary>The reference <see cref="ISpoolStore"/>: what the contract suite says, and nothing durable.</summary>
+/// <summary>
+/// The reference <see cref="ISpoolStore"/>: what the contract suite says, and nothing durable. It
+/// refuses what the real stores refuse (an id that is not a queue id, a write without an ETag, a
+/// cancelled call), so a test cannot pass here on something SQLite or Tables would not take.
+/// </summary>
 public sealed class InMemorySpoolStore : ISpoolStore
 {
     private readonly Dictionary<string, SpoolRecord> _records = new(StringComparer.Ordinal);
@@ -37,7 +41,10 @@ public sealed class InMemorySpoolStore : ISpoolStore
 
     public Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(record);
         ThrowIfFailing();
+        cancellationToken.ThrowIfCancellationRequested();
+        CheckId(record.QueueId);
         lock (_lock)
         {
             if (_records.ContainsKey(record.QueueId))
@@ -55,6 +62,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
     public Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken)
     {
         ThrowIfFailing();
+        cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
             return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && !Quarantine(r) ? r.Clone() : null);
@@ -63,7 +71,16 @@ public sealed class InMemorySpoolStore : ISpoolStore
 
     public Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(record);
         ThrowIfFailing();
+        cancellationToken.ThrowIfCancellationRequested();
+        if (string.IsNullOrEmpty(record.ETag))
+        {
+            // Never stored: an unconditional write could overwrite a winner.
+            return Task.FromResult(false);
+        }
+
+        CheckId(record.QueueId);
         lock (_lock)
         {
             if (!_records.TryGetValue(record.QueueId, out var current) || current.ETag != record.ETag)
@@ -80,7 +97,14 @@ public sealed class InMemorySpoolStore : ISpoolStore
 
     public Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(record);
         ThrowIfFailing();
+        cancellationToken.ThrowIfCancellationRequested();
+        if (string.IsNullOrEmpty(record.ETag))
+        {
+            return Task.FromResult(false);
+        }
+
         lock (_lock)
         {
             if (!_records.TryGetValue(record.QueueId, out var current) || current.ETag != record.ETag)
@@ -116,6 +140,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
     private async IAsyncEnumerable<SpoolRecord> Snapshot(Func<SpoolRecord, bool> filter, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ThrowIfFailing();
+        cancellationToken.ThrowIfCancellationRequested();
         List<SpoolRecord> copy;
         lock (_lock)
         {
@@ -166,6 +191,14 @@ public sealed class InMemorySpoolStore : ISpoolStore
         _records.Remove(record.QueueId);
         _quarantined.Add(new QuarantinedRecord(record.Domain, record.QueueId, "corrupted by the test"));
         return true;
+    }
+
+    private static void CheckId(string queueId)
+    {
+        if (!QueueId.IsValid(queueId))
+        {
+            throw new ArgumentException($"'{queueId}' is not a valid queue id.", nameof(queueId));
+        }
     }
 
     private string NextETag() => Interlocked.Increment(ref _version).ToString(System.Globalization.CultureInfo.InvariantCulture);

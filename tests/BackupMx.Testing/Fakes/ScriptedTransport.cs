@@ -85,14 +85,17 @@ public sealed class SimpleDsnComposer : IDsnComposer
         public IReadOnlyList<RecipientState> Failed => Recipients.Where(r => r.Action == DsnAction.Failed).Select(r => r.Recipient).ToList();
 
         public IReadOnlyList<RecipientState> Relayed => Recipients.Where(r => r.Action == DsnAction.Relayed).Select(r => r.Recipient).ToList();
+
+        /// <summary>Whether the original's body was handed over (it is not when the body is gone).</summary>
+        public bool HadOriginal { get; init; } = true;
     }
 
     /// <summary>Every DSN composed, with copies of the recipients as they were then.</summary>
     public ConcurrentQueue<Composition> Composed { get; } = new();
 
-    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, Stream originalBody, Stream output, CancellationToken cancellationToken)
+    public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, Stream? originalBody, Stream output, CancellationToken cancellationToken)
     {
-        Composed.Enqueue(new Composition(original.Clone(), recipients.Select(r => r with { Recipient = r.Recipient.Clone() }).ToList()));
+        Composed.Enqueue(new Composition(original.Clone(), recipients.Select(r => r with { Recipient = r.Recipient.Clone() }).ToList()) { HadOriginal = originalBody is not null });
         var text = $"From: MAILER-DAEMON\r\nTo: {original.Sender}\r\nSubject: notice {original.QueueId}\r\n\r\n"
             + string.Concat(recipients.Select(r => r.Action == DsnAction.Relayed
                 ? $"{r.Recipient.Address} relayed {r.Recipient.LastReply}\r\n"
