@@ -136,6 +136,14 @@ public sealed class DeliveryOptions
     /// </summary>
     public TimeSpan IdleConnectionTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// SMTP sessions one delivery attempt may use: recipients a host deferred (4xx, or a connection
+    /// lost before the data was sent) are tried at the next address of the route in the same
+    /// attempt, up to this many sessions, like Postfix's smtp_mx_session_limit. Default 2.
+    /// </summary>
+    [Range(1, 6)]
+    public int MxSessionLimit { get; set; } = 2;
+
     /// <summary>Remote port used for MX hosts (and a Primary given without a port).</summary>
     [Range(1, 65535)]
     public int Port { get; set; } = 25;
