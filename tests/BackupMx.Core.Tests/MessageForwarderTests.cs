@@ -290,4 +290,34 @@ public sealed class MessageForwarderTests
 
         return list;
     }
+
+    [Fact]
+    public async Task Process_SomeDeliveredRest452_DueAgainNowWithoutCountingAnAttempt()
+    {
+        using var h = new CoreHarness();
+        h.Transport.Reply = (_, rcpt) => rcpt == "ok@example.test" ? new SmtpReply(250, "2.0.0", "ok") : new SmtpReply(452, "4.5.3", "too many recipients");
+        var id = await AcceptAsync(h, recipients: ["ok@example.test", "more@example.test"]);
+
+        var outcome = await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);
+
+        Assert.Equal(ForwardOutcome.Deferred, outcome);
+        var record = await h.Spool.GetAsync("example.test", id, None);
+        Assert.Equal(0, record!.Attempts);
+        Assert.Equal(h.Time.GetUtcNow(), record.NextAttemptAt);
+        Assert.Equal(RecipientStatus.Pending, record.Recipients[1].Status);
+    }
+
+    [Fact]
+    public async Task Process_Only452NothingDelivered_CountsAsAnAttempt()
+    {
+        using var h = new CoreHarness();
+        h.Transport.Reply = (_, _) => new SmtpReply(452, "4.3.1", "insufficient system storage");
+        var id = await AcceptAsync(h, recipients: ["a@example.test"]);
+
+        await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);
+
+        var record = await h.Spool.GetAsync("example.test", id, None);
+        Assert.Equal(1, record!.Attempts);
+        Assert.Equal(h.Time.GetUtcNow().AddMinutes(5), record.NextAttemptAt);
+    }
 }

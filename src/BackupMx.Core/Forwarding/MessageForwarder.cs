@@ -263,7 +263,15 @@ public sealed partial class MessageForwarder(
         }
 
         record.LastAttemptAt = now;
-        if (record.PendingRecipients.Any())
+        if (delivered > 0 && record.PendingRecipients.Any() && record.PendingRecipients.All(r => r.LastReply?.Code == 452))
+        {
+            // The primary took part of the message and wants the rest in another transaction (its
+            // recipient limit, RFC 5321 §4.5.3.1.10): due again now, not counted as an attempt.
+            // Each such round delivers someone, so this cannot repeat without end.
+            record.LastError = record.PendingRecipients.First().LastReply!.ToString();
+            record.NextAttemptAt = now;
+        }
+        else if (record.PendingRecipients.Any())
         {
             record.Attempts++;
             record.LastError = pending.FirstOrDefault(r => r.Status == RecipientStatus.Pending)?.LastReply?.ToString();
