@@ -50,7 +50,11 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
     private readonly ILogger<MailKitTransport> _logger;
     private readonly IOptions<BackupMxOptions> _options;
     private readonly TimeProvider _time;
+    /// <summary>Tries at one address that refuses sessions for load, each under a lower limit.</summary>
+    private const int MaxBusyTries = 3;
+
     private readonly Dictionary<PoolKey, Stack<IdleClient>> _idle = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(System.Net.IPAddress, int), DestinationConcurrency> _concurrency = new();
     private readonly Lock _poolLock = new();
     private readonly ITimer? _reaper;
     private bool _disposed;
@@ -145,42 +149,21 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         var limit = _options.Value.Delivery.MxSessionLimit;
         await foreach (var endpoint in _connector.EndpointsAsync(route.Hosts, cancellationToken).ConfigureAwait(false))
         {
-            var key = new PoolKey(endpoint.Host, endpoint.Address, endpoint.Port, tls);
-            Session? session = null;
-            if (TryTakeIdle(key) is { } reused)
-            {
-                session = await RunAndReleaseAsync(key, reused, endpoint.Host, request, envelope.Sender, pending, body, cancellationToken).ConfigureAwait(false);
-                if (session.RetryOnFreshConnection)
-                {
-                    // Nothing was delivered on it (no body sent, no recipient answered): it had gone
-                    // stale while idle, and so have its idle siblings. Its replies are dropped; one
-                    // fresh connection decides.
-                    LogStaleConnection(_logger, request.QueueId, endpoint.Host);
-                    CloseIdle(key);
-                    session = null;
-                }
-            }
-
+            var (session, failure) = await TryEndpointAsync(endpoint, tls, request, envelope.Sender, pending, body, cancellationToken).ConfigureAwait(false);
             if (session is null)
             {
-                var (client, failure) = await _connector.ConnectAsync(w => new RelaySmtpClient(w), endpoint, tls, cancellationToken).ConfigureAwait(false);
-                if (client is null)
+                if (failure!.Loop)
                 {
-                    if (failure!.Loop)
-                    {
-                        // Another host of the route may still be a real primary; if none is, the loop
-                        // is what the operator must see in the queue, not a connection error.
-                        loop = failure;
-                        continue;
-                    }
-
-                    last = failure;
-                    reached |= failure.ReachedServer;
-                    lastHost = endpoint.Host;
+                    // Another host of the route may still be a real primary; if none is, the loop
+                    // is what the operator must see in the queue, not a connection error.
+                    loop = failure;
                     continue;
                 }
 
-                session = await RunAndReleaseAsync(key, client, endpoint.Host, request, envelope.Sender, pending, body, cancellationToken).ConfigureAwait(false);
+                last = failure;
+                reached |= failure.ReachedServer;
+                lastHost = endpoint.Host;
+                continue;
             }
 
             sessions++;
@@ -214,8 +197,58 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
         return new DeliveryResult(outcomes, sessionHost ?? lastHost)
         {
             ReachedServer = reached,
+            ServerBusy = sessions == 0 && loop is null && last is { Busy: true },
             RemoteOffersDsn = deliveredOffersDsn ?? lastOffersDsn,
         };
+    }
+
+    /// <summary>
+    /// One session at one address, within the concurrency that address tolerates: a pooled
+    /// connection when there is one, else a fresh one. A refusal for load lowers that concurrency
+    /// and waits for a slot under the new limit before trying again.
+    /// </summary>
+    private async Task<(Session? Session, ConnectFailure? Failure)> TryEndpointAsync(SmtpEndpoint endpoint, DeliveryTls tls, DeliveryRequest request, string sender, IReadOnlyList<RecipientState> pending, StoredBody body, CancellationToken cancellationToken)
+    {
+        var key = new PoolKey(endpoint.Host, endpoint.Address, endpoint.Port, tls);
+        var concurrency = _concurrency.GetOrAdd((endpoint.Address, endpoint.Port), _ => new DestinationConcurrency(_options.Value.Delivery.MaxConcurrentDeliveries));
+        ConnectFailure? failure = null;
+        for (var tries = 0; tries < MaxBusyTries; tries++)
+        {
+            using var slot = await concurrency.EnterAsync(cancellationToken).ConfigureAwait(false);
+            if (TryTakeIdle(key) is { } reused)
+            {
+                var session = await RunAndReleaseAsync(key, reused, endpoint.Host, request, sender, pending, body, cancellationToken).ConfigureAwait(false);
+                if (!session.RetryOnFreshConnection)
+                {
+                    return (session, null);
+                }
+
+                // Nothing was delivered on it (no body sent, no recipient answered): it had gone
+                // stale while idle, and so have its idle siblings. Its replies are dropped; one
+                // fresh connection decides.
+                LogStaleConnection(_logger, request.QueueId, endpoint.Host);
+                CloseIdle(key);
+            }
+
+            var (client, refused) = await _connector.ConnectAsync(w => new RelaySmtpClient(w), endpoint, tls, cancellationToken).ConfigureAwait(false);
+            if (client is not null)
+            {
+                var session = await RunAndReleaseAsync(key, client, endpoint.Host, request, sender, pending, body, cancellationToken).ConfigureAwait(false);
+                concurrency.Success();
+                return (session, null);
+            }
+
+            failure = refused;
+            if (!refused!.Busy)
+            {
+                break;
+            }
+
+            concurrency.Busy();
+            LogBusy(_logger, endpoint.Host, endpoint.Address, concurrency.Limit);
+        }
+
+        return (null, failure);
     }
 
     private async Task<Session> RunAndReleaseAsync(PoolKey key, RelaySmtpClient client, string host, DeliveryRequest request, string sender, IReadOnlyList<RecipientState> recipients, StoredBody body, CancellationToken cancellationToken)
@@ -644,6 +677,9 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
     private readonly record struct PoolKey(string Host, System.Net.IPAddress Address, int Port, DeliveryTls Tls);
 
     private readonly record struct IdleClient(RelaySmtpClient Client, long Since);
+
+    [LoggerMessage(EventId = 327, Level = LogLevel.Information, Message = "{Host} [{Address}] refused a session for load; sessions towards it now at most {Limit}")]
+    private static partial void LogBusy(ILogger logger, string host, System.Net.IPAddress address, int limit);
 
     [LoggerMessage(EventId = 325, Level = LogLevel.Information, Message = "{Count} recipient(s) of {QueueId} deferred by {Host}; trying the next host of the route")]
     private static partial void LogNextHost(ILogger logger, string queueId, string host, int count);

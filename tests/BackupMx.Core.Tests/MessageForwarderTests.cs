@@ -320,4 +320,21 @@ public sealed class MessageForwarderTests
         Assert.Equal(1, record!.Attempts);
         Assert.Equal(h.Time.GetUtcNow().AddMinutes(5), record.NextAttemptAt);
     }
+
+    [Fact]
+    public async Task Process_PrimaryRefusesTheSessionForLoad_StateStaysUpAndNoFlush()
+    {
+        using var h = new CoreHarness();
+        var first = await AcceptAsync(h, recipients: ["a@example.test"]);
+        await h.Forwarder.ProcessAsync(new WakeUp("example.test", first), None);
+        var waiting = await AcceptAsync(h, recipients: ["b@example.test"]);
+        h.Transport.DecideLocally = r => DeliveryResult.AllRecipients(r.Recipients, SmtpReply.LocalTransient("4.4.2", "primary.test refused the session: 421 too many connections"), "primary.test", reachedServer: false) with { ServerBusy = true };
+
+        await h.Forwarder.ProcessAsync(new WakeUp("example.test", waiting), None);
+
+        var status = (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))?.Status;
+        Assert.Equal(PrimaryState.Up, status!.State);
+        var record = await h.Spool.GetAsync("example.test", waiting, None);
+        Assert.Equal(1, record!.Attempts);
+    }
 }

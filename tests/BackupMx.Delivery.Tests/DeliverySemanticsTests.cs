@@ -111,3 +111,37 @@ public sealed class DeliverySemanticsTests : IAsyncLifetime
         Assert.Equal(1, _first.Commands.Count(c => c.StartsWith("MAIL ", StringComparison.Ordinal)));
     }
 }
+
+public sealed class ConnectionLimitTests
+{
+    private static readonly byte[] Body = TestDelivery.Ascii("From: alice@sender.org\r\nSubject: hi\r\n\r\nhello\r\n");
+
+    [Fact]
+    public async Task DeliverAsync_PrimaryTakesTwoSessions_EveryMessageDeliveredInItsFirstAttempt()
+    {
+        await using var primary = new FakePrimary { MaxConcurrentSessions = 2 };
+        await primary.StartAsync();
+        await using var transport = TestDelivery.Transport(TestDelivery.Config(primary.HostPort));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 12).Select(i =>
+            Task.Run(() => transport.DeliverAsync(TestDelivery.Request(Body, recipients: [$"r{i}@example.com"]), CancellationToken.None))));
+
+        Assert.All(results, r => Assert.True(r.Outcomes[0].Reply.IsSuccess, r.Outcomes[0].Reply.ToString()));
+        Assert.Equal(12, primary.Messages.Count);
+        Assert.True(primary.PeakSessions <= 2);
+    }
+
+    [Fact]
+    public async Task DeliverAsync_421GreetingEveryTime_ServerBusyNotReached()
+    {
+        await using var primary = new FakePrimary { Greeting = new FakeReply(421, "4.7.0 too many connections") };
+        await primary.StartAsync();
+        await using var transport = TestDelivery.Transport(TestDelivery.Config(primary.HostPort));
+
+        var result = await transport.DeliverAsync(TestDelivery.Request(Body), CancellationToken.None);
+
+        Assert.True(result.ServerBusy);
+        Assert.False(result.ReachedServer);
+        Assert.True(result.Outcomes[0].Reply.IsTransient);
+    }
+}

@@ -127,7 +127,7 @@ public sealed partial class MessageForwarder(
         // would otherwise find it still undelivered in the spool and send it a second time. A
         // message that stays queued reports first, while its lease keeps the flush from
         // resetting the retry it has just been given.
-        var report = attempt is not null && record.Kind == MessageKind.Relay && !attempt.DecidedLocally;
+        var report = attempt is not null && record.Kind == MessageKind.Relay && !attempt.DecidedLocally && !attempt.ServerBusy;
         var finished = record.IsFinished;
         if (report && !finished)
         {
