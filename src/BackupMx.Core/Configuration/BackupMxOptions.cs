@@ -15,6 +15,14 @@ public sealed class BackupMxOptions
     [Required]
     public string HostName { get; set; } = string.Empty;
 
+    /// <summary>
+    /// The public addresses this MX is reached at (behind NAT or a load balancer they are not the
+    /// listener's). An MX host that resolves to one of them is us, whatever its name, so neither it
+    /// nor any MX at or above its preference is a primary (RFC 5321 §5.1), like Postfix's
+    /// inet_interfaces and proxy_interfaces.
+    /// </summary>
+    public List<string> PublicAddresses { get; set; } = [];
+
     public SmtpOptions Smtp { get; set; } = new();
 
     /// <summary>The domains we are backup MX for. RCPT for any other domain is refused (550 5.7.1).</summary>
