@@ -34,6 +34,7 @@ internal static class SpoolEntityMapper
         public const string Ret = "ParamRet";
         public const string EnvelopeId = "ParamEnvelopeId";
         public const string DeclaredSize = "ParamDeclaredSize";
+        public const string SmtpUtf8 = "ParamSmtpUtf8";
         public const string Recipients = "Recipients";
         public const string RecipientsCompressed = "RecipientsBr";
         public const string RecipientsCompressedParts = "RecipientsBrParts";
@@ -114,6 +115,11 @@ internal static class SpoolEntityMapper
             entity[Columns.DeclaredSize] = size;
         }
 
+        if (record.Parameters.SmtpUtf8)
+        {
+            entity[Columns.SmtpUtf8] = true;
+        }
+
         SetIfNotNull(entity, Columns.LastError, record.LastError);
         SetIfNotNull(entity, Columns.ClientAddress, record.ClientAddress);
         SetIfNotNull(entity, Columns.HeloName, record.HeloName);
@@ -147,6 +153,7 @@ internal static class SpoolEntityMapper
                 Ret = entity.GetString(Columns.Ret),
                 EnvelopeId = entity.GetString(Columns.EnvelopeId),
                 DeclaredSize = entity.GetInt64(Columns.DeclaredSize),
+                SmtpUtf8 = entity.GetBoolean(Columns.SmtpUtf8) ?? false,
             },
             Recipients = ReadRecipients(entity),
             ReceivedAt = FromTicks(entity.GetInt64(Columns.ReceivedAt) ?? 0),

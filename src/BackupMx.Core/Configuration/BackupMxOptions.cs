@@ -36,8 +36,13 @@ public sealed class BackupMxOptions
 
     public RecipientVerificationOptions RecipientVerification { get; set; } = new();
 
-    public DomainOptions? FindDomain(string domain) =>
-        Domains.Find(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase));
+    /// <summary>The configured domain named <paramref name="domain"/>, compared as A-labels (an IDN matches in either form).</summary>
+    public DomainOptions? FindDomain(string domain)
+    {
+        var ascii = DomainName.ToAscii(domain);
+        return Domains.Find(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase)
+            || string.Equals(DomainName.ToAscii(d.Name), ascii, StringComparison.OrdinalIgnoreCase));
+    }
 }
 
 public sealed class SmtpOptions
