@@ -1,30 +1,36 @@
-// Delivery: one SMTP transaction per attempt.
+// Delivery: one attempt of one message, over one or more SMTP sessions.
 //
 // The route (DeliveryRouter) gives hosts; each host's addresses are tried in
-// order until one gives a session. That session carries exactly one
-// transaction for this attempt, whose outcome is final: every recipient gets
-// the reply the server gave it (2xx delivered, 4xx retry, 5xx bounce — a 452
-// "too many recipients" is transient for those recipients only). When no
-// session could be had, every recipient gets our own transient reply, and
-// ReachedServer says whether any server answered at all. The body goes out
-// byte for byte as stored (rule 3). A connection lost after the body was sent
-// is transient: the primary may have taken the message, so the next attempt
-// may deliver a duplicate, which SMTP accepts over losing mail (RFC 5321 §6.1).
-// The result also says whether that server advertised DSN: if not, it got no
-// NOTIFY and will report no success, so the forwarder owes a "relayed" DSN to
-// recipients that asked for one.
+// order until one gives a session. Every recipient gets the reply the server
+// gave it (2xx delivered, 4xx retry, 5xx bounce). Recipients a session left
+// deferred (a 4xx, or a connection lost before the data was sent) are tried at
+// the next address, up to Delivery:MxSessionLimit sessions, like Postfix's
+// smtp_mx_session_limit; recipients that may already have been taken (the
+// connection was lost after the data) are not sent twice within the attempt.
+// Within a session, when the server takes the message for some recipients and
+// answers 452 for others (its recipient limit, RFC 5321 §4.5.3.1.10), those go
+// in a follow-up transaction at once. When no session could be had, every
+// recipient gets our own transient reply, and ReachedServer says whether any
+// server answered at all; a refusal for load (a 421 greeting) lowers the
+// sessions opened towards that address (DestinationConcurrency) and is
+// reported as ServerBusy, which says nothing about the primary's state.
+//
+// The transaction is written from the stored envelope (RelayTransaction) and
+// the body streams from the spool as stored (rule 3), never parsed. A
+// connection lost after the body was sent is transient: the primary may have
+// taken the message, so the next attempt may deliver a duplicate, which SMTP
+// accepts over losing mail (RFC 5321 §6.1). The result also says whether the
+// server advertised DSN: if not, it got no NOTIFY and will report no success,
+// so the forwarder owes a "relayed" DSN to recipients that asked for one.
 //
 // Sessions are reused (Delivery:IdleConnectionTimeout): a connection whose last
-// transaction ended cleanly (every reply read, nothing refused) goes back to a
-// small per-address pool and carries the next message, like Postfix's
-// connection cache. Only such connections are pooled, so a reused one is
-// always at the start of a transaction (no RSET needed). A reused connection
-// that fails before the body was sent (the primary closed it while idle) has
-// delivered nothing; the message is then tried once more on a fresh connection,
-// and only that attempt's replies count. The body is opened and parsed once per
-// delivery and the retry sends the same parsed message.
+// transaction ended with a final 2xx is at the start of the next transaction
+// and goes back to a small per-address pool, like Postfix's connection cache.
+// A reused connection that fails before the body was sent (the primary closed
+// it while idle) has delivered nothing; the message is then tried once more on
+// a fresh connection, and only that attempt's replies count.
 //
-// Addresses are taken as stored, and one that MailKit cannot write exactly as
+// Addresses are taken as stored, and one that cannot be written exactly as
 // stored (EnvelopeMailbox) is decided here, before any connection: such a
 // recipient fails on its own with our 553 5.1.3 while the others are sent; an
 // unwritable sender fails the whole message with 553 5.1.7 and no DSN. Neither
