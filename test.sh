@@ -2,6 +2,8 @@
 # Runs every BackupMx test: the infrastructure checks (bicep build + lint), the
 # receiver's container image (built and run by scripts/check-receiver-image.sh),
 # the function app's deployment package (scripts/check-functions-package.sh),
+# a real Postfix as the primary (scripts/check-real-primary.sh: the envelope and
+# bytes the relay sends, read back from Postfix's log and queue files),
 # and the whole .NET test suite, including the Azure adapters against Azurite
 # (installed here from tools/azurite on first use and started by the test fixture).
 set -euo pipefail
@@ -20,6 +22,9 @@ bash scripts/check-receiver-image.sh
 
 echo "== function app package"
 bash scripts/check-functions-package.sh
+
+echo "== Postfix as the primary"
+bash scripts/check-real-primary.sh
 
 echo "== dotnet test"
 log="$(mktemp)"

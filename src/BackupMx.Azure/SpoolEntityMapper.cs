@@ -43,6 +43,7 @@ internal static class SpoolEntityMapper
         public const string Ret = "ParamRet";
         public const string EnvelopeId = "ParamEnvelopeId";
         public const string DeclaredSize = "ParamDeclaredSize";
+        public const string SmtpUtf8 = "ParamSmtpUtf8";
         public const string Recipients = "Recipients";
         public const string RecipientsCompressed = "RecipientsBr";
         public const string RecipientsCompressedParts = "RecipientsBrParts";
@@ -124,6 +125,11 @@ internal static class SpoolEntityMapper
             entity[Columns.DeclaredSize] = size;
         }
 
+        if (record.Parameters.SmtpUtf8)
+        {
+            entity[Columns.SmtpUtf8] = true;
+        }
+
         // Core bounds it already (StoredText); the column limit is enforced here too, because a
         // write over it fails with 400 and no later outcome of the record could be saved.
         SetIfNotNull(entity, Columns.LastError, record.LastError is { } error ? StoredText.Bound(error, MaxPlainRecipientChars) : null);
@@ -159,6 +165,7 @@ internal static class SpoolEntityMapper
                 Ret = entity.GetString(Columns.Ret),
                 EnvelopeId = entity.GetString(Columns.EnvelopeId),
                 DeclaredSize = entity.GetInt64(Columns.DeclaredSize),
+                SmtpUtf8 = entity.GetBoolean(Columns.SmtpUtf8) ?? false,
             },
             Recipients = ReadRecipients(entity),
             ReceivedAt = FromTicks(entity.GetInt64(Columns.ReceivedAt) ?? 0),

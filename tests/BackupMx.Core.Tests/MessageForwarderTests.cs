@@ -290,4 +290,51 @@ public sealed class MessageForwarderTests
 
         return list;
     }
+
+    [Fact]
+    public async Task Process_SomeDeliveredRest452_DueAgainNowWithoutCountingAnAttempt()
+    {
+        using var h = new CoreHarness();
+        h.Transport.Reply = (_, rcpt) => rcpt == "ok@example.test" ? new SmtpReply(250, "2.0.0", "ok") : new SmtpReply(452, "4.5.3", "too many recipients");
+        var id = await AcceptAsync(h, recipients: ["ok@example.test", "more@example.test"]);
+
+        var outcome = await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);
+
+        Assert.Equal(ForwardOutcome.Deferred, outcome);
+        var record = await h.Spool.GetAsync("example.test", id, None);
+        Assert.Equal(0, record!.Attempts);
+        Assert.Equal(h.Time.GetUtcNow(), record.NextAttemptAt);
+        Assert.Equal(RecipientStatus.Pending, record.Recipients[1].Status);
+    }
+
+    [Fact]
+    public async Task Process_Only452NothingDelivered_CountsAsAnAttempt()
+    {
+        using var h = new CoreHarness();
+        h.Transport.Reply = (_, _) => new SmtpReply(452, "4.3.1", "insufficient system storage");
+        var id = await AcceptAsync(h, recipients: ["a@example.test"]);
+
+        await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);
+
+        var record = await h.Spool.GetAsync("example.test", id, None);
+        Assert.Equal(1, record!.Attempts);
+        Assert.Equal(h.Time.GetUtcNow().AddMinutes(5), record.NextAttemptAt);
+    }
+
+    [Fact]
+    public async Task Process_PrimaryRefusesTheSessionForLoad_StateStaysUpAndNoFlush()
+    {
+        using var h = new CoreHarness();
+        var first = await AcceptAsync(h, recipients: ["a@example.test"]);
+        await h.Forwarder.ProcessAsync(new WakeUp("example.test", first), None);
+        var waiting = await AcceptAsync(h, recipients: ["b@example.test"]);
+        h.Transport.DecideLocally = r => DeliveryResult.AllRecipients(r.Recipients, SmtpReply.LocalTransient("4.4.2", "primary.test refused the session: 421 too many connections"), "primary.test", reachedServer: false) with { ServerBusy = true };
+
+        await h.Forwarder.ProcessAsync(new WakeUp("example.test", waiting), None);
+
+        var status = (await h.Get<IPrimaryStatusStore>().GetAsync("example.test", None))?.Status;
+        Assert.Equal(PrimaryState.Up, status!.State);
+        var record = await h.Spool.GetAsync("example.test", waiting, None);
+        Assert.Equal(1, record!.Attempts);
+    }
 }

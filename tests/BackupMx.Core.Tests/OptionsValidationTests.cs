@@ -56,6 +56,24 @@ public sealed class OptionsValidationTests
         Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Delivery:Port ", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(7)]
+    public void Validate_MxSessionLimitOutOfRange_NamesTheKey(int limit)
+    {
+        var options = Valid();
+        options.Delivery.MxSessionLimit = limit;
+        Assert.Contains(Errors(options), e => e.StartsWith("BackupMx:Delivery:MxSessionLimit", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_BadPublicAddress_NamesTheKeyAndIndex()
+    {
+        var options = Valid();
+        options.PublicAddresses = ["192.0.2.1", "mx.example.net"];
+        Assert.Equal(["BackupMx:PublicAddresses:1 'mx.example.net' is not an IP address."], Errors(options));
+    }
+
     [Fact]
     public void Validate_NoDomains_IsAnError()
     {

@@ -141,4 +141,36 @@ public sealed class PrimaryMonitorTests
 
         Assert.Equal(1, flushed);
     }
+
+    [Fact]
+    public async Task ProbeAll_PrimaryFlapsWithinAProbeInterval_DomainFlushedOnce()
+    {
+        using var h = new CoreHarness();
+        var ids = await SpoolFailedMessagesAsync(h, 1);
+        h.Prober.IsUp = _ => false;
+        await h.Monitor.ProbeAllAsync(None);
+        h.Prober.IsUp = _ => true;
+        await h.Monitor.ProbeAllAsync(None);
+        var record = await h.Spool.GetAsync("example.test", ids[0], None);
+        record!.NextAttemptAt = h.Time.GetUtcNow().AddMinutes(5);
+        Assert.True(await h.Spool.TryUpdateAsync(record, None));
+
+        h.Time.Advance(TimeSpan.FromSeconds(5));
+        h.Prober.IsUp = _ => false;
+        await h.Monitor.ProbeAllAsync(None);
+        h.Prober.IsUp = _ => true;
+        await h.Monitor.ProbeAllAsync(None);
+
+        var after = await h.Spool.GetAsync("example.test", ids[0], None);
+        Assert.Equal(record.NextAttemptAt, after!.NextAttemptAt);
+
+        h.Time.Advance(h.Options.Delivery.ProbeInterval);
+        h.Prober.IsUp = _ => false;
+        await h.Monitor.ProbeAllAsync(None);
+        h.Prober.IsUp = _ => true;
+        await h.Monitor.ProbeAllAsync(None);
+
+        var flushed = await h.Spool.GetAsync("example.test", ids[0], None);
+        Assert.Equal(h.Time.GetUtcNow(), flushed!.NextAttemptAt);
+    }
 }

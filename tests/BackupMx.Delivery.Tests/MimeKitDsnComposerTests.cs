@@ -134,7 +134,7 @@ public sealed class MimeKitDsnComposerTests
     }
 
     [Fact]
-    public async Task ComposeAsync_Expiry_Status447NoDiagnosticAndSaysHowLongWeTried()
+    public async Task ComposeAsync_Expiry_Status447TheConnectionErrorAsDiagnosticAndSaysHowLongWeTried()
     {
         using var dsn = await ComposeAsync(Record(envid: null), Expired());
 
@@ -144,7 +144,7 @@ public sealed class MimeKitDsnComposerTests
         var recipient = status.StatusGroups[1];
         Assert.Equal("4.4.7", recipient["Status"]);
         Assert.Equal("failed", recipient["Action"]);
-        Assert.False(recipient.Contains("Diagnostic-Code"));
+        Assert.Equal("X-BackupMx; mx.example.com: connection refused", recipient["Diagnostic-Code"]);
         Assert.False(recipient.Contains("Remote-MTA"));
         Assert.False(recipient.Contains("Original-Recipient"));
 
@@ -414,5 +414,45 @@ public sealed class MimeKitDsnComposerTests
         var recipients = status.StatusGroups.Skip(1).Where(g => g.Count > 0).ToList();
         Assert.Equal(["rfc822; gone@example.com", "rfc822; slow@example.com"], recipients.Select(g => g["Final-Recipient"]));
         Assert.All(recipients, g => Assert.Equal("failed", g["Action"]));
+    }
+
+    [Theory]
+    [InlineData(0, "less than a minute")]
+    [InlineData(20, "less than a minute")]
+    [InlineData(60, "1 minute")]
+    [InlineData(119, "1 minute")]
+    [InlineData(3 * 3600 + 5 * 60 + 59, "3 hours 5 minutes")]
+    [InlineData(86400 + 3600 + 60, "1 day 1 hour 1 minute")]
+    [InlineData(5 * 86400, "5 days")]
+    public void Describe_Duration_ExactToTheMinute(int seconds, string expected)
+    {
+        Assert.Equal(expected, MimeKitDsnComposer.Describe(TimeSpan.FromSeconds(seconds)));
+    }
+
+    [Fact]
+    public async Task ComposeAsync_ExpiryAfterTwentySeconds_SaysLessThanAMinuteAndTheLastError()
+    {
+        var record = Record();
+        var expired = Expired();
+        expired.CompletedAt = record.ReceivedAt.AddSeconds(20);
+
+        using var dsn = await ComposeAsync(record, expired);
+
+        var text = ((TextPart)((MultipartReport)dsn.Body!)[0]).Text;
+        Assert.Contains("<slow@example.com>: we tried to deliver it for less than a minute without success and gave up. The last attempt failed: mx.example.com: connection refused", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ComposeAsync_ExpiryAfterARemoteDeferral_TextNamesTheServerAndItsReply()
+    {
+        var expired = Expired();
+        expired.LastReply = new SmtpReply(452, "4.2.2", "Mailbox full");
+        expired.RemoteHost = "mx.example.com";
+
+        using var dsn = await ComposeAsync(Record(), expired);
+
+        var report = (MultipartReport)dsn.Body!;
+        Assert.Equal("smtp; 452 4.2.2 Mailbox full", ((MessageDeliveryStatus)report[1]).StatusGroups[1]["Diagnostic-Code"]);
+        Assert.Contains("The last attempt, at mx.example.com, was answered: 452 4.2.2 Mailbox full", ((TextPart)report[0]).Text, StringComparison.Ordinal);
     }
 }

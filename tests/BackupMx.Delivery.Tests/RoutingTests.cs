@@ -104,6 +104,34 @@ public sealed class DeliveryRouterTests
         Assert.Equal([new HostPort("mx.example.com", 2525)], route.Hosts);
     }
 
+    [Fact]
+    public async Task RouteAsync_OurMxUnderAnotherNameWithOurPublicAddress_OnlyHostsBelowIt()
+    {
+        var dns = new ScriptedDns()
+            .WithMx("example.com", (10, "mx.example.com"), (20, "mx2.example.com"), (30, "tertiary.example.org"))
+            .WithAddress("mx.example.com", "192.0.2.1")
+            .WithAddress("mx2.example.com", "198.51.100.7")
+            .WithAddress("tertiary.example.org", "203.0.113.9");
+        var options = TestDelivery.Config(port: 2525);
+        options.PublicAddresses = ["198.51.100.7"];
+
+        var route = await TestDelivery.Router(options, dns).RouteAsync(MessageKind.Relay, "example.com", CancellationToken.None);
+
+        Assert.Equal([new HostPort("mx.example.com", 2525)], route.Hosts);
+    }
+
+    [Fact]
+    public async Task RouteAsync_OurMxUnderAnotherNameWithoutPublicAddresses_EveryMxIsACandidate()
+    {
+        var dns = new ScriptedDns()
+            .WithMx("example.com", (10, "mx.example.com"), (20, "mx2.example.com"))
+            .WithAddress("mx2.example.com", "198.51.100.7");
+
+        var route = await Router(dns).RouteAsync(MessageKind.Relay, "example.com", CancellationToken.None);
+
+        Assert.Equal(2, route.Hosts.Count);
+    }
+
     [Theory]
     [InlineData("null")]
     [InlineData("none")]

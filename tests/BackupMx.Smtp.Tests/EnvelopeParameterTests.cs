@@ -89,7 +89,6 @@ public sealed class EnvelopeParameterTests
 
     [Theory]
     [InlineData("MAIL FROM:<a@remote.test> FOO=BAR")]
-    [InlineData("MAIL FROM:<a@remote.test> SMTPUTF8")]
     [InlineData("MAIL FROM:<a@remote.test> AUTH=<>")]
     [InlineData("MAIL FROM:<a@remote.test> BODY=8BITMIME NOTIFY=NEVER")]
     public async Task Mail_UnknownParameter_555AndSessionGoesOn(string command)

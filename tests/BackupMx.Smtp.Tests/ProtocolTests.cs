@@ -17,7 +17,7 @@ public sealed class ProtocolTests
         Assert.Contains("DSN", lines);
         Assert.Contains("ETRN", lines);
         Assert.DoesNotContain(lines, l => l.StartsWith("AUTH", StringComparison.Ordinal));
-        Assert.DoesNotContain("SMTPUTF8", lines);
+        Assert.Contains("SMTPUTF8", lines);
         Assert.DoesNotContain("STARTTLS", lines);
         Assert.DoesNotContain("ENHANCEDSTATUSCODES", lines);
     }

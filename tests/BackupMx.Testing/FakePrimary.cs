@@ -42,8 +42,10 @@ public sealed record FakeTransaction(
     public IEnumerable<string> AcceptedRecipients => Recipients.Where(r => r.Reply.Code is >= 200 and < 300).Select(r => r.Address);
 }
 
-public sealed class FakePrimary : IAsyncDisposable
+public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyncDisposable
 {
+    private readonly IPAddress _address = address ?? IPAddress.Loopback;
+
     private readonly ConcurrentQueue<FakeTransaction> _messages = new();
     private readonly ConcurrentQueue<string> _commands = new();
     private readonly ConcurrentDictionary<string, FakeReply> _recipientReplies = new(StringComparer.OrdinalIgnoreCase);
@@ -55,11 +57,14 @@ public sealed class FakePrimary : IAsyncDisposable
     private Task? _acceptLoop;
     private int _connections;
     private int _unconfirmed;
+    private int _openSessions;
+    private int _peakSessions;
 
     /// <summary>The listening port; fixed after the first start, so a restart listens on the same one.</summary>
-    public int Port { get; private set; }
+    public int Port { get; private set; } = port;
 
-    public string Host => "127.0.0.1";
+    /// <summary>The listening address: 127.0.0.1 unless another loopback address was given (two primaries on one port).</summary>
+    public string Host => _address.ToString();
 
     /// <summary>"127.0.0.1:port", the form a Primary setting takes.</summary>
     public string HostPort => $"{Host}:{Port}";
@@ -94,6 +99,8 @@ public sealed class FakePrimary : IAsyncDisposable
 
     public bool AdvertiseDsn { get; set; } = true;
 
+    public bool AdvertiseSmtpUtf8 { get; set; }
+
     /// <summary>Offer STARTTLS with a self-signed certificate (a validating client will refuse it).</summary>
     public bool OfferStartTls { get; set; }
 
@@ -107,6 +114,15 @@ public sealed class FakePrimary : IAsyncDisposable
 
     /// <summary>Reply after the body's final dot.</summary>
     public FakeReply DataReply { get; set; } = new(250, "2.0.0 queued");
+
+    /// <summary>Recipients taken per transaction (like Postfix's smtpd_recipient_limit); the rest get 452 4.5.3.</summary>
+    public int? MaxRecipientsPerTransaction { get; set; }
+
+    /// <summary>Sessions served at once (like a per-client connection limit); one more is greeted with 421 4.7.0 and closed.</summary>
+    public int? MaxConcurrentSessions { get; set; }
+
+    /// <summary>Most sessions that were open at the same time.</summary>
+    public int PeakSessions => Volatile.Read(ref _peakSessions);
 
     /// <summary>Close the connection after receiving the whole body, without replying.</summary>
     public bool DropAfterData { get; set; }
@@ -133,7 +149,7 @@ public sealed class FakePrimary : IAsyncDisposable
         TcpListener listener;
         for (var attempt = 1; ; attempt++)
         {
-            listener = new TcpListener(IPAddress.Loopback, Port == 0 ? FreePort.Next() : Port);
+            listener = new TcpListener(_address, Port == 0 ? FreePort.Next() : Port);
 
             // Rebinding the same port right after a stop must not fail on TIME_WAIT sockets.
             listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -237,8 +253,28 @@ public sealed class FakePrimary : IAsyncDisposable
         await using var registration = stopping.Register(() => socket.Dispose()).ConfigureAwait(false);
         try
         {
-            var session = new Session(this, new NetworkStream(socket, ownsSocket: false));
-            await session.RunAsync(stopping).ConfigureAwait(false);
+            var open = Interlocked.Increment(ref _openSessions);
+            try
+            {
+                var stream = new NetworkStream(socket, ownsSocket: false);
+                if (open > MaxConcurrentSessions)
+                {
+                    await stream.WriteAsync("421 4.7.0 primary.test Error: too many connections from 127.0.0.1\r\n"u8.ToArray(), stopping).ConfigureAwait(false);
+                    return;
+                }
+
+                int peak;
+                while (open > (peak = Volatile.Read(ref _peakSessions)) && Interlocked.CompareExchange(ref _peakSessions, open, peak) != peak)
+                {
+                }
+
+                var session = new Session(this, stream);
+                await session.RunAsync(stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _openSessions);
+            }
         }
         catch (Exception)
         {
@@ -370,6 +406,11 @@ public sealed class FakePrimary : IAsyncDisposable
                 lines.Add("DSN");
             }
 
+            if (server.AdvertiseSmtpUtf8)
+            {
+                lines.Add("SMTPUTF8");
+            }
+
             if (server.OfferStartTls && !_secure)
             {
                 lines.Add("STARTTLS");
@@ -419,6 +460,11 @@ public sealed class FakePrimary : IAsyncDisposable
             }
 
             var reply = server._recipientReplies.GetValueOrDefault(address) ?? server.DefaultRecipientReply;
+            if (server.MaxRecipientsPerTransaction is { } max && _recipients.Count(r => r.Reply.Code is >= 200 and < 300) >= max)
+            {
+                reply = new FakeReply(452, "4.5.3 Error: too many recipients");
+            }
+
             _recipients.Add(new FakeRecipient(address, parameters, reply));
             await WriteAsync(reply, cancellationToken).ConfigureAwait(false);
         }

@@ -15,6 +15,14 @@ public sealed class BackupMxOptions
     [Required]
     public string HostName { get; set; } = string.Empty;
 
+    /// <summary>
+    /// The public addresses this MX is reached at (behind NAT or a load balancer they are not the
+    /// listener's). An MX host that resolves to one of them is us, whatever its name, so neither it
+    /// nor any MX at or above its preference is a primary (RFC 5321 §5.1), like Postfix's
+    /// inet_interfaces and proxy_interfaces.
+    /// </summary>
+    public List<string> PublicAddresses { get; set; } = [];
+
     public SmtpOptions Smtp { get; set; } = new();
 
     /// <summary>The domains we are backup MX for. RCPT for any other domain is refused (550 5.7.1).</summary>
@@ -28,8 +36,13 @@ public sealed class BackupMxOptions
 
     public RecipientVerificationOptions RecipientVerification { get; set; } = new();
 
-    public DomainOptions? FindDomain(string domain) =>
-        Domains.Find(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase));
+    /// <summary>The configured domain named <paramref name="domain"/>, compared as A-labels (an IDN matches in either form).</summary>
+    public DomainOptions? FindDomain(string domain)
+    {
+        var ascii = DomainName.ToAscii(domain);
+        return Domains.Find(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase)
+            || string.Equals(DomainName.ToAscii(d.Name), ascii, StringComparison.OrdinalIgnoreCase));
+    }
 }
 
 public sealed class SmtpOptions
@@ -162,6 +175,14 @@ public sealed class DeliveryOptions
     /// connection per message. Default 5 s.
     /// </summary>
     public TimeSpan IdleConnectionTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// SMTP sessions one delivery attempt may use: recipients a host deferred (4xx, or a connection
+    /// lost before the data was sent) are tried at the next address of the route in the same
+    /// attempt, up to this many sessions, like Postfix's smtp_mx_session_limit. Default 2.
+    /// </summary>
+    [Range(1, 6)]
+    public int MxSessionLimit { get; set; } = 2;
 
     /// <summary>
     /// Port of the primaries: their MX hosts, and a Primary given without a port. Not used for

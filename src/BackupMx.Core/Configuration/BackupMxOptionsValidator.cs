@@ -160,6 +160,19 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
             }
         }
 
+        if (options.Delivery.MxSessionLimit is < 1 or > 6)
+        {
+            errors.Add($"{Prefix}:Delivery:MxSessionLimit must be between 1 and 6.");
+        }
+
+        for (var i = 0; i < options.PublicAddresses.Count; i++)
+        {
+            if (!IPAddress.TryParse(options.PublicAddresses[i] ?? string.Empty, out _))
+            {
+                errors.Add($"{Prefix}:PublicAddresses:{i} '{options.PublicAddresses[i]}' is not an IP address.");
+            }
+        }
+
         if (options.Delivery.MaxConcurrentDeliveries is < 1 or > 256)
         {
             errors.Add($"{Prefix}:Delivery:MaxConcurrentDeliveries must be between 1 and 256.");

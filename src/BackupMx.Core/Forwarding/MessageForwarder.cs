@@ -158,7 +158,7 @@ public sealed partial class MessageForwarder(
         // would otherwise find it still undelivered in the spool and send it a second time. A
         // message that stays queued reports first, while its lease keeps the flush from
         // resetting the retry it has just been given.
-        var report = attempt is not null && record.Kind == MessageKind.Relay && !attempt.DecidedLocally;
+        var report = attempt is not null && record.Kind == MessageKind.Relay && !attempt.DecidedLocally && !attempt.ServerBusy;
 
         // Recipients answered for good (a 250 or a 5xx) are committed before anything else runs:
         // queuing a DSN and reporting the primary come after, and neither their failure, nor a
@@ -374,7 +374,15 @@ public sealed partial class MessageForwarder(
         }
 
         record.LastAttemptAt = now;
-        if (record.PendingRecipients.Any())
+        if (delivered > 0 && record.PendingRecipients.Any() && record.PendingRecipients.All(r => r.LastReply?.Code == 452))
+        {
+            // The primary took part of the message and wants the rest in another transaction (its
+            // recipient limit, RFC 5321 §4.5.3.1.10): due again now, not counted as an attempt.
+            // Each such round delivers someone, so this cannot repeat without end.
+            record.LastError = record.PendingRecipients.First().LastReply!.ToString();
+            record.NextAttemptAt = now;
+        }
+        else if (record.PendingRecipients.Any())
         {
             record.Attempts++;
             record.LastError = pending.FirstOrDefault(r => r.Status == RecipientStatus.Pending)?.LastReply?.ToString();

@@ -17,5 +17,8 @@ public sealed record MailParameters
     /// <summary>SIZE as declared by the client (RFC 1870).</summary>
     public long? DeclaredSize { get; init; }
 
+    /// <summary>SMTPUTF8 was given (RFC 6531): addresses or header fields may be UTF-8.</summary>
+    public bool SmtpUtf8 { get; init; }
+
     public bool ReturnFullMessage => string.Equals(Ret, "FULL", StringComparison.OrdinalIgnoreCase);
 }

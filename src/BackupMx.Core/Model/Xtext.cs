@@ -41,6 +41,25 @@ public static class Xtext
         return true;
     }
 
+    /// <summary>Encodes a decoded value (one octet per char, as <see cref="TryDecode"/> gives it) as xtext.</summary>
+    public static string Encode(string value)
+    {
+        var sb = new StringBuilder(value.Length);
+        foreach (var c in value)
+        {
+            if (c is < '!' or > '~' or '+' or '=')
+            {
+                sb.Append('+').Append(((int)c & 0xFF).ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                sb.Append(c);
+            }
+        }
+
+        return sb.ToString();
+    }
+
     // RFC 3461 §4 allows upper-case hex digits only.
     private static int? HexValue(char c) => c switch
     {

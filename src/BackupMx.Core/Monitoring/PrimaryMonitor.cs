@@ -42,6 +42,7 @@ public sealed partial class PrimaryMonitor(
     private const int MaxWriteAttempts = 5;
 
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _lastFlush = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Probes every configured domain's primary once, in parallel.</summary>
     public async Task ProbeAllAsync(CancellationToken cancellationToken)
@@ -154,12 +155,27 @@ public sealed partial class PrimaryMonitor(
 
         if (recovered)
         {
+            // A flapping primary (or one whose connection limit made attempts fail) would otherwise
+            // get its whole domain flushed at every Down→Up: every deferred message due at once,
+            // more connections, more refusals. One flush per probe interval; a message whose
+            // attempt spanned a skipped recovery still gets its own catch-up (FlushIfRecoveredDuringAsync).
+            var previousFlush = _lastFlush.GetValueOrDefault(domain);
+            if (now - previousFlush < options.Value.Delivery.ProbeInterval)
+            {
+                LogFlushSkipped(logger, domain, previousFlush);
+                return;
+            }
+
+            _lastFlush[domain] = now;
             await flusher.FlushAsync(domain, "primary is reachable", cancellationToken).ConfigureAwait(false);
         }
     }
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Primary of {Domain} went from {Previous} to {State} (host {Host}, error {Error})")]
     private static partial void LogStateChanged(ILogger logger, string domain, PrimaryState previous, PrimaryState state, string? host, string? error);
+
+    [LoggerMessage(EventId = 404, Level = LogLevel.Information, Message = "Primary of {Domain} is up again, but its domain was flushed at {LastFlush}, less than a probe interval ago; not flushed again")]
+    private static partial void LogFlushSkipped(ILogger logger, string domain, DateTimeOffset lastFlush);
 
     [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "Primary of {Domain} stays Up: a delivery attempt started at {AttemptStartedAt} failed, but the primary was seen up at {SeenUpAt}")]
     private static partial void LogStaleFailure(ILogger logger, string domain, DateTimeOffset attemptStartedAt, DateTimeOffset seenUpAt);

@@ -34,6 +34,12 @@ public sealed record DeliveryResult(IReadOnlyList<RecipientOutcome> Outcomes, st
     public bool ReachedServer { get; init; }
 
     /// <summary>
+    /// True when the server refused the session for load (a 421 greeting, "too many connections"):
+    /// its connection limit, not an outage, so the attempt says nothing about the primary's state.
+    /// </summary>
+    public bool ServerBusy { get; init; }
+
+    /// <summary>
     /// True when the message can never be delivered and no DSN can be sent about it: drop, do not
     /// retry, notify nobody. A DSN whose destination has a null MX (RFC 7505), or an envelope
     /// sender that cannot be written in MAIL FROM (a DSN could not be addressed to it either).

@@ -151,7 +151,13 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
                 text.Append(CultureInfo.InvariantCulture, $"we tried to deliver it for {Describe(tried)} without success and gave up.");
                 if (recipient.LastReply is { } last)
                 {
-                    text.Append(CultureInfo.InvariantCulture, $" The last attempt said: {last}");
+                    text.Append(last.FromRemote
+                        ? $" The last attempt, at {recipient.RemoteHost ?? "the recipient's server"}, was answered: {last}"
+                        : $" The last attempt failed: {last.Text}");
+                }
+                else
+                {
+                    text.Append(" No attempt reached a server.");
                 }
             }
             else if (recipient.LastReply is { } reply)
@@ -169,22 +175,28 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
         }
     }
 
-    private static string Describe(TimeSpan span)
+    /// <summary>How long we tried, exact to the minute (rounded down): "less than a minute", "2 hours 5 minutes", "5 days".</summary>
+    internal static string Describe(TimeSpan span)
     {
-        if (span.TotalDays >= 1)
+        var total = (long)Math.Floor(Math.Max(0, span.TotalMinutes));
+        if (total == 0)
         {
-            var days = (int)Math.Round(span.TotalDays);
-            return days == 1 ? "1 day" : $"{days} days";
+            return "less than a minute";
         }
 
-        if (span.TotalHours >= 1)
-        {
-            var hours = (int)Math.Round(span.TotalHours);
-            return hours == 1 ? "1 hour" : $"{hours} hours";
-        }
+        var parts = new List<string>(3);
+        Add(parts, total / (24 * 60), "day");
+        Add(parts, total / 60 % 24, "hour");
+        Add(parts, total % 60, "minute");
+        return string.Join(' ', parts);
 
-        var minutes = Math.Max(1, (int)Math.Round(span.TotalMinutes));
-        return minutes == 1 ? "1 minute" : $"{minutes} minutes";
+        static void Add(List<string> parts, long count, string unit)
+        {
+            if (count > 0)
+            {
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"{count} {unit}{(count == 1 ? string.Empty : "s")}"));
+            }
+        }
     }
 
     private static MessageDeliveryStatus DeliveryStatus(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, string hostName)
@@ -226,10 +238,17 @@ public sealed class MimeKitDsnComposer(IOptions<BackupMxOptions> options, TimePr
                 group.Add("Remote-MTA", $"dns; {recipient.RemoteHost}");
             }
 
-            // Only a remote server's words are an SMTP diagnostic; our own failures are in Status and the text.
+            // A remote server's words are an SMTP diagnostic. A connection failure of ours (what the
+            // last attempt met before the retention ran out) is the diagnostic of its own type, as
+            // Postfix writes "X-Postfix; connect to ...: Connection refused". A refusal we decided
+            // ourselves (an address we cannot write) is in Status and the text.
             if (recipient.LastReply is { FromRemote: true } reply)
             {
                 group.Add("Diagnostic-Code", $"smtp; {reply}");
+            }
+            else if (recipient.LastReply is { IsTransient: true } local)
+            {
+                group.Add("Diagnostic-Code", $"X-BackupMx; {local.Text}");
             }
 
             // A relayed recipient's attempt is the one that delivered it; a later attempt may have

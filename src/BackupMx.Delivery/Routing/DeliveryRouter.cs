@@ -11,6 +11,7 @@
 // without one), since a primary can be told to listen elsewhere when port 25 is blocked
 // on the way out. Nobody can tell a sender's MX that, so DSNs go to port 25, and so
 // does a bounce smart host given without a port (RFC 5321 §4.5.4.2 names no other).
+using System.Net;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using Microsoft.Extensions.Logging;
@@ -93,11 +94,12 @@ public sealed partial class DeliveryRouter
                 : ConfigurationError(domain, "the domain publishes a null MX");
         }
 
+        var ourNames = kind == MessageKind.Relay ? await OurNamesAsync(mx.Records, config, cancellationToken).ConfigureAwait(false) : [];
         IReadOnlyList<string> hosts;
         lock (_randomLock)
         {
             hosts = kind == MessageKind.Relay
-                ? RouteSelector.SelectPrimaries(mx.Records, [config.HostName], _random)
+                ? RouteSelector.SelectPrimaries(mx.Records, ourNames, _random)
                 : RouteSelector.SelectAll(mx.Records, _random);
         }
 
@@ -120,12 +122,47 @@ public sealed partial class DeliveryRouter
         return new DeliveryRoute(hosts.Select(h => new HostPort(h, port)).ToList());
     }
 
+    /// <summary>
+    /// Our host name, and each MX host that resolves to one of our PublicAddresses: our MX record
+    /// may use another name than HostName, and without this every MX (a tertiary backup at or above
+    /// our preference too) would be a candidate and mail could go round between the backups.
+    /// </summary>
+    private async Task<IReadOnlyCollection<string>> OurNamesAsync(IReadOnlyList<MxRecord> records, BackupMxOptions config, CancellationToken cancellationToken)
+    {
+        var names = new List<string> { config.HostName };
+        if (config.PublicAddresses.Count == 0)
+        {
+            return names;
+        }
+
+        var ours = config.PublicAddresses.Select(IPAddress.Parse).Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToHashSet();
+        foreach (var host in records.Select(r => r.Host.TrimEnd('.')).Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            if (host.Length == 0 || string.Equals(host, config.HostName.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            var addresses = await _dns.LookupAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            if (addresses.Any(a => ours.Contains(a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a)))
+            {
+                LogOurAddress(_logger, host);
+                names.Add(host);
+            }
+        }
+
+        return names;
+    }
+
     private DeliveryRoute ConfigurationError(string domain, string problem)
     {
         // Mail for a configured domain is kept: the operator can fix DNS or set a Primary.
         LogNoPrimary(_logger, domain, problem);
         return DeliveryRoute.Fail(SmtpReply.LocalTransient("4.4.4", "no primary mail server found for the domain"));
     }
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Debug, Message = "MX host {Host} resolves to one of our PublicAddresses: it is this backup")]
+    private static partial void LogOurAddress(ILogger logger, string host);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "DNS lookup for {Domain} failed: {Error}")]
     private static partial void LogDnsFailed(ILogger logger, string domain, string? error);

@@ -3,11 +3,11 @@ using MimeKit;
 namespace BackupMx.Delivery.Smtp;
 
 /// <summary>
-/// A stored envelope address as the mailbox MailKit writes into MAIL FROM or RCPT TO. MailKit has
-/// no raw-address send: it writes what MimeKit parsed, so an address MimeKit refuses cannot go
-/// out at all, and one it normalises (a comment or a space dropped, a trailing dot removed) would
-/// go out as a different address than the client gave. Both count as unwritable, as does any
-/// control character (which could only end the command line early).
+/// Whether a stored envelope address can go into MAIL FROM or RCPT TO exactly as stored. The
+/// transaction writes the stored text itself; an address MimeKit cannot parse, or parses into a
+/// different one (a comment or a space dropped, a trailing dot removed), is no RFC 5321 mailbox a
+/// primary would take as meant, so it counts as unwritable, as does any control character (which
+/// could only end the command line early).
 /// </summary>
 internal static class EnvelopeMailbox
 {

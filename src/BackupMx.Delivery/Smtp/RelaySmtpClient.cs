@@ -1,103 +1,54 @@
+using System.Reflection;
 using BackupMx.Core.Model;
-using MailKit;
 using MailKit.Net.Smtp;
-using MimeKit;
 
 namespace BackupMx.Delivery.Smtp;
 
 /// <summary>
-/// A MailKit client that sends stored messages as they are and reports every
-/// recipient's reply instead of stopping at the first refusal.
+/// A MailKit client used for what MailKit does well (connect, greeting, EHLO, STARTTLS, reply
+/// parsing, timeouts) while the transaction itself is ours: MailKit's SendAsync builds MAIL and
+/// RCPT from a parsed MimeMessage (BODY from the MIME structure, ORCPT from the RCPT address) and
+/// has no raw send, so a relay that must pass the stored envelope and bytes on unchanged cannot
+/// use it. Commands go through the protected <see cref="SmtpClient.SendCommandAsync"/>; the body
+/// is written, dot-stuffed by <see cref="DataWriter"/>, on MailKit's own connection stream (the
+/// only reach past MailKit's public surface, see <see cref="WireStream"/>), and the final "."
+/// is sent as a command so MailKit reads the end-of-data reply.
 /// </summary>
 internal sealed class RelaySmtpClient(ProtocolWatcher watcher) : SmtpClient(watcher)
 {
-    private readonly Dictionary<MailboxAddress, SmtpReply> _replies = new(ReferenceEqualityComparer.Instance);
-    private readonly Dictionary<MailboxAddress, string?> _notify = new(ReferenceEqualityComparer.Instance);
-    private string? _envelopeId;
-    private long _storedLength = -1;
+    // MailKit keeps its SmtpStream in a private property. It is a Stream whose writes go into the
+    // same buffer as commands, after STARTTLS too. Found once; a MailKit upgrade that renames it
+    // fails every send with a clear message and the transport tests.
+    private static readonly PropertyInfo? StreamProperty =
+        typeof(SmtpClient).GetProperty("Stream", BindingFlags.Instance | BindingFlags.NonPublic);
 
     public ProtocolWatcher Watcher { get; } = watcher;
 
     /// <summary>True once this connection has carried a transaction before the current one.</summary>
     public bool Reused { get; set; }
 
-    /// <summary>RCPT replies of the current transaction, by the mailbox given to SendAsync.</summary>
-    public IReadOnlyDictionary<MailboxAddress, SmtpReply> RecipientReplies => _replies;
-
-    public int AcceptedCount => _replies.Values.Count(r => r.IsSuccess);
-
     /// <summary>True when the server's EHLO reply advertised DSN, so NOTIFY, ORCPT, RET and ENVID went with the transaction.</summary>
     public bool OffersDsn => Capabilities.HasFlag(SmtpCapabilities.Dsn);
 
-    /// <summary>Sets the envelope of the next transaction (MAIL FROM and RCPT parameters).</summary>
-    public void SetEnvelope(MailParameters parameters, IEnumerable<(MailboxAddress Mailbox, string? Notify)> recipients, long storedLength)
+    /// <summary>Sends one command line (without CRLF) and returns the reply, whatever its code.</summary>
+    public async Task<SmtpReply> CommandAsync(string line, CancellationToken cancellationToken)
     {
-        _replies.Clear();
-        _notify.Clear();
-        foreach (var (mailbox, notify) in recipients)
-        {
-            _notify[mailbox] = notify;
-        }
-
-        _envelopeId = string.IsNullOrEmpty(parameters.EnvelopeId) ? null : parameters.EnvelopeId;
-        _storedLength = storedLength;
-        DeliveryStatusNotificationType = parameters.Ret?.ToUpperInvariant() switch
-        {
-            "FULL" => DeliveryStatusNotificationType.Full,
-            "HDRS" => DeliveryStatusNotificationType.HeadersOnly,
-            _ => DeliveryStatusNotificationType.Unspecified,
-        };
+        var response = await SendCommandAsync(line, cancellationToken).ConfigureAwait(false);
+        return ToReply(response);
     }
 
-    // MimeKit's Prepare re-encodes long lines and 8-bit parts; the bytes we stored
-    // must reach the primary unchanged (rule 3, DKIM), so there is nothing to prepare.
-    protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
+    /// <summary>After a 354: writes the body dot-stuffed, then the final "." and returns the reply to it.</summary>
+    public async Task<SmtpReply> SendDataAsync(Stream body, CancellationToken cancellationToken)
     {
+        await DataWriter.WriteAsync(body, WireStream(), cancellationToken).ConfigureAwait(false);
+
+        // The terminating line as a command: MailKit flushes it after the body and reads the reply.
+        return await CommandAsync(".", cancellationToken).ConfigureAwait(false);
     }
 
-    protected override async Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken)
-    {
-        // BDAT needs the exact count of what will be written (bare LF becomes CRLF), so
-        // measure then; SIZE= is only a declaration and the stored length saves a second pass.
-        if (_storedLength < 0 || (Capabilities & (SmtpCapabilities.Chunking | SmtpCapabilities.BinaryMime)) != 0)
-        {
-            return await base.GetSizeAsync(options, message, cancellationToken).ConfigureAwait(false);
-        }
-
-        return _storedLength;
-    }
-
-    protected override string? GetEnvelopeId(MimeMessage message) => _envelopeId;
-
-    protected override DeliveryStatusNotification? GetDeliveryStatusNotifications(MimeMessage message, MailboxAddress mailbox)
-    {
-        var notify = _notify.GetValueOrDefault(mailbox);
-        if (string.IsNullOrWhiteSpace(notify))
-        {
-            return null;
-        }
-
-        DeliveryStatusNotification result = DeliveryStatusNotification.Never;
-        foreach (var item in notify.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            result |= item.ToUpperInvariant() switch
-            {
-                "SUCCESS" => DeliveryStatusNotification.Success,
-                "FAILURE" => DeliveryStatusNotification.Failure,
-                "DELAY" => DeliveryStatusNotification.Delay,
-                _ => DeliveryStatusNotification.Never,
-            };
-        }
-
-        return result;
-    }
-
-    protected override void OnRecipientAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _replies[mailbox] = ToReply(response);
-
-    // The default throws at the first refusal and sends no DATA; each recipient stands alone (rule 4).
-    protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response) =>
-        _replies[mailbox] = RecipientReply(ToReply(response));
+    private Stream WireStream() =>
+        StreamProperty?.GetValue(this) as Stream
+        ?? throw new InvalidOperationException("MailKit's SmtpClient no longer exposes its connection stream; the relay cannot send message data.");
 
     /// <summary>
     /// A 552 to RCPT is permanent (a full mailbox, RFC 5321 §4.2.2), with one exception: RFC 821

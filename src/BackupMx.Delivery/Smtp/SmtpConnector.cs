@@ -19,7 +19,8 @@ internal sealed record SmtpEndpoint(string Host, IPAddress Address, int Port);
 
 /// <summary>Why a connection could not be made, as the reply every recipient gets.</summary>
 /// <param name="Loop">The endpoint is this server itself: a configuration error, reported as 4.4.6 unless another host of the route takes the mail.</param>
-internal sealed record ConnectFailure(SmtpReply Reply, bool ReachedServer, bool Loop = false);
+/// <param name="Busy">A 421 greeting or "too many connections": the server's connection limit, not an outage.</param>
+internal sealed record ConnectFailure(SmtpReply Reply, bool ReachedServer, bool Loop = false, bool Busy = false);
 
 /// <summary>
 /// Turns a route into addresses and opens SMTP sessions: our own socket per
@@ -200,7 +201,8 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
             // A 421 or 554 greeting: the server is there but will not talk now. Keep the mail. Not
             // "reached": the prober calls such a primary down too, and if delivery called it up, every
             // attempt would flip the monitor to up and flush the domain, defeating the retry schedule.
-            return new ConnectFailure(SmtpReply.LocalTransient("4.4.2", $"{endpoint.Host} refused the session: {watcher.GreetingCode} {watcher.GreetingText}"), false);
+            var busy = watcher.GreetingCode == 421 || (watcher.GreetingText?.Contains("too many connections", StringComparison.OrdinalIgnoreCase) ?? false);
+            return new ConnectFailure(SmtpReply.LocalTransient("4.4.2", $"{endpoint.Host} refused the session: {watcher.GreetingCode} {watcher.GreetingText}"), false, Busy: busy);
         }
 
         var text = ex switch

@@ -55,6 +55,7 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private IncomingBody? _body;
     private bool _discardingLongLine;
     private bool _closed;
+    private bool _smtpUtf8;
     private int _commands;
     private readonly SessionTimeouts _timeouts = limits.Timeouts ?? SessionTimeouts.Default;
     private readonly long _started = (limits.Timeouts ?? SessionTimeouts.Default).Time.GetTimestamp();
@@ -252,13 +253,19 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         _pendingEnvelope = null;
         if (IsVerb(line, "MAIL"u8) || IsVerb(line, "RCPT"u8))
         {
-            var text = Encoding.Latin1.GetString(line);
+            var utf8 = TryReadUtf8(line, out var text);
             var envelope = EnvelopeLine.Parse(text);
-            if (envelope is not null && !Ascii.IsValid(envelope.Path))
+            if (envelope is { Verb: EnvelopeVerb.Mail })
             {
-                // SMTPUTF8 is not offered, so an address must be ASCII (RFC 6531 §3.5; SmtpServer
-                // would turn the octets into '?' and take it).
-                await AnswerAsync(lineEnd, "553 5.6.7 Non-ASCII address not permitted, SMTPUTF8 is not offered", cancellationToken).ConfigureAwait(false);
+                _smtpUtf8 = envelope.Parameters.ContainsKey("SMTPUTF8");
+            }
+
+            var international = envelope is not null && !Ascii.IsValid(envelope.Path);
+            if (international && (!utf8 || !_smtpUtf8))
+            {
+                // An internationalized address needs SMTPUTF8 on this transaction's MAIL, and UTF-8
+                // (RFC 6531 §3.4, §3.5); SmtpServer would turn the octets into '?' and take it.
+                await AnswerAsync(lineEnd, "553 5.6.7 Non-ASCII address not permitted without SMTPUTF8", cancellationToken).ConfigureAwait(false);
                 return Answered;
             }
 
@@ -281,6 +288,17 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 var close = text.IndexOf('>', open);
                 var routed = string.Concat(text.AsSpan(0, open + 1), "postmaster@", domain, text.AsSpan(close));
                 return HandOutRewritten(lineEnd, routed);
+            }
+
+            if (international && envelope!.Problem == EnvelopeLineProblem.None)
+            {
+                if (StandIn(text, envelope) is not { } standIn)
+                {
+                    await AnswerAsync(lineEnd, "553 5.1.3 Bad address syntax", cancellationToken).ConfigureAwait(false);
+                    return Answered;
+                }
+
+                return HandOutRewritten(lineEnd, standIn, envelope);
             }
 
             if (envelope is not null)
@@ -351,6 +369,42 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         _rewritten = new ReadOnlySequence<byte>(bytes);
         _last = _rewritten.Value;
         return new ReadResult(_last, isCanceled: false, isCompleted: false);
+    }
+
+    // A MAIL or RCPT line as text: UTF-8 when it is valid UTF-8 with octets above 127 (RFC 6531),
+    // Latin-1 otherwise, so every octet stays one char.
+    private static bool TryReadUtf8(ReadOnlySequence<byte> line, out string text)
+    {
+        var bytes = line.ToArray();
+        if (!Ascii.IsValid(bytes) && System.Text.Unicode.Utf8.IsValid(bytes))
+        {
+            text = Encoding.UTF8.GetString(bytes);
+            return true;
+        }
+
+        text = Encoding.Latin1.GetString(bytes);
+        return false;
+    }
+
+    /// <summary>
+    /// The line with its internationalized path replaced by an ASCII one SmtpServer parses intact:
+    /// the local part as hex of its UTF-8 octets, the domain as A-labels (which the domain checks
+    /// compare against). The stored address is the client's, from <see cref="LastEnvelopeLine"/>.
+    /// Null when the domain is no valid IDN.
+    /// </summary>
+    private static string? StandIn(string text, EnvelopeLine envelope)
+    {
+        var open = text.IndexOf('<', StringComparison.Ordinal);
+        var path = envelope.Path;
+        var at = path.LastIndexOf('@');
+        var domain = at < 0 ? string.Empty : BackupMx.Core.Configuration.DomainName.ToAscii(path[(at + 1)..]);
+        if (at <= 0 || domain.Length == 0 || !Ascii.IsValid(domain))
+        {
+            return null;
+        }
+
+        var local = "u" + Convert.ToHexString(Encoding.UTF8.GetBytes(path[..at]));
+        return text[..(open + 1)] + local + "@" + domain + text[(open + 1 + path.Length)..];
     }
 
     private int MaxLineLength(ReadOnlySequence<byte> line) =>

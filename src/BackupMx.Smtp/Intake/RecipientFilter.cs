@@ -62,7 +62,10 @@ internal sealed class RecipientFilter(
 
         // The policy refuses any domain that is not configured (550 5.7.1): that one check is what
         // keeps this from being an open relay.
-        var address = to.User + "@" + to.Host;
+        // An internationalized address reached SmtpServer as an ASCII stand-in: the client's is the one to judge.
+        var address = state.Input.LastEnvelopeLine is { Verb: EnvelopeVerb.Rcpt } line && !System.Text.Ascii.IsValid(line.Path)
+            ? EnvelopeAddress.From(line.Path, to) ?? to.User + "@" + to.Host
+            : to.User + "@" + to.Host;
         var decision = await policy.EvaluateAsync(address, cancellationToken).ConfigureAwait(false);
         if (decision.Verdict == RecipientVerdict.NotRelayed)
         {

@@ -1,3 +1,4 @@
+using BackupMx.Core.Configuration;
 using SmtpServer.Mail;
 
 namespace BackupMx.Smtp.Protocol;
@@ -25,7 +26,7 @@ internal static class EnvelopeAddress
         }
 
         var written = path is null ? null : WithoutSourceRoute(path);
-        var address = written is not null && IsAscii(written) && written.EndsWith("@" + mailbox.Host, StringComparison.OrdinalIgnoreCase)
+        var address = written is not null && NamesDomain(written, mailbox.Host ?? string.Empty)
             ? written
             : Format(mailbox.User ?? string.Empty, mailbox.Host ?? string.Empty);
         return address.Any(c => c < ' ' || c == '\x7f') ? null : address;
@@ -45,9 +46,18 @@ internal static class EnvelopeAddress
     private static string WithoutSourceRoute(string path) =>
         path.StartsWith('@') && path.IndexOf(':') is var colon and > 0 ? path[(colon + 1)..] : path;
 
-    // Non-ASCII paths (sent without SMTPUTF8) are read as Latin-1 by the input; SmtpServer's UTF-8
-    // reading of those is the better one.
-    private static bool IsAscii(string text) => text.All(c => c < 0x80);
+    // An internationalized path (RFC 6531, read as UTF-8 by the input) reached SmtpServer as an
+    // ASCII stand-in with the domain as A-labels (SessionInput), so its domain is compared in that form.
+    public static bool NamesDomain(string written, string host)
+    {
+        if (written.All(c => c < 0x80))
+        {
+            return written.EndsWith("@" + host, StringComparison.OrdinalIgnoreCase);
+        }
+
+        var at = written.LastIndexOf('@');
+        return at > 0 && string.Equals(DomainName.ToAscii(written[(at + 1)..]), host, StringComparison.OrdinalIgnoreCase);
+    }
 
     internal static string Format(string user, string host)
     {

@@ -82,10 +82,10 @@ internal sealed record EnvelopeLine(EnvelopeVerb Verb, string Path, IReadOnlyDic
         return new EnvelopeLine(verb, text[(open + 1)..close].ToString(), parameters, problem);
     }
 
-    // The extensions we advertise: SIZE (RFC 1870), 8BITMIME (RFC 6152), DSN (RFC 3461).
+    // The extensions we advertise: SIZE (RFC 1870), 8BITMIME (RFC 6152), DSN (RFC 3461), SMTPUTF8 (RFC 6531).
     private static bool IsKnown(EnvelopeVerb verb, string key) => verb switch
     {
-        EnvelopeVerb.Mail => key.ToUpperInvariant() is "SIZE" or "BODY" or "RET" or "ENVID",
+        EnvelopeVerb.Mail => key.ToUpperInvariant() is "SIZE" or "BODY" or "RET" or "ENVID" or "SMTPUTF8",
         _ => key.ToUpperInvariant() is "NOTIFY" or "ORCPT",
     };
 

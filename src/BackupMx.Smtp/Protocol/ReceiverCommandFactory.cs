@@ -41,7 +41,9 @@ internal sealed class ReceiverEhloCommand(string domainOrAddress, long maxMessag
 {
     protected override string GetGreeting(ISessionContext context) => context.ServerOptions.ServerName;
 
-    // Not offered: SMTPUTF8 (SmtpServer turns UTF-8 addresses into '?'), AUTH (nobody submits here,
+    // SMTPUTF8 (RFC 6531): SmtpServer turns UTF-8 addresses into '?', so SessionInput hands it an
+    // ASCII stand-in and the address is taken from the line as the client wrote it.
+    // Not offered: AUTH (nobody submits here,
     // with or without TLS), ENHANCEDSTATUSCODES (SmtpServer's own replies such as "250 Ok" or
     // "503 bad sequence of commands" carry no x.y.z code; ours do, in the text). STARTTLS only with
     // a certificate and not again once secure. ETRN is answered by SessionInput, ahead of the parser.
@@ -52,6 +54,7 @@ internal sealed class ReceiverEhloCommand(string domainOrAddress, long maxMessag
         yield return FormattableString.Invariant($"SIZE {maxMessageBytes}");
         yield return "DSN";
         yield return "ETRN";
+        yield return "SMTPUTF8";
         if (context.EndpointDefinition.CertificateFactory is not null && !context.Pipe.IsSecure)
         {
             yield return "STARTTLS";

@@ -110,8 +110,15 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
             Refuse(context, "MAIL", "BODY");
         }
 
+        // RFC 6531 §3.4: SMTPUTF8 takes no value.
+        if (parameters.TryGetValue("SMTPUTF8", out var utf8) && utf8 is not null)
+        {
+            Refuse(context, "MAIL", "SMTPUTF8");
+        }
+
         return new MailParameters
         {
+            SmtpUtf8 = parameters.ContainsKey("SMTPUTF8"),
             Body = body?.ToUpperInvariant(),
             Ret = ret?.ToUpperInvariant(),
             EnvelopeId = string.IsNullOrEmpty(envelopeId) ? null : envelopeId,
@@ -124,7 +131,7 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
     private void RememberRcptParameters(ISessionContext context, SessionState state, RcptCommand rcpt)
     {
         if (state.Input.LastEnvelopeLine is not { Verb: EnvelopeVerb.Rcpt } line
-            || !line.Path.EndsWith("@" + rcpt.Address.Host, StringComparison.OrdinalIgnoreCase))
+            || !EnvelopeAddress.NamesDomain(line.Path, rcpt.Address.Host ?? string.Empty))
         {
             Log.EnvelopeLineMismatch(logger, context.SessionId, "RCPT");
             state.Recipients[rcpt.Address] = new RecipientParameters(

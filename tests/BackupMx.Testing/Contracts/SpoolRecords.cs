@@ -13,7 +13,7 @@ public static class SpoolRecords
         Kind = MessageKind.Relay,
         Domain = domain,
         Sender = "alice@sender.test",
-        Parameters = new MailParameters { Body = "8BITMIME", Ret = "HDRS", EnvelopeId = "env+1=x", DeclaredSize = 1234 },
+        Parameters = new MailParameters { Body = "8BITMIME", Ret = "HDRS", EnvelopeId = "env+1=x", DeclaredSize = 1234, SmtpUtf8 = true },
         Recipients = Enumerable.Range(1, recipients).Select(i => new RecipientState
         {
             Address = $"user{i}@{domain}",
