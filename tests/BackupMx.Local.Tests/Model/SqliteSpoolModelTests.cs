@@ -1,0 +1,30 @@
+using BackupMx.Testing.Model;
+using CsCheck;
+
+namespace BackupMx.Local.Tests.Model;
+
+/// <summary>
+/// Random sequences of mail, replies, crashes, outages, flushes, expiry and clock steps against
+/// Core over the SQLite spool and body files, checked against the model (see SpoolModelRunner).
+/// </summary>
+public sealed class SqliteSpoolModelTests
+{
+    /// <summary>Runs in CI; <c>BACKUPMX_MODEL_RUNS</c> raises it.</summary>
+    private const long CiRuns = 40;
+
+    [Fact]
+    public async Task RandomSequences_SqliteSpool_KeepTheInvariants()
+    {
+        await ModelGen.Sequence.SampleAsync(
+            RunAsync,
+            iter: ModelRuns.Count(CiRuns),
+            threads: 1,
+            print: ModelGen.Print);
+    }
+
+    private static async Task RunAsync(ModelOp[] ops)
+    {
+        await using var backend = new SqliteModelBackend();
+        await SpoolModelRunner.RunAsync(backend, ops);
+    }
+}
