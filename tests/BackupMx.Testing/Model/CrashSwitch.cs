@@ -151,6 +151,8 @@ public sealed class SkewedTimeProvider(TimeProvider world) : TimeProvider
 {
     private long _offsetTicks;
 
+    public TimeProvider World => world;
+
     public TimeSpan Offset
     {
         get => TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
