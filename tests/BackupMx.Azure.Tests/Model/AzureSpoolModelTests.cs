@@ -12,7 +12,7 @@ namespace BackupMx.Azure.Tests.Model;
 public sealed class AzureSpoolModelTests(AzuriteFixture azurite)
 {
     /// <summary>Runs in CI; <c>BACKUPMX_MODEL_RUNS</c> raises it.</summary>
-    private const long CiRuns = 25;
+    private const long CiRuns = 12;
 
     [Fact]
     public async Task RandomSequences_AzureAdapters_KeepTheInvariants()

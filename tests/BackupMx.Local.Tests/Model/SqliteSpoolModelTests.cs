@@ -10,7 +10,7 @@ namespace BackupMx.Local.Tests.Model;
 public sealed class SqliteSpoolModelTests
 {
     /// <summary>Runs in CI; <c>BACKUPMX_MODEL_RUNS</c> raises it.</summary>
-    private const long CiRuns = 40;
+    private const long CiRuns = 20;
 
     [Fact]
     public async Task RandomSequences_SqliteSpool_KeepTheInvariants()

@@ -23,6 +23,9 @@ public sealed class SpoolModelRunner(ModelBackend backend)
 {
     public static readonly DateTimeOffset Start = new(2030, 1, 7, 9, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The longest the clock moves without the relay looking at its spool.</summary>
+    public static readonly TimeSpan LongStep = TimeSpan.FromMinutes(10);
+
     private readonly ModelWorld _world = new(Start);
     private ModelProcess? _process;
     private int _messages;
@@ -94,7 +97,7 @@ public sealed class SpoolModelRunner(ModelBackend backend)
                 await SweepAsync(process).ConfigureAwait(false);
                 break;
             case AdvanceOp advance:
-                _world.Time.Advance(advance.By);
+                await AdvanceAsync(advance.By).ConfigureAwait(false);
                 break;
             case SkewOp skew:
                 process.Clock.Offset = skew.Offset;
@@ -119,7 +122,7 @@ public sealed class SpoolModelRunner(ModelBackend backend)
                 _world.CrashAfter250 = true;
                 break;
             case ExpireOp:
-                _world.Time.Advance(ModelBackend.Retention + ModelBackend.LeaseDuration);
+                await AdvanceAsync(ModelBackend.Retention + ModelBackend.LeaseDuration).ConfigureAwait(false);
                 break;
             case LoseWakeUpsOp:
                 backend.LoseWakeUps();
@@ -129,6 +132,46 @@ public sealed class SpoolModelRunner(ModelBackend backend)
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(op), op, "unknown operation");
+        }
+    }
+
+    /// <summary>
+    /// Moves the clock on. A short step is just that; through a long one the relay keeps running,
+    /// as it would: what is due is dispatched, and the sweep runs, at least every
+    /// <see cref="LongStep"/>. Otherwise a DSN queued just before a jump past its retention would
+    /// expire unsent, which only a relay stopped for that long would do.
+    /// </summary>
+    private async Task AdvanceAsync(TimeSpan by)
+    {
+        if (by <= LongStep)
+        {
+            _world.Time.Advance(by);
+            return;
+        }
+
+        await RunLoopsAsync(sweep: false).ConfigureAwait(false);
+        while (by > TimeSpan.Zero)
+        {
+            var step = by < LongStep ? by : LongStep;
+            _world.Time.Advance(step);
+            by -= step;
+            await RunLoopsAsync(sweep: true).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The relay's background loops once; a relay that dies in them is restarted at once, as by its supervisor.</summary>
+    private async Task RunLoopsAsync(bool sweep)
+    {
+        await backend.DeliverDueAsync(_process!, race: false).ConfigureAwait(false);
+        if (sweep && !_process!.Crash.Killed)
+        {
+            await SweepAsync(_process).ConfigureAwait(false);
+            await backend.DeliverDueAsync(_process, race: false).ConfigureAwait(false);
+        }
+
+        if (_process!.Crash.Killed)
+        {
+            await RestartAsync().ConfigureAwait(false);
         }
     }
 
@@ -268,7 +311,10 @@ public sealed class SpoolModelRunner(ModelBackend backend)
             || places.Split('.').Any(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i == place);
     }
 
-    /// <summary>Past every retention and lease, then one dispatch, one sweep and one dispatch (for the DSNs it queued).</summary>
+    /// <summary>
+    /// With the relay running, past every retention and lease (of what is spooled now), then one
+    /// dispatch, one sweep and one dispatch (for the DSNs it queued).
+    /// </summary>
     private async Task DrainAsync()
     {
         var process = _process!;
@@ -278,10 +324,7 @@ public sealed class SpoolModelRunner(ModelBackend backend)
 
         var records = await backend.ListAllAsync().ConfigureAwait(false);
         var horizon = records.Select(r => r.ExpiresAt).Append(_world.Time.GetUtcNow()).Max() + ModelBackend.LeaseDuration + TimeSpan.FromMinutes(1);
-        if (horizon > _world.Time.GetUtcNow())
-        {
-            _world.Time.SetUtcNow(horizon);
-        }
+        await AdvanceAsync(horizon - _world.Time.GetUtcNow()).ConfigureAwait(false);
 
         await backend.DeliverDueAsync(process, race: false).ConfigureAwait(false);
         await SweepAsync(process).ConfigureAwait(false);
