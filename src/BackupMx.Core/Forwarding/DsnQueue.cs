@@ -2,6 +2,8 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Core.Forwarding;
@@ -15,13 +17,14 @@ namespace BackupMx.Core.Forwarding;
 /// more recipients than the copy found (others became due in the retry) gets an id of its
 /// own: a recipient may then be told twice, but never not at all.
 /// </summary>
-public sealed class DsnQueue(
+public sealed partial class DsnQueue(
     ISpoolStore spool,
     IBodyStore bodies,
     IWakeUpQueue wakeUps,
     IDsnComposer composer,
     IOptions<BackupMxOptions> options,
-    TimeProvider time)
+    TimeProvider time,
+    ILogger<DsnQueue>? logger = null)
 {
     /// <summary>
     /// <c>{queue id}-d{i}</c> for the recipient at place i, <c>-d{i}.{j}...</c> for several; a long
@@ -97,8 +100,21 @@ public sealed class DsnQueue(
             return dsnId;
         }
 
-        await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The DSN is spooled and due: the sweep (or the pump) finds it. Failing here would keep
+            // its recipients marked, and once this DSN was sent and gone the next attempt would
+            // queue the same notice again.
+            LogWakeUpFailed(logger ?? NullLogger<DsnQueue>.Instance, ex, dsnId);
+        }
 
         return dsnId;
     }
+
+    [LoggerMessage(EventId = 229, Level = LogLevel.Warning, Message = "Could not schedule the wake-up of DSN {DsnId}; the sweep will")]
+    private static partial void LogWakeUpFailed(ILogger logger, Exception exception, string dsnId);
 }

@@ -22,6 +22,15 @@ public sealed class SqliteSpoolModelTests
             print: ModelGen.Print);
     }
 
+    /// <summary>Sequences that once broke an invariant, kept as regression cases (see the note on each).</summary>
+    [Theory]
+    [MemberData(nameof(ModelSeeds.Sqlite), MemberType = typeof(ModelSeeds))]
+    public async Task KnownSequence_SqliteSpool_KeepsTheInvariants(string seed, string finding)
+    {
+        Assert.NotEmpty(finding);
+        await ModelGen.Sequence.SampleAsync(RunAsync, seed: seed, iter: 1, threads: 1, print: ModelGen.Print);
+    }
+
     private static async Task RunAsync(ModelOp[] ops)
     {
         await using var backend = new SqliteModelBackend();

@@ -26,7 +26,10 @@ public enum Fate
 
 public abstract record ModelOp;
 
-/// <summary>One message; <paramref name="Sender"/> 0 is the null sender, others a sender domain of their own.</summary>
+/// <summary>
+/// One message; <paramref name="Sender"/> 0 is the null sender, others a sender domain of their own.
+/// A client told 451 sends it again at once, once.
+/// </summary>
 public sealed record IntakeOp(int Sender, IReadOnlyList<RecipientPlan> Recipients) : ModelOp
 {
     public override string ToString() =>
@@ -64,6 +67,12 @@ public sealed record ProbeOp : ModelOp;
 /// or just after that write is made.
 /// </summary>
 public sealed record CrashOp(int AfterWrites, bool AfterTheWrite) : ModelOp;
+
+/// <summary>
+/// The <paramref name="AfterWrites"/>-th storage write from now fails once, before it is made or
+/// after (the reply lost); the process lives on.
+/// </summary>
+public sealed record FaultOp(int AfterWrites, bool AfterTheWrite) : ModelOp;
 
 /// <summary>The process dies as the next primary answers 250, before the outcome is saved.</summary>
 public sealed record CrashAfter250Op : ModelOp;
@@ -110,6 +119,7 @@ public static class ModelGen
         (1, Gen.Const<ModelOp>(new ProbeOp())),
         (3, Gen.Select(Gen.Int[0, 12], Gen.Bool, (n, after) => (ModelOp)new CrashOp(n, after))),
         (2, Gen.Const<ModelOp>(new CrashAfter250Op())),
+        (2, Gen.Select(Gen.Int[1, 12], Gen.Frequency((3, Gen.Const(false)), (1, Gen.Const(true))), (n, after) => (ModelOp)new FaultOp(n, after))),
         (1, Gen.Const<ModelOp>(new ExpireOp())),
         (2, Gen.Const<ModelOp>(new LoseWakeUpsOp())),
         (2, Domain.Select(d => (ModelOp)new AdminFlushOp(d))));

@@ -66,11 +66,7 @@ public sealed class SpoolModelRunner(ModelBackend backend)
                 _world.Violation(string.Create(CultureInfo.InvariantCulture, $"step {step} ({op}) threw {ex}"));
             }
 
-            if (_process.Crash.Killed)
-            {
-                await RestartAsync().ConfigureAwait(false);
-            }
-
+            await AfterStepAsync().ConfigureAwait(false);
             step++;
         }
 
@@ -107,16 +103,19 @@ public sealed class SpoolModelRunner(ModelBackend backend)
                 break;
             case PrimaryUpOp up:
                 _world.DownDomains.Remove(ModelWorld.DomainName(up.Domain));
-                await process.Monitor.ProbeAllAsync(CancellationToken.None).ConfigureAwait(false);
+                await ProbeAsync(process).ConfigureAwait(false);
                 break;
             case ProbeOp:
-                await process.Monitor.ProbeAllAsync(CancellationToken.None).ConfigureAwait(false);
+                await ProbeAsync(process).ConfigureAwait(false);
                 break;
             case CrashOp crash when crash.AfterWrites == 0:
                 process.Crash.Kill();
                 break;
             case CrashOp crash:
                 process.Crash.Arm(crash.AfterWrites, crash.AfterTheWrite);
+                break;
+            case FaultOp fault:
+                process.Crash.ArmFault(fault.AfterWrites, fault.AfterTheWrite);
                 break;
             case CrashAfter250Op:
                 _world.CrashAfter250 = true;
@@ -169,7 +168,27 @@ public sealed class SpoolModelRunner(ModelBackend backend)
             await backend.DeliverDueAsync(_process, race: false).ConfigureAwait(false);
         }
 
-        if (_process!.Crash.Killed)
+        await AfterStepAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Restarts a relay that died; excuses the repeats that a failed write of an outcome makes legitimate.</summary>
+    private async Task AfterStepAsync()
+    {
+        var process = _process!;
+        foreach (var entry in process.Crash.Log)
+        {
+            _world.Errors.Add(string.Create(CultureInfo.InvariantCulture, $"life {_world.Epoch}: injected {entry}"));
+        }
+
+        process.Crash.Log.Clear();
+        if (process.Crash.FaultedRecords.Count > 0)
+        {
+            var faulted = process.Crash.FaultedRecords.ToHashSet(StringComparer.Ordinal);
+            process.Crash.FaultedRecords.Clear();
+            await ExcuseLostOutcomesAsync(ledger => faulted.Any(id => id == ledger.QueueId || id.StartsWith(ledger.QueueId + "-d", StringComparison.Ordinal))).ConfigureAwait(false);
+        }
+
+        if (process.Crash.Killed)
         {
             await RestartAsync().ConfigureAwait(false);
         }
@@ -203,6 +222,12 @@ public sealed class SpoolModelRunner(ModelBackend backend)
             HeloName = "client.test",
         };
         var result = await process.Intake.AcceptAsync(message, CancellationToken.None).ConfigureAwait(false);
+        if (result is IntakeResult.Failed && !process.Crash.Killed)
+        {
+            // The client was told 451 and tries again: whatever the first try left must not be delivered too.
+            result = await process.Intake.AcceptAsync(message, CancellationToken.None).ConfigureAwait(false);
+        }
+
         if (result is not IntakeResult.Accepted accepted || process.Crash.Killed)
         {
             return;
@@ -222,6 +247,19 @@ public sealed class SpoolModelRunner(ModelBackend backend)
             ledger.QueueId = accepted.QueueIds[group];
             ledger.Place = ledgers.Where(l => string.Equals(l.Domain, domain, StringComparison.OrdinalIgnoreCase)).Select(l => l.Ledger).ToList().IndexOf(ledger);
             ledger.Accepted = true;
+        }
+    }
+
+    private static async Task ProbeAsync(ModelProcess process)
+    {
+        try
+        {
+            await process.Monitor.ProbeAllAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not SimulatedCrashException)
+        {
+            // The probe loop logs a failed round and probes again after its interval.
+            process.Errors.Add("probe: " + ex.GetType().Name + ": " + ex.Message);
         }
     }
 
@@ -261,7 +299,7 @@ public sealed class SpoolModelRunner(ModelBackend backend)
 
     private async Task RestartAsync()
     {
-        await ExcuseLostOutcomesAsync().ConfigureAwait(false);
+        await ExcuseLostOutcomesAsync(_ => true).ConfigureAwait(false);
         _world.Epoch++;
         _world.CrashAfter250 = false;
         backend.AfterCrash();
@@ -273,12 +311,13 @@ public sealed class SpoolModelRunner(ModelBackend backend)
     /// <summary>
     /// At a crash, the outcomes the dead process had not yet written down: a recipient the primary
     /// took in this life that the spool still shows pending may be delivered again, and a recipient
-    /// still owed its notice, or named by a DSN still queued, may be told again.
+    /// still owed its notice, or named by a DSN still queued, may be told again. Likewise for the
+    /// records whose own write failed (<paramref name="which"/>), though the process lived on.
     /// </summary>
-    private async Task ExcuseLostOutcomesAsync()
+    private async Task ExcuseLostOutcomesAsync(Func<RecipientLedger, bool> which)
     {
         var records = (await backend.ListAllAsync().ConfigureAwait(false)).ToDictionary(r => r.QueueId, StringComparer.Ordinal);
-        foreach (var ledger in _world.Recipients.Values.Where(l => l.QueueId is not null))
+        foreach (var ledger in _world.Recipients.Values.Where(l => l.QueueId is not null && which(l)))
         {
             var original = records.GetValueOrDefault(ledger.QueueId!);
             var state = original is not null && ledger.Place < original.Recipients.Count ? original.Recipients[ledger.Place] : null;
@@ -390,7 +429,7 @@ public sealed class SpoolModelRunner(ModelBackend backend)
         if (_world.Errors.Count > 0)
         {
             text.Append("\nErrors the hosts would have logged:");
-            foreach (var error in _world.Errors.Distinct().Take(10))
+            foreach (var error in _world.Errors.Distinct().Take(30))
             {
                 text.Append("\n  ").Append(error);
             }
