@@ -11,12 +11,12 @@ public static class ModelSeeds
 {
     public static TheoryData<string, string> Sqlite => new()
     {
-        { "8U_CDE-dupI1", "DSN for several recipients: the id joins places with '.', which QueueId.IsValid refuses, so the message loops at expiry" },
-        { "bKFK3MSWlS33", "fixed here: a DSN whose wake-up failed to schedule after its record was committed was queued again once the first had been sent (told twice, no crash)" },
+        { "0000U-6VWZY2", "DSN for several recipients: the id joins places with '.', which QueueId.IsValid refuses, so the message loops at expiry" },
+        { "bKFK3MSWlS33", "fixed here: a DSN whose wake-up failed to schedule after its record was committed was queued again once the first had been sent (told twice, no crash); until the DSN id fix is merged it also stops at the DSN id with a dot" },
     };
 
     public static TheoryData<string, string> Azure => new()
     {
-        { "38CKxm04ko53", "DSN for several recipients: the id joins places with '.', which QueueId.IsValid refuses, so the message loops at expiry" },
+        { "0000WAGFdAr4", "DSN for several recipients: the id joins places with '.', which QueueId.IsValid refuses, so the message loops at expiry" },
     };
 }
