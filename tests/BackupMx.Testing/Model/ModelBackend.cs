@@ -67,7 +67,10 @@ public abstract class ModelBackend : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            process.Errors.Add(ex.GetType().Name + ": " + ex.Message);
+            lock (process.Errors)
+            {
+                process.Errors.Add(ex.GetType().Name + ": " + ex.Message);
+            }
         }
     }
 }
