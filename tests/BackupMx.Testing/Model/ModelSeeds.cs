@@ -12,6 +12,7 @@ public static class ModelSeeds
     public static TheoryData<string, string> Sqlite => new()
     {
         { "0000U-6VWZY2", "DSN for several recipients: the id joins places with '.', which QueueId.IsValid refuses, so the message loops at expiry" },
+        { "9NtllIUrSPT4", "outcome lost when ReportPrimaryAsync throws (here the status write that records the primary Up) after the DSN was queued: the recipient is failed and told again once the lease runs out" },
         { "bKFK3MSWlS33", "fixed here: a DSN whose wake-up failed to schedule after its record was committed was queued again once the first had been sent (told twice, no crash); until the DSN id fix is merged it also stops at the DSN id with a dot" },
     };
 
