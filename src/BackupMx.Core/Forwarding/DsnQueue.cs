@@ -117,11 +117,24 @@ public sealed partial class DsnQueue(
             return dsnId;
         }
 
-        await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The DSN is spooled and due: the sweep (or the pump) finds it. Failing here would keep
+            // its recipients marked, and once this DSN was sent and gone the next attempt would
+            // queue the same notice again.
+            LogWakeUpFailed(logger, ex, dsnId);
+        }
 
         return dsnId;
     }
 
     [LoggerMessage(EventId = 225, Level = LogLevel.Error, Message = "The body of {QueueId} is gone; its DSN {DsnId} is sent without the original message")]
     private static partial void LogOriginalMissing(ILogger logger, string queueId, string dsnId);
+
+    [LoggerMessage(EventId = 229, Level = LogLevel.Warning, Message = "Could not schedule the wake-up of DSN {DsnId}; the sweep will")]
+    private static partial void LogWakeUpFailed(ILogger logger, Exception exception, string dsnId);
 }
