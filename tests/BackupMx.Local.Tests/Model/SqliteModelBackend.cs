@@ -35,13 +35,26 @@ public sealed class SqliteModelBackend : ModelBackend
         return Task.FromResult(ports);
     }
 
-    public override Task RecoverAsync(ProcessPorts ports, TimeProvider clock) =>
-        new LocalSpoolInitializer(
+    // The live process's start-up step, which holds the spool lock for that process's life.
+    private LocalSpoolInitializer? _initializer;
+
+    public override Task RecoverAsync(ProcessPorts ports, TimeProvider clock)
+    {
+        _initializer = new LocalSpoolInitializer(
             (SqliteSpoolStore)ports.Spool,
             (FileBodyStore)ports.Bodies,
             (SqlitePrimaryStatusStore)ports.Statuses,
             clock,
-            NullLogger<LocalSpoolInitializer>.Instance).RunAsync(CancellationToken.None);
+            NullLogger<LocalSpoolInitializer>.Instance);
+        return _initializer.RunAsync(CancellationToken.None);
+    }
+
+    // A process that dies loses its lock with it, as flock's are when the kernel closes the file.
+    public override void AfterCrash()
+    {
+        _initializer?.Dispose();
+        _initializer = null;
+    }
 
     public override void LoseWakeUps()
     {
@@ -118,6 +131,7 @@ public sealed class SqliteModelBackend : ModelBackend
 
     public override async ValueTask DisposeAsync()
     {
+        _initializer?.Dispose();
         await base.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         try

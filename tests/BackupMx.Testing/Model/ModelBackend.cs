@@ -25,7 +25,8 @@ public abstract class ModelBackend : IAsyncDisposable
 {
     public static readonly TimeSpan Retention = TimeSpan.FromHours(2);
 
-    public static readonly TimeSpan LeaseDuration = TimeSpan.FromMinutes(5);
+    // The shortest lease the options allow with the default Delivery:AttemptTimeout (5 min) plus its margin.
+    public static readonly TimeSpan LeaseDuration = TimeSpan.FromMinutes(6);
 
     public abstract string Name { get; }
 
