@@ -86,6 +86,12 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
             output.WriteLine($"  {group.Count(),5} x {group.Key}");
         }
 
+        // A session fault names its cause in the message, with no exception attached: print it whole.
+        foreach (var fault in warnings.Where(e => e.EventId.Id == SessionFaultedEventId))
+        {
+            output.WriteLine($"  fault: {fault.Message}");
+        }
+
         Assert.Empty(rig.Logs.AtLeast(LogLevel.Error));
         Assert.DoesNotContain(rig.Logs.Entries, e => e.EventId.Id == SessionFaultedEventId && e.Category.StartsWith("BackupMx.Smtp", StringComparison.Ordinal));
         Assert.Equal(0, stats.NoGreeting);
