@@ -116,6 +116,16 @@ public sealed partial class DsnQueue(
         {
             return dsnId;
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A create whose reply was lost may have committed. Taken for a failure, the notice
+            // would stay owed while this copy is sent and removed, and the next attempt would
+            // queue it again: read it back, and carry on with the copy that is there.
+            if (await spool.GetAsync(domain, dsnId, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw;
+            }
+        }
 
         try
         {
