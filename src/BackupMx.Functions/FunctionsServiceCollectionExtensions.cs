@@ -30,7 +30,7 @@ public static class FunctionsServiceCollectionExtensions
             .UseFunctionsWorkerDefaults()
 
             // The worker's resource detector names the service after the function app or the
-            // process, overriding ours; the README's cloud_RoleName is backupmx-functions.
+            // process, overriding ours; docs/operations.md gives cloud_RoleName as backupmx-functions.
             .ConfigureResource(r => r.AddService(ServiceName, autoGenerateServiceInstanceId: false));
         return services;
     }

@@ -59,7 +59,7 @@ public static class TelemetryServiceCollectionExtensions
                 // Every message's story, not a sample of it. The exporter's defaults keep at most
                 // 5 traces a second (fewer still right after start) and drop the log lines of the
                 // traces they leave out, so a burst of mail would lose the Intake and Forward spans
-                // and the "Accepted"/"Delivered" lines that the README's queries read. A relay's
+                // and the "Accepted"/"Delivered" lines that the queries in docs/operations.md read. A relay's
                 // volume is small enough to keep all of it.
                 o.TracesPerSecond = null;
                 o.SamplingRatio = 1F;

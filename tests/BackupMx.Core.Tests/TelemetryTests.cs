@@ -8,7 +8,7 @@ using BackupMx.Testing;
 namespace BackupMx.Core.Tests;
 
 /// <summary>
-/// The names the README's KQL queries and metric table rely on. Listeners see every test's
+/// The names the KQL queries and metric table of docs/operations.md rely on. Listeners see every test's
 /// telemetry (the source and meter are static), so each check looks for this test's queue id.
 /// </summary>
 public sealed class TelemetryTests : IDisposable

@@ -471,7 +471,7 @@ public sealed class MailKitTransportTests : IAsyncLifetime
     [Fact]
     public async Task DeliverAsync_OrcptNamingTheRecipient_GoesOutAsTheClientWroteIt()
     {
-        // MailKit 4.18.2 derives ORCPT from the RCPT address (README, Known limitations); when the
+        // MailKit 4.18.2 derives ORCPT from the RCPT address (docs/how-it-works.md, On the wire); when the
         // client's ORCPT names that same address, what it derives is the client's value.
         await Transport().DeliverAsync(
             TestDelivery.Request(Body, recipients: ["b+x@example.test"], shape: r => new RecipientState { Address = r.Address, Notify = "FAILURE", OriginalRecipient = "rfc822;b+2Bx@example.test" }),

@@ -20,7 +20,7 @@ using OpenTelemetry.Trace;
 namespace BackupMx.Functions.Tests;
 
 /// <summary>
-/// What the README's Observe section promises, checked on the wire: both Azure-mode services,
+/// What docs/operations.md promises, checked on the wire: both Azure-mode services,
 /// composed as they are in production with APPLICATIONINSIGHTS_CONNECTION_STRING set, send their
 /// spans, log lines and metrics through the Azure Monitor exporter to an ingestion endpoint
 /// (here a loopback listener) with the queue id and the documented metric names and tags.

@@ -211,17 +211,26 @@ public sealed partial class AzureYamlTests
     }
 
     [Fact]
-    public void Readme_ParameterTable_ListsEveryBicepParameterWithItsAzdValue()
+    public void DeployAzureDoc_ParameterTable_ListsEveryBicepParameterWithItsAzdValue()
     {
-        var readme = File.ReadAllText(Path.Combine(RepoRoot, "README.md"));
+        var doc = File.ReadAllText(Path.Combine(RepoRoot, "docs", "deploy-azure.md"));
         var values = ParametersFileValues();
+        var declared = DeclaredBicepParameters().Keys.ToList();
 
-        foreach (var name in DeclaredBicepParameters().Keys)
+        foreach (var name in declared)
         {
             var variable = AzdSubstitution().Match(values[name]).Groups["name"].Value;
-            Assert.Contains($"| `{name}` | `{variable}` |", readme, StringComparison.Ordinal);
+            Assert.Contains($"| `{name}` | `{variable}` |", doc, StringComparison.Ordinal);
         }
+
+        // And the table names no parameter the template no longer has.
+        var rows = DocParameterRow().Matches(doc).Select(m => m.Groups["name"].Value).ToList();
+        Assert.Equal(declared.Order(StringComparer.Ordinal), rows.Order(StringComparer.Ordinal));
     }
+
+    /// <summary>A row of the parameter table: "| `name` | `AZD_VALUE` |".</summary>
+    [GeneratedRegex(@"^\| `(?<name>[a-zA-Z][a-zA-Z0-9]*)` \| `[A-Z][A-Z0-9_]*` \|", RegexOptions.Multiline)]
+    private static partial Regex DocParameterRow();
 
     /// <summary>Parameter name to its value in infra/main.parameters.json.</summary>
     private static Dictionary<string, string> ParametersFileValues()

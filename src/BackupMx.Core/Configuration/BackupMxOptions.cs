@@ -4,7 +4,7 @@ namespace BackupMx.Core.Configuration;
 
 /// <summary>
 /// The <c>BackupMx</c> configuration section, shared by every host. Keys are spelled
-/// as in the README's configuration reference; <see cref="BackupMxOptionsValidator"/>
+/// as in docs/configuration.md; <see cref="BackupMxOptionsValidator"/>
 /// names the offending key when a value is wrong.
 /// </summary>
 public sealed class BackupMxOptions
