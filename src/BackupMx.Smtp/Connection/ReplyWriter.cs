@@ -106,7 +106,7 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
         }
 
         PassOn();
-        return timeouts is null ? inner.FlushAsync(cancellationToken) : FlushWithTimeoutAsync(timeouts, cancellationToken);
+        return timeouts is null ? FlushInnerAsync(cancellationToken) : FlushWithTimeoutAsync(timeouts, cancellationToken);
     }
 
     private async ValueTask<FlushResult> FlushWithTimeoutAsync(SessionTimeouts limits, CancellationToken cancellationToken)
@@ -115,7 +115,7 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         try
         {
-            return await inner.FlushAsync(linked.Token).ConfigureAwait(false);
+            return await FlushInnerAsync(linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -130,13 +130,30 @@ internal sealed class ReplyWriter(PipeWriter inner, Func<string?>? lastCommandHe
         using var timeout = new CancellationTokenSource(ShutdownFlushTimeout);
         try
         {
-            return await inner.FlushAsync(timeout.Token).ConfigureAwait(false);
+            return await FlushInnerAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
         {
             // The client is gone or not reading; the session ends either way.
             return new FlushResult(isCanceled: false, isCompleted: true);
         }
+    }
+
+    /// <summary>
+    /// Flushes the inner writer, again if it reports a cancelled flush. The socket's writer
+    /// (<c>PipeWriter.Create(stream)</c>) cancels an internal token of its own when the caller's
+    /// token is cancelled, and that token outlives the flush: a session cancelled just as a reply
+    /// had gone out (a shutdown, a timeout) leaves it cancelled, and the next flush returns
+    /// <see cref="FlushResult.IsCanceled"/> with its bytes still buffered, so the 421 of the
+    /// shutdown was never sent. Nothing calls <see cref="CancelPendingFlush"/> on a session's
+    /// output, so a cancelled result is always that stale cancellation; the writer renews its
+    /// token after reporting it, and a second attempt goes through. A token that is really
+    /// cancelled throws instead.
+    /// </summary>
+    private async ValueTask<FlushResult> FlushInnerAsync(CancellationToken cancellationToken)
+    {
+        var result = await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return result.IsCanceled ? await inner.FlushAsync(cancellationToken).ConfigureAwait(false) : result;
     }
 
     /// <summary>Copies what was written since the last flush to the inner writer, line by line.</summary>

@@ -167,8 +167,11 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 var buffer = result.Buffer;
                 if (result.IsCanceled)
                 {
-                    _last = buffer;
-                    return result;
+                    // A stale cancellation (see CancelPendingRead), not the end of the session:
+                    // handed on, SmtpServer would end the session without a word. Read again;
+                    // whatever is buffered comes back at once.
+                    _inner.AdvanceTo(buffer.Start);
+                    continue;
                 }
 
                 // Lines end at CRLF, as SmtpServer frames them; a bare LF does not end a command line.
@@ -480,11 +483,17 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
                 }
 
                 _inner.AdvanceTo(buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
+                if (result.IsCompleted)
                 {
-                    // The client left (or the session is being cancelled) in the middle of the body.
+                    // The client left in the middle of the body.
                     _last = default;
-                    return new ReadResult(ReadOnlySequence<byte>.Empty, result.IsCanceled, result.IsCompleted);
+                    return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+                }
+
+                if (result.IsCanceled)
+                {
+                    // A stale cancellation (see CancelPendingRead): what it carried is kept; read on.
+                    continue;
                 }
 
                 await body.AfterReadAsync(cancellationToken).ConfigureAwait(false);
@@ -553,6 +562,16 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
         return false;
     }
 
+    /// <summary>
+    /// Passed on, but a cancelled read is not reported: the socket's reader
+    /// (<c>PipeReader.Create(stream)</c>) cancels an internal token of its own when the caller's
+    /// token is cancelled, and that token outlives the read. A token cancelled just as a read
+    /// completed (a timer, the session's cancellation) leaves it cancelled, and the next read
+    /// returns <see cref="ReadResult.IsCanceled"/> although nobody asked for it; SmtpServer takes that
+    /// for the end of the session and closes without a reply. Reads therefore go on after a
+    /// cancelled result; a cancellation that is meant comes as the token's,
+    /// which throws. SmtpServer never calls this.
+    /// </summary>
     public override void CancelPendingRead() => _inner.CancelPendingRead();
 
     public override void Complete(Exception? exception = null)
