@@ -19,8 +19,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 203, Level = LogLevel.Debug, Message = "Session {SessionId} from {ClientAddress} started")]
     public static partial void SessionStarted(ILogger logger, Guid sessionId, string? clientAddress);
 
-    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Session {SessionId} from {ClientAddress} failed with {ExceptionType}: {Reason}; answered 421 4.3.0")]
-    public static partial void SessionFaulted(ILogger logger, Guid sessionId, string? clientAddress, string exceptionType, string reason);
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Session {SessionId} from {ClientAddress} failed with {ExceptionType} in {Origin}: {Reason}; answered 421 4.3.0")]
+    public static partial void SessionFaulted(ILogger logger, Guid sessionId, string? clientAddress, string exceptionType, string origin, string reason);
 
     [LoggerMessage(EventId = 225, Level = LogLevel.Warning, Message = "Storing the message from {ClientAddress} <{Sender}> took longer than {Timeout}; answered 451")]
     public static partial void FinalDotTimeout(ILogger logger, string? clientAddress, string sender, TimeSpan timeout);

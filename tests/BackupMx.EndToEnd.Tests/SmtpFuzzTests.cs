@@ -108,12 +108,15 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
             int i;
             while ((i = Interlocked.Increment(ref next)) < count)
             {
-                // One generator per session: the inputs depend on the seed and index only, not on scheduling.
-                await SessionAsync(port, new Random(HashCode.Combine(seed, i)), stats);
+                // One generator per session: the inputs depend on the seed and index only, not on
+                // scheduling or on the process (HashCode.Combine is seeded afresh in every process).
+                await SessionAsync(port, new Random(SessionSeed(seed, i)), stats);
             }
         }));
         await Task.WhenAll(workers);
     }
+
+    internal static int SessionSeed(int seed, int index) => unchecked((seed * 1_000_003) ^ (index * 16_777_619));
 
     private static async Task SessionAsync(int port, Random random, Stats stats)
     {

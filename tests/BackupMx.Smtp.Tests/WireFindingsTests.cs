@@ -177,6 +177,7 @@ public sealed class WireFindingsTests
 
         var fault = Assert.Single(logs.Entries, e => e.Message.Contains(" failed with ", StringComparison.Ordinal));
         Assert.Contains("InvalidOperationException", fault.Message);
+        Assert.Contains($" in {typeof(FailingTimeProvider).FullName}.{nameof(FailingTimeProvider.GetUtcNow)}: clock broken", fault.Message);
         Assert.Empty(logs.Exceptions);
     }
 

@@ -250,12 +250,18 @@ internal sealed class SmtpReceiver(
         }
 
         var cause = exception.GetBaseException();
-        Log.SessionFaulted(logger, context.SessionId, clientAddress, cause.GetType().Name, ReceiverListenerFactory.Reason(cause));
+        Log.SessionFaulted(logger, context.SessionId, clientAddress, cause.GetType().Name, Origin(cause), ReceiverListenerFactory.Reason(cause));
         if (context.Properties.TryGetValue(ReceiverListenerFactory.SessionPipeKey, out var value) && value is SessionPipe pipe)
         {
             pipe.BeginShutdown(SessionFaultReply);
         }
     }
+
+    // The method that threw: enough to find the fault without a stack trace per session.
+    private static string Origin(Exception exception) =>
+        new System.Diagnostics.StackTrace(exception).GetFrame(0)?.GetMethod() is { } method
+            ? $"{method.DeclaringType?.FullName}.{method.Name}"
+            : "an unknown method";
 
     // Spelled as configured; the option is validated to name a configured domain.
     private static string PostmasterDomain(BackupMxOptions config, SmtpReceiverOptions receiver) =>
