@@ -40,4 +40,11 @@ public sealed class FunctionsOptions
     /// </summary>
     [Range(1, 10_000)]
     public int MaxFailuresPerRun { get; set; } = 10;
+
+    /// <summary>
+    /// Longest a recipient callout for the receiver (VerifyRecipient) may take; past it the answer
+    /// is Unknown. The receiver's BackupMx:Receiver:CalloutTimeout must be longer. Default 20 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:02:00")]
+    public TimeSpan CalloutTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }
