@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace BackupMx.Functions;
 
-/// <summary>The <c>BackupMx:Functions</c> section: how the Forward function drains due wake-ups.</summary>
+/// <summary>The <c>BackupMx:Functions</c> section: how the Forward function drains due wake-ups, and the deadline of the callouts VerifyRecipient makes for the receiver.</summary>
 public sealed class FunctionsOptions
 {
     public const string SectionName = "BackupMx:Functions";

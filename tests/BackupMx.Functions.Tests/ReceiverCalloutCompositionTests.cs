@@ -6,6 +6,8 @@ using BackupMx.Receiver.Callouts;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Functions.Tests;
@@ -66,9 +68,52 @@ public sealed class ReceiverCalloutCompositionTests
         Assert.Contains(named, error.Message, StringComparison.Ordinal);
     }
 
-    private static IHost Build(Dictionary<string, string?> extra)
+    [Theory]
+    [InlineData("https://func-x.azurewebsites.net/api/verify-recipient?code=secret", "Recipient callouts go through the function app at func-x.azurewebsites.net")]
+    [InlineData(null, "Recipient callouts connect to the primaries directly (BackupMx:Receiver:CalloutUrl is not set)")]
+    public async Task ReceiverHost_WithVerifyRecipients_SaysAtStartWhichWayCalloutsGo(string? url, string expected)
+    {
+        using var host = Build(
+            new()
+            {
+                ["BackupMx:Domains:0:VerifyRecipients"] = "true",
+                ["BackupMx:Receiver:CalloutUrl"] = url,
+                ["BackupMx:Receiver:CalloutKey"] = "key",
+            },
+            fakeLogs: true);
+
+        foreach (var service in host.Services.GetServices<IHostedService>().Where(s => s.GetType().Name == "CalloutRouteReporter"))
+        {
+            await service.StartAsync(CancellationToken.None);
+        }
+
+        var logs = host.Services.GetFakeLogCollector().GetSnapshot();
+        var line = Assert.Single(logs, l => l.Id.Id is 7010 or 7011);
+        Assert.Equal(expected, line.Message);
+        Assert.DoesNotContain(logs, l => l.Message.Contains("secret", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ReceiverHost_WithoutVerifyRecipients_SaysNothingAboutCallouts()
+    {
+        using var host = Build([], fakeLogs: true);
+
+        foreach (var service in host.Services.GetServices<IHostedService>().Where(s => s.GetType().Name == "CalloutRouteReporter"))
+        {
+            await service.StartAsync(CancellationToken.None);
+        }
+
+        Assert.DoesNotContain(host.Services.GetFakeLogCollector().GetSnapshot(), l => l.Id.Id is 7010 or 7011);
+    }
+
+    private static IHost Build(Dictionary<string, string?> extra, bool fakeLogs = false)
     {
         var builder = ReceiverHost.CreateBuilder(["--environment", "Development"]);
+        if (fakeLogs)
+        {
+            builder.Logging.AddFakeLogging();
+        }
+
         builder.Configuration.AddInMemoryCollection(Settings);
         builder.Configuration.AddInMemoryCollection(extra);
         return builder.Build();

@@ -5,6 +5,7 @@ using BackupMx.Delivery;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -45,6 +46,7 @@ public static class CalloutServiceCollectionExtensions
                 ? sp.GetRequiredService<MailKitRecipientVerifier>()
                 : sp.GetRequiredService<FunctionRecipientVerifier>()));
         services.AddBackupMxSharedRecipientVerification<ReceiverCalloutVerifier>();
+        services.AddHostedService<CalloutRouteReporter>();
         return services;
     }
 }
