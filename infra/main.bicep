@@ -438,6 +438,8 @@ module receiver 'modules/receiver.bicep' = {
   dependsOn: [
     roles
     receiverKeyVaultAccess
+    // The receiver reads the function app's host key for its recipient callouts.
+    functions
   ]
   params: {
     name: names.receiver
@@ -453,6 +455,8 @@ module receiver 'modules/receiver.bicep' = {
     minReplicas: receiverMinReplicas
     maxReplicas: max(receiverMinReplicas, receiverMaxReplicas)
     tlsCertificateSecretUri: tlsCertificateSecretUri
+    // Known before deployment, so what-if can predict the app; dependsOn orders the key read.
+    calloutFunctionAppName: names.functionApp
     settings: union(sharedSettings, receiverIdentitySettings, receiverClientLimitSettings, {
       BackupMx__Smtp__Endpoints__0: '0.0.0.0:${receiverContainerPort}'
     })

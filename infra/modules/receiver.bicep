@@ -50,6 +50,9 @@ param cpu string = '0.5'
 @description('Memory per replica; Consumption needs 2 GiB per vCPU.')
 param memory string = '1Gi'
 
+@description('Name of the function app (same resource group) that performs the recipient callouts: the receiver posts to its VerifyRecipient endpoint with the app\'s default host key, kept as a secret of the container app.')
+param calloutFunctionAppName string
+
 @description('Versionless URI of the Key Vault secret that holds the STARTTLS certificate (a Key Vault certificate\'s secret: base64 PKCS#12). Empty: no STARTTLS.')
 param tlsCertificateSecretUri string = ''
 
@@ -96,10 +99,38 @@ var tlsVolumeMounts = tls
     ]
   : []
 
-var env = map(items(union(settings, placeholderSettings, tlsSettings)), s => {
-  name: s.key
-  value: s.value
-})
+// Recipient callouts go through the function app: Microsoft supports outbound port 25 from
+// Functions with virtual network integration, not from Container Apps. The default host key
+// (List Host Keys, host/default/listkeys) is read at deployment into a secret of the app and
+// reaches the container as an environment variable that refers to it.
+resource calloutFunctionApp 'Microsoft.Web/sites@2025-03-01' existing = {
+  name: calloutFunctionAppName
+}
+
+var calloutKeySecretName = 'callout-function-key'
+var calloutSettings = {
+  BackupMx__Receiver__CalloutUrl: 'https://${calloutFunctionApp.properties.defaultHostName}/api/verify-recipient'
+}
+var calloutSecrets = [
+  {
+    name: calloutKeySecretName
+    value: listKeys('${calloutFunctionApp.id}/host/default', '2025-03-01').functionKeys.default
+  }
+]
+var calloutEnv = [
+  {
+    name: 'BackupMx__Receiver__CalloutKey'
+    secretRef: calloutKeySecretName
+  }
+]
+
+var env = concat(
+  map(items(union(settings, placeholderSettings, tlsSettings, calloutSettings)), s => {
+    name: s.key
+    value: s.value
+  }),
+  calloutEnv
+)
 
 resource app 'Microsoft.App/containerApps@2025-01-01' = {
   name: name
@@ -128,7 +159,7 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
-      secrets: tlsSecrets
+      secrets: concat(tlsSecrets, calloutSecrets)
     }
     template: {
       containers: [

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace BackupMx.Functions;
 
-/// <summary>The <c>BackupMx:Functions</c> section: how the Forward function drains due wake-ups.</summary>
+/// <summary>The <c>BackupMx:Functions</c> section: how the Forward function drains due wake-ups, and the deadline of the callouts VerifyRecipient makes for the receiver.</summary>
 public sealed class FunctionsOptions
 {
     public const string SectionName = "BackupMx:Functions";
@@ -40,4 +40,11 @@ public sealed class FunctionsOptions
     /// </summary>
     [Range(1, 10_000)]
     public int MaxFailuresPerRun { get; set; } = 10;
+
+    /// <summary>
+    /// Longest a recipient callout for the receiver (VerifyRecipient) may take; past it the answer
+    /// is Unknown. The receiver's BackupMx:Receiver:CalloutTimeout must be longer. Default 20 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:02:00")]
+    public TimeSpan CalloutTimeout { get; set; } = TimeSpan.FromSeconds(20);
 }

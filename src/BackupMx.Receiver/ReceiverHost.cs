@@ -1,6 +1,6 @@
 using BackupMx.Azure;
 using BackupMx.Core.Hosting;
-using BackupMx.Delivery;
+using BackupMx.Receiver.Callouts;
 using BackupMx.Smtp;
 using BackupMx.Telemetry;
 using Microsoft.Extensions.Configuration;
@@ -18,15 +18,15 @@ public static class ReceiverHost
     /// <summary>
     /// The Azure-mode receiver: SMTP in, Core's intake, the Azure adapters for bodies, state and
     /// wake-ups. No forwarding, probing or sweeping here: the function app does those. Recipient
-    /// callouts (VerifyRecipients) happen here, at RCPT time, with the embedded server's
-    /// verifier; their answers are shared by all replicas through a table.
+    /// callouts (VerifyRecipients) are asked for at RCPT time, through the function app when
+    /// BackupMx:Receiver:CalloutUrl is set, else directly; their answers are shared by all
+    /// replicas through a table.
     /// </summary>
     public static IServiceCollection AddBackupMxReceiver(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddBackupMxCore(configuration);
         services.AddBackupMxAzure(configuration);
-        services.AddBackupMxRecipientCallouts();
-        services.AddBackupMxSharedRecipientVerification<MailKitRecipientVerifier>();
+        services.AddBackupMxReceiverCallouts(configuration);
         services.AddBackupMxSmtpReceiver(configuration);
         services.AddBackupMxTelemetry(configuration, ServiceName);
 

@@ -83,9 +83,14 @@ internal sealed class ArmTemplateEvaluator(JsonObject template, IReadOnlyDiction
                 return literal.Value?.DeepClone();
             case Member member:
                 var target = Evaluate(member.Target);
-                return target is JsonObject obj
-                    ? obj.FirstOrDefault(p => string.Equals(p.Key, member.Name, StringComparison.OrdinalIgnoreCase)).Value?.DeepClone()
-                    : throw new InvalidOperationException($"'.{member.Name}' on {target?.ToJsonString() ?? "null"}");
+                return target switch
+                {
+                    JsonObject obj => obj.FirstOrDefault(p => string.Equals(p.Key, member.Name, StringComparison.OrdinalIgnoreCase)).Value?.DeepClone(),
+
+                    // A property of a deployment function's result (listKeys(...).x) stays as text too.
+                    JsonValue v when v.TryGetValue<string>(out var shown) && shown.StartsWith('[') && shown.EndsWith(']') => JsonValue.Create($"{shown[..^1]}.{member.Name}]"),
+                    _ => throw new InvalidOperationException($"'.{member.Name}' on {target?.ToJsonString() ?? "null"}"),
+                };
             case Index index:
                 var collection = Evaluate(index.Target);
                 var key = Evaluate(index.Key);
@@ -152,6 +157,11 @@ internal sealed class ArmTemplateEvaluator(JsonObject template, IReadOnlyDiction
                 }
 
                 return merged;
+            case "concat":
+                var parts = All();
+                return parts.All(p => p is JsonArray)
+                    ? new JsonArray([.. parts.SelectMany(p => p!.AsArray()).Select(e => e?.DeepClone())])
+                    : JsonValue.Create(string.Concat(parts.Select(Text)));
             case "format":
                 var values = All();
                 var format = values[0]!.GetValue<string>();

@@ -16,7 +16,7 @@ public sealed class FunctionsMetadataTests
         var functions = metadata.RootElement.EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!);
 
         Assert.Equal(
-            ["Expire", "Forward", "ProbePrimaries", "QueueFlush", "QueueList", "QueueSummary"],
+            ["Expire", "Forward", "ProbePrimaries", "QueueFlush", "QueueList", "QueueSummary", "VerifyRecipient"],
             functions.Keys.Order(StringComparer.Ordinal));
 
         AssertTimer(functions[ForwardFunction.Name], "*/10 * * * * *");
@@ -25,6 +25,7 @@ public sealed class FunctionsMetadataTests
         AssertHttp(functions[QueueAdminFunctions.SummaryName], "get", "queue");
         AssertHttp(functions[QueueAdminFunctions.ListName], "get", "queue/{domain}");
         AssertHttp(functions[QueueAdminFunctions.FlushName], "post", "queue/{domain}/flush");
+        AssertHttp(functions[VerifyRecipientFunction.Name], "post", "verify-recipient");
 
         Assert.All(functions.Values, f =>
         {

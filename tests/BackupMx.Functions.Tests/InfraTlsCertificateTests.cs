@@ -22,7 +22,7 @@ public sealed class InfraTlsCertificateTests
         var template = app["properties"]!["template"]!;
         var container = template["containers"]![0]!;
 
-        var secret = Assert.Single(configuration["secrets"]!.AsArray())!;
+        var secret = Assert.Single(configuration["secrets"]!.AsArray(), s => (string?)s!["name"] == "tls-certificate")!;
         Assert.Equal(SecretUri, (string?)secret["keyVaultUrl"]);
         Assert.Equal(ReceiverIdentityId, (string?)secret["identity"]);
         Assert.Null(secret["value"]);
@@ -47,7 +47,7 @@ public sealed class InfraTlsCertificateTests
         var app = ReceiverApp("");
         var container = app["properties"]!["template"]!["containers"]![0]!;
 
-        Assert.Empty(app["properties"]!["configuration"]!["secrets"]!.AsArray());
+        Assert.DoesNotContain(app["properties"]!["configuration"]!["secrets"]!.AsArray(), s => s!["keyVaultUrl"] is not null);
         Assert.Empty(app["properties"]!["template"]!["volumes"]!.AsArray());
         Assert.Empty(container["volumeMounts"]!.AsArray());
         Assert.DoesNotContain(Env(container).Keys, k => k.StartsWith("BackupMx__Smtp__Tls", StringComparison.Ordinal));
@@ -124,7 +124,7 @@ public sealed class InfraTlsCertificateTests
     }
 
     /// <summary>The receiver's container app as the receiver module deploys it for the given secret URI.</summary>
-    private static JsonNode ReceiverApp(string secretUri)
+    internal static JsonNode ReceiverApp(string secretUri)
     {
         var module = CompiledMainTemplate.Resource("receiver");
         var evaluator = ArmTemplateEvaluator.ForModule(module, new Dictionary<string, JsonNode?>
@@ -139,11 +139,12 @@ public sealed class InfraTlsCertificateTests
             ["placeholder"] = false,
             ["settings"] = new JsonObject { ["BackupMx__HostName"] = "mx2.example.test" },
             ["tlsCertificateSecretUri"] = secretUri,
+            ["calloutFunctionAppName"] = "func-x",
         });
         var app = Assert.Single(evaluator.Resources(), r => (string?)r["type"] == "Microsoft.App/containerApps");
         return evaluator.Evaluate(app)!;
     }
 
-    private static Dictionary<string, string?> Env(JsonNode container) =>
+    internal static Dictionary<string, string?> Env(JsonNode container) =>
         container["env"]!.AsArray().ToDictionary(e => (string)e!["name"]!, e => (string?)e!["value"]);
 }

@@ -1,8 +1,12 @@
 using System.Text;
+using BackupMx.Core.Hosting;
+using BackupMx.Delivery;
+using BackupMx.Functions.Tests.Fakes;
 using BackupMx.Receiver;
 using BackupMx.Testing;
 using BackupMx.Testing.Azurite;
 using BackupMx.Testing.Fakes;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -13,7 +17,9 @@ namespace BackupMx.Functions.Tests;
 /// <summary>
 /// VerifyRecipients on the Azure-mode receiver as it is composed: RCPT is answered after a
 /// callout to the primary (over loopback SMTP), and two receiver replicas share the answers
-/// through the verifications table in Azurite, so the second asks the primary nothing.
+/// through the verifications table in Azurite, so the second asks the primary nothing. With
+/// BackupMx:Receiver:CalloutUrl (as the Azure template sets it) the receiver asks the function
+/// app over HTTP instead, and the function calls the primary out.
 /// </summary>
 [Collection(AzuriteFixture.CollectionName)]
 public sealed class ReceiverCalloutTests(AzuriteFixture azurite) : IAsyncLifetime
@@ -22,6 +28,7 @@ public sealed class ReceiverCalloutTests(AzuriteFixture azurite) : IAsyncLifetim
 
     private readonly FakePrimary _primary = new();
     private readonly List<IHost> _replicas = [];
+    private readonly List<IDisposable> _disposables = [];
     private Dictionary<string, string?> _settings = null!;
 
     public async Task InitializeAsync()
@@ -39,6 +46,11 @@ public sealed class ReceiverCalloutTests(AzuriteFixture azurite) : IAsyncLifetim
         {
             await replica.StopAsync();
             replica.Dispose();
+        }
+
+        foreach (var disposable in _disposables)
+        {
+            disposable.Dispose();
         }
 
         await _primary.DisposeAsync();
@@ -77,10 +89,81 @@ public sealed class ReceiverCalloutTests(AzuriteFixture azurite) : IAsyncLifetim
         Assert.Equal(connections, _primary.ConnectionCount);
     }
 
-    private async Task<int> StartReplicaAsync()
+    [Fact]
+    public async Task Rcpt_WithCalloutUrl_TheFunctionCallsThePrimaryOutAndTheReceiverNever()
+    {
+        await using var functionApp = new LocalHttpServer();
+        ServeVerifyRecipient(functionApp);
+        var port = await StartReplicaAsync(new()
+        {
+            ["BackupMx:Receiver:CalloutUrl"] = functionApp.Url.ToString(),
+            ["BackupMx:Receiver:CalloutKey"] = "test-function-key",
+        });
+
+        var result = await SmtpSender.SendAsync(port, "alice@sender.test", ["bob@example.test", "nobody@example.test"], Body);
+
+        Assert.StartsWith("250", result.RecipientReplies[0], StringComparison.Ordinal);
+        Assert.StartsWith("550 5.1.1", result.RecipientReplies[1], StringComparison.Ordinal);
+        Assert.True(result.Accepted, result.DataReply);
+        Assert.Equal(2, functionApp.RequestCount);
+        Assert.All(functionApp.Requests, r => Assert.Equal("test-function-key", r.FunctionKey));
+        Assert.Contains("RCPT TO:<bob@example.test>", _primary.Commands);
+        Assert.Contains("RCPT TO:<nobody@example.test>", _primary.Commands);
+
+        // Every callout connection came from the function, none from the receiver.
+        Assert.Equal(functionApp.RequestCount, _primary.ConnectionCount);
+        Assert.Empty(_primary.Messages);
+    }
+
+    [Fact]
+    public async Task Rcpt_WithCalloutUrl_FunctionFailing_DefersTheRecipientAsForAnUnreachablePrimary()
+    {
+        await using var functionApp = new LocalHttpServer();
+        functionApp.Answer(System.Net.HttpStatusCode.InternalServerError, string.Empty);
+        var port = await StartReplicaAsync(new()
+        {
+            ["BackupMx:Receiver:CalloutUrl"] = functionApp.Url.ToString(),
+            ["BackupMx:Receiver:CalloutKey"] = "test-function-key",
+        });
+
+        var result = await SmtpSender.SendAsync(port, "alice@sender.test", ["bob@example.test"], Body);
+
+        Assert.StartsWith("450 4.1.1", result.RecipientReplies[0], StringComparison.Ordinal);
+        Assert.Equal(1, functionApp.RequestCount);
+        Assert.Equal(0, _primary.ConnectionCount);
+    }
+
+    /// <summary>Answers the listener's requests with the VerifyRecipient function, composed as in the function app.</summary>
+    private void ServeVerifyRecipient(LocalHttpServer server)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(_settings).Build();
+        var services = new ServiceCollection().AddLogging();
+        services.AddBackupMxCore(configuration);
+        services.AddBackupMxDelivery();
+        services.AddBackupMxFunctionOptions(configuration);
+        var provider = services.BuildServiceProvider();
+        _disposables.Add(provider);
+        var function = ActivatorUtilities.CreateInstance<VerifyRecipientFunction>(provider);
+        server.Handler = async (received, cancellationToken) =>
+        {
+            var request = new FakeHttpRequestData(received.Method, received.Path);
+            await request.Body.WriteAsync(Encoding.UTF8.GetBytes(received.Body), cancellationToken);
+            request.Body.Position = 0;
+            var response = (FakeHttpResponseData)await function.Run(request, cancellationToken);
+            response.Body.Position = 0;
+            return (response.StatusCode, await new StreamReader(response.Body).ReadToEndAsync(cancellationToken));
+        };
+    }
+
+    private async Task<int> StartReplicaAsync(Dictionary<string, string?>? extra = null)
     {
         var port = FreePort.Next();
         var settings = new Dictionary<string, string?>(_settings) { ["BackupMx:Smtp:Endpoints:0"] = $"127.0.0.1:{port}" };
+        foreach (var (key, value) in extra ?? [])
+        {
+            settings[key] = value;
+        }
+
         var builder = ReceiverHost.CreateBuilder(settings.Select(s => $"--{s.Key}={s.Value}").ToArray());
 
         // No Service Bus emulator: wake-ups go to memory, as in the other Azure-mode tests.
