@@ -1,5 +1,6 @@
 using System.Net;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Hosting;
 using DnsClient;
 
 namespace BackupMx.Delivery.Dns;
@@ -31,7 +32,7 @@ public static class LookupClientFactory
 
     /// <summary>
     /// The configured servers as endpoints. A host name is resolved here, once, by the system:
-    /// throws <see cref="InvalidOperationException"/> naming the key when one does not resolve.
+    /// throws <see cref="StartupException"/> naming the key when one does not resolve.
     /// </summary>
     public static IReadOnlyList<IPEndPoint> NameServers(DnsOptions options)
     {
@@ -41,7 +42,7 @@ public static class LookupClientFactory
             var key = $"{BackupMxOptions.SectionName}:Dns:Servers:{i}";
             if (!HostPort.TryParse(options.Servers[i], DnsOptions.DefaultPort, out var server))
             {
-                throw new InvalidOperationException($"{key} '{options.Servers[i]}' is not a host[:port].");
+                throw new StartupException($"{key} '{options.Servers[i]}' is not a host[:port].");
             }
 
             if (IPAddress.TryParse(server.Value.Host, out var literal))
@@ -57,12 +58,12 @@ public static class LookupClientFactory
             }
             catch (System.Net.Sockets.SocketException ex)
             {
-                throw new InvalidOperationException($"{key} '{options.Servers[i]}' does not resolve: {ex.Message}", ex);
+                throw new StartupException($"{key} '{options.Servers[i]}' does not resolve: {ex.Message}", ex);
             }
 
             if (addresses.Length == 0)
             {
-                throw new InvalidOperationException($"{key} '{options.Servers[i]}' does not resolve to any address.");
+                throw new StartupException($"{key} '{options.Servers[i]}' does not resolve to any address.");
             }
 
             endpoints.AddRange(addresses.Select(a => new IPEndPoint(a, server.Value.Port)));
