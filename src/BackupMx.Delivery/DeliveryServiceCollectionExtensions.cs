@@ -1,6 +1,5 @@
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Ports;
-using BackupMx.Delivery.Dns;
 using BackupMx.Delivery.Dsn;
 using BackupMx.Delivery.Routing;
 using BackupMx.Delivery.Smtp;

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
-using BackupMx.Delivery.Dns;
+using BackupMx.Delivery.DnsCheck;
 using BackupMx.Delivery.Routing;
 using BackupMx.Smtp;
 using Microsoft.Extensions.Configuration;

@@ -4,10 +4,10 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using BackupMx.Delivery.Dns;
+using BackupMx.Delivery.DnsCheck;
 using BackupMx.Testing;
 
-namespace BackupMx.Delivery.Tests.Dns;
+namespace BackupMx.Delivery.Tests.DnsCheck;
 
 /// <summary>
 /// An HTTPS server on loopback that answers every request with the status, content type and body

@@ -2,11 +2,12 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using BackupMx.Core.Configuration;
-using BackupMx.Delivery.Dns;
+using BackupMx.Delivery.DnsCheck;
+using BackupMx.Delivery.Routing;
 using BackupMx.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace BackupMx.Delivery.Tests.Dns;
+namespace BackupMx.Delivery.Tests.DnsCheck;
 
 /// <summary>
 /// The checker against a DNS server on loopback serving crafted records, a fake primary and an

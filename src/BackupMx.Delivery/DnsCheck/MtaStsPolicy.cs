@@ -1,4 +1,4 @@
-namespace BackupMx.Delivery.Dns;
+namespace BackupMx.Delivery.DnsCheck;
 
 /// <summary>An MTA-STS policy file (RFC 8461 §3.2).</summary>
 public sealed record MtaStsPolicy(string Mode, IReadOnlyList<string> MxPatterns, long MaxAge)

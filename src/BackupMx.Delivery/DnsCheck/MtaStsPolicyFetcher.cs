@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using BackupMx.Delivery.Routing;
 
-namespace BackupMx.Delivery.Dns;
+namespace BackupMx.Delivery.DnsCheck;
 
 /// <summary>
 /// Fetches <c>https://mta-sts.DOMAIN/.well-known/mta-sts.txt</c> as a sender would (RFC 8461 §3.3):

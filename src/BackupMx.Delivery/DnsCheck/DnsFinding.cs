@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace BackupMx.Delivery.Dns;
+namespace BackupMx.Delivery.DnsCheck;
 
 /// <summary>How bad a finding is. The names are what check-dns prints and its JSON carries.</summary>
 public enum FindingSeverity

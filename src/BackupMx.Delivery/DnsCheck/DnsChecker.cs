@@ -15,7 +15,7 @@ using DnsClient;
 using DnsClient.Protocol;
 using Microsoft.Extensions.Logging;
 
-namespace BackupMx.Delivery.Dns;
+namespace BackupMx.Delivery.DnsCheck;
 
 public sealed partial class DnsChecker(ILookupClient lookup, MtaStsPolicyFetcher mtaSts, ILogger<DnsChecker> logger)
 {

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
 
-namespace BackupMx.Delivery.Dns;
+namespace BackupMx.Delivery.DnsCheck;
 
 /// <summary>What one SMTP server showed: its greeting, whether it offers STARTTLS, and its certificate's problems.</summary>
 public sealed record SmtpGreetingResult(

@@ -3,7 +3,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using DnsClient;
 
-namespace BackupMx.Delivery.Dns;
+namespace BackupMx.Delivery.Routing;
 
 /// <summary>
 /// DnsClient's <see cref="LookupClient"/> for <c>BackupMx:Dns:Servers</c>: the configured resolvers,
@@ -54,7 +54,7 @@ public static class LookupClientFactory
             IPAddress[] addresses;
             try
             {
-                addresses = System.Net.Dns.GetHostAddresses(server.Value.Host);
+                addresses = Dns.GetHostAddresses(server.Value.Host);
             }
             catch (System.Net.Sockets.SocketException ex)
             {

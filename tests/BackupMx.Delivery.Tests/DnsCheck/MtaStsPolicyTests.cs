@@ -1,6 +1,6 @@
-using BackupMx.Delivery.Dns;
+using BackupMx.Delivery.DnsCheck;
 
-namespace BackupMx.Delivery.Tests.Dns;
+namespace BackupMx.Delivery.Tests.DnsCheck;
 
 public sealed class MtaStsPolicyTests
 {
