@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using BackupMx.Testing;
 
@@ -73,6 +75,32 @@ public sealed class CheckDnsProcessTests : IAsyncLifetime
         Assert.Equal(0, _dns.Queries);
     }
 
+    [Fact]
+    public async Task CheckDns_TlsaOfTheServedPemCertificate_IsDaneOk()
+    {
+        using var folder = new TempFolder();
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=backup.test", key, HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var pem = Path.Combine(folder.Path, "tls.pem");
+        await File.WriteAllTextAsync(pem, certificate.ExportCertificatePem() + "\n" + key.ExportPkcs8PrivateKeyPem() + "\n");
+        _dns.Tlsa("_25._tcp.backup.test", 3, 1, 1, SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+
+        var run = await RunAsync(["check-dns", .. Settings(), $"--BackupMx:Smtp:TlsCertificatePath={pem}"]);
+
+        Assert.True(run.ExitCode == 0, run.Output + run.Error);
+        Assert.Contains(run.Output.Split('\n'), l => Head(l) == "OK    - dane.ok");
+    }
+
+    [Fact]
+    public async Task CheckDns_CertificateFileMissing_IsTlsUnreadableError()
+    {
+        var run = await RunAsync(["check-dns", .. Settings(), "--BackupMx:Smtp:TlsCertificatePath=/nonexistent/tls.pem"]);
+
+        Assert.True(run.ExitCode == 1, run.Output + run.Error);
+        Assert.Contains(run.Output.Split('\n'), l => Head(l) == "ERROR - tls.unreadable");
+    }
+
     private string[] Settings() =>
     [
         "--BackupMx:HostName=backup.test",
@@ -87,6 +115,11 @@ public sealed class CheckDnsProcessTests : IAsyncLifetime
     private static string Head(string line)
     {
         var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length < 3)
+        {
+            return line;
+        }
+
         return $"{parts[0],-5} {parts[1]} {parts[2]}";
     }
 
