@@ -11,7 +11,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
@@ -52,7 +51,7 @@ internal static class CheckDnsCommand
         var tls = LoadOwnTls(receiver, findings);
         var lookup = LookupClientFactory.Create(config.Dns, cache: false);
         using var fetcher = new MtaStsPolicyFetcher(MtaStsPolicyFetcher.CreateHandler(new DnsClientResolver(lookup)), PolicyTimeout);
-        var checker = new DnsChecker(lookup, fetcher, host.Services.GetService<ILogger<DnsChecker>>() ?? NullLogger<DnsChecker>.Instance);
+        var checker = new DnsChecker(lookup, fetcher);
         findings.AddRange(await checker.CheckAsync(config, tls, domains, CancellationToken.None).ConfigureAwait(false));
 
         Console.Out.Write(json ? ToJson(config.HostName, findings) : ToText(findings));

@@ -13,11 +13,13 @@ using BackupMx.Core.Configuration;
 using BackupMx.Delivery.Routing;
 using DnsClient;
 using DnsClient.Protocol;
-using Microsoft.Extensions.Logging;
 
 namespace BackupMx.Delivery.DnsCheck;
 
-public sealed partial class DnsChecker(ILookupClient lookup, MtaStsPolicyFetcher mtaSts, ILogger<DnsChecker> logger)
+/// <remarks>
+/// It logs nothing: every observation, with its reason, is a finding that the caller prints.
+/// </remarks>
+public sealed class DnsChecker(ILookupClient lookup, MtaStsPolicyFetcher mtaSts)
 {
     private readonly DnsClientResolver _resolver = new(lookup);
 
@@ -144,7 +146,6 @@ public sealed partial class DnsChecker(ILookupClient lookup, MtaStsPolicyFetcher
                 break;
             }
 
-            LogPrimaryNotGreeting(logger, primary.Host, address, primary.Port, result.Failure);
             failures.Add($"{address}: {result.Failure}");
         }
 
@@ -211,7 +212,6 @@ public sealed partial class DnsChecker(ILookupClient lookup, MtaStsPolicyFetcher
         var (policy, error) = await mtaSts.FetchAsync(domain, cancellationToken).ConfigureAwait(false);
         if (policy is null)
         {
-            LogPolicyNotFetched(logger, domain, error);
             return new DnsFinding(domain, "mta-sts.fetch-failed", FindingSeverity.WARN,
                 $"{name} announces a policy, but it cannot be fetched: {error}. Senders then keep a policy they cached before, or none.");
         }
@@ -332,10 +332,4 @@ public sealed partial class DnsChecker(ILookupClient lookup, MtaStsPolicyFetcher
     }
 
     private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
-
-    [LoggerMessage(EventId = 7800, Level = LogLevel.Debug, Message = "check-dns: primary {Host} at {Address} port {Port} did not greet: {Reason}")]
-    private static partial void LogPrimaryNotGreeting(ILogger logger, string host, IPAddress address, int port, string? reason);
-
-    [LoggerMessage(EventId = 7801, Level = LogLevel.Debug, Message = "check-dns: MTA-STS policy of {Domain} not fetched: {Reason}")]
-    private static partial void LogPolicyNotFetched(ILogger logger, string domain, string? reason);
 }

@@ -5,7 +5,6 @@ using BackupMx.Core.Configuration;
 using BackupMx.Delivery.DnsCheck;
 using BackupMx.Delivery.Routing;
 using BackupMx.Testing;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BackupMx.Delivery.Tests.DnsCheck;
 
@@ -287,7 +286,7 @@ public sealed class DnsCheckerTests : IAsyncLifetime
         await using var wrongName = new TestPolicyServer("www.example.com") { Body = "version: STSv1\nmode: enforce\nmx: *.example.net\nmax_age: 1\n" };
         _dns.Txt("_mta-sts." + Domain, "v=STSv1; id=1");
         using var fetcher = wrongName.Fetcher();
-        var checker = new DnsChecker(LookupClientFactory.Create(new DnsOptions { Servers = [_dns.Address] }, cache: false), fetcher, NullLogger<DnsChecker>.Instance);
+        var checker = new DnsChecker(LookupClientFactory.Create(new DnsOptions { Servers = [_dns.Address] }, cache: false), fetcher);
 
         var finding = await checker.CheckMtaStsAsync(Domain, Our, OwnTls.None, default);
 
@@ -356,7 +355,7 @@ public sealed class DnsCheckerTests : IAsyncLifetime
     }
 
     private DnsChecker Checker() =>
-        new(LookupClientFactory.Create(new DnsOptions { Servers = [_dns.Address] }, cache: false), _policy.Fetcher(), NullLogger<DnsChecker>.Instance);
+        new(LookupClientFactory.Create(new DnsOptions { Servers = [_dns.Address] }, cache: false), _policy.Fetcher());
 
     private async Task<List<DnsFinding>> MxAsync()
     {
