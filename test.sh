@@ -14,6 +14,13 @@ if [ ! -x tools/azurite/node_modules/.bin/azurite ]; then
   (cd tools/azurite && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# systemd-analyze checks deploy/systemd/backupmx.service (SystemdUnitTests).
+if ! command -v systemd-analyze >/dev/null; then
+  echo "== installing systemd (systemd-analyze)"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+fi
+
 echo "== infrastructure checks"
 bash scripts/check-infra.sh
 

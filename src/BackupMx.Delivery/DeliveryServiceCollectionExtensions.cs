@@ -14,7 +14,7 @@ namespace BackupMx.Delivery;
 public static class DeliveryServiceCollectionExtensions
 {
     /// <summary>
-    /// Outbound SMTP (MailKit), MX resolution (DnsClient, the system's resolvers), DSN
+    /// Outbound SMTP (MailKit), MX resolution (DnsClient, over BackupMx:Dns:Servers or the system's resolvers), DSN
     /// composition and recipient callouts. Needs the options and TimeProvider that AddBackupMxCore registers.
     /// </summary>
     public static IServiceCollection AddBackupMxDelivery(this IServiceCollection services)
@@ -43,15 +43,7 @@ public static class DeliveryServiceCollectionExtensions
     public static IServiceCollection AddBackupMxRecipientCallouts(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<ILookupClient>(_ => new LookupClient(new LookupClientOptions
-        {
-            // Delivery needs fresh answers after a DNS fix, but not a query per message.
-            UseCache = true,
-            MaximumCacheTimeout = TimeSpan.FromMinutes(5),
-            Timeout = TimeSpan.FromSeconds(5),
-            Retries = 2,
-            ThrowDnsErrors = false,
-        }));
+        services.TryAddSingleton<ILookupClient>(sp => LookupClientFactory.Create(sp.GetRequiredService<IOptions<BackupMxOptions>>().Value.Dns, cache: true));
         services.TryAddSingleton<IDnsResolver, DnsClientResolver>();
         services.TryAddSingleton<IDeliveryTlsPolicy, ConfiguredTlsPolicy>();
         services.TryAddSingleton<DeliveryRouter>();

@@ -31,11 +31,13 @@ internal static class AdminCommands
     /// <summary>The domain is not configured and nothing is queued for it (EX_NOUSER).</summary>
     public const int ExitUnknownDomain = 67;
 
-    private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] | flush DOMAIN] [--BackupMx:Key=value ...]";
+    private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] [--json] | queue --ages [--json] | flush DOMAIN | check-dns [DOMAIN...] [--json]] [--BackupMx:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] positional, string[] options)
     {
-        if (positional[0] is not ("queue" or "flush") || positional.Length > 2 || (positional[0] == "flush" && positional.Length != 2))
+        var report = QueueReport.Parse(ref options);
+        if (positional[0] is not ("queue" or "flush") || positional.Length > 2 || (positional[0] == "flush" && positional.Length != 2)
+            || !report.FitsCommand(positional))
         {
             await Console.Error.WriteLineAsync(Usage).ConfigureAwait(false);
             return ExitUsage;
@@ -64,9 +66,14 @@ internal static class AdminCommands
             return ExitNoSpool;
         }
 
-        Console.WriteLine("spool: " + spoolPath);
         var ct = CancellationToken.None;
         var inspector = host.Services.GetRequiredService<QueueInspector>();
+        if (report.Ages || report.Json)
+        {
+            return await report.RunAsync(host.Services, spoolPath, positional.Length == 2 ? positional[1] : null, ct).ConfigureAwait(false);
+        }
+
+        Console.WriteLine("spool: " + spoolPath);
         if (positional.Length == 1)
         {
             var summaries = await inspector.SummarizeAsync(ct).ConfigureAwait(false);

@@ -58,6 +58,11 @@ public static class EmbeddedHost
             return await HostRunner.RunAsync(host, "BackupMx", Console.Error).ConfigureAwait(false);
         }
 
+        if (positional[0] == "check-dns")
+        {
+            return await HostRunner.RunAsync(() => CheckDnsCommand.RunAsync(positional[1..], options), "BackupMx", Console.Error).ConfigureAwait(false);
+        }
+
         return await HostRunner.RunAsync(() => AdminCommands.RunAsync(positional, options), "BackupMx", Console.Error).ConfigureAwait(false);
     }
 }

@@ -75,6 +75,19 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public void Validate_BadDnsServer_NamesTheKeyAndIndex()
+    {
+        var options = Valid();
+        options.Dns.Servers = ["192.0.2.53", "[2001:db8::53]:53", "resolver.example.net:5353", "192.0.2.1:99999", "a b"];
+        Assert.Equal(
+            [
+                "BackupMx:Dns:Servers:3 '192.0.2.1:99999' is not a host[:port] (for example 192.0.2.53, [2001:db8::53]:53 or resolver.example.net:5353).",
+                "BackupMx:Dns:Servers:4 'a b' is not a host[:port] (for example 192.0.2.53, [2001:db8::53]:53 or resolver.example.net:5353).",
+            ],
+            Errors(options));
+    }
+
+    [Fact]
     public void Validate_NoDomains_IsAnError()
     {
         var options = Valid();

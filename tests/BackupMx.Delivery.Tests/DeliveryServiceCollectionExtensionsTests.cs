@@ -3,6 +3,7 @@ using BackupMx.Core.Ports;
 using BackupMx.Delivery.Dsn;
 using BackupMx.Delivery.Routing;
 using BackupMx.Delivery.Smtp;
+using BackupMx.Testing;
 using DnsClient;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -53,6 +54,36 @@ public sealed class DeliveryServiceCollectionExtensionsTests
         Assert.Null(provider.GetService<IMessageTransport>());
         Assert.Null(provider.GetService<IPrimaryProber>());
         Assert.Null(provider.GetService<IDsnComposer>());
+    }
+
+    [Fact]
+    public async Task AddBackupMxDelivery_DnsServersConfigured_RoutesByTheirAnswers()
+    {
+        using var dns = new TestDnsServer();
+        dns.Mx("example.com", 10, "primary.example.com").Mx("example.com", 20, TestDelivery.OurHost);
+        var config = TestDelivery.Config();
+        config.Dns.Servers = [dns.Address];
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        services.AddSingleton(Microsoft.Extensions.Options.Options.Create(config));
+        services.AddBackupMxDelivery();
+        using var provider = Provider(services);
+
+        var route = await provider.GetRequiredService<DeliveryRouter>().RouteAsync(Core.Model.MessageKind.Relay, "example.com", default);
+
+        Assert.Null(route.Failure);
+        Assert.Equal([new HostPort("primary.example.com", 25)], route.Hosts);
+        Assert.True(dns.Queries > 0);
+    }
+
+    [Fact]
+    public void LookupClientFactory_UnresolvableServerName_NamesTheKey()
+    {
+        var ex = Assert.Throws<Core.Hosting.StartupException>(() =>
+            LookupClientFactory.NameServers(new DnsOptions { Servers = ["127.0.0.1:5353", "no-such-resolver.invalid"] }));
+
+        Assert.StartsWith("BackupMx:Dns:Servers:1 'no-such-resolver.invalid' does not resolve", ex.Message, StringComparison.Ordinal);
     }
 
     private static ServiceCollection Services()

@@ -36,6 +36,8 @@ public sealed class BackupMxOptions
 
     public RecipientVerificationOptions RecipientVerification { get; set; } = new();
 
+    public DnsOptions Dns { get; set; } = new();
+
     /// <summary>The configured domain named <paramref name="domain"/>, compared as A-labels (an IDN matches in either form).</summary>
     public DomainOptions? FindDomain(string domain)
     {
@@ -251,6 +253,19 @@ public sealed class RecipientVerificationOptions
 
     /// <summary>Most callout results kept; the least recently used go first. Default 100000.</summary>
     public int MaxCacheEntries { get; set; } = 100_000;
+}
+
+public sealed class DnsOptions
+{
+    /// <summary>The port of a server given without one.</summary>
+    public const int DefaultPort = 53;
+
+    /// <summary>
+    /// Resolvers for MX, address, MTA-STS and TLSA lookups (routing and check-dns), each
+    /// <c>host[:port]</c>, port 53 by default; a host name is resolved once at start by the system.
+    /// Empty: the system's resolvers.
+    /// </summary>
+    public List<string> Servers { get; set; } = [];
 }
 
 public sealed class SpoolOptions

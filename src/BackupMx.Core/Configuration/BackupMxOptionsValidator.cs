@@ -173,6 +173,14 @@ public sealed class BackupMxOptionsValidator : IValidateOptions<BackupMxOptions>
             }
         }
 
+        for (var i = 0; i < options.Dns.Servers.Count; i++)
+        {
+            if (!HostPort.TryParse(options.Dns.Servers[i], DnsOptions.DefaultPort, out _))
+            {
+                errors.Add($"{Prefix}:Dns:Servers:{i} '{options.Dns.Servers[i]}' is not a host[:port] (for example 192.0.2.53, [2001:db8::53]:53 or resolver.example.net:5353).");
+            }
+        }
+
         if (options.Delivery.MaxConcurrentDeliveries is < 1 or > 256)
         {
             errors.Add($"{Prefix}:Delivery:MaxConcurrentDeliveries must be between 1 and 256.");
