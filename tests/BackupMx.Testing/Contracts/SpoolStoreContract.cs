@@ -303,7 +303,7 @@ public abstract class SpoolStoreContract
         await store.CreateAsync(record, None);
 
         Assert.Equal(id, (await store.GetAsync("sender.test", id, None))?.QueueId);
-        await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record.Clone(), None));
+        await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record.Copy(), None));
         Assert.True(await store.TryDeleteAsync(record, None));
     }
 
