@@ -96,7 +96,7 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
         {
             if (TryParse(message, out var wakeUp))
             {
-                result.Add(new ReceivedWakeUp(wakeUp, message));
+                result.Add(new ReceivedWakeUp(wakeUp, new ServiceBusWakeUpReceipt(message)));
                 continue;
             }
 
@@ -189,7 +189,7 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
         _receiver ?? throw new InvalidOperationException("This wake-up queue was created without a receiver; it can only schedule.");
 
     private static ServiceBusReceivedMessage MessageOf(ReceivedWakeUp wakeUp) =>
-        wakeUp.ReceiptHandle as ServiceBusReceivedMessage
+        (wakeUp.Receipt as ServiceBusWakeUpReceipt)?.Message
         ?? throw new ArgumentException("The wake-up was not received from Service Bus.", nameof(wakeUp));
 
     [LoggerMessage(EventId = 720, Level = LogLevel.Debug, Message = "Scheduled wake-up of {QueueId} at {DueAt} as sequence number {SequenceNumber}")]
@@ -206,6 +206,12 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
 
     [LoggerMessage(EventId = 724, Level = LogLevel.Information, Message = "Lock on the wake-up of {QueueId} was lost before {Operation}; it will be redelivered and found handled")]
     private static partial void LogLockLost(ILogger logger, string queueId, string operation);
+}
+
+/// <summary>The locked Service Bus message a wake-up came in, which completing or abandoning it needs.</summary>
+public sealed class ServiceBusWakeUpReceipt(ServiceBusReceivedMessage message) : WakeUpReceipt
+{
+    public ServiceBusReceivedMessage Message { get; } = message;
 }
 
 internal sealed record WakeUpBody(string Domain, string QueueId);

@@ -60,6 +60,7 @@ internal static class SpoolEntityMapper
         public const string LeaseOwner = "LeaseOwner";
         public const string LeaseExpiresAt = "LeaseExpiresAtTicks";
         public const string WakeUpToken = "WakeUpToken";
+        public const string HeldAt = "HeldAtTicks";
         public const string WriteId = "WriteId";
     }
 
@@ -147,6 +148,11 @@ internal static class SpoolEntityMapper
             entity[Columns.LeaseExpiresAt] = leaseExpires.UtcTicks;
         }
 
+        if (record.HeldAt is { } heldAt)
+        {
+            entity[Columns.HeldAt] = heldAt.UtcTicks;
+        }
+
         WriteRecipients(entity, record.Recipients);
         return entity;
     }
@@ -180,6 +186,7 @@ internal static class SpoolEntityMapper
             LeaseOwner = entity.GetString(Columns.LeaseOwner),
             LeaseExpiresAt = FromTicks(entity.GetInt64(Columns.LeaseExpiresAt)),
             WakeUpToken = entity.GetString(Columns.WakeUpToken),
+            HeldAt = FromTicks(entity.GetInt64(Columns.HeldAt)),
             ETag = entity.ETag.ToString(),
         };
         return record;

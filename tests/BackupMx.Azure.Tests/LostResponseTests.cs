@@ -41,7 +41,7 @@ public sealed class LostResponseTests(AzuriteFixture azurite)
     {
         var (store, _) = await CreateStoreAsync();
         var record = SpoolRecords.Sample();
-        await store.CreateAsync(record.Clone(), None);
+        await store.CreateAsync(record.Copy(), None);
 
         await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record, None));
     }
@@ -69,7 +69,7 @@ public sealed class LostResponseTests(AzuriteFixture azurite)
         var (store, _) = await CreateStoreAsync();
         var record = SpoolRecords.Sample();
         await store.CreateAsync(record, None);
-        var other = record.Clone();
+        var other = record.Copy();
         other.Attempts = 7;
         Assert.True(await store.TryUpdateAsync(other, None));
 

@@ -101,8 +101,8 @@ public sealed class ServiceBusWakeUpQueueTests
 
         Assert.Equal((10, (TimeSpan?)TimeSpan.FromSeconds(3)), Assert.Single(_receiver.Receives));
         Assert.Equal([("example.test", "QID1"), ("other.test", "QID2")], received.Select(r => (r.WakeUp.Domain, r.WakeUp.QueueId)));
-        Assert.Same(first, received[0].ReceiptHandle);
-        Assert.Same(second, received[1].ReceiptHandle);
+        Assert.Same(first, Assert.IsType<ServiceBusWakeUpReceipt>(received[0].Receipt).Message);
+        Assert.Same(second, Assert.IsType<ServiceBusWakeUpReceipt>(received[1].Receipt).Message);
     }
 
     [Fact]
@@ -163,8 +163,8 @@ public sealed class ServiceBusWakeUpQueueTests
         await queue.CompleteAsync(received[0], None);
         await queue.AbandonAsync(received[1], None);
 
-        Assert.Same(received[0].ReceiptHandle, Assert.Single(_receiver.Completed));
-        Assert.Same(received[1].ReceiptHandle, Assert.Single(_receiver.Abandoned));
+        Assert.Same(((ServiceBusWakeUpReceipt)received[0].Receipt).Message, Assert.Single(_receiver.Completed));
+        Assert.Same(((ServiceBusWakeUpReceipt)received[1].Receipt).Message, Assert.Single(_receiver.Abandoned));
     }
 
     [Fact]
@@ -183,7 +183,7 @@ public sealed class ServiceBusWakeUpQueueTests
     public async Task CompleteAsync_HandleFromElsewhere_Throws()
     {
         var queue = CreateQueue();
-        await Assert.ThrowsAsync<ArgumentException>(() => queue.CompleteAsync(new ReceivedWakeUp(new WakeUp("a.test", "Q"), new object()), None));
+        await Assert.ThrowsAsync<ArgumentException>(() => queue.CompleteAsync(new ReceivedWakeUp(new WakeUp("a.test", "Q"), new ForeignReceipt()), None));
     }
 
     [Fact]
@@ -199,4 +199,6 @@ public sealed class ServiceBusWakeUpQueueTests
             messageId: $"{queueId}:0",
             sequenceNumber: sequenceNumber,
             properties: new Dictionary<string, object> { ["domain"] = domain, ["queueId"] = queueId });
+
+    private sealed class ForeignReceipt : WakeUpReceipt;
 }

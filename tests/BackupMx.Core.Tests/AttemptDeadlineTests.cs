@@ -24,7 +24,7 @@ public sealed class AttemptDeadlineTests
         using var h = new CoreHarness(s => s["BackupMx:Delivery:AttemptTimeout"] = "00:05:00");
         var transport = new HangingTransport();
         var forwarder = new MessageForwarder(
-            h.Spool, h.Bodies, h.WakeUps, transport, h.Get<DsnQueue>(), h.Monitor, h.Get<IOptions<BackupMxOptions>>(), h.Time, NullLogger<MessageForwarder>.Instance);
+            new BackupMx.Core.Spool.SpoolLedger(h.Spool, h.Bodies, h.WakeUps, h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), h.Bodies, transport, h.Get<DsnQueue>(), h.Monitor, h.Get<IOptions<BackupMxOptions>>(), h.Time, NullLogger<MessageForwarder>.Instance);
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(await h.Intake.AcceptAsync(TestMessages.Make(recipients: ["bob@example.test", "carol@example.test"]), None)).QueueIds);
         var claimedAt = h.Time.GetUtcNow();
 
@@ -50,7 +50,7 @@ public sealed class AttemptDeadlineTests
         using var h = new CoreHarness();
         var transport = new HangingTransport();
         var forwarder = new MessageForwarder(
-            h.Spool, h.Bodies, h.WakeUps, transport, h.Get<DsnQueue>(), h.Monitor, h.Get<IOptions<BackupMxOptions>>(), h.Time, NullLogger<MessageForwarder>.Instance);
+            new BackupMx.Core.Spool.SpoolLedger(h.Spool, h.Bodies, h.WakeUps, h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), h.Bodies, transport, h.Get<DsnQueue>(), h.Monitor, h.Get<IOptions<BackupMxOptions>>(), h.Time, NullLogger<MessageForwarder>.Instance);
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(await h.Intake.AcceptAsync(TestMessages.Make(), None)).QueueIds);
         using var stopping = new CancellationTokenSource();
 

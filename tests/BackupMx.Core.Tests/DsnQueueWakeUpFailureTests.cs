@@ -25,7 +25,7 @@ public sealed class DsnQueueWakeUpFailureTests
         var original = (await h.Spool.GetAsync("example.test", id, None))!;
         original.Recipients[0].Status = RecipientStatus.Failed;
         original.Recipients[0].FailureStatus = "5.1.1";
-        var queue = new DsnQueue(h.Spool, h.Bodies, new FailingWakeUpQueue(), new SimpleDsnComposer(), h.Get<IOptions<BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<DsnQueue>.Instance);
+        var queue = new DsnQueue(new BackupMx.Core.Spool.SpoolLedger(h.Spool, h.Bodies, new FailingWakeUpQueue(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), h.Bodies, new SimpleDsnComposer(), h.Get<IOptions<BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<DsnQueue>.Instance);
 
         var dsnId = await queue.EnqueueAsync(original, [new DsnRecipient(original.Recipients[0], DsnAction.Failed)], None);
 

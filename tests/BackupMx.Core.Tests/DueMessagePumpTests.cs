@@ -31,11 +31,12 @@ public sealed class DueMessagePumpTests
                 Delivery = new DeliveryOptions { MaxConcurrentDeliveries = 4 },
             });
             var wakeUps = new InProcessWakeUpQueue(Signal);
-            var flusher = new DomainFlusher(Spool, wakeUps, Time, NullLogger<DomainFlusher>.Instance);
+            var ledger = new BackupMx.Core.Spool.SpoolLedger(Spool, Bodies, wakeUps, Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance);
+            var flusher = new DomainFlusher(ledger, Time, NullLogger<DomainFlusher>.Instance);
             var monitor = new PrimaryMonitor(new ScriptedProber(), new InMemoryPrimaryStatusStore(), flusher, options, Time, NullLogger<PrimaryMonitor>.Instance);
-            var dsn = new DsnQueue(Spool, Bodies, wakeUps, new SimpleDsnComposer(), options, Time, NullLogger<DsnQueue>.Instance);
-            var forwarder = new MessageForwarder(Spool, Bodies, wakeUps, Transport, dsn, monitor, options, Time, NullLogger<MessageForwarder>.Instance);
-            Intake = new IntakeService(Spool, Bodies, wakeUps, new InMemoryPrimaryStatusStore(), options, Time, NullLogger<IntakeService>.Instance);
+            var dsn = new DsnQueue(ledger, Bodies, new SimpleDsnComposer(), options, Time, NullLogger<DsnQueue>.Instance);
+            var forwarder = new MessageForwarder(ledger, Bodies, Transport, dsn, monitor, options, Time, NullLogger<MessageForwarder>.Instance);
+            Intake = new IntakeService(ledger, new InMemoryPrimaryStatusStore(), options, Time, NullLogger<IntakeService>.Instance);
             Pump = new DueMessagePump(Spool, forwarder, Signal, options, Time, NullLogger<DueMessagePump>.Instance);
         }
     }

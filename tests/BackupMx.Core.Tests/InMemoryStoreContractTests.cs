@@ -25,3 +25,14 @@ public sealed class InMemoryPrimaryStatusStoreContractTests : PrimaryStatusStore
 {
     protected override Task<IPrimaryStatusStore> CreateStoreAsync() => Task.FromResult<IPrimaryStatusStore>(new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore());
 }
+
+public sealed class InMemorySpoolLedgerContractTests : SpoolLedgerContract
+{
+    protected override Task<(ISpoolStore Spool, IBodyStore Bodies, IWakeUpQueue WakeUps)> CreatePortsAsync() =>
+        Task.FromResult<(ISpoolStore, IBodyStore, IWakeUpQueue)>((new InMemorySpoolStore(), new InMemoryBodyStore(), new RecordingWakeUpQueue(Time)));
+}
+
+public sealed class RecordingWakeUpQueueContractTests : WakeUpQueueContract
+{
+    protected override IWakeUpQueue CreateQueue() => new RecordingWakeUpQueue(Time);
+}

@@ -61,7 +61,7 @@ public sealed class IntakeServiceTests
         var spool = new InMemorySpoolStore();
         var bodies = new InMemoryBodyStore();
         using var h = new CoreHarness(spool: spool, bodies: bodies);
-        var intake = new IntakeService(spool, bodies, h.WakeUps, new RecoversAfterFirstRead(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+        var intake = new IntakeService(new BackupMx.Core.Spool.SpoolLedger(spool, bodies, h.WakeUps, h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), new RecoversAfterFirstRead(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
 
         var result = await intake.AcceptAsync(TestMessages.Make(), None);
 
@@ -76,7 +76,7 @@ public sealed class IntakeServiceTests
         var spool = new InMemorySpoolStore();
         var bodies = new InMemoryBodyStore();
         using var h = new CoreHarness(spool: spool, bodies: bodies);
-        var intake = new IntakeService(spool, bodies, h.WakeUps, new UnreadableStatuses(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+        var intake = new IntakeService(new BackupMx.Core.Spool.SpoolLedger(spool, bodies, h.WakeUps, h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), new UnreadableStatuses(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
 
         var result = await intake.AcceptAsync(TestMessages.Make(), None);
 
@@ -153,7 +153,7 @@ public sealed class IntakeServiceTests
         var spool = new InMemorySpoolStore();
         var bodies = new InMemoryBodyStore();
         using var h = new CoreHarness(spool: spool, bodies: bodies);
-        var intake = new IntakeService(spool, bodies, new FailingWakeUps(), new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+        var intake = new IntakeService(new BackupMx.Core.Spool.SpoolLedger(spool, bodies, new FailingWakeUps(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
 
         var result = await intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
 
@@ -173,7 +173,7 @@ public sealed class IntakeServiceTests
         var bodies = new InMemoryBodyStore();
         using var h = new CoreHarness(spool: spool, bodies: bodies);
         var wakeUps = new FailsAfter(h.WakeUps, succeeding: 1);
-        var intake = new IntakeService(spool, bodies, wakeUps, new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
+        var intake = new IntakeService(new BackupMx.Core.Spool.SpoolLedger(spool, bodies, wakeUps, h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), new BackupMx.Core.Monitoring.InMemoryPrimaryStatusStore(), h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<IntakeService>.Instance);
 
         var result = await intake.AcceptAsync(TestMessages.Make(recipients: ["a@example.test", "b@other.test"]), None);
 
@@ -299,7 +299,7 @@ public sealed class IntakeServiceTests
 
             if (storedAnyway)
             {
-                await base.CreateAsync(record.Clone(), cancellationToken);
+                await base.CreateAsync(record.Copy(), cancellationToken);
             }
 
             throw new TimeoutException("no response from the table service");

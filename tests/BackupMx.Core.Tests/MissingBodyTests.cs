@@ -53,7 +53,7 @@ public sealed class MissingBodyTests
         var id = await AcceptAsync(h, "bob@example.test");
         await h.Bodies.DeleteAsync(id, None);
         var forwarder = new MessageForwarder(
-            h.Spool, h.Bodies, h.WakeUps, transport, h.Get<DsnQueue>(), h.Monitor, h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time,
+            new BackupMx.Core.Spool.SpoolLedger(h.Spool, h.Bodies, h.WakeUps, h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), h.Bodies, transport, h.Get<DsnQueue>(), h.Monitor, h.Get<Microsoft.Extensions.Options.IOptions<Configuration.BackupMxOptions>>(), h.Time,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<MessageForwarder>.Instance);
 
         Assert.Equal(ForwardOutcome.Finished, await forwarder.ProcessAsync(new WakeUp("example.test", id), None));

@@ -26,7 +26,7 @@ public sealed class SweepIsolationTests
         await LoseWakeUpsAsync(h);
         h.Time.Advance(TimeSpan.FromMinutes(3));
         var failing = new FailingWakeUps(h.WakeUps, ids.Order(StringComparer.Ordinal).First());
-        var sweeper = new SpoolSweeper(h.Spool, failing, h.Forwarder, h.Time, NullLogger<SpoolSweeper>.Instance);
+        var sweeper = new SpoolSweeper(new BackupMx.Core.Spool.SpoolLedger(h.Spool, h.Bodies, failing, h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), h.Forwarder, h.Time, NullLogger<SpoolSweeper>.Instance);
 
         var report = await sweeper.SweepAsync(None);
 

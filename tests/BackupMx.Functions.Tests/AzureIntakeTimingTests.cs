@@ -122,9 +122,12 @@ public sealed class AzureIntakeTimingTests(AzuriteFixture azurite) : IAsyncLifet
 
     /// <summary>The receiver container's intake: the app's own adapters, on the receiver's clock.</summary>
     private IntakeService Intake() => new(
-        _services.GetRequiredService<ISpoolStore>(),
-        _services.GetRequiredService<IBodyStore>(),
-        _services.GetRequiredService<IWakeUpQueue>(),
+        new BackupMx.Core.Spool.SpoolLedger(
+            _services.GetRequiredService<ISpoolStore>(),
+            _services.GetRequiredService<IBodyStore>(),
+            _services.GetRequiredService<IWakeUpQueue>(),
+            _receiverClock,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance),
         _services.GetRequiredService<IPrimaryStatusStore>(),
         _services.GetRequiredService<IOptions<BackupMxOptions>>(),
         _receiverClock,

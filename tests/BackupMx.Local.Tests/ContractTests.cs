@@ -94,3 +94,14 @@ public sealed class SqlitePrimaryStatusStoreTests : IDisposable
 
     public void Dispose() => _spool.Dispose();
 }
+
+/// <summary>The ledger over the embedded adapters: SQLite records, files for bodies, the in-process wake-ups.</summary>
+public sealed class SqliteSpoolLedgerContractTests : SpoolLedgerContract, IDisposable
+{
+    private readonly TempSpool _spool = new();
+
+    protected override Task<(ISpoolStore Spool, IBodyStore Bodies, IWakeUpQueue WakeUps)> CreatePortsAsync() =>
+        Task.FromResult<(ISpoolStore, IBodyStore, IWakeUpQueue)>((_spool.OpenSpool(), _spool.OpenBodies(), new BackupMx.Core.Forwarding.InProcessWakeUpQueue(new BackupMx.Core.Forwarding.WakeUpSignal())));
+
+    public void Dispose() => _spool.Dispose();
+}

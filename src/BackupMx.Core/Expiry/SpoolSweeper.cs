@@ -12,6 +12,7 @@ using BackupMx.Core.Forwarding;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using Microsoft.Extensions.Logging;
 
 namespace BackupMx.Core.Expiry;
@@ -20,8 +21,7 @@ namespace BackupMx.Core.Expiry;
 public sealed record SweepReport(int Examined, int Rescheduled, int Expired, int Failed = 0);
 
 public sealed partial class SpoolSweeper(
-    ISpoolStore spool,
-    IWakeUpQueue wakeUps,
+    SpoolLedger ledger,
     MessageForwarder forwarder,
     TimeProvider time,
     ILogger<SpoolSweeper> logger)
@@ -41,10 +41,11 @@ public sealed partial class SpoolSweeper(
         var now = time.GetUtcNow();
         int examined = 0, rescheduled = 0, expired = 0, failed = 0;
         var overdue = new List<SpoolRecord>();
-        await foreach (var record in spool.ListAllAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var record in ledger.ListAllAsync(cancellationToken).ConfigureAwait(false))
         {
             examined++;
-            if (record.IsLeased(now))
+            // A held message waits for its release: it neither expires nor needs a wake-up.
+            if (record.IsLeased(now) || record.IsHeld)
             {
                 tally?.Add(record);
                 continue;
@@ -61,7 +62,7 @@ public sealed partial class SpoolSweeper(
             {
                 try
                 {
-                    await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+                    await ledger.RescheduleLostWakeUpAsync(record, now, cancellationToken).ConfigureAwait(false);
                     rescheduled++;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -92,7 +93,7 @@ public sealed partial class SpoolSweeper(
                 expired++;
             }
             else if (tally is not null && outcome != ForwardOutcome.NotFound
-                && await spool.GetAsync(record.Domain, record.QueueId, cancellationToken).ConfigureAwait(false) is { } current)
+                && await ledger.FindAsync(record.Domain, record.QueueId, cancellationToken).ConfigureAwait(false) is { } current)
             {
                 tally.Add(current);
             }

@@ -2,6 +2,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -18,9 +19,8 @@ namespace BackupMx.Core.Forwarding;
 /// gone still gets its DSN, without the copy of the message: nothing owed a notice waits forever.
 /// </summary>
 public sealed partial class DsnQueue(
-    ISpoolStore spool,
+    SpoolLedger ledger,
     IBodyStore bodies,
-    IWakeUpQueue wakeUps,
     IDsnComposer composer,
     IOptions<BackupMxOptions> options,
     TimeProvider time,
@@ -69,10 +69,13 @@ public sealed partial class DsnQueue(
 
         var dsnId = DsnId(original, recipients);
         var domain = IntakeService.DomainOf(original.Sender);
-        if (await spool.GetAsync(domain, dsnId, cancellationToken).ConfigureAwait(false) is not null)
+        if (await ledger.FindAsync(domain, dsnId, cancellationToken).ConfigureAwait(false) is not null)
         {
             return dsnId;
         }
+
+        // A DSN left half-written is not undone: its id is the same next time, which overwrites the body.
+        var acceptance = ledger.BeginAccept();
 
         var now = time.GetUtcNow();
         Stream? originalBody;
@@ -92,7 +95,7 @@ public sealed partial class DsnQueue(
             var composed = new MemoryStream();
             await composer.ComposeAsync(original, recipients, originalBody, composed, cancellationToken).ConfigureAwait(false);
             composed.Position = 0;
-            length = await bodies.WriteAsync(dsnId, composed, cancellationToken).ConfigureAwait(false);
+            length = await acceptance.WriteBodyAsync(dsnId, composed, cancellationToken).ConfigureAwait(false);
         }
 
         var record = new SpoolRecord
@@ -110,7 +113,7 @@ public sealed partial class DsnQueue(
 
         try
         {
-            await spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+            await acceptance.CommitAsync(record, cancellationToken).ConfigureAwait(false);
         }
         catch (SpoolConflictException)
         {
@@ -121,7 +124,7 @@ public sealed partial class DsnQueue(
             // A create whose reply was lost may have committed. Taken for a failure, the notice
             // would stay owed while this copy is sent and removed, and the next attempt would
             // queue it again: read it back, and carry on with the copy that is there.
-            if (await spool.GetAsync(domain, dsnId, cancellationToken).ConfigureAwait(false) is null)
+            if (await ledger.FindAsync(domain, dsnId, cancellationToken).ConfigureAwait(false) is null)
             {
                 throw;
             }
@@ -129,7 +132,7 @@ public sealed partial class DsnQueue(
 
         try
         {
-            await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+            await ledger.ScheduleWakeUpAsync(record, now, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

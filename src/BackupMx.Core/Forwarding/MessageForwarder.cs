@@ -26,6 +26,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Model;
 using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -50,9 +51,8 @@ public enum ForwardOutcome
 }
 
 public sealed partial class MessageForwarder(
-    ISpoolStore spool,
+    SpoolLedger ledger,
     IBodyStore bodies,
-    IWakeUpQueue wakeUps,
     IMessageTransport transport,
     DsnQueue dsnQueue,
     PrimaryMonitor monitor,
@@ -63,14 +63,11 @@ public sealed partial class MessageForwarder(
     // Wake-ups may fire a little before the stored time (clock skew between machines).
     private static readonly TimeSpan EarlyTolerance = TimeSpan.FromSeconds(2);
 
-    // Claims tried on one wake-up when the record changed under a claim without being claimed.
-    private const int MaxClaims = 3;
-
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     public async Task<ForwardOutcome> ProcessAsync(WakeUp wakeUp, CancellationToken cancellationToken)
     {
-        var record = await spool.GetAsync(wakeUp.Domain, wakeUp.QueueId, cancellationToken).ConfigureAwait(false);
+        var record = await ledger.FindAsync(wakeUp.Domain, wakeUp.QueueId, cancellationToken).ConfigureAwait(false);
         if (record is null)
         {
             return ForwardOutcome.NotFound;
@@ -92,48 +89,28 @@ public sealed partial class MessageForwarder(
         ArgumentNullException.ThrowIfNull(record);
         var now = time.GetUtcNow();
         var config = options.Value.Delivery;
-        for (var claim = 1; ; claim++)
+        // The record's own wake-up is due by the queue's clock, whatever this machine's clock says.
+        // A claim that meets a record changed without being claimed (intake and every release save
+        // the wake-up token right after scheduling, and a wake-up due now can be read before that)
+        // reads it again and asks this again, rather than leaving the message to the sweep.
+        var claim = await ledger.ClaimAsync(
+            record,
+            _owner,
+            now,
+            config.LeaseDuration,
+            r => r.NextAttemptAt <= now + EarlyTolerance || r.ExpiresAt <= now || (wakeUpDueAt is { } dueAt && dueAt == r.NextAttemptAt),
+            cancellationToken).ConfigureAwait(false);
+        switch (claim.Status)
         {
-            if (record.IsLeased(now))
-            {
-                return ForwardOutcome.Busy;
-            }
-
-            // The record's own wake-up is due by the queue's clock, whatever this machine's clock says.
-            var ownWakeUp = wakeUpDueAt is { } dueAt && dueAt == record.NextAttemptAt;
-            if (record.NextAttemptAt > now + EarlyTolerance && record.ExpiresAt > now && !ownWakeUp)
-            {
-                return ForwardOutcome.NotDue;
-            }
-
-            record.LeaseOwner = _owner;
-            record.LeaseExpiresAt = now + config.LeaseDuration;
-
-            // While leased the record is not due, so pumps and sweeps pass it by; if this worker
-            // dies, the record becomes due again when the lease runs out.
-            record.NextAttemptAt = record.LeaseExpiresAt.Value;
-            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
-            {
-                break;
-            }
-
-            // Changed since it was read. Not always by a rival claim: intake and every release save
-            // the wake-up token right after scheduling, and a wake-up due now can be read before
-            // that. Dropping it would leave the message to the sweep, minutes later; the state read
-            // again decides (leased or no longer due means someone else has it).
-            if (claim == MaxClaims)
-            {
-                return ForwardOutcome.Busy;
-            }
-
-            var current = await spool.GetAsync(record.Domain, record.QueueId, cancellationToken).ConfigureAwait(false);
-            if (current is null)
-            {
+            case ClaimStatus.NotFound:
                 return ForwardOutcome.NotFound;
-            }
-
-            record = current;
+            case ClaimStatus.NotDue:
+                return ForwardOutcome.NotDue;
+            case ClaimStatus.Busy:
+                return ForwardOutcome.Busy;
         }
+
+        record = claim.Record!;
 
         using var activity = Telemetry.ActivitySource.StartActivity("Forward");
         activity?.SetTag(Telemetry.QueueIdTag, record.QueueId);
@@ -168,7 +145,7 @@ public sealed partial class MessageForwarder(
         var decided = record.PendingRecipients.Count() < pendingBefore;
         if (decided && (record.Recipients.Exists(r => r.NeedsNotification) || (report && !record.IsFinished)))
         {
-            if (!await SaveOutcomeAsync(record).ConfigureAwait(false))
+            if (!await ledger.SaveOutcomesAsync(record).ConfigureAwait(false))
             {
                 LogLostClaim(logger, record.QueueId);
                 return ForwardOutcome.Busy;
@@ -213,25 +190,6 @@ public sealed partial class MessageForwarder(
         {
             // The retry just committed and scheduled still stands, and the sweep re-schedules a due record.
             LogCatchUpFailed(logger, ex, record.QueueId);
-        }
-    }
-
-    /// <summary>
-    /// Commits the attempt's outcome while keeping the lease, so the record stays this worker's and a
-    /// flush still passes it by. While leased its next attempt is the lease's end (a crash from here
-    /// on finds it due then, with its answered recipients answered).
-    /// </summary>
-    private async Task<bool> SaveOutcomeAsync(SpoolRecord record)
-    {
-        var next = record.NextAttemptAt;
-        record.NextAttemptAt = record.LeaseExpiresAt ?? next;
-        try
-        {
-            return await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            record.NextAttemptAt = next;
         }
     }
 
@@ -334,27 +292,19 @@ public sealed partial class MessageForwarder(
         {
             var reply = byAddress.GetValueOrDefault(recipient.Address)
                 ?? SmtpReply.LocalTransient("4.4.0", "no outcome reported for this recipient");
-            recipient.LastReply = reply;
 
             // A permanent failure we decided ourselves (an address we cannot write) was not the
             // host's doing: the DSN must not name it as the reporting Remote-MTA.
-            recipient.RemoteHost = reply is { FromRemote: false, IsPermanent: true } ? null : result.RemoteHost;
+            SpoolLedger.RecordReply(recipient, reply, reply is { FromRemote: false, IsPermanent: true } ? null : result.RemoteHost);
             if (result.Undeliverable)
             {
-                recipient.Status = RecipientStatus.Failed;
-                recipient.FailureStatus = reply.StatusCode;
-                recipient.CompletedAt = now;
+                SpoolLedger.RecordUndeliverable(recipient, reply.StatusCode, now);
                 failed++;
                 LogUndeliverable(logger, record.QueueId, recipient.Address, reply.ToString());
             }
             else if (reply.IsSuccess)
             {
-                recipient.Status = RecipientStatus.Delivered;
-                recipient.CompletedAt = now;
-
-                // Marked in the same write as the delivery, so a crash before the DSN is queued
-                // leaves the record unfinished and the next wake-up queues it.
-                recipient.NeedsNotification = MayNotify(record) && !result.RemoteOffersDsn && recipient.WantsSuccessNotice;
+                SpoolLedger.RecordDelivered(recipient, now, SpoolLedger.MayNotify(record) && !result.RemoteOffersDsn && recipient.WantsSuccessNotice);
                 delivered++;
                 Telemetry.RecipientsDelivered.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
                 Telemetry.DeliveryLatency.Record((now - record.ReceivedAt).TotalSeconds, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
@@ -373,24 +323,23 @@ public sealed partial class MessageForwarder(
             }
         }
 
-        record.LastAttemptAt = now;
         if (delivered > 0 && record.PendingRecipients.Any() && record.PendingRecipients.All(r => r.LastReply?.Code == 452))
         {
             // The primary took part of the message and wants the rest in another transaction (its
             // recipient limit, RFC 5321 §4.5.3.1.10): due again now, not counted as an attempt.
             // Each such round delivers someone, so this cannot repeat without end.
-            record.LastError = record.PendingRecipients.First().LastReply!.ToString();
-            record.NextAttemptAt = now;
+            SpoolLedger.RecordAttempt(record, now, record.PendingRecipients.First().LastReply!.ToString(), now, countsAsFailure: false);
         }
         else if (record.PendingRecipients.Any())
         {
-            record.Attempts++;
-            record.LastError = pending.FirstOrDefault(r => r.Status == RecipientStatus.Pending)?.LastReply?.ToString();
-            record.NextAttemptAt = new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals).NextAttempt(now, record.Attempts, record.ExpiresAt);
+            // The next attempt of a message with recipients still pending is decided here, from the retry schedule.
+            var lastError = pending.FirstOrDefault(r => r.Status == RecipientStatus.Pending)?.LastReply?.ToString();
+            var next = new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals).NextAttempt(now, record.Attempts + 1, record.ExpiresAt);
+            SpoolLedger.RecordAttempt(record, now, lastError, next, countsAsFailure: true);
         }
         else
         {
-            record.LastError = null;
+            SpoolLedger.RecordCompletedAttempt(record, now);
         }
 
         LogAttempt(logger, record.QueueId, record.Domain, pending.Count, delivered, failed, pending.Count - delivered - failed, result.RemoteHost ?? "(none)");
@@ -409,25 +358,18 @@ public sealed partial class MessageForwarder(
 
     private void Expire(SpoolRecord record, DateTimeOffset now)
     {
-        foreach (var recipient in record.PendingRecipients.ToList())
+        foreach (var recipient in SpoolLedger.Expire(record, now))
         {
-            Fail(record, recipient, "4.4.7", now);
+            Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
             LogExpired(logger, record.QueueId, recipient.Address, recipient.LastReply?.ToString());
         }
     }
 
     private static void Fail(SpoolRecord record, RecipientState recipient, string status, DateTimeOffset now)
     {
-        recipient.Status = RecipientStatus.Failed;
-        recipient.FailureStatus = status;
-        recipient.CompletedAt = now;
-
-        recipient.NeedsNotification = MayNotify(record) && recipient.WantsFailureNotice;
+        SpoolLedger.RecordFailed(record, recipient, status, now);
         Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
     }
-
-    /// <summary>Never a DSN to the null sender, never a DSN about a DSN (rule 5); NOTIFY decides the rest (RFC 3461 §4.1).</summary>
-    private static bool MayNotify(SpoolRecord record) => record.Kind == MessageKind.Relay && record.Sender.Length > 0;
 
     /// <summary>
     /// Queues one DSN for every recipient still owed a notice, whatever its action. An attempt that
@@ -447,10 +389,7 @@ public sealed partial class MessageForwarder(
         try
         {
             var dsnId = await dsnQueue.EnqueueAsync(record, toNotify, cancellationToken).ConfigureAwait(false);
-            foreach (var notice in toNotify)
-            {
-                notice.Recipient.NeedsNotification = false;
-            }
+            SpoolLedger.RecordNoticeQueued(toNotify.Select(n => n.Recipient));
 
             var relayed = toNotify.Where(n => n.Action == DsnAction.Relayed).Select(n => n.Recipient).ToList();
             if (relayed.Count < toNotify.Count)
@@ -469,43 +408,26 @@ public sealed partial class MessageForwarder(
             // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again. A
             // cancellation is no different: the outcome it follows is committed, or is by the release.
             LogDsnFailed(logger, ex, record.QueueId);
-            record.NextAttemptAt = time.GetUtcNow() + options.Value.Delivery.EffectiveRetryIntervals[0];
+            SpoolLedger.RecordNoticeFailed(record, time.GetUtcNow() + options.Value.Delivery.EffectiveRetryIntervals[0]);
         }
     }
 
     private async Task<ForwardOutcome> ReleaseAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
-        record.LeaseOwner = null;
-        record.LeaseExpiresAt = null;
-
-        if (record.IsFinished)
+        var released = await ledger.ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
+        switch (released.Status)
         {
-            if (await spool.TryDeleteAsync(record, CancellationToken.None).ConfigureAwait(false))
-            {
-                await bodies.DeleteAsync(record.QueueId, CancellationToken.None).ConfigureAwait(false);
+            case ReleaseStatus.Finished:
                 LogFinished(logger, record.QueueId, record.Domain);
                 return ForwardOutcome.Finished;
-            }
-
-            LogLostClaim(logger, record.QueueId);
-            return ForwardOutcome.Busy;
+            case ReleaseStatus.LostClaim:
+                LogLostClaim(logger, record.QueueId);
+                return ForwardOutcome.Busy;
         }
 
-        // Commit first, then schedule: a wake-up must never find the record still leased.
-        if (!await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false))
+        if (released.WakeUpError is { } error)
         {
-            LogLostClaim(logger, record.QueueId);
-            return ForwardOutcome.Busy;
-        }
-
-        try
-        {
-            await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // The sweep re-schedules due records whose wake-up is missing.
-            LogWakeUpFailed(logger, ex, record.QueueId);
+            LogWakeUpFailed(logger, error, record.QueueId);
         }
 
         return ForwardOutcome.Deferred;

@@ -5,6 +5,7 @@ using BackupMx.Core.Inspection;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -28,6 +29,7 @@ public static class CoreServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
+        services.TryAddSingleton<SpoolLedger>();
         services.TryAddSingleton<IntakeService>();
 
         // Replaced by the callout implementation when the delivery adapter is added.

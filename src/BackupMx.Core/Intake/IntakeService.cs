@@ -23,18 +23,16 @@
 // have listed the domain before the record existed, so the message is made due
 // here instead. Unknown (no probe yet) and Up mean an immediate attempt, as before.
 using BackupMx.Core.Configuration;
-using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Core.Intake;
 
 public sealed partial class IntakeService(
-    ISpoolStore spool,
-    IBodyStore bodies,
-    IWakeUpQueue wakeUps,
+    SpoolLedger ledger,
     IPrimaryStatusStore statuses,
     IOptions<BackupMxOptions> options,
     TimeProvider time,
@@ -90,9 +88,7 @@ public sealed partial class IntakeService(
             activity?.SetTag(Telemetry.QueueIdsTag, Enumerable.Range(0, groups.Count).Select(i => i == 0 ? baseId : $"{baseId}-{i + 1}").ToArray());
         }
 
-        var written = new List<SpoolRecord>();
-        var bodyIds = new List<string>();
-        SpoolRecord? uncertain = null;
+        var acceptance = ledger.BeginAccept();
         try
         {
             for (var i = 0; i < groups.Count; i++)
@@ -110,11 +106,10 @@ public sealed partial class IntakeService(
                     now,
                     message.Extended);
 
-                bodyIds.Add(queueId);
                 long length;
                 await using (var content = new PrefixedStream(header, message.Content.OpenRead()))
                 {
-                    length = await bodies.WriteAsync(queueId, content, cancellationToken).ConfigureAwait(false);
+                    length = await acceptance.WriteBodyAsync(queueId, content, cancellationToken).ConfigureAwait(false);
                 }
 
                 var record = new SpoolRecord
@@ -137,22 +132,24 @@ public sealed partial class IntakeService(
                     ClientAddress = message.ClientAddress,
                     HeloName = message.HeloName,
                 };
-                uncertain = record;
-                await spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
-                uncertain = null;
-                written.Add(record);
+                await acceptance.CommitAsync(record, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
         {
             LogSpoolFailure(logger, ex, baseId);
             activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "spool write failed");
-            await UndoAsync(written, uncertain, bodyIds).ConfigureAwait(false);
+            foreach (var (queueId, error) in await acceptance.UndoAsync().ConfigureAwait(false))
+            {
+                LogUndoFailed(logger, error, queueId);
+            }
+
             Telemetry.MessagesRefused.Add(1);
             return new IntakeResult.Failed(ex.Message) { InsufficientStorage = StorageErrors.IsOutOfSpace(ex) };
         }
 
         // Every record is committed: the message is accepted whatever happens from here on.
+        var written = acceptance.Committed;
         foreach (var record in written)
         {
             await WakeAsync(record, now, cancellationToken).ConfigureAwait(false);
@@ -196,8 +193,7 @@ public sealed partial class IntakeService(
             if (record.NextAttemptAt > now && !await IsPrimaryDownAsync(record.Domain, cancellationToken).ConfigureAwait(false))
             {
                 // The primary came back while this message was written: the recovery flush may have missed it.
-                record.NextAttemptAt = now;
-                if (!await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+                if (!await ledger.MakeDueNowAsync(record, now, cancellationToken).ConfigureAwait(false))
                 {
                     // Changed by a flush or a sweep already, which also woke it.
                     return;
@@ -213,7 +209,7 @@ public sealed partial class IntakeService(
 
         try
         {
-            if (!await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false))
+            if (!await ledger.ScheduleWakeUpAsync(record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false))
             {
                 LogTokenNotSaved(logger, null, record.QueueId);
             }
@@ -226,69 +222,6 @@ public sealed partial class IntakeService(
         catch (Exception ex)
         {
             LogWakeUpNotScheduled(logger, ex, record.QueueId);
-        }
-    }
-
-    private async Task UndoAsync(List<SpoolRecord> records, SpoolRecord? uncertain, List<string> bodyIds)
-    {
-        // Not cancellable: the client may be gone, but half-written mail must still be removed.
-        var undeletedRecords = new HashSet<string>();
-        foreach (var record in records)
-        {
-            try
-            {
-                if (!await spool.TryDeleteAsync(record, CancellationToken.None).ConfigureAwait(false))
-                {
-                    undeletedRecords.Add(record.QueueId);
-                }
-            }
-            catch (Exception ex)
-            {
-                undeletedRecords.Add(record.QueueId);
-                LogUndoFailed(logger, ex, record.QueueId);
-            }
-        }
-
-        if (uncertain is not null && !await TryRemoveUncertainAsync(uncertain).ConfigureAwait(false))
-        {
-            undeletedRecords.Add(uncertain.QueueId);
-        }
-
-        foreach (var id in bodyIds)
-        {
-            // A record we could not delete keeps its body, so it stays deliverable rather than broken.
-            if (undeletedRecords.Contains(id))
-            {
-                continue;
-            }
-
-            try
-            {
-                await bodies.DeleteAsync(id, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                LogUndoFailed(logger, ex, id);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Removes the record whose creation failed, in case the service stored it before the failure
-    /// (a timeout, a lost response). The queue id was made for this message, so a record with it
-    /// is ours. False when the record may still exist.
-    /// </summary>
-    private async Task<bool> TryRemoveUncertainAsync(SpoolRecord record)
-    {
-        try
-        {
-            var stored = await spool.GetAsync(record.Domain, record.QueueId, CancellationToken.None).ConfigureAwait(false);
-            return stored is null || await spool.TryDeleteAsync(stored, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            LogUndoFailed(logger, ex, record.QueueId);
-            return false;
         }
     }
 

@@ -8,7 +8,7 @@ public enum RecipientStatus
 }
 
 /// <summary>Per-recipient outcome (rule 4): each recipient is delivered or failed on its own.</summary>
-public sealed class RecipientState
+public sealed record RecipientState
 {
     public required string Address { get; init; }
 
@@ -53,16 +53,6 @@ public sealed class RecipientState
     private bool NotifyIncludes(string keyword) =>
         Notify is not null && Notify.Split(',', StringSplitOptions.TrimEntries).Any(n => n.Equals(keyword, StringComparison.OrdinalIgnoreCase));
 
-    public RecipientState Clone() => new()
-    {
-        Address = Address,
-        OriginalRecipient = OriginalRecipient,
-        Notify = Notify,
-        Status = Status,
-        LastReply = LastReply,
-        NeedsNotification = NeedsNotification,
-        FailureStatus = FailureStatus,
-        CompletedAt = CompletedAt,
-        RemoteHost = RemoteHost,
-    };
+    /// <summary>A copy of this recipient's state.</summary>
+    public RecipientState Copy() => this with { };
 }

@@ -4,7 +4,7 @@ namespace BackupMx.Core.Model;
 /// The durable state of one spooled message for one destination domain. It is the
 /// truth about what happens next (rule 2): wake-ups only prompt a worker to look at it.
 /// </summary>
-public sealed class SpoolRecord
+public sealed record SpoolRecord
 {
     /// <summary>Queue id, unique across the spool; also the body's key.</summary>
     public required string QueueId { get; init; }
@@ -54,6 +54,12 @@ public sealed class SpoolRecord
     /// <summary>Token of the pending wake-up (a Service Bus sequence number in Azure mode), so a flush can cancel it.</summary>
     public string? WakeUpToken { get; set; }
 
+    /// <summary>
+    /// When an operator held the message; null when it is not held. A held message is not
+    /// delivered, flushed or expired until it is released (see <c>SpoolLedger</c>).
+    /// </summary>
+    public DateTimeOffset? HeldAt { get; set; }
+
     /// <summary>Opaque concurrency token set by the store (row version or ETag).</summary>
     public string? ETag { get; set; }
 
@@ -61,29 +67,18 @@ public sealed class SpoolRecord
 
     public IEnumerable<RecipientState> PendingRecipients => Recipients.Where(r => r.Status == RecipientStatus.Pending);
 
+    public bool IsHeld => HeldAt is not null;
+
     public bool IsLeased(DateTimeOffset now) => LeaseExpiresAt is { } until && until > now;
 
-    public SpoolRecord Clone() => new()
+    /// <summary>
+    /// A copy that shares nothing mutable with this record (its recipients are copied too), for
+    /// stores that keep records in memory and for callers that must not see a later change.
+    /// </summary>
+    public SpoolRecord Copy() => this with
     {
-        QueueId = QueueId,
-        Kind = Kind,
-        Domain = Domain,
-        Sender = Sender,
         Parameters = Parameters with { },
-        Recipients = Recipients.Select(r => r.Clone()).ToList(),
-        ReceivedAt = ReceivedAt,
-        ExpiresAt = ExpiresAt,
-        NextAttemptAt = NextAttemptAt,
-        Attempts = Attempts,
-        LastError = LastError,
-        LastAttemptAt = LastAttemptAt,
-        BodyLength = BodyLength,
-        ClientAddress = ClientAddress,
-        HeloName = HeloName,
-        LeaseOwner = LeaseOwner,
-        LeaseExpiresAt = LeaseExpiresAt,
-        WakeUpToken = WakeUpToken,
-        ETag = ETag,
+        Recipients = Recipients.ConvertAll(r => r.Copy()),
     };
 }
 

@@ -1,6 +1,5 @@
-using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
-using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using Microsoft.Extensions.Logging;
 
 namespace BackupMx.Core.Monitoring;
@@ -10,7 +9,7 @@ namespace BackupMx.Core.Monitoring;
 /// (rule 7): on the primary's recovery, on ETRN and on an operator's request.
 /// Pending scheduled wake-ups are cancelled and replaced by one due at once.
 /// </summary>
-public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUps, TimeProvider time, ILogger<DomainFlusher> logger)
+public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time, ILogger<DomainFlusher> logger)
 {
     /// <summary>Records updated at the same time: each waits for its own commit, and concurrent ones share one.</summary>
     internal const int Parallelism = 16;
@@ -24,11 +23,11 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
         // One record at a time would cost a durable commit each, in sequence: after an outage
         // that is the pace at which the backlog becomes due. In parallel the writes share commits.
         await Parallel.ForEachAsync(
-            spool.ListDomainAsync(domain, cancellationToken),
+            ledger.ListDomainAsync(domain, cancellationToken),
             new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken },
             async (listed, ct) =>
             {
-                if (await FlushOneAsync(domain, listed, now, ct).ConfigureAwait(false))
+                if (await FlushOneAsync(listed, now, ct).ConfigureAwait(false))
                 {
                     Interlocked.Increment(ref flushed);
                 }
@@ -46,7 +45,7 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
     public async Task<bool> FlushMessageAsync(SpoolRecord record, string reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var flushed = await FlushOneAsync(record.Domain, record, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        var flushed = await FlushOneAsync(record, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         if (flushed)
         {
             LogFlushedMessage(logger, record.QueueId, record.Domain, reason);
@@ -55,57 +54,16 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
         return flushed;
     }
 
-    private async Task<bool> FlushOneAsync(string domain, SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<bool> FlushOneAsync(SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var record = listed;
-        for (var attempt = 0; attempt < 3 && record is not null; attempt++)
-        {
-            // A leased message is being delivered right now; it needs no nudge.
-            if (record.Kind != MessageKind.Relay || !record.PendingRecipients.Any() || record.IsLeased(now))
-            {
-                return false;
-            }
-
-            if (record.NextAttemptAt <= now && record.Attempts == 0)
-            {
-                // Already due and never failed: a wake-up is on its way.
-                return false;
-            }
-
-            // Commit "due now" before waking anyone: a wake-up that arrived first would find
-            // the old next-attempt time, do nothing, and be lost.
-            var oldToken = record.WakeUpToken;
-            record.NextAttemptAt = now;
-            record.Attempts = 0;
-            record.WakeUpToken = null;
-            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
-            {
-                if (oldToken is not null)
-                {
-                    await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
-                }
-
-                await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
-                return true;
-            }
-
-            record = await spool.GetAsync(domain, listed.QueueId, cancellationToken).ConfigureAwait(false);
-        }
-
-        return false;
-    }
-
-    private async Task CancelQuietlyAsync(string token, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await wakeUps.CancelAsync(token, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        var result = await ledger.FlushAsync(listed, now, cancellationToken).ConfigureAwait(false);
+        if (result.CancelFailure is { } failure)
         {
             // A stale wake-up finds the record not due (or leased) and does nothing.
-            LogCancelFailed(logger, ex, token);
+            LogCancelFailed(logger, failure.Error, failure.Token);
         }
+
+        return result.Flushed;
     }
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Flushed {Domain}: {Count} message(s) due now ({Reason})")]

@@ -26,7 +26,14 @@ public interface IWakeUpQueue
 }
 
 /// <summary>One received wake-up, to be completed once the state it led to is written.</summary>
-public sealed record ReceivedWakeUp(WakeUp WakeUp, object ReceiptHandle);
+/// <param name="Receipt">What the source that handed it out needs to settle it.</param>
+public sealed record ReceivedWakeUp(WakeUp WakeUp, WakeUpReceipt Receipt);
+
+/// <summary>
+/// A source's proof of receipt for one wake-up (a Service Bus message and its lock, say). Each
+/// <see cref="IWakeUpSource"/> derives its own and settles only its own kind.
+/// </summary>
+public abstract class WakeUpReceipt;
 
 /// <summary>
 /// The receiving side of <see cref="IWakeUpQueue"/> for hosts that pull wake-ups

@@ -53,7 +53,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
             }
 
             record.ETag = NextETag();
-            _records[record.QueueId] = record.Clone();
+            _records[record.QueueId] = record.Copy();
         }
 
         return Task.CompletedTask;
@@ -65,7 +65,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
-            return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && !Quarantine(r) ? r.Clone() : null);
+            return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && !Quarantine(r) ? r.Copy() : null);
         }
     }
 
@@ -89,7 +89,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
             }
 
             record.ETag = NextETag();
-            _records[record.QueueId] = record.Clone();
+            _records[record.QueueId] = record.Copy();
             _unreadable.Remove(record.QueueId);
             return Task.FromResult(true);
         }
@@ -145,7 +145,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
         lock (_lock)
         {
             copy = _records.Values.Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).ToList()
-                .Where(r => !Quarantine(r)).Take(max).Select(r => r.Clone()).ToList();
+                .Where(r => !Quarantine(r)).Take(max).Select(r => r.Copy()).ToList();
         }
 
         foreach (var record in copy)

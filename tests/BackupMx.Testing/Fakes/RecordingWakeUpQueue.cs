@@ -51,7 +51,7 @@ public sealed class RecordingWakeUpQueue(TimeProvider time) : IWakeUpQueue, IWak
             {
                 if (_scheduled.ContainsKey(key))
                 {
-                    due.Add(new ReceivedWakeUp(value.WakeUp, key));
+                    due.Add(new ReceivedWakeUp(value.WakeUp, new Receipt(key)));
                 }
                 else
                 {
@@ -65,7 +65,7 @@ public sealed class RecordingWakeUpQueue(TimeProvider time) : IWakeUpQueue, IWak
 
     public Task CompleteAsync(ReceivedWakeUp wakeUp, CancellationToken cancellationToken)
     {
-        var key = (long)wakeUp.ReceiptHandle;
+        var key = KeyOf(wakeUp);
         _scheduled.TryRemove(key, out _);
         _locked.TryRemove(key, out _);
         return Task.CompletedTask;
@@ -73,7 +73,15 @@ public sealed class RecordingWakeUpQueue(TimeProvider time) : IWakeUpQueue, IWak
 
     public Task AbandonAsync(ReceivedWakeUp wakeUp, CancellationToken cancellationToken)
     {
-        _locked.TryRemove((long)wakeUp.ReceiptHandle, out _);
+        _locked.TryRemove(KeyOf(wakeUp), out _);
         return Task.CompletedTask;
+    }
+
+    private static long KeyOf(ReceivedWakeUp wakeUp) =>
+        (wakeUp.Receipt as Receipt)?.Key ?? throw new ArgumentException("The wake-up was not received from this queue.", nameof(wakeUp));
+
+    private sealed class Receipt(long key) : WakeUpReceipt
+    {
+        public long Key { get; } = key;
     }
 }

@@ -285,7 +285,7 @@ public sealed class SpoolModelRunner(ModelBackend backend)
         var ports = await backend.OpenAsync(_world.Time).ConfigureAwait(false);
         try
         {
-            var flusher = new DomainFlusher(ports.Spool, ports.WakeUps, _world.Time, NullLogger<DomainFlusher>.Instance);
+            var flusher = new DomainFlusher(new BackupMx.Core.Spool.SpoolLedger(ports.Spool, ports.Bodies, ports.WakeUps, _world.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), _world.Time, NullLogger<DomainFlusher>.Instance);
             await flusher.FlushAsync(domain, "operator request", CancellationToken.None).ConfigureAwait(false);
         }
         finally

@@ -1,0 +1,121 @@
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+
+namespace BackupMx.Core.Spool;
+
+/// <summary>
+/// Accepting one message into the spool, as one or more records (rule 1): each record's body is
+/// written before the record, and a record is refused unless its body was. Until every record is
+/// committed nothing may be woken; if any write fails, <see cref="UndoAsync"/> removes what was
+/// written, every record before any body, and keeps the body of a record it could not remove, since
+/// a record must never exist without its body.
+/// </summary>
+public sealed class Acceptance
+{
+    private readonly ISpoolStore _spool;
+    private readonly IBodyStore _bodies;
+    private readonly List<SpoolRecord> _committed = [];
+    private readonly List<string> _bodyIds = [];
+    private SpoolRecord? _uncertain;
+
+    internal Acceptance(ISpoolStore spool, IBodyStore bodies)
+    {
+        _spool = spool;
+        _bodies = bodies;
+    }
+
+    /// <summary>The records committed so far, in order.</summary>
+    public IReadOnlyList<SpoolRecord> Committed => _committed;
+
+    /// <summary>Writes the body of <paramref name="queueId"/> durably; returns its length.</summary>
+    public async Task<long> WriteBodyAsync(string queueId, Stream content, CancellationToken cancellationToken)
+    {
+        _bodyIds.Add(queueId);
+        return await _bodies.WriteAsync(queueId, content, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Creates the record, whose body this acceptance has written. A create that fails may still
+    /// have been stored (a lost response): the undo looks it up.
+    /// </summary>
+    /// <exception cref="SpoolConflictException">A record with this queue id exists already.</exception>
+    public async Task CommitAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!_bodyIds.Contains(record.QueueId))
+        {
+            throw new InvalidOperationException($"The body of {record.QueueId} must be written before its record.");
+        }
+
+        _uncertain = record;
+        await _spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+        _uncertain = null;
+        _committed.Add(record);
+    }
+
+    /// <summary>
+    /// Removes everything written, records before bodies. Not cancellable: the client may be gone,
+    /// but half-written mail must still be removed. Returns each failure with the queue id it concerns.
+    /// </summary>
+    public async Task<IReadOnlyList<(string QueueId, Exception Error)>> UndoAsync()
+    {
+        var failures = new List<(string, Exception)>();
+        var undeletedRecords = new HashSet<string>();
+        foreach (var record in _committed)
+        {
+            try
+            {
+                if (!await _spool.TryDeleteAsync(record, CancellationToken.None).ConfigureAwait(false))
+                {
+                    undeletedRecords.Add(record.QueueId);
+                }
+            }
+            catch (Exception ex)
+            {
+                undeletedRecords.Add(record.QueueId);
+                failures.Add((record.QueueId, ex));
+            }
+        }
+
+        if (_uncertain is { } uncertain)
+        {
+            // The queue id was made for this message, so a record with it is ours.
+            try
+            {
+                var stored = await _spool.GetAsync(uncertain.Domain, uncertain.QueueId, CancellationToken.None).ConfigureAwait(false);
+                if (stored is not null && !await _spool.TryDeleteAsync(stored, CancellationToken.None).ConfigureAwait(false))
+                {
+                    undeletedRecords.Add(uncertain.QueueId);
+                }
+            }
+            catch (Exception ex)
+            {
+                undeletedRecords.Add(uncertain.QueueId);
+                failures.Add((uncertain.QueueId, ex));
+            }
+        }
+
+        foreach (var id in _bodyIds)
+        {
+            // A record we could not delete keeps its body, so it stays deliverable rather than broken.
+            if (undeletedRecords.Contains(id))
+            {
+                continue;
+            }
+
+            try
+            {
+                await _bodies.DeleteAsync(id, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                failures.Add((id, ex));
+            }
+        }
+
+        _committed.Clear();
+        _uncertain = null;
+        _bodyIds.Clear();
+        return failures;
+    }
+}

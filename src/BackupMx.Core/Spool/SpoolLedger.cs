@@ -1,0 +1,569 @@
+// The spool ledger: the one owner of every state change of a spooled message.
+//
+// Intake, forwarding, DSN queueing, flushing, the sweep and the operator's hold,
+// release and delete all change a message through the methods below, named for
+// what they mean, and never write the stores themselves. The orderings that make
+// "250 means durable" (rule 1) and "state is the truth" (rule 2) hold are kept
+// here, once:
+//
+// - accept: the body, then the record; the wake-up only once the record is
+//   committed (Acceptance). A failed acceptance removes the record before the body.
+// - commit before schedule: a wake-up is scheduled only after the state it is to
+//   find is committed (a wake-up that arrived first would find the old state, do
+//   nothing, and be lost), and its token is then kept in the record so a flush,
+//   a hold or a delete can cancel it.
+// - finish and delete: the record is removed before the body, so no record ever
+//   exists without its body.
+// - claim: a worker holds a lease (LeaseOwner, LeaseExpiresAt) before it delivers.
+//   While the lease runs the stored due time is the lease's end, so pumps and sweeps
+//   pass the record by and a crashed worker's message is due again when it runs out.
+//   Only Claim and SaveOutcomes write it so; Release gives the record its real next
+//   attempt back.
+// - hold: a held message is not delivered, flushed or expired. Its due time is
+//   DateTimeOffset.MaxValue, so no pump lists it; release makes it due now and keeps
+//   its expiry, unless that has passed, in which case it gets one more day.
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Logging;
+
+namespace BackupMx.Core.Spool;
+
+public sealed partial class SpoolLedger(
+    ISpoolStore spool,
+    IBodyStore bodies,
+    IWakeUpQueue wakeUps,
+    TimeProvider time,
+    ILogger<SpoolLedger> logger)
+{
+    /// <summary>How long a released message whose expiry passed while it was held is kept: one more day.</summary>
+    public static readonly TimeSpan ReleaseGrace = TimeSpan.FromDays(1);
+
+    // Conditional writes tried on one request when the record changed under it.
+    private const int MaxWrites = 3;
+
+    /// <summary>The store's copy, or null (finished, never existed, or quarantined).</summary>
+    public Task<SpoolRecord?> FindAsync(string domain, string queueId, CancellationToken cancellationToken) =>
+        spool.GetAsync(domain, queueId, cancellationToken);
+
+    public IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken) =>
+        spool.ListDomainAsync(domain, cancellationToken);
+
+    public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) =>
+        spool.ListAllAsync(cancellationToken);
+
+    // ----- accept -----
+
+    /// <summary>Starts accepting one message (one or more records): bodies, then records, then wake-ups.</summary>
+    public Acceptance BeginAccept() => new(spool, bodies);
+
+    /// <summary>
+    /// Schedules the wake-up of a committed record at <paramref name="dueAt"/> and keeps its token in
+    /// the record. Scheduling failures propagate; a lost race on keeping the token only returns false,
+    /// because a token that is not kept costs no more than one redundant wake-up later.
+    /// </summary>
+    public async Task<bool> ScheduleWakeUpAsync(SpoolRecord record, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), dueAt, cancellationToken).ConfigureAwait(false);
+        if (token is null)
+        {
+            return true;
+        }
+
+        record.WakeUpToken = token;
+        return await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Makes a just-accepted record due now (its primary came back while it was written); false when
+    /// the record changed meanwhile (a flush or a sweep, which also woke it).
+    /// </summary>
+    public Task<bool> MakeDueNowAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        record.NextAttemptAt = now;
+        return spool.TryUpdateAsync(record, cancellationToken);
+    }
+
+    // ----- claim, outcomes, release, finish -----
+
+    /// <summary>
+    /// Claims <paramref name="record"/> (the caller's copy, fresh or listed) for <paramref name="owner"/>
+    /// until <paramref name="now"/> + <paramref name="leaseDuration"/>. A record changed under the claim
+    /// without being claimed (its wake-up token saved after the wake-up was read, say) is read again and
+    /// judged again, a few times. <paramref name="isDue"/> says whether the record may be attempted now.
+    /// </summary>
+    public async Task<ClaimResult> ClaimAsync(
+        SpoolRecord record,
+        string owner,
+        DateTimeOffset now,
+        TimeSpan leaseDuration,
+        Func<SpoolRecord, bool> isDue,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(isDue);
+        for (var claim = 1; ; claim++)
+        {
+            if (record.IsLeased(now))
+            {
+                return new ClaimResult(ClaimStatus.Busy, record);
+            }
+
+            if (record.IsHeld || !isDue(record))
+            {
+                return new ClaimResult(ClaimStatus.NotDue, record);
+            }
+
+            record.LeaseOwner = owner;
+            record.LeaseExpiresAt = now + leaseDuration;
+
+            // While leased the record is not due, so pumps and sweeps pass it by; if this worker
+            // dies, the record becomes due again when the lease runs out.
+            record.NextAttemptAt = record.LeaseExpiresAt.Value;
+            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                return new ClaimResult(ClaimStatus.Claimed, record);
+            }
+
+            if (claim == MaxWrites)
+            {
+                return new ClaimResult(ClaimStatus.Busy, record);
+            }
+
+            var current = await spool.GetAsync(record.Domain, record.QueueId, cancellationToken).ConfigureAwait(false);
+            if (current is null)
+            {
+                return new ClaimResult(ClaimStatus.NotFound, null);
+            }
+
+            record = current;
+        }
+    }
+
+    /// <summary>The primary accepted <paramref name="recipient"/>; <paramref name="notify"/>: a "relayed" DSN is owed.</summary>
+    public static void RecordDelivered(RecipientState recipient, DateTimeOffset now, bool notify)
+    {
+        ArgumentNullException.ThrowIfNull(recipient);
+        recipient.Status = RecipientStatus.Delivered;
+        recipient.CompletedAt = now;
+
+        // Marked in the same write as the delivery, so a crash before the DSN is queued
+        // leaves the record unfinished and the next wake-up queues it.
+        recipient.NeedsNotification = notify;
+    }
+
+    /// <summary>
+    /// <paramref name="recipient"/> failed for good with <paramref name="status"/>; a DSN is owed unless
+    /// the record may not notify (rule 5) or the recipient did not ask for one.
+    /// </summary>
+    public static void RecordFailed(SpoolRecord record, RecipientState recipient, string? status, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(recipient);
+        recipient.Status = RecipientStatus.Failed;
+        recipient.FailureStatus = status;
+        recipient.CompletedAt = now;
+        recipient.NeedsNotification = MayNotify(record) && recipient.WantsFailureNotice;
+    }
+
+    /// <summary>Failed for good without any notice: the message can never be delivered and no DSN could say more.</summary>
+    public static void RecordUndeliverable(RecipientState recipient, string status, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(recipient);
+        recipient.Status = RecipientStatus.Failed;
+        recipient.FailureStatus = status;
+        recipient.CompletedAt = now;
+    }
+
+    /// <summary>The reply and host an attempt got for <paramref name="recipient"/>, whatever its outcome.</summary>
+    public static void RecordReply(RecipientState recipient, SmtpReply reply, string? remoteHost)
+    {
+        ArgumentNullException.ThrowIfNull(recipient);
+        recipient.LastReply = reply;
+        recipient.RemoteHost = remoteHost;
+    }
+
+    /// <summary>Past retention: every pending recipient fails with 4.4.7. Returns them.</summary>
+    public static IReadOnlyList<RecipientState> Expire(SpoolRecord record, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var expired = record.PendingRecipients.ToList();
+        foreach (var recipient in expired)
+        {
+            RecordFailed(record, recipient, "4.4.7", now);
+        }
+
+        return expired;
+    }
+
+    /// <summary>
+    /// The end of an attempt that left recipients pending: the next attempt is
+    /// <paramref name="nextAttemptAt"/>, and a failed attempt counts towards the retry schedule.
+    /// </summary>
+    public static void RecordAttempt(SpoolRecord record, DateTimeOffset now, string? lastError, DateTimeOffset nextAttemptAt, bool countsAsFailure)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        record.LastAttemptAt = now;
+        record.LastError = lastError;
+        if (countsAsFailure)
+        {
+            record.Attempts++;
+        }
+
+        record.NextAttemptAt = nextAttemptAt;
+    }
+
+    /// <summary>The end of an attempt that left nothing pending.</summary>
+    public static void RecordCompletedAttempt(SpoolRecord record, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        record.LastAttemptAt = now;
+        record.LastError = null;
+    }
+
+    /// <summary>The DSN owed for <paramref name="recipients"/> is queued: they are owed nothing more.</summary>
+    public static void RecordNoticeQueued(IEnumerable<RecipientState> recipients)
+    {
+        ArgumentNullException.ThrowIfNull(recipients);
+        foreach (var recipient in recipients)
+        {
+            recipient.NeedsNotification = false;
+        }
+    }
+
+    /// <summary>The DSN could not be queued: the record is due again at <paramref name="retryAt"/> to try it again.</summary>
+    public static void RecordNoticeFailed(SpoolRecord record, DateTimeOffset retryAt)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        record.NextAttemptAt = retryAt;
+    }
+
+    /// <summary>Never a DSN to the null sender, never a DSN about a DSN (rule 5); NOTIFY decides the rest (RFC 3461 §4.1).</summary>
+    public static bool MayNotify(SpoolRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return record.Kind == MessageKind.Relay && record.Sender.Length > 0;
+    }
+
+    /// <summary>
+    /// Commits the outcomes recorded so far while keeping the lease, so the record stays the claimant's
+    /// and a flush still passes it by. A crash from here on finds it due at the lease's end, with its
+    /// answered recipients answered. False when the claim was lost.
+    /// </summary>
+    public async Task<bool> SaveOutcomesAsync(SpoolRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var next = record.NextAttemptAt;
+        record.NextAttemptAt = record.LeaseExpiresAt ?? next;
+        try
+        {
+            return await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            record.NextAttemptAt = next;
+        }
+    }
+
+    /// <summary>
+    /// Ends the claim: a finished record is finished (<see cref="FinishAsync"/>), any other is committed
+    /// with its next attempt and only then given a wake-up for it. The writes are not cancellable: the
+    /// attempt's outcome must be kept even when the host is stopping.
+    /// </summary>
+    public async Task<ReleaseResult> ReleaseAsync(SpoolRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        record.LeaseOwner = null;
+        record.LeaseExpiresAt = null;
+
+        if (record.IsFinished)
+        {
+            return new ReleaseResult(await FinishAsync(record).ConfigureAwait(false) ? ReleaseStatus.Finished : ReleaseStatus.LostClaim);
+        }
+
+        // Commit first, then schedule: a wake-up must never find the record still leased.
+        if (!await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false))
+        {
+            return new ReleaseResult(ReleaseStatus.LostClaim);
+        }
+
+        try
+        {
+            await ScheduleWakeUpAsync(record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The sweep re-schedules due records whose wake-up is missing.
+            return new ReleaseResult(ReleaseStatus.Deferred, ex);
+        }
+
+        return new ReleaseResult(ReleaseStatus.Deferred);
+    }
+
+    /// <summary>Removes a finished record, then its body. False when the record changed meanwhile (it stays).</summary>
+    public async Task<bool> FinishAsync(SpoolRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!await spool.TryDeleteAsync(record, CancellationToken.None).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        await bodies.DeleteAsync(record.QueueId, CancellationToken.None).ConfigureAwait(false);
+        return true;
+    }
+
+    // ----- flush, lost wake-ups -----
+
+    /// <summary>
+    /// Makes one relayed message due now with its retry count reset (rule 7); <paramref name="listed"/>
+    /// is the caller's copy (a stale one costs a read). A leased message is being delivered and needs
+    /// no nudge; a held one waits for its release; one already due that never failed has a wake-up on
+    /// its way. "Due now" is committed before its old wake-up is cancelled and a new one scheduled.
+    /// </summary>
+    public async Task<FlushResult> FlushAsync(SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(listed);
+        var record = listed;
+        for (var attempt = 0; attempt < MaxWrites && record is not null; attempt++)
+        {
+            if (record.Kind != MessageKind.Relay || !record.PendingRecipients.Any() || record.IsLeased(now) || record.IsHeld)
+            {
+                return FlushResult.NotFlushed;
+            }
+
+            if (record.NextAttemptAt <= now && record.Attempts == 0)
+            {
+                return FlushResult.NotFlushed;
+            }
+
+            var oldToken = record.WakeUpToken;
+            record.NextAttemptAt = now;
+            record.Attempts = 0;
+            record.WakeUpToken = null;
+            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                (string, Exception)? cancelFailure = null;
+                if (oldToken is not null && await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false) is { } cancelError)
+                {
+                    cancelFailure = (oldToken, cancelError);
+                }
+
+                await ScheduleWakeUpAsync(record, now, cancellationToken).ConfigureAwait(false);
+                return new FlushResult(true, cancelFailure);
+            }
+
+            record = await spool.GetAsync(listed.Domain, listed.QueueId, cancellationToken).ConfigureAwait(false);
+        }
+
+        return FlushResult.NotFlushed;
+    }
+
+    /// <summary>
+    /// Gives a record whose wake-up went missing a new one due at <paramref name="now"/> (rule 2). The
+    /// record's state is already committed; only the wake-up and its token are new.
+    /// </summary>
+    public Task<bool> RescheduleLostWakeUpAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken) =>
+        ScheduleWakeUpAsync(record, now, cancellationToken);
+
+    // ----- hold, release, delete -----
+
+    /// <summary>
+    /// Holds a message: it is not delivered, flushed or expired until released. A message being
+    /// delivered (leased) cannot be held until its attempt ends.
+    /// </summary>
+    public async Task<LedgerChange> HoldAsync(string domain, string queueId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        for (var attempt = 0; attempt < MaxWrites; attempt++)
+        {
+            var record = await spool.GetAsync(domain, queueId, cancellationToken).ConfigureAwait(false);
+            if (record is null)
+            {
+                return LedgerChange.NotFound;
+            }
+
+            if (record.IsHeld)
+            {
+                return LedgerChange.Unchanged;
+            }
+
+            if (record.IsLeased(now))
+            {
+                return LedgerChange.Busy;
+            }
+
+            var oldToken = record.WakeUpToken;
+            record.HeldAt = now;
+            record.NextAttemptAt = DateTimeOffset.MaxValue;
+            record.WakeUpToken = null;
+            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                if (oldToken is not null)
+                {
+                    await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
+                }
+
+                LogHeld(logger, queueId, domain);
+                return LedgerChange.Done;
+            }
+        }
+
+        return LedgerChange.Busy;
+    }
+
+    /// <summary>
+    /// Releases a held message: due now, with the expiry given, or else its own unless that has
+    /// passed, in which case it gets one more day (<see cref="ReleaseGrace"/>).
+    /// </summary>
+    public async Task<LedgerChange> ReleaseHeldAsync(string domain, string queueId, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        for (var attempt = 0; attempt < MaxWrites; attempt++)
+        {
+            var record = await spool.GetAsync(domain, queueId, cancellationToken).ConfigureAwait(false);
+            if (record is null)
+            {
+                return LedgerChange.NotFound;
+            }
+
+            if (!record.IsHeld)
+            {
+                return LedgerChange.Unchanged;
+            }
+
+            var released = record with
+            {
+                ExpiresAt = expiresAt ?? (record.ExpiresAt > now ? record.ExpiresAt : now + ReleaseGrace),
+                HeldAt = null,
+                NextAttemptAt = now,
+            };
+            if (await spool.TryUpdateAsync(released, cancellationToken).ConfigureAwait(false))
+            {
+                LogReleased(logger, queueId, domain, released.ExpiresAt);
+                try
+                {
+                    await ScheduleWakeUpAsync(released, now, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogReleasedWakeUpFailed(logger, ex, queueId);
+                }
+
+                return LedgerChange.Done;
+            }
+        }
+
+        return LedgerChange.Busy;
+    }
+
+    /// <summary>
+    /// Deletes a message without delivering it or sending any notice: the record, then its body, then
+    /// its pending wake-up (best effort). A message being delivered (leased) cannot be deleted until its
+    /// attempt ends.
+    /// </summary>
+    public async Task<LedgerChange> DeleteAsync(string domain, string queueId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        for (var attempt = 0; attempt < MaxWrites; attempt++)
+        {
+            var record = await spool.GetAsync(domain, queueId, cancellationToken).ConfigureAwait(false);
+            if (record is null)
+            {
+                return LedgerChange.NotFound;
+            }
+
+            if (record.IsLeased(now))
+            {
+                return LedgerChange.Busy;
+            }
+
+            if (await spool.TryDeleteAsync(record, cancellationToken).ConfigureAwait(false))
+            {
+                await bodies.DeleteAsync(queueId, CancellationToken.None).ConfigureAwait(false);
+                if (record.WakeUpToken is { } token)
+                {
+                    await CancelQuietlyAsync(token, CancellationToken.None).ConfigureAwait(false);
+                }
+
+                LogDeleted(logger, queueId, domain);
+                return LedgerChange.Done;
+            }
+        }
+
+        return LedgerChange.Busy;
+    }
+
+    private async Task<Exception?> CancelQuietlyAsync(string token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await wakeUps.CancelAsync(token, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A stale wake-up finds the record not due (or leased, or held) and does nothing.
+            return ex;
+        }
+    }
+
+    [LoggerMessage(EventId = 1950, Level = LogLevel.Information, Message = "Held {QueueId} for {Domain}; it is not delivered or expired until released")]
+    private static partial void LogHeld(ILogger logger, string queueId, string domain);
+
+    [LoggerMessage(EventId = 1951, Level = LogLevel.Information, Message = "Released {QueueId} for {Domain}; due now, expires {ExpiresAt}")]
+    private static partial void LogReleased(ILogger logger, string queueId, string domain, DateTimeOffset expiresAt);
+
+    [LoggerMessage(EventId = 1952, Level = LogLevel.Warning, Message = "Deleted {QueueId} for {Domain} without delivering it")]
+    private static partial void LogDeleted(ILogger logger, string queueId, string domain);
+
+    [LoggerMessage(EventId = 1953, Level = LogLevel.Warning, Message = "Could not schedule the wake-up of released {QueueId}; the sweep will")]
+    private static partial void LogReleasedWakeUpFailed(ILogger logger, Exception exception, string queueId);
+}
+
+public enum ClaimStatus
+{
+    Claimed,
+    NotFound,
+    NotDue,
+    Busy,
+}
+
+/// <param name="Record">The claimed record (or the last copy read); null when it no longer exists.</param>
+public readonly record struct ClaimResult(ClaimStatus Status, SpoolRecord? Record);
+
+public enum ReleaseStatus
+{
+    /// <summary>Committed with its next attempt (and a wake-up, unless <see cref="ReleaseResult.WakeUpError"/>).</summary>
+    Deferred,
+
+    /// <summary>Every recipient answered and notified: the record and its body are gone.</summary>
+    Finished,
+
+    /// <summary>The record changed under the claim (its lease ran out and someone else took it).</summary>
+    LostClaim,
+}
+
+/// <param name="WakeUpError">Why the next wake-up could not be scheduled; the sweep will.</param>
+public readonly record struct ReleaseResult(ReleaseStatus Status, Exception? WakeUpError = null);
+
+/// <param name="CancelFailure">The old wake-up that could not be cancelled, and why; it will find the record changed and do nothing.</param>
+public readonly record struct FlushResult(bool Flushed, (string Token, Exception Error)? CancelFailure = null)
+{
+    public static FlushResult NotFlushed => default;
+}
+
+/// <summary>The outcome of an operator's change (hold, release, delete).</summary>
+public enum LedgerChange
+{
+    Done,
+
+    /// <summary>Already in the state asked for (held, or not held).</summary>
+    Unchanged,
+
+    NotFound,
+
+    /// <summary>Being delivered right now, or changed under every try: try again later.</summary>
+    Busy,
+}
