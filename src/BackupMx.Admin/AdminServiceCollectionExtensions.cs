@@ -1,0 +1,39 @@
+using BackupMx.Core.Configuration;
+using BackupMx.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+
+namespace BackupMx.Admin;
+
+public static class AdminServiceCollectionExtensions
+{
+    /// <summary>
+    /// The admin HTTP endpoint of embedded mode on <c>BackupMx:Admin:Endpoint</c>: <c>/metrics</c>
+    /// (the relay's "BackupMx" meter in Prometheus text), <c>/healthz</c>, <c>/readyz</c> (SMTP
+    /// listening, spool writable) and the dashboard at <c>/</c>. Needs the embedded composition
+    /// (Core, the local spool, the SMTP receiver).
+    /// </summary>
+    public static IServiceCollection AddBackupMxAdmin(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<AdminOptions>()
+            .BindChecked(configuration.GetSection(AdminOptions.SectionName))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
+
+        services.AddMetrics();
+        services.TryAddSingleton<SpoolGauges>();
+        services.TryAddSingleton<SpoolGaugeRefresher>();
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(Core.Telemetry.Name).AddPrometheusExporter());
+
+        services.AddHealthChecks()
+            .AddCheck<SmtpListeningHealthCheck>(SmtpListeningHealthCheck.Name, tags: [AdminHttpServer.ReadyTag])
+            .AddCheck<SpoolWritableHealthCheck>(SpoolWritableHealthCheck.Name, tags: [AdminHttpServer.ReadyTag]);
+
+        services.TryAddSingleton<AdminHttpServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<AdminHttpServer>());
+        return services;
+    }
+}
