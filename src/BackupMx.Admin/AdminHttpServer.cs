@@ -164,7 +164,7 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
         app.MapGet("/assets/admin.css", context => Send(context, Assets.Css, "text/css; charset=utf-8"));
         app.MapGet("/assets/admin.js", context => Send(context, Assets.Script, "text/javascript; charset=utf-8"));
 
-        app.MapGet("/login", context => Send(context, DashboardPages.Login(hostName, failed: false)));
+        app.MapGet("/login", context => Send(context, pages.Login(failed: false)));
         app.MapPost("/login", async context =>
         {
             var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
@@ -183,7 +183,7 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
             {
                 Log.Refused(_logger, "POST", "/login", Client(context), "wrong token");
                 context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                await Send(context, DashboardPages.Login(hostName, failed: true)).ConfigureAwait(false);
+                await Send(context, pages.Login(failed: true)).ConfigureAwait(false);
                 return;
             }
 

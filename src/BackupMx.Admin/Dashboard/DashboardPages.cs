@@ -116,7 +116,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         return Page(queueId, hostName, b.ToString(), RefreshSeconds);
     }
 
-    public static string Login(string hostName, bool failed)
+    public string Login(bool failed)
     {
         var b = new StringBuilder();
         b.Append("<h1>Sign in</h1>\n");
@@ -125,7 +125,9 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
             b.Append("<p class=\"problem\" role=\"alert\" id=\"login-error\">That token is not the one configured in BackupMx:Admin:Token.</p>\n");
         }
 
-        b.Append("<form method=\"post\" action=\"/login\">\n<p><label for=\"token\">Admin token (BackupMx:Admin:Token)</label><br>\n")
+        b.Append("<form method=\"post\" action=\"/login\">\n")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">\n")
+            .Append("<p><label for=\"token\">Admin token (BackupMx:Admin:Token)</label><br>\n")
             .Append("<input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"current-password\" required autofocus")
             .Append(failed ? " aria-describedby=\"login-error\"" : "").Append("></p>\n")
             .Append("<p><button type=\"submit\">Sign in</button></p>\n</form>\n");
