@@ -104,7 +104,9 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
             var headers = context.Response.Headers;
             headers.CacheControl = "no-store";
             headers.XContentTypeOptions = "nosniff";
-            headers["Referrer-Policy"] = "no-referrer";
+            // "same-origin", not "no-referrer": with no referrer a browser sends "Origin: null" on a POST,
+            // which the cross-site check must refuse; other sites still get no address of ours.
+            headers["Referrer-Policy"] = "same-origin";
             headers.XFrameOptions = "DENY";
             headers.ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
             var path = context.Request.Path.Value ?? "/";
@@ -113,7 +115,7 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
             // say only "Healthy" or "Unhealthy" unless the request is authorised.
             var probe = path is "/healthz" or "/readyz";
             var refusal = access.Refusal(context);
-            if (refusal is not null && !probe && path != "/login" && !path.StartsWith("/assets/", StringComparison.Ordinal))
+            if (refusal is not null && !probe && path is not ("/login" or "/favicon.ico") && !path.StartsWith("/assets/", StringComparison.Ordinal))
             {
                 Log.Refused(_logger, context.Request.Method, path, Client(context), refusal);
                 if (access.TokenRequired && WantsHtml(context.Request) && HttpMethods.IsGet(context.Request.Method))
@@ -163,6 +165,13 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
 
         app.MapGet("/assets/admin.css", context => Send(context, Assets.Css, "text/css; charset=utf-8"));
         app.MapGet("/assets/admin.js", context => Send(context, Assets.Script, "text/javascript; charset=utf-8"));
+
+        // Browsers ask for it on every page; no icon, and no 404 in their consoles.
+        app.MapGet("/favicon.ico", context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+            return Task.CompletedTask;
+        });
 
         app.MapGet("/login", context => Send(context, pages.Login(failed: false)));
         app.MapPost("/login", async context =>

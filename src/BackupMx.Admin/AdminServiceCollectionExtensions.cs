@@ -26,7 +26,10 @@ public static class AdminServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton<SpoolGauges>();
         services.TryAddSingleton<SpoolGaugeRefresher>();
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(Core.Telemetry.Name).AddPrometheusExporter());
+        // No cached scrape: the exporter would otherwise answer the same text for 300 ms, so a scrape
+        // right after a change (a flush, a delivery) would miss it. The spool read behind the gauges
+        // has its own limit (SpoolGaugeRefresher).
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(Core.Telemetry.Name).AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
 
         services.AddHealthChecks()
             .AddCheck<SmtpListeningHealthCheck>(SmtpListeningHealthCheck.Name, tags: [AdminHttpServer.ReadyTag])

@@ -28,7 +28,7 @@ internal static class Assets
         caption { text-align: left; padding: .25rem 0; color: #3d4651; }
         th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #c4ccd6; vertical-align: top; }
         th { background: #f0f3f7; }
-        td.num { text-align: right; font-variant-numeric: tabular-nums; }
+        td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
         .state-down { color: #a4161a; font-weight: 700; }
         .state-up { color: #1b5e20; font-weight: 700; }
         .state-unknown { color: #3d4651; }

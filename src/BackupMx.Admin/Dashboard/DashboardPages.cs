@@ -23,7 +23,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         RefreshControl(b);
         b.Append("<div id=\"live\">\n");
         b.Append("<table id=\"domains\">\n<caption>Domains, as of ").Append(E(Time(now))).Append("</caption>\n<thead><tr>")
-            .Append("<th scope=\"col\">Domain</th><th scope=\"col\">Messages</th><th scope=\"col\">Recipients</th><th scope=\"col\">Oldest</th>")
+            .Append("<th scope=\"col\">Domain</th><th scope=\"col\" class=\"num\">Messages</th><th scope=\"col\" class=\"num\">Recipients</th><th scope=\"col\">Oldest</th>")
             .Append("<th scope=\"col\">Primary</th><th scope=\"col\">Since</th><th scope=\"col\">Last error</th><th scope=\"col\">Action</th></tr></thead>\n<tbody>\n");
         foreach (var d in domains)
         {
@@ -68,7 +68,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         {
             b.Append("<table id=\"messages\">\n<caption>").Append(messages.Count.ToString(CultureInfo.InvariantCulture)).Append(" message(s), as of ").Append(E(Time(now))).Append("</caption>\n<thead><tr>")
                 .Append("<th scope=\"col\">Queue id</th><th scope=\"col\">Sender</th><th scope=\"col\">Waiting recipients</th><th scope=\"col\">Received</th>")
-                .Append("<th scope=\"col\">Next attempt</th><th scope=\"col\">Attempts</th><th scope=\"col\">Size</th><th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n");
+                .Append("<th scope=\"col\">Next attempt</th><th scope=\"col\" class=\"num\">Attempts</th><th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n");
             foreach (var m in messages)
             {
                 b.Append(CultureInfo.InvariantCulture, $"<tr data-queue-id=\"{E(m.QueueId)}\">")
