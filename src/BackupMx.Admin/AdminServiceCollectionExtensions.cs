@@ -1,3 +1,4 @@
+using BackupMx.Admin.Notifications;
 using BackupMx.Core.Configuration;
 using BackupMx.Telemetry;
 using Microsoft.Extensions.Configuration;
@@ -34,6 +35,14 @@ public static class AdminServiceCollectionExtensions
         services.AddHealthChecks()
             .AddCheck<SmtpListeningHealthCheck>(SmtpListeningHealthCheck.Name, tags: [AdminHttpServer.ReadyTag])
             .AddCheck<SpoolWritableHealthCheck>(SpoolWritableHealthCheck.Name, tags: [AdminHttpServer.ReadyTag]);
+
+        services.AddOptions<NotificationOptions>()
+            .BindChecked(configuration.GetSection(NotificationOptions.SectionName))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NotificationOptions>, NotificationOptionsValidator>());
+        services.AddOptions<List<NotifiedDomain>>().Configure(list => configuration.GetSection("BackupMx:Domains").Bind(list));
+        services.TryAddSingleton<WebhookClient>();
+        services.AddHostedService<OutageNotifier>();
 
         services.TryAddSingleton<AdminHttpServer>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminHttpServer>());

@@ -21,4 +21,16 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 8505, Level = LogLevel.Error, Message = "Admin request {Method} {Path} failed")]
     public static partial void RequestFailed(ILogger logger, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 8510, Level = LogLevel.Information, Message = "Outage notice '{Event}' for {Domain} due: {Waiting} message(s) waiting, {Delivered} delivered")]
+    public static partial void NoticeDue(ILogger logger, string @event, string domain, int waiting, int delivered);
+
+    [LoggerMessage(EventId = 8511, Level = LogLevel.Warning, Message = "Outage notice '{Event}' for {Domain} by {Channel} failed (attempt {Attempts}): {Error}; next try in {Delay}")]
+    public static partial void NoticeFailed(ILogger logger, string @event, string domain, string channel, int attempts, string error, TimeSpan delay);
+
+    [LoggerMessage(EventId = 8512, Level = LogLevel.Error, Message = "Outage notice '{Event}' for {Domain} by {Channel} given up after {Attempts} attempt(s): {Error}")]
+    public static partial void NoticeGivenUp(ILogger logger, string @event, string domain, string channel, int attempts, string error);
+
+    [LoggerMessage(EventId = 8513, Level = LogLevel.Error, Message = "Outage notices: a look at the domains failed; trying again at the next interval")]
+    public static partial void NotifierCheckFailed(ILogger logger, Exception exception);
 }
