@@ -9,7 +9,7 @@ namespace BackupMx.Admin.Tests;
 public sealed class NotificationTests
 {
     [Fact]
-    public async Task Outage_OneNoticePerOutage_RecoveryWithCounts_NothingForDomainThatStayedUp()
+    public async Task Outage_OneNoticePerOutageThenReminder_RecoveryWithCounts_NothingForDomainThatStayedUp()
     {
         await using var hook = await WebhookReceiver.StartAsync(failFirst: 1);
         await using var sink = new FakePrimary { ServerName = "mx.owners.test" };
@@ -24,6 +24,7 @@ public sealed class NotificationTests
             $"--BackupMx:Domains:1:Primary=127.0.0.1:{steady.Port}",
             "--BackupMx:Domains:1:NotifyAddresses:0=owner@owners.test",
             $"--BackupMx:Notifications:Webhook={hook.Url}",
+            "--BackupMx:Notifications:Reminder=00:30:00",
             $"--BackupMx:Bounce:SmartHost=127.0.0.1:{sink.Port}");
         await rig.SpoolWithPrimaryDownAsync(2);
         Assert.True((await SmtpSender.SendAsync(rig.SmtpPort, "alice@sender.test", ["carol@steady.example"], AdminRig.Message(9, "steady.example"))).Accepted);
@@ -52,33 +53,41 @@ public sealed class NotificationTests
         Assert.Contains("Auto-Submitted: auto-generated\r\n", text, StringComparison.Ordinal);
         Assert.Contains("Subject: Mail for outage.example is being held", text, StringComparison.Ordinal);
 
+        // Still down half an hour after the notice: one reminder (daily by default).
+        await AdvanceUntilAsync(rig, () => hook.Notices.Count >= 2 && sink.Messages.Count >= 2);
+        var reminder = hook.Notices.ToArray()[1];
+        Assert.Equal("reminder", reminder.GetProperty("event").GetString());
+        Assert.Equal(2, reminder.GetProperty("waiting").GetInt32());
+
         // The primary is back: the next probe flushes, and the next look reports the backlog delivered.
         await rig.Primary.StartAsync();
-        await AdvanceUntilAsync(rig, () => hook.Notices.Count >= 2 && sink.Messages.Count >= 2);
+        await AdvanceUntilAsync(rig, () => hook.Notices.Count >= 3 && sink.Messages.Count >= 3);
         await rig.Primary.WaitForMessagesAsync(2, TimeSpan.FromSeconds(30));
-        var recovered = hook.Notices.ToArray()[1];
+        var recovered = hook.Notices.ToArray()[2];
         Assert.Equal("recovered", recovered.GetProperty("event").GetString());
         Assert.Equal(2, recovered.GetProperty("delivered").GetInt32());
-        Assert.InRange(recovered.GetProperty("longestWaitSeconds").GetInt64(), 15 * 60, 2 * 60 * 60);
+        // At least the 5 minutes to the notice and the 30 to the reminder, all of which the messages waited.
+        Assert.InRange(recovered.GetProperty("longestWaitSeconds").GetInt64(), 35 * 60, 3 * 60 * 60);
         Assert.Contains("delivered the 2 message(s)", recovered.GetProperty("text").GetString(), StringComparison.Ordinal);
 
         // Nothing about the domain whose primary stayed up, by either channel.
         Assert.DoesNotContain(hook.Notices, n => n.GetProperty("domain").GetString() == "steady.example");
         Assert.DoesNotContain(sink.Messages, m => m.AcceptedRecipients.Contains("owner@owners.test"));
-        Assert.Equal(2, sink.Messages.Count);
+        Assert.Equal(3, sink.Messages.Count);
+        Assert.Equal(3, hook.Notices.Count);
     }
 
     // Fake time moves only when the test moves it, and the notifier's loop must get to run between
     // steps: half a minute at a time, with a moment of real time after each.
     private static async Task AdvanceUntilAsync(AdminRig rig, Func<bool> condition)
     {
-        for (var i = 0; i < 120 && !condition(); i++)
+        for (var i = 0; i < 240 && !condition(); i++)
         {
             rig.Time.Advance(TimeSpan.FromSeconds(30));
             await Task.Delay(150);
         }
 
-        Assert.True(condition(), "not reached within an hour of fake time");
+        Assert.True(condition(), "not reached within two hours of fake time");
     }
 
     [Fact]
