@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace BackupMx.Admin;
 
@@ -30,7 +31,7 @@ public static class AdminServiceCollectionExtensions
         // No cached scrape: the exporter would otherwise answer the same text for 300 ms, so a scrape
         // right after a change (a flush, a delivery) would miss it. The spool read behind the gauges
         // has its own limit (SpoolGaugeRefresher).
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(Core.Telemetry.Name).AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("backupmx-server")).WithMetrics(m => m.AddMeter(Core.Telemetry.Name).AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
 
         services.AddHealthChecks()
             .AddCheck<SmtpListeningHealthCheck>(SmtpListeningHealthCheck.Name, tags: [AdminHttpServer.ReadyTag])
