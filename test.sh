@@ -5,7 +5,8 @@
 # a real Postfix as the primary (scripts/check-real-primary.sh: the envelope and
 # bytes the relay sends, read back from Postfix's log and queue files),
 # and the whole .NET test suite, including the Azure adapters against Azurite
-# (installed here from tools/azurite on first use and started by the test fixture).
+# (installed here from tools/azurite on first use and started by the test fixture),
+# and the admin dashboard in Debian's headless Chromium (installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +20,23 @@ if ! command -v systemd-analyze >/dev/null; then
   echo "== installing systemd (systemd-analyze)"
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+fi
+
+# The dashboard's browser test drives Debian's Chromium (no browser is downloaded at run time).
+if [ -z "${BACKUPMX_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Chromium (apt-get install chromium)"
+    apt_log="$(mktemp)"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >"$apt_log" 2>&1 \
+        || { DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$apt_log" 2>&1 \
+          && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >>"$apt_log" 2>&1; }; }; then
+      tail -n 20 "$apt_log" >&2
+      echo "could not install chromium; the dashboard's browser test will fail" >&2
+    fi
+    rm -f "$apt_log"
+  else
+    echo "Chromium is missing and cannot be installed here (not root on Debian): the dashboard's browser test will fail; install chromium or set BACKUPMX_CHROMIUM" >&2
+  fi
 fi
 
 echo "== infrastructure checks"

@@ -55,6 +55,7 @@ say "starting the relay on 127.0.0.1:${port} with a base64 PKCS#12 certificate f
   export DOTNET_ENVIRONMENT=Production
   export BackupMx__HostName="${host}"
   export BackupMx__Smtp__Endpoints__0="127.0.0.1:${port}"
+  export BackupMx__Admin__Endpoint=""
   export BackupMx__Smtp__TlsCertificatePath="${work}/tls-certificate"
   export BackupMx__Domains__0__Name=example.test
   export BackupMx__Domains__0__Primary="127.0.0.1:${primary_port}"

@@ -78,6 +78,7 @@ mkdir -p "$work/relay"
   --BackupMx:Domains:0:Name=example.test \
   --BackupMx:Domains:0:Primary=127.0.0.1:$primary_port \
   --BackupMx:Spool:Path="$work/spool" \
+  --BackupMx:Admin:Endpoint= \
   --Logging:LogLevel:Default=Warning >"$work/relay.log" 2>&1) &
 relay_pid=$!
 

@@ -1,3 +1,4 @@
+using BackupMx.Admin;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using BackupMx.Delivery;
@@ -22,6 +23,7 @@ public static class EmbeddedHost
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
         services.AddBackupMxSmtpReceiver(configuration);
+        services.AddBackupMxAdmin(configuration);
 
         // Large bodies wait in the spool's folder while they arrive, on the disk they are stored to.
         services.AddOptions<SmtpReceiverOptions>().PostConfigure<IOptions<BackupMxOptions>>(

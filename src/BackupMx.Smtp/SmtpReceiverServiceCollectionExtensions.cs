@@ -44,6 +44,7 @@ public static class SmtpReceiverServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton<ConnectionAcceptor>();
         services.TryAddSingleton(sp => new TlsCertificateMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new SmtpReceiverStatus(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton<SmtpReceiver>();
         services.AddHostedService<SmtpReceiverHostedService>();
         return services;

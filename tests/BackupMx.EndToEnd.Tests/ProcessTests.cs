@@ -27,6 +27,7 @@ public sealed class ProcessTests
                 "--BackupMx:Domains:0:Name=example.test",
                 $"--BackupMx:Domains:0:Primary=127.0.0.1:{primaryPort}",
                 $"--BackupMx:Spool:Path={spool.Path}",
+                "--BackupMx:Admin:Endpoint=",
             },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -303,6 +304,9 @@ public sealed class ProcessTests
         {
             start.ArgumentList.Add(arg);
         }
+
+        // Off: tests run side by side, and the admin endpoint's default port is fixed.
+        start.ArgumentList.Add("--BackupMx:Admin:Endpoint=");
 
         return start;
     }

@@ -40,6 +40,9 @@ internal sealed class RelayHost : IAsyncDisposable
             $"--BackupMx:Domains:0:Primary=127.0.0.1:{primaryPort}",
             $"--BackupMx:Spool:Path={spoolPath}",
             "--BackupMx:Delivery:Timeout=00:00:10",
+
+            // Off: tests run side by side, and the admin endpoint's default port is fixed.
+            "--BackupMx:Admin:Endpoint=",
         };
         if (bounceSmartHostPort is { } bounce)
         {

@@ -64,6 +64,9 @@ internal sealed class ServerProcess : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
+        // Off: tests run side by side, and the admin endpoint's default port is fixed.
+        start.ArgumentList.Add("--BackupMx:Admin:Endpoint=");
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
         _process = process;
         Starts++;

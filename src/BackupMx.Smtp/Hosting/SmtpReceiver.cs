@@ -50,6 +50,7 @@ internal sealed class SmtpReceiver(
     TimeProvider time,
     ConnectionAcceptor acceptor,
     TlsCertificateMetrics tlsMetrics,
+    SmtpReceiverStatus status,
     IOptions<BackupMxOptions> options,
     IOptions<SmtpReceiverOptions> receiverOptions,
     ILogger<SmtpReceiver> logger)
@@ -159,12 +160,14 @@ internal sealed class SmtpReceiver(
         tlsMetrics.Track(tls);
         var endpoints = string.Join(", ", smtp.EffectiveEndpoints);
         _watch = WatchAsync(_running, _listeners.Failure, endpoints);
+        status.Started(_listeners, endpoints);
         Log.Listening(logger, endpoints);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
+        status.Stopped();
         _certificate?.Dispose();
         if (_server is null || _listeners is null || _running is null)
         {
@@ -212,6 +215,7 @@ internal sealed class SmtpReceiver(
     private async Task WatchAsync(Task running, Task<Exception> listenerFailure, string endpoints)
     {
         var ended = await Task.WhenAny(running, listenerFailure).ConfigureAwait(false);
+        status.Stopped();
         if (_stopping)
         {
             // What ends during a stop we asked for is the stop's doing, not a failure.

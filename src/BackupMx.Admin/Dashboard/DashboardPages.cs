@@ -1,0 +1,204 @@
+using System.Globalization;
+using System.Text;
+using BackupMx.Core.Inspection;
+using BackupMx.Core.Ports;
+using static BackupMx.Admin.Dashboard.Html;
+
+namespace BackupMx.Admin.Dashboard;
+
+/// <summary>
+/// The dashboard's pages as HTML: the domains, one domain's messages, one message. The part that
+/// changes lives in <c>#live</c>, which the script swaps on refresh; controls in it have ids that
+/// stay the same from one refresh to the next, so keyboard focus survives.
+/// </summary>
+internal sealed class DashboardPages(string hostName, string formToken, TimeSpan refresh)
+{
+    private int RefreshSeconds => (int)Math.Max(1, refresh.TotalSeconds);
+
+    public string Home(IReadOnlyList<DomainQueueSummary> domains, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, string? notice)
+    {
+        var b = new StringBuilder();
+        b.Append("<h1>Queue by domain</h1>\n");
+        Notice(b, notice);
+        RefreshControl(b);
+        b.Append("<div id=\"live\">\n");
+        b.Append("<table id=\"domains\">\n<caption>Domains, as of ").Append(E(Time(now))).Append("</caption>\n<thead><tr>")
+            .Append("<th scope=\"col\">Domain</th><th scope=\"col\" class=\"num\">Messages</th><th scope=\"col\" class=\"num\">Recipients</th><th scope=\"col\">Oldest</th>")
+            .Append("<th scope=\"col\">Primary</th><th scope=\"col\">Since</th><th scope=\"col\">Last error</th><th scope=\"col\">Action</th></tr></thead>\n<tbody>\n");
+        foreach (var d in domains)
+        {
+            var key = Key(d.Domain);
+            b.Append(CultureInfo.InvariantCulture, $"<tr data-domain=\"{E(d.Domain)}\">")
+                .Append(CultureInfo.InvariantCulture, $"<th scope=\"row\"><a id=\"open-{key}\" href=\"/domains/{Url(d.Domain)}\">{E(d.Domain)}</a></th>")
+                .Append(CultureInfo.InvariantCulture, $"<td class=\"num\" data-field=\"messages\">{d.Messages}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td class=\"num\" data-field=\"recipients\">{d.Recipients}</td>")
+                .Append("<td data-field=\"oldest\">").Append(E(Age(d.OldestAge))).Append("</td>")
+                .Append("<td data-field=\"primary\">").Append(State(d.PrimaryState)).Append("</td>")
+                .Append("<td data-field=\"since\">").Append(E(Time(d.PrimaryStateSince))).Append("</td>")
+                .Append("<td data-field=\"error\">").Append(E(d.LastError ?? "-")).Append("</td><td>");
+            FlushForm(b, d.Domain, d.Messages > 0);
+            b.Append("</td></tr>\n");
+        }
+
+        b.Append("</tbody>\n</table>\n");
+        if (domains.Count == 0)
+        {
+            b.Append("<p>No domains are configured and nothing is queued.</p>\n");
+        }
+
+        Quarantined(b, quarantined);
+        b.Append("</div>\n");
+        return Page("Queue", hostName, b.ToString(), RefreshSeconds);
+    }
+
+    public string Domain(string domain, IReadOnlyList<QueuedMessageView> messages, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, string? notice)
+    {
+        var b = new StringBuilder();
+        b.Append("<p><a href=\"/\">All domains</a></p>\n<h1>Queued for ").Append(E(domain)).Append("</h1>\n");
+        Notice(b, notice);
+        RefreshControl(b);
+        b.Append("<div id=\"live\">\n<p>");
+        FlushForm(b, domain, messages.Count > 0);
+        b.Append("</p>\n");
+        if (messages.Count == 0)
+        {
+            b.Append(CultureInfo.InvariantCulture, $"<p id=\"empty\">Nothing queued for {E(domain)} as of {E(Time(now))}.</p>\n");
+        }
+        else
+        {
+            b.Append("<table id=\"messages\">\n<caption>").Append(messages.Count.ToString(CultureInfo.InvariantCulture)).Append(" message(s), as of ").Append(E(Time(now))).Append("</caption>\n<thead><tr>")
+                .Append("<th scope=\"col\">Queue id</th><th scope=\"col\">Sender</th><th scope=\"col\">Waiting recipients</th><th scope=\"col\">Received</th>")
+                .Append("<th scope=\"col\">Next attempt</th><th scope=\"col\" class=\"num\">Attempts</th><th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n");
+            foreach (var m in messages)
+            {
+                b.Append(CultureInfo.InvariantCulture, $"<tr data-queue-id=\"{E(m.QueueId)}\">")
+                    .Append(CultureInfo.InvariantCulture, $"<th scope=\"row\"><a id=\"msg-{Key(m.QueueId)}\" href=\"/domains/{Url(domain)}/messages/{Url(m.QueueId)}\">{E(m.QueueId)}</a></th>")
+                    .Append("<td>").Append(E(Sender(m.Sender))).Append("</td>")
+                    .Append("<td>").Append(E(string.Join(", ", m.PendingRecipients))).Append("</td>")
+                    .Append("<td>").Append(E(Time(m.ReceivedAt))).Append("</td>")
+                    .Append("<td>").Append(E(Time(m.NextAttemptAt))).Append("</td>")
+                    .Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{m.Attempts}</td>")
+                    .Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{m.Bytes}</td>")
+                    .Append("<td>").Append(E(m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "-"))).Append("</td></tr>\n");
+            }
+
+            b.Append("</tbody>\n</table>\n");
+        }
+
+        Quarantined(b, quarantined);
+        b.Append("</div>\n");
+        return Page(domain, hostName, b.ToString(), RefreshSeconds);
+    }
+
+    public string Message(string domain, QueuedMessageView? m, string queueId)
+    {
+        var b = new StringBuilder();
+        b.Append("<p><a href=\"/\">All domains</a> &gt; <a href=\"/domains/").Append(Url(domain)).Append("\">").Append(E(domain)).Append("</a></p>\n");
+        b.Append("<h1>Message ").Append(E(queueId)).Append("</h1>\n");
+        if (m is null)
+        {
+            b.Append("<p>This message is no longer queued: it was delivered, bounced or expired.</p>\n");
+            return Page(queueId, hostName, b.ToString(), RefreshSeconds);
+        }
+
+        b.Append("<dl id=\"detail\">\n");
+        Item(b, "Queue id", m.QueueId);
+        Item(b, "Kind", m.Kind.ToString());
+        Item(b, "Sender", Sender(m.Sender));
+        Item(b, "Waiting recipients", string.Join(", ", m.PendingRecipients));
+        Item(b, "Received", Time(m.ReceivedAt));
+        Item(b, "Next attempt", Time(m.NextAttemptAt));
+        Item(b, "Expires", Time(m.ExpiresAt));
+        Item(b, "Attempts", m.Attempts.ToString(CultureInfo.InvariantCulture));
+        Item(b, "Size", m.Bytes.ToString(CultureInfo.InvariantCulture) + " bytes");
+        Item(b, "Last error", m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "-"));
+        b.Append("</dl>\n");
+        return Page(queueId, hostName, b.ToString(), RefreshSeconds);
+    }
+
+    public string Login(bool failed)
+    {
+        var b = new StringBuilder();
+        b.Append("<h1>Sign in</h1>\n");
+        if (failed)
+        {
+            b.Append("<p class=\"problem\" role=\"alert\" id=\"login-error\">That token is not the one configured in BackupMx:Admin:Token.</p>\n");
+        }
+
+        b.Append("<form method=\"post\" action=\"/login\">\n")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">\n")
+            .Append("<p><label for=\"token\">Admin token (BackupMx:Admin:Token)</label><br>\n")
+            .Append("<input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"current-password\" required autofocus")
+            .Append(failed ? " aria-describedby=\"login-error\"" : "").Append("></p>\n")
+            .Append("<p><button type=\"submit\">Sign in</button></p>\n</form>\n");
+        return Page("Sign in", hostName, b.ToString(), 0);
+    }
+
+    private void FlushForm(StringBuilder b, string domain, bool anything)
+    {
+        if (!anything)
+        {
+            b.Append("<span class=\"visually-hidden\">nothing to flush</span>");
+            return;
+        }
+
+        var key = Key(domain);
+        b.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"/domains/{Url(domain)}/flush\">")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">")
+            .Append(CultureInfo.InvariantCulture, $"<button type=\"submit\" id=\"flush-{key}\">Flush <span class=\"visually-hidden\">{E(domain)}</span></button></form>");
+    }
+
+    private void RefreshControl(StringBuilder b) =>
+        b.Append("<p class=\"controls\"><input type=\"checkbox\" id=\"auto-refresh\" checked disabled> ")
+            .Append(CultureInfo.InvariantCulture, $"<label for=\"auto-refresh\">Refresh every {RefreshSeconds} s</label> ")
+            .Append("<span id=\"refresh-status\" role=\"status\"></span></p>\n");
+
+    private static void Notice(StringBuilder b, string? notice)
+    {
+        if (notice is not null)
+        {
+            b.Append("<p class=\"notice\" role=\"status\" id=\"notice\">").Append(E(notice)).Append("</p>\n");
+        }
+    }
+
+    private static void Quarantined(StringBuilder b, IReadOnlyList<QuarantinedRecord> quarantined)
+    {
+        if (quarantined.Count == 0)
+        {
+            return;
+        }
+
+        b.Append("<h2>Quarantined</h2>\n<p>These records could not be read. They are neither delivered nor expired and wait for an operator; their bodies stay in the spool folder under the same queue ids.</p>\n")
+            .Append("<table id=\"quarantined\"><thead><tr><th scope=\"col\">Queue id</th><th scope=\"col\">Domain</th><th scope=\"col\">Reason</th></tr></thead><tbody>\n");
+        foreach (var q in quarantined)
+        {
+            b.Append("<tr><td>").Append(E(q.QueueId)).Append("</td><td>").Append(E(q.Domain)).Append("</td><td>").Append(E(q.Reason)).Append("</td></tr>\n");
+        }
+
+        b.Append("</tbody></table>\n");
+    }
+
+    private static void Item(StringBuilder b, string term, string value) =>
+        b.Append("<dt>").Append(E(term)).Append("</dt><dd>").Append(E(value)).Append("</dd>\n");
+
+    private static string State(PrimaryState state) => state switch
+    {
+        PrimaryState.Down => "<span class=\"state-down\">Down</span>",
+        PrimaryState.Up => "<span class=\"state-up\">Up</span>",
+        _ => "<span class=\"state-unknown\">" + E(state.ToString()) + "</span>",
+    };
+
+    private static string Sender(string sender) => sender.Length == 0 ? "<> (null sender)" : sender;
+
+    /// <summary>A token for element ids that is the same on every render of the same name.</summary>
+    private static string Key(string name)
+    {
+        var key = new StringBuilder(name.Length);
+        foreach (var c in name.ToLowerInvariant())
+        {
+            key.Append(char.IsAsciiLetterOrDigit(c) ? c : '-');
+        }
+
+        return key.ToString();
+    }
+}

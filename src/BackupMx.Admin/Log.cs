@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Logging;
+
+namespace BackupMx.Admin;
+
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 8500, Level = LogLevel.Information, Message = "Admin endpoint listening on http://{Endpoint}/ (metrics /metrics, health /healthz and /readyz, dashboard /); token required: {TokenRequired}")]
+    public static partial void Listening(ILogger logger, string endpoint, bool tokenRequired);
+
+    [LoggerMessage(EventId = 8501, Level = LogLevel.Information, Message = "Admin endpoint off ({Key} is empty)")]
+    public static partial void Off(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 8502, Level = LogLevel.Warning, Message = "Admin request {Method} {Path} from {Client} refused: {Reason}")]
+    public static partial void Refused(ILogger logger, string method, string path, string? client, string reason);
+
+    [LoggerMessage(EventId = 8503, Level = LogLevel.Information, Message = "Dashboard flush of {Domain} from {Client}: {Flushed} message(s) made due now")]
+    public static partial void Flushed(ILogger logger, string domain, string? client, int flushed);
+
+    [LoggerMessage(EventId = 8504, Level = LogLevel.Warning, Message = "Spool gauges could not be refreshed for a metrics scrape; the last values are exported until they go stale")]
+    public static partial void GaugeRefreshFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 8505, Level = LogLevel.Error, Message = "Admin request {Method} {Path} failed")]
+    public static partial void RequestFailed(ILogger logger, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 8510, Level = LogLevel.Information, Message = "Outage notice '{Event}' for {Domain} due: {Waiting} message(s) waiting, {Delivered} delivered")]
+    public static partial void NoticeDue(ILogger logger, string @event, string domain, int waiting, int delivered);
+
+    [LoggerMessage(EventId = 8511, Level = LogLevel.Warning, Message = "Outage notice '{Event}' for {Domain} by {Channel} failed (attempt {Attempts}): {Error}; next try in {Delay}")]
+    public static partial void NoticeFailed(ILogger logger, string @event, string domain, string channel, int attempts, string error, TimeSpan delay);
+
+    [LoggerMessage(EventId = 8512, Level = LogLevel.Error, Message = "Outage notice '{Event}' for {Domain} by {Channel} given up after {Attempts} attempt(s): {Error}")]
+    public static partial void NoticeGivenUp(ILogger logger, string @event, string domain, string channel, int attempts, string error);
+
+    [LoggerMessage(EventId = 8513, Level = LogLevel.Error, Message = "Outage notices: a look at the domains failed; trying again at the next interval")]
+    public static partial void NotifierCheckFailed(ILogger logger, Exception exception);
+}

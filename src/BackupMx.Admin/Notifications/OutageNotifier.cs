@@ -1,0 +1,286 @@
+// Tells a domain's owner when its primary is down while we hold mail for it, reminds them daily,
+// and tells them again once the backlog is delivered. It only reads the spool and the primaries'
+// states (the same view as the dashboard), in a loop of its own: a notice that cannot be sent is
+// retried with back-off, logged and counted, and never holds up a delivery.
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net.Http.Json;
+using BackupMx.Core.Configuration;
+using BackupMx.Core.Inspection;
+using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace BackupMx.Admin.Notifications;
+
+internal sealed class OutageNotifier : BackgroundService
+{
+    public const string FailedName = "backupmx.notifications.failed";
+    public const string SentName = "backupmx.notifications.sent";
+
+    private readonly QueueInspector _inspector;
+    private readonly IMessageTransport _transport;
+    private readonly HttpClient _http;
+    private readonly TimeProvider _time;
+    private readonly NotificationOptions _options;
+    private readonly IReadOnlyDictionary<string, IReadOnlyList<string>> _addresses;
+    private readonly string _hostName;
+    private readonly ILogger _logger;
+    private readonly Counter<long> _sent;
+    private readonly Counter<long> _failed;
+    private readonly Dictionary<string, Outage> _outages = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentQueue<Pending> _pending = new();
+
+    public OutageNotifier(
+        QueueInspector inspector,
+        IMessageTransport transport,
+        WebhookClient http,
+        TimeProvider time,
+        IOptions<NotificationOptions> options,
+        IOptions<List<NotifiedDomain>> domains,
+        IOptions<BackupMxOptions> core,
+        IMeterFactory meterFactory,
+        ILogger<OutageNotifier> logger)
+    {
+        _inspector = inspector;
+        _transport = transport;
+        _http = http.Client;
+        _time = time;
+        _options = options.Value;
+        _addresses = domains.Value
+            .Where(d => d.Name.Length > 0)
+            .GroupBy(d => d.Name, StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.SelectMany(d => d.NotifyAddresses).ToList(), StringComparer.OrdinalIgnoreCase);
+        _hostName = core.Value.HostName;
+        _logger = logger;
+        var meter = meterFactory.Create(Core.Telemetry.Name);
+        _sent = meter.CreateCounter<long>(SentName, "{notice}", "Outage notices sent, per channel.");
+        _failed = meter.CreateCounter<long>(FailedName, "{notice}", "Outage notices given up after their last attempt, per channel.");
+    }
+
+    private bool AnyChannel => !string.IsNullOrWhiteSpace(_options.Webhook) || _addresses.Values.Any(a => a.Count > 0);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!AnyChannel)
+        {
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await CheckAsync(stoppingToken).ConfigureAwait(false);
+                await SendPendingAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.NotifierCheckFailed(_logger, ex);
+            }
+
+            try
+            {
+                await Task.Delay(_options.CheckInterval, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One look at every domain; queues the notices that are due.</summary>
+    internal async Task CheckAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        foreach (var summary in await _inspector.SummarizeAsync(cancellationToken).ConfigureAwait(false))
+        {
+            _outages.TryGetValue(summary.Domain, out var outage);
+            var down = summary.PrimaryState == PrimaryState.Down && summary.PrimaryStateSince is not null;
+            if (outage is null)
+            {
+                if (!down || summary.Messages == 0 || now - summary.PrimaryStateSince!.Value < _options.After)
+                {
+                    continue;
+                }
+
+                outage = new Outage(summary.PrimaryStateSince!.Value) { LastNotice = now };
+                _outages[summary.Domain] = outage;
+                await TrackAsync(summary.Domain, outage, now, cancellationToken).ConfigureAwait(false);
+                Queue(OutageNotice.Create(OutageEvent.Down, summary.Domain, outage.Since, summary.Messages, 0, TimeSpan.Zero, _hostName), now);
+                continue;
+            }
+
+            await TrackAsync(summary.Domain, outage, now, cancellationToken).ConfigureAwait(false);
+            if (summary.Messages == 0 && summary.PrimaryState != PrimaryState.Down)
+            {
+                _outages.Remove(summary.Domain);
+                Queue(OutageNotice.Create(OutageEvent.Recovered, summary.Domain, outage.Since, 0, outage.Delivered, outage.LongestWait, _hostName), now);
+            }
+            else if (summary.Messages > 0 && now - outage.LastNotice >= _options.Reminder)
+            {
+                outage.LastNotice = now;
+                Queue(OutageNotice.Create(OutageEvent.Reminder, summary.Domain, outage.Since, summary.Messages, 0, TimeSpan.Zero, _hostName), now);
+            }
+        }
+    }
+
+    // Which messages of the outage have left the spool since the last look, and how long they had waited.
+    private async Task TrackAsync(string domain, Outage outage, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var queued = await _inspector.ListAsync(domain, cancellationToken).ConfigureAwait(false);
+        var present = queued.Select(m => m.QueueId).ToHashSet(StringComparer.Ordinal);
+        foreach (var (id, received) in outage.Waiting.ToList())
+        {
+            if (!present.Contains(id))
+            {
+                outage.Waiting.Remove(id);
+                outage.Delivered++;
+                var wait = now - received;
+                if (wait > outage.LongestWait)
+                {
+                    outage.LongestWait = wait;
+                }
+            }
+        }
+
+        foreach (var message in queued)
+        {
+            outage.Waiting.TryAdd(message.QueueId, message.ReceivedAt);
+        }
+    }
+
+    private void Queue(OutageNotice notice, DateTimeOffset now)
+    {
+        Log.NoticeDue(_logger, notice.Event, notice.Domain, notice.Waiting, notice.Delivered);
+        if (!string.IsNullOrWhiteSpace(_options.Webhook))
+        {
+            _pending.Enqueue(new Pending(notice, Channel.Webhook, [], 0, now));
+        }
+
+        var recipients = _addresses.GetValueOrDefault(notice.Domain) ?? [];
+        if (recipients.Count > 0)
+        {
+            _pending.Enqueue(new Pending(notice, Channel.Email, recipients, 0, now));
+        }
+    }
+
+    internal async Task SendPendingAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var later = new List<Pending>();
+        while (_pending.TryDequeue(out var pending))
+        {
+            if (pending.NotBefore > now)
+            {
+                later.Add(pending);
+                continue;
+            }
+
+            var error = await SendAsync(pending, cancellationToken).ConfigureAwait(false);
+            var channel = pending.Channel.ToString().ToLowerInvariant();
+            if (error is null)
+            {
+                _sent.Add(1, new KeyValuePair<string, object?>("channel", channel));
+                continue;
+            }
+
+            var attempts = pending.Attempts + 1;
+            if (attempts >= _options.MaxAttempts)
+            {
+                Log.NoticeGivenUp(_logger, pending.Notice.Event, pending.Notice.Domain, channel, attempts, error);
+                _failed.Add(1, new KeyValuePair<string, object?>("channel", channel));
+                continue;
+            }
+
+            // 1, 2, 4, 8 ... check intervals, at most an hour apart.
+            var delay = TimeSpan.FromTicks(Math.Min(_options.CheckInterval.Ticks << Math.Min(attempts - 1, 16), TimeSpan.FromHours(1).Ticks));
+            Log.NoticeFailed(_logger, pending.Notice.Event, pending.Notice.Domain, channel, attempts, error, delay);
+            later.Add(pending with { Attempts = attempts, NotBefore = now + delay });
+        }
+
+        foreach (var pending in later)
+        {
+            _pending.Enqueue(pending);
+        }
+    }
+
+    private async Task<string?> SendAsync(Pending pending, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (pending.Channel == Channel.Webhook)
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(15));
+                using var response = await _http.PostAsJsonAsync(_options.Webhook, pending.Notice, timeout.Token).ConfigureAwait(false);
+                return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}";
+            }
+
+            return await EmailAsync(pending, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return ex.Message;
+        }
+    }
+
+    // Through the bounce route (Bounce:SmartHost, or each recipient domain's MX), from postmaster.
+    private async Task<string?> EmailAsync(Pending pending, CancellationToken cancellationToken)
+    {
+        var from = "postmaster@" + _hostName;
+        var errors = new List<string>();
+        foreach (var group in pending.Recipients.GroupBy(r => r[(r.LastIndexOf('@') + 1)..], StringComparer.OrdinalIgnoreCase))
+        {
+            var body = pending.Notice.ToMessage(from, pending.Recipients, _time.GetUtcNow());
+            var result = await _transport.DeliverAsync(
+                new DeliveryRequest
+                {
+                    QueueId = "notice-" + Guid.NewGuid().ToString("N"),
+                    Kind = MessageKind.Dsn,
+                    Domain = group.Key,
+                    Sender = from,
+                    Parameters = new MailParameters(),
+                    Recipients = group.Select(a => new RecipientState { Address = a }).ToList(),
+                    BodyLength = body.Length,
+                    OpenBody = _ => Task.FromResult<Stream>(new MemoryStream(body, writable: false)),
+                },
+                cancellationToken).ConfigureAwait(false);
+            errors.AddRange(result.Outcomes.Where(o => o.Reply.Code is < 200 or >= 300).Select(o => $"{o.Recipient}: {o.Reply}"));
+        }
+
+        return errors.Count == 0 ? null : string.Join("; ", errors);
+    }
+
+    private enum Channel
+    {
+        Webhook,
+        Email,
+    }
+
+    private sealed record Pending(OutageNotice Notice, Channel Channel, IReadOnlyList<string> Recipients, int Attempts, DateTimeOffset NotBefore);
+
+    private sealed class Outage(DateTimeOffset since)
+    {
+        public DateTimeOffset Since { get; } = since;
+
+        public DateTimeOffset LastNotice { get; set; }
+
+        public Dictionary<string, DateTimeOffset> Waiting { get; } = new(StringComparer.Ordinal);
+
+        public int Delivered { get; set; }
+
+        public TimeSpan LongestWait { get; set; }
+    }
+}
+
+/// <summary>The one HttpClient the webhook needs, owned by the container.</summary>
+internal sealed class WebhookClient : IDisposable
+{
+    public HttpClient Client { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
+
+    public void Dispose() => Client.Dispose();
+}

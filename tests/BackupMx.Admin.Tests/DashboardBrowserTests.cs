@@ -1,0 +1,128 @@
+using PuppeteerSharp;
+using PuppeteerSharp.Input;
+
+namespace BackupMx.Admin.Tests;
+
+/// <summary>
+/// The dashboard in a real browser: Debian's headless Chromium, driven by PuppeteerSharp over the
+/// DevTools protocol. Nothing is downloaded; a missing browser fails the test with what to install.
+/// </summary>
+public sealed class DashboardBrowserTests
+{
+    private const string Domain = "example.net";
+
+    [Fact]
+    public async Task Dashboard_PrimaryDownThreeSpooled_RowsShown_FlushWithPrimaryBack_Delivered()
+    {
+        await using var rig = await AdminRig.StartAsync(Domain, primaryUp: false, "--BackupMx:Admin:DashboardRefresh=00:00:01");
+        await rig.SpoolWithPrimaryDownAsync(3);
+        rig.Time.Advance(TimeSpan.FromMinutes(42));
+
+        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+        {
+            ExecutablePath = Chromium(),
+            Headless = true,
+
+            // Tests run as root, where Chromium's sandbox cannot start.
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        });
+        await using var page = await browser.NewPageAsync();
+        await page.SetViewportAsync(new ViewPortOptions { Width = 1280, Height = 800 });
+        var errors = new List<string>();
+        page.Console += (_, e) =>
+        {
+            if (e.Message.Type == ConsoleType.Error)
+            {
+                errors.Add(e.Message.Text + " " + e.Message.Location?.URL);
+            }
+        };
+        page.PageError += (_, e) => errors.Add(e.Message);
+
+        await page.GoToAsync(rig.AdminUri.ToString(), WaitUntilNavigation.Load);
+        Assert.Equal("3", await Cell(page, "messages"));
+        Assert.Equal("3", await Cell(page, "recipients"));
+        Assert.Equal("42 min 0 s", await Cell(page, "oldest"));
+        Assert.Equal("Down", await Cell(page, "primary"));
+        Assert.EndsWith(" UTC", await Cell(page, "since"), StringComparison.Ordinal);
+
+        // Keyboard: the skip link comes first, and the flush button is named after its domain.
+        await page.Keyboard.PressAsync(Key.Tab);
+        Assert.Equal("Skip to content", await page.EvaluateExpressionAsync<string>("document.activeElement.textContent"));
+        Assert.Equal("Flush example.net", await page.EvaluateExpressionAsync<string>("document.getElementById('flush-example-net').textContent.replace(/\\s+/g, ' ').trim()"));
+        Assert.Equal("auto-refresh", await page.EvaluateExpressionAsync<string>("document.querySelector('label[for=auto-refresh]').control.id"));
+
+        // A domain's messages, then one message's detail.
+        await Task.WhenAll(page.WaitForNavigationAsync(), Click(page, "#open-example-net"));
+        Assert.Equal(3, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#messages tbody tr').length"));
+        await Task.WhenAll(page.WaitForNavigationAsync(), Click(page, "#messages tbody tr:first-child a"));
+        var detail = await page.EvaluateExpressionAsync<string>("document.getElementById('detail').innerText");
+        Assert.Contains("bob@example.net", detail, StringComparison.Ordinal);
+        Assert.Contains("alice@sender.test", detail, StringComparison.Ordinal);
+
+        await page.GoToAsync(rig.AdminUri.ToString(), WaitUntilNavigation.Load);
+        await SaveScreenshotAsync(page);
+
+        // The primary is back; the operator flushes from the keyboard, and the page shows the outcome.
+        await rig.Primary.StartAsync();
+        await page.FocusAsync("#flush-example-net");
+        await Task.WhenAll(page.WaitForNavigationAsync(), page.Keyboard.PressAsync(Key.Enter));
+        Assert.Contains("3 message(s) are due now", await page.EvaluateExpressionAsync<string>("document.getElementById('notice')?.textContent ?? document.body.innerText"), StringComparison.Ordinal);
+
+        var delivered = await rig.Primary.WaitForMessagesAsync(3, TimeSpan.FromSeconds(30));
+        Assert.Equal(["dashboard message 1", "dashboard message 2", "dashboard message 3"], delivered.Select(Subject).Order());
+
+        // The page refreshes itself (every second here) and shows the domain's queue empty.
+        await page.WaitForFunctionAsync(
+            "() => document.querySelector('tr[data-domain=\"example.net\"] td[data-field=messages]')?.textContent === '0'",
+            new WaitForFunctionOptions { Timeout = 30_000 });
+        Assert.Empty(errors);
+    }
+
+    // In one evaluation: the page swaps its tables every second, which can detach an element between
+    // a lookup and a separate click.
+    private static Task Click(IPage page, string selector) =>
+        page.EvaluateExpressionAsync($"document.querySelector('{selector}').click()");
+
+    private static Task<string> Cell(IPage page, string field) =>
+        page.EvaluateExpressionAsync<string>($"document.querySelector('tr[data-domain=\"{Domain}\"] td[data-field={field}]').textContent");
+
+    private static string Subject(BackupMx.Testing.FakeTransaction message)
+    {
+        var text = System.Text.Encoding.ASCII.GetString(message.Data);
+        var start = text.IndexOf("Subject: ", StringComparison.Ordinal) + "Subject: ".Length;
+        return text[start..text.IndexOf('\r', start)];
+    }
+
+    /// <summary>
+    /// Always into the test's output folder; into docs/images as well when BACKUPMX_UPDATE_SCREENSHOTS=1
+    /// (the picture the documentation shows, taken again after a change to the page).
+    /// </summary>
+    private static async Task SaveScreenshotAsync(IPage page)
+    {
+        var output = Path.Combine(AppContext.BaseDirectory, "screenshots", "dashboard.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        await page.ScreenshotAsync(output);
+        var png = await File.ReadAllBytesAsync(output);
+        Assert.Equal(1280, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)));
+        Assert.Equal(800, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)));
+
+        if (Environment.GetEnvironmentVariable("BACKUPMX_UPDATE_SCREENSHOTS") == "1")
+        {
+            var root = new DirectoryInfo(AppContext.BaseDirectory);
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "BackupMx.Functions.sln")))
+            {
+                root = root.Parent;
+            }
+
+            Assert.NotNull(root);
+            File.Copy(output, Path.Combine(root.FullName, "docs", "images", "dashboard.png"), overwrite: true);
+        }
+    }
+
+    private static string Chromium()
+    {
+        var path = Environment.GetEnvironmentVariable("BACKUPMX_CHROMIUM") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
+        Assert.True(File.Exists(path), $"no Chromium at {path}: install Debian's (apt-get install -y chromium; test.sh does it) or set BACKUPMX_CHROMIUM");
+        return path;
+    }
+}
