@@ -133,6 +133,9 @@ param tlsCertificateSecretUri string = ''
 @description('Resource ID of the key vault in tlsCertificateSecretUri (Azure RBAC permission model, same subscription or another). The receiver\'s identity gets Key Vault Secrets User on it.')
 param tlsKeyVaultId string = ''
 
+@description('Address that the alert rules mail (infra/monitoring/alerts.bicep). Empty: the rules exist but notify nobody.')
+param alertEmail string = ''
+
 // ---------------------------------------------------------------------------
 // Names and shared values
 // ---------------------------------------------------------------------------
@@ -479,6 +482,35 @@ module functions 'modules/function-app.bicep' = {
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
     settings: union(sharedSettings, functionsIdentitySettings)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Alerts and the operations workbook
+// ---------------------------------------------------------------------------
+
+module alerts 'monitoring/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: 'alert-${resourceToken}'
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    receiverAppId: receiver.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
+    wakeupQueueName: serviceBus.outputs.queueName
+    alertEmail: alertEmail
+  }
+}
+
+module workbook 'monitoring/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
   }
 }
 
