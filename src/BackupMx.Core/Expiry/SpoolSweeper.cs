@@ -61,7 +61,7 @@ public sealed partial class SpoolSweeper(
             {
                 try
                 {
-                    await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+                    await wakeUps.ScheduleAfterCommitAsync(spool, record, now, now, cancellationToken).ConfigureAwait(false);
                     rescheduled++;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

@@ -129,7 +129,7 @@ public sealed partial class DsnQueue(
 
         try
         {
-            await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+            await wakeUps.ScheduleAfterCommitAsync(spool, record, now, now, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -500,7 +500,7 @@ public sealed partial class MessageForwarder(
 
         try
         {
-            await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+            await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

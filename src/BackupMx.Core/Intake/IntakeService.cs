@@ -213,7 +213,7 @@ public sealed partial class IntakeService(
 
         try
         {
-            if (!await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false))
+            if (!await wakeUps.ScheduleAfterCommitAsync(spool, record, record.NextAttemptAt, now, cancellationToken).ConfigureAwait(false))
             {
                 LogTokenNotSaved(logger, null, record.QueueId);
             }

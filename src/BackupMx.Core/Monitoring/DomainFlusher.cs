@@ -85,7 +85,7 @@ public sealed partial class DomainFlusher(ISpoolStore spool, IWakeUpQueue wakeUp
                     await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false);
                 }
 
-                await wakeUps.ScheduleAfterCommitAsync(spool, record, now, cancellationToken).ConfigureAwait(false);
+                await wakeUps.ScheduleAfterCommitAsync(spool, record, now, now, cancellationToken).ConfigureAwait(false);
                 return true;
             }
 
