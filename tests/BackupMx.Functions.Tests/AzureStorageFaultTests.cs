@@ -19,7 +19,7 @@ using Xunit.Abstractions;
 namespace BackupMx.Functions.Tests;
 
 /// <summary>
-/// Azure mode while Blob and Table storage answer 503 ServerBusy to every fourth request and
+/// Azure mode while Blob and Table storage answer 503 ServerBusy to every seventh request and
 /// Service Bus refuses every third schedule as busy, then recovers: the function app's
 /// composition on Azurite, the real Service Bus wake-up queue over the recording fakes (an
 /// abandoned wake-up comes back, as in Service Bus), a fake clock. Every message accepted is
@@ -29,7 +29,7 @@ namespace BackupMx.Functions.Tests;
 public sealed class AzureStorageFaultTests(AzuriteFixture azurite, ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Domain = "example.test";
-    private const int Messages = 30;
+    private const int Messages = 40;
     private static readonly CancellationToken None = CancellationToken.None;
 
     private readonly FakePrimary _primary = new();
