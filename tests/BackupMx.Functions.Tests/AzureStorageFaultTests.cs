@@ -130,6 +130,28 @@ public sealed class AzureStorageFaultTests(AzuriteFixture azurite, ITestOutputHe
         Assert.Equal(0, await SpoolCountAsync());
     }
 
+    [Fact]
+    public async Task Forward_StoppedAfterThePrimarys250BeforeTheRelease_DeliversAgainOnceAndFinishes()
+    {
+        var result = await _services.GetRequiredService<IntakeService>().AcceptAsync(Message("release-lost"), None);
+        Assert.IsType<IntakeResult.Accepted>(result);
+
+        // The first write after the primary took the message (the record's removal) fails: the
+        // attempt's outcome is lost with it, as when the Forward instance dies right there.
+        _faults.FailOnce = message => message.Request.Method == RequestMethod.Delete && _primary.Messages.Count == 1;
+        var expire = _services.GetRequiredService<ExpireFunction>();
+        for (var round = 0; round < 10 && (round == 0 || await SpoolCountAsync() > 0); round++)
+        {
+            await RunTimersAsync(expire);
+        }
+
+        output.WriteLine($"faults {_faults.Injected}, deliveries {_primary.Messages.Count}");
+        Assert.Equal(1, _faults.Injected);
+        Assert.Equal(2, _primary.Messages.Count);
+        Assert.All(_primary.Messages, m => Assert.Contains("Subject: release-lost", Encoding.ASCII.GetString(m.Data), StringComparison.Ordinal));
+        Assert.Equal(0, await SpoolCountAsync());
+    }
+
     private async Task RunTimersAsync(ExpireFunction expire)
     {
         _time.Advance(TimeSpan.FromMinutes(10));
@@ -213,20 +235,30 @@ public sealed class AzureStorageFaultTests(AzuriteFixture azurite, ITestOutputHe
 
         public int Injected => Volatile.Read(ref _injected);
 
+        /// <summary>Fails the first request it matches, once, storm or not.</summary>
+        public Func<HttpMessage, bool>? FailOnce { get; set; }
+
         public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
         {
-            Fail();
+            Fail(message);
             ProcessNext(message, pipeline);
         }
 
         public override ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
         {
-            Fail();
+            Fail(message);
             return ProcessNextAsync(message, pipeline);
         }
 
-        private void Fail()
+        private void Fail(HttpMessage message)
         {
+            if (FailOnce is { } once && once(message))
+            {
+                FailOnce = null;
+                Interlocked.Increment(ref _injected);
+                throw new RequestFailedException(503, "The server is busy (injected).", "ServerBusy", null);
+            }
+
             if (Storm && Interlocked.Increment(ref _requests) % everyNth == 0)
             {
                 Interlocked.Increment(ref _injected);
