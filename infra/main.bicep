@@ -133,6 +133,15 @@ param tlsCertificateSecretUri string = ''
 @description('Resource ID of the key vault in tlsCertificateSecretUri (Azure RBAC permission model, same subscription or another). The receiver\'s identity gets Key Vault Secrets User on it.')
 param tlsKeyVaultId string = ''
 
+@description('Address that the alert rules mail (infra/monitoring/alerts.bicep). Empty: the rules exist but notify nobody.')
+param alertEmail string = ''
+
+@description('Application (client) ID of an Entra ID app registration for the admin API. Set: App Service authentication requires a token for it (infra/modules/function-auth.bicep). Empty: function keys alone.')
+param adminApiClientId string = ''
+
+@description('Object ID of the Entra ID group whose members may call the admin API (with adminApiClientId). Empty: any account of the tenant.')
+param adminApiAllowedGroupId string = ''
+
 // ---------------------------------------------------------------------------
 // Names and shared values
 // ---------------------------------------------------------------------------
@@ -483,6 +492,49 @@ module functions 'modules/function-app.bicep' = {
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
     settings: union(sharedSettings, functionsIdentitySettings)
+  }
+}
+
+module functionsAuth 'modules/function-auth.bicep' = if (!empty(adminApiClientId)) {
+  name: 'functions-auth'
+  scope: rg
+  dependsOn: [
+    functions
+  ]
+  params: {
+    // Known before deployment (unlike the module's output), so what-if can predict the setting.
+    functionAppName: names.functionApp
+    clientId: adminApiClientId
+    allowedGroupIds: empty(adminApiAllowedGroupId) ? [] : [adminApiAllowedGroupId]
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Alerts and the operations workbook
+// ---------------------------------------------------------------------------
+
+module alerts 'monitoring/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    namePrefix: 'alert-${resourceToken}'
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    receiverAppId: receiver.outputs.id
+    serviceBusNamespaceId: serviceBus.outputs.id
+    wakeupQueueName: serviceBus.outputs.queueName
+    alertEmail: alertEmail
+  }
+}
+
+module workbook 'monitoring/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
   }
 }
 
