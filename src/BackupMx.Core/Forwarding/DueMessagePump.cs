@@ -151,12 +151,12 @@ public sealed partial class DueMessagePump(
         }
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Error, Message = "Delivery pump could not read the spool; retrying")]
+    [LoggerMessage(EventId = 1600, Level = LogLevel.Error, Message = "Delivery pump could not read the spool; retrying")]
     private static partial void LogPumpError(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 602, Level = LogLevel.Debug, Message = "Delivery pump started {Started} attempt(s), {Running} running; idle for up to {Sleep}")]
+    [LoggerMessage(EventId = 1602, Level = LogLevel.Debug, Message = "Delivery pump started {Started} attempt(s), {Running} running; idle for up to {Sleep}")]
     private static partial void LogPass(ILogger logger, int started, int running, TimeSpan sleep);
 
-    [LoggerMessage(EventId = 601, Level = LogLevel.Error, Message = "Forwarding {QueueId} failed; it stays spooled")]
+    [LoggerMessage(EventId = 1601, Level = LogLevel.Error, Message = "Forwarding {QueueId} failed; it stays spooled")]
     private static partial void LogForwardError(ILogger logger, Exception exception, string queueId);
 }

@@ -175,21 +175,21 @@ public sealed partial class ForwardFunction(
         return true;
     }
 
-    [LoggerMessage(EventId = 1000, Level = LogLevel.Debug, Message = "Wake-up for {QueueId} ({Domain}): {Outcome}")]
+    [LoggerMessage(EventId = 6000, Level = LogLevel.Debug, Message = "Wake-up for {QueueId} ({Domain}): {Outcome}")]
     private static partial void LogForwarded(ILogger logger, string queueId, string domain, ForwardOutcome outcome);
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Error, Message = "Forwarding {QueueId} ({Domain}) failed; its wake-up is abandoned and will come back")]
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Error, Message = "Forwarding {QueueId} ({Domain}) failed; its wake-up is abandoned and will come back")]
     private static partial void LogForwardFailed(ILogger logger, Exception exception, string queueId, string domain);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Could not {Action} the wake-up for {QueueId}")]
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "Could not {Action} the wake-up for {QueueId}")]
     private static partial void LogSettleFailed(ILogger logger, Exception exception, string action, string queueId);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Forward run: {Received} wake-up(s) received, {Completed} completed, {Abandoned} abandoned in {ElapsedMs:F0} ms")]
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Information, Message = "Forward run: {Received} wake-up(s) received, {Completed} completed, {Abandoned} abandoned in {ElapsedMs:F0} ms")]
     private static partial void LogRun(ILogger logger, int received, int completed, int abandoned, double elapsedMs);
 
-    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Forward run used its time budget of {Budget}; the next run goes on")]
+    [LoggerMessage(EventId = 6004, Level = LogLevel.Information, Message = "Forward run used its time budget of {Budget}; the next run goes on")]
     private static partial void LogBudgetSpent(ILogger logger, TimeSpan budget);
 
-    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Forward run stopped after {Failures} failed wake-up(s); the next run tries again")]
+    [LoggerMessage(EventId = 6005, Level = LogLevel.Warning, Message = "Forward run stopped after {Failures} failed wake-up(s); the next run tries again")]
     private static partial void LogTooManyFailures(ILogger logger, int failures);
 }
