@@ -25,7 +25,7 @@ public static class CoreServiceCollectionExtensions
     /// <summary>
     /// What a host that receives but never forwards needs (the Azure receiver): options
     /// (validated at start-up), intake, the recipient policy, flushing (ETRN) and inspection.
-    /// Needs the storage ports and a wake-up queue.
+    /// Needs one storage adapter (spool, bodies, primary status) and a wake-up queue.
     /// </summary>
     public static IServiceCollection AddBackupMxCoreIntake(this IServiceCollection services, IConfiguration configuration)
     {
@@ -36,7 +36,6 @@ public static class CoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BackupMxOptions>, BackupMxOptionsValidator>());
 
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.TryAddSingleton<IntakeService>();
 
         // Replaced by the callout implementation when the delivery adapter is added.
