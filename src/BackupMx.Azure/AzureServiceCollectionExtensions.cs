@@ -21,8 +21,6 @@ public static class AzureServiceCollectionExtensions
     /// <see cref="IWakeUpQueue"/> and <see cref="IWakeUpSource"/>), options from
     /// <c>BackupMx:Azure</c> validated at start-up, and creation of missing storage at start when
     /// a storage connection string is configured.
-    /// These registrations replace any earlier ones for the same ports (such as Core's in-memory
-    /// primary status store).
     /// </summary>
     public static IServiceCollection AddBackupMxAzure(this IServiceCollection services, IConfiguration configuration)
     {
@@ -51,8 +49,8 @@ public static class AzureServiceCollectionExtensions
             });
             return new ServiceBusWakeUpQueue(client.CreateSender(o.ServiceBusQueue), receiver, sp.GetRequiredService<ILogger<ServiceBusWakeUpQueue>>());
         });
-        services.Replace(ServiceDescriptor.Singleton<IWakeUpQueue>(sp => sp.GetRequiredService<ServiceBusWakeUpQueue>()));
-        services.Replace(ServiceDescriptor.Singleton<IWakeUpSource>(sp => sp.GetRequiredService<ServiceBusWakeUpQueue>()));
+        services.AddSingleton<IWakeUpQueue>(sp => sp.GetRequiredService<ServiceBusWakeUpQueue>());
+        services.AddSingleton<IWakeUpSource>(sp => sp.GetRequiredService<ServiceBusWakeUpQueue>());
         return services;
     }
 
@@ -102,9 +100,9 @@ public static class AzureServiceCollectionExtensions
         services.TryAddSingleton(sp => new TablePrimaryStatusStore(
             sp.GetRequiredService<TableServiceClient>().GetTableClient(sp.GetRequiredService<IOptions<AzureOptions>>().Value.PrimariesTable)));
 
-        services.Replace(ServiceDescriptor.Singleton<IBodyStore>(sp => sp.GetRequiredService<BlobBodyStore>()));
-        services.Replace(ServiceDescriptor.Singleton<ISpoolStore>(sp => sp.GetRequiredService<TableSpoolStore>()));
-        services.Replace(ServiceDescriptor.Singleton<IPrimaryStatusStore>(sp => sp.GetRequiredService<TablePrimaryStatusStore>()));
+        services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<BlobBodyStore>());
+        services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<TableSpoolStore>());
+        services.AddSingleton<IPrimaryStatusStore>(sp => sp.GetRequiredService<TablePrimaryStatusStore>());
 
         // With service URIs (managed identity, in Azure) the infrastructure has created the
         // container and tables and the identity may not create them: three calls answered 403 on

@@ -75,9 +75,9 @@ public sealed partial class AzureStorageInitializer(
         return last.Message;
     }
 
-    [LoggerMessage(EventId = 730, Level = LogLevel.Debug, Message = "Storage {Kind} {Name} is ready")]
+    [LoggerMessage(EventId = 5730, Level = LogLevel.Debug, Message = "Storage {Kind} {Name} is ready")]
     private static partial void LogReady(ILogger logger, string kind, string name);
 
-    [LoggerMessage(EventId = 731, Level = LogLevel.Information, Message = "Not allowed to create storage {Kind} {Name}; assuming the infrastructure created it")]
+    [LoggerMessage(EventId = 5731, Level = LogLevel.Information, Message = "Not allowed to create storage {Kind} {Name}; assuming the infrastructure created it")]
     private static partial void LogNotAllowed(ILogger logger, string kind, string name);
 }

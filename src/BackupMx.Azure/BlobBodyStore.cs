@@ -204,9 +204,9 @@ public sealed partial class BlobBodyStore : IBodyStore
         return filled;
     }
 
-    [LoggerMessage(EventId = 700, Level = LogLevel.Debug, Message = "Stored body {QueueId}: {Length} bytes in {Blocks} block(s)")]
+    [LoggerMessage(EventId = 5700, Level = LogLevel.Debug, Message = "Stored body {QueueId}: {Length} bytes in {Blocks} block(s)")]
     private static partial void LogStored(ILogger logger, string queueId, long length, int blocks);
 
-    [LoggerMessage(EventId = 701, Level = LogLevel.Debug, Message = "Deleted body {QueueId}")]
+    [LoggerMessage(EventId = 5701, Level = LogLevel.Debug, Message = "Deleted body {QueueId}")]
     private static partial void LogDeleted(ILogger logger, string queueId);
 }

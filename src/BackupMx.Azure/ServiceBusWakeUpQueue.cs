@@ -192,19 +192,19 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
         (wakeUp.Receipt as ServiceBusWakeUpReceipt)?.Message
         ?? throw new ArgumentException("The wake-up was not received from Service Bus.", nameof(wakeUp));
 
-    [LoggerMessage(EventId = 720, Level = LogLevel.Debug, Message = "Scheduled wake-up of {QueueId} at {DueAt} as sequence number {SequenceNumber}")]
+    [LoggerMessage(EventId = 5720, Level = LogLevel.Debug, Message = "Scheduled wake-up of {QueueId} at {DueAt} as sequence number {SequenceNumber}")]
     private static partial void LogScheduled(ILogger logger, string queueId, DateTimeOffset dueAt, long sequenceNumber);
 
-    [LoggerMessage(EventId = 721, Level = LogLevel.Debug, Message = "Scheduled wake-up {SequenceNumber} was already gone when cancelled")]
+    [LoggerMessage(EventId = 5721, Level = LogLevel.Debug, Message = "Scheduled wake-up {SequenceNumber} was already gone when cancelled")]
     private static partial void LogCancelNotFound(ILogger logger, long sequenceNumber);
 
-    [LoggerMessage(EventId = 722, Level = LogLevel.Information, Message = "Ignored wake-up token {Token}: not a Service Bus sequence number")]
+    [LoggerMessage(EventId = 5722, Level = LogLevel.Information, Message = "Ignored wake-up token {Token}: not a Service Bus sequence number")]
     private static partial void LogForeignToken(ILogger logger, string token);
 
-    [LoggerMessage(EventId = 723, Level = LogLevel.Warning, Message = "Dead-lettered malformed wake-up {MessageId} (sequence number {SequenceNumber})")]
+    [LoggerMessage(EventId = 5723, Level = LogLevel.Warning, Message = "Dead-lettered malformed wake-up {MessageId} (sequence number {SequenceNumber})")]
     private static partial void LogMalformed(ILogger logger, string messageId, long sequenceNumber);
 
-    [LoggerMessage(EventId = 724, Level = LogLevel.Information, Message = "Lock on the wake-up of {QueueId} was lost before {Operation}; it will be redelivered and found handled")]
+    [LoggerMessage(EventId = 5724, Level = LogLevel.Information, Message = "Lock on the wake-up of {QueueId} was lost before {Operation}; it will be redelivered and found handled")]
     private static partial void LogLockLost(ILogger logger, string queueId, string operation);
 }
 

@@ -112,6 +112,6 @@ public sealed partial class TableCachedRecipientVerifier : IRecipientVerifier
     private static string RowKey(string address) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(address)));
 
-    [LoggerMessage(EventId = 740, Level = LogLevel.Warning, Message = "Shared recipient verification cache unavailable for {Domain}; calling the primary out directly")]
+    [LoggerMessage(EventId = 5740, Level = LogLevel.Warning, Message = "Shared recipient verification cache unavailable for {Domain}; calling the primary out directly")]
     private static partial void LogCacheUnavailable(ILogger logger, Exception exception, string domain);
 }

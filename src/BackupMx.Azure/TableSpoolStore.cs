@@ -301,15 +301,15 @@ public sealed partial class TableSpoolStore : ISpoolStore
         }
     }
 
-    [LoggerMessage(EventId = 710, Level = LogLevel.Debug, Message = "Spool record {QueueId} changed or vanished under us (HTTP {Status})")]
+    [LoggerMessage(EventId = 5710, Level = LogLevel.Debug, Message = "Spool record {QueueId} changed or vanished under us (HTTP {Status})")]
     private static partial void LogLostRace(ILogger logger, string queueId, int status);
 
-    [LoggerMessage(EventId = 712, Level = LogLevel.Information, Message = "Spool record {QueueId}: a resent write met HTTP {Status} against its own first attempt, which had succeeded")]
+    [LoggerMessage(EventId = 5713, Level = LogLevel.Information, Message = "Spool record {QueueId}: a resent write met HTTP {Status} against its own first attempt, which had succeeded")]
     private static partial void LogOwnWriteRecognised(ILogger logger, string queueId, int status);
 
-    [LoggerMessage(EventId = 711, Level = LogLevel.Debug, Message = "Due scan read {Scanned} record(s), returned {Returned}")]
+    [LoggerMessage(EventId = 5711, Level = LogLevel.Debug, Message = "Due scan read {Scanned} record(s), returned {Returned}")]
     private static partial void LogDueScan(ILogger logger, int scanned, int returned);
 
-    [LoggerMessage(EventId = 712, Level = LogLevel.Error, Message = "The spool record {QueueId} (partition {Partition}) cannot be read; moved it to the quarantine partition, where it waits for an operator (its body is kept)")]
+    [LoggerMessage(EventId = 5712, Level = LogLevel.Error, Message = "The spool record {QueueId} (partition {Partition}) cannot be read; moved it to the quarantine partition, where it waits for an operator (its body is kept)")]
     private static partial void LogQuarantined(ILogger logger, Exception exception, string queueId, string partition);
 }

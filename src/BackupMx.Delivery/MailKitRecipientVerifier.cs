@@ -123,16 +123,16 @@ public sealed partial class MailKitRecipientVerifier : IRecipientVerifier
         return new VerificationResult(outcome, reply);
     }
 
-    [LoggerMessage(EventId = 330, Level = LogLevel.Debug, Message = "Callout to {Host}: {Outcome} ({Code})")]
+    [LoggerMessage(EventId = 3330, Level = LogLevel.Debug, Message = "Callout to {Host}: {Outcome} ({Code})")]
     private static partial void LogVerified(ILogger logger, string host, VerificationOutcome outcome, int code);
 
-    [LoggerMessage(EventId = 331, Level = LogLevel.Warning, Message = "Callout to {Host}: the primary refused MAIL FROM:<> with {Code}; recipients cannot be verified")]
+    [LoggerMessage(EventId = 3331, Level = LogLevel.Warning, Message = "Callout to {Host}: the primary refused MAIL FROM:<> with {Code}; recipients cannot be verified")]
     private static partial void LogMailRefused(ILogger logger, string host, int code);
 
-    [LoggerMessage(EventId = 332, Level = LogLevel.Information, Message = "Callout to {Host} failed")]
+    [LoggerMessage(EventId = 3332, Level = LogLevel.Information, Message = "Callout to {Host} failed")]
     private static partial void LogCalloutFailed(ILogger logger, Exception exception, string host);
 
-    [LoggerMessage(EventId = 333, Level = LogLevel.Warning, Message = "Recipient for {Domain} with control or angle-bracket characters not verified")]
+    [LoggerMessage(EventId = 3333, Level = LogLevel.Warning, Message = "Recipient for {Domain} with control or angle-bracket characters not verified")]
     private static partial void LogUnsafeAddress(ILogger logger, string domain);
 }
 

@@ -684,27 +684,27 @@ public sealed partial class MailKitTransport : IMessageTransport, IAsyncDisposab
 
     private readonly record struct IdleClient(RelaySmtpClient Client, long Since);
 
-    [LoggerMessage(EventId = 327, Level = LogLevel.Information, Message = "{Host} [{Address}] refused a session for load; sessions towards it now at most {Limit}")]
+    [LoggerMessage(EventId = 3327, Level = LogLevel.Information, Message = "{Host} [{Address}] refused a session for load; sessions towards it now at most {Limit}")]
     private static partial void LogBusy(ILogger logger, string host, System.Net.IPAddress address, int limit);
 
-    [LoggerMessage(EventId = 325, Level = LogLevel.Information, Message = "{Count} recipient(s) of {QueueId} deferred by {Host}; trying the next host of the route")]
+    [LoggerMessage(EventId = 3325, Level = LogLevel.Information, Message = "{Count} recipient(s) of {QueueId} deferred by {Host}; trying the next host of the route")]
     private static partial void LogNextHost(ILogger logger, string queueId, string host, int count);
 
-    [LoggerMessage(EventId = 326, Level = LogLevel.Information, Message = "{Host} took {QueueId} for some recipients and answered 452 for {Count}; sending those in a follow-up transaction")]
+    [LoggerMessage(EventId = 3326, Level = LogLevel.Information, Message = "{Host} took {QueueId} for some recipients and answered 452 for {Count}; sending those in a follow-up transaction")]
     private static partial void LogFollowUp(ILogger logger, string queueId, string host, int count);
 
-    [LoggerMessage(EventId = 322, Level = LogLevel.Information, Message = "Reused connection to {Host} was closed before {QueueId} was sent; trying a fresh connection")]
+    [LoggerMessage(EventId = 3322, Level = LogLevel.Information, Message = "Reused connection to {Host} was closed before {QueueId} was sent; trying a fresh connection")]
     private static partial void LogStaleConnection(ILogger logger, string queueId, string host);
 
-    [LoggerMessage(EventId = 320, Level = LogLevel.Information, Message = "No recipient of {QueueId} accepted by {Host}; each recipient keeps its own RCPT reply")]
+    [LoggerMessage(EventId = 3320, Level = LogLevel.Information, Message = "No recipient of {QueueId} accepted by {Host}; each recipient keeps its own RCPT reply")]
     private static partial void LogNoRecipientAccepted(ILogger logger, string queueId, string host);
 
-    [LoggerMessage(EventId = 323, Level = LogLevel.Warning, Message = "A recipient of {QueueId} has an address that cannot be written in RCPT TO; it fails with 553 5.1.3")]
+    [LoggerMessage(EventId = 3323, Level = LogLevel.Warning, Message = "A recipient of {QueueId} has an address that cannot be written in RCPT TO; it fails with 553 5.1.3")]
     private static partial void LogUnwritableRecipient(ILogger logger, string queueId);
 
-    [LoggerMessage(EventId = 324, Level = LogLevel.Warning, Message = "The sender of {QueueId} has an address that cannot be written in MAIL FROM; the message fails with 553 5.1.7 and no DSN")]
+    [LoggerMessage(EventId = 3324, Level = LogLevel.Warning, Message = "The sender of {QueueId} has an address that cannot be written in MAIL FROM; the message fails with 553 5.1.7 and no DSN")]
     private static partial void LogUnwritableSender(ILogger logger, string queueId);
 
-    [LoggerMessage(EventId = 321, Level = LogLevel.Warning, Message = "Session with {Host} for {QueueId} failed (after DATA: {AfterData})")]
+    [LoggerMessage(EventId = 3321, Level = LogLevel.Warning, Message = "Session with {Host} for {QueueId} failed (after DATA: {AfterData})")]
     private static partial void LogSessionLost(ILogger logger, Exception exception, string queueId, string host, bool afterData);
 }

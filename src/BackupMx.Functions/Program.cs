@@ -4,8 +4,5 @@
 using BackupMx.Functions;
 using Microsoft.Extensions.Hosting;
 
-var host = new HostBuilder()
-    .ConfigureFunctionsWorkerDefaults()
-    .ConfigureServices((context, services) => services.AddBackupMxFunctions(context.Configuration))
-    .Build();
+var host = FunctionsHost.CreateBuilder().Build();
 await host.RunAsync().ConfigureAwait(false);

@@ -329,9 +329,9 @@ public sealed partial class FileBodyStore : IBodyStore
         }
     }
 
-    [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Removed {Count} unfinished body file(s) left by an earlier crash in {Folder}")]
+    [LoggerMessage(EventId = 4900, Level = LogLevel.Information, Message = "Removed {Count} unfinished body file(s) left by an earlier crash in {Folder}")]
     private static partial void LogTemporaryFilesRemoved(ILogger logger, int count, string folder);
 
-    [LoggerMessage(EventId = 901, Level = LogLevel.Warning, Message = "Could not delete {Path}")]
+    [LoggerMessage(EventId = 4901, Level = LogLevel.Warning, Message = "Could not delete {Path}")]
     private static partial void LogDeleteFailed(ILogger logger, Exception exception, string path);
 }

@@ -14,7 +14,7 @@ public static class LocalServiceCollectionExtensions
     /// The embedded spool in <c>BackupMx:Spool:Path</c> (relative to the current directory):
     /// <see cref="FileBodyStore"/> as <see cref="IBodyStore"/>, <see cref="SqliteSpoolStore"/> as
     /// <see cref="ISpoolStore"/>, <see cref="SqlitePrimaryStatusStore"/> as <see cref="IPrimaryStatusStore"/>
-    /// (whatever was registered before), and <see cref="LocalSpoolInitializer"/>, which does its work
+    /// and <see cref="LocalSpoolInitializer"/>, which does its work
     /// before any hosted service starts.
     /// </summary>
     public static IServiceCollection AddBackupMxLocalSpool(this IServiceCollection services)
@@ -26,7 +26,7 @@ public static class LocalServiceCollectionExtensions
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<FileBodyStore>());
         services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<SqliteSpoolStore>());
         services.TryAddSingleton(sp => new SqlitePrimaryStatusStore(sp.GetRequiredService<SqliteSpoolStore>(), sp.GetService<ILogger<SqlitePrimaryStatusStore>>()));
-        services.Replace(ServiceDescriptor.Singleton<IPrimaryStatusStore>(sp => sp.GetRequiredService<SqlitePrimaryStatusStore>()));
+        services.AddSingleton<IPrimaryStatusStore>(sp => sp.GetRequiredService<SqlitePrimaryStatusStore>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, LocalSpoolInitializer>());
 
         return services;

@@ -116,6 +116,6 @@ public sealed partial class LocalSpoolInitializer(
         }
     }
 
-    [LoggerMessage(EventId = 920, Level = LogLevel.Warning, Message = "Removed the orphaned body {QueueId}: no spool record refers to it")]
+    [LoggerMessage(EventId = 4920, Level = LogLevel.Warning, Message = "Removed the orphaned body {QueueId}: no spool record refers to it")]
     private static partial void LogOrphanRemoved(ILogger logger, string queueId);
 }

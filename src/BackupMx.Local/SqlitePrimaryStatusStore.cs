@@ -188,6 +188,6 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
         command.ExecuteNonQuery();
     }
 
-    [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Could not record the primary status of {Domain} for the queue command; delivery is not affected")]
+    [LoggerMessage(EventId = 4930, Level = LogLevel.Warning, Message = "Could not record the primary status of {Domain} for the queue command; delivery is not affected")]
     private static partial void LogWriteFailed(ILogger logger, Exception exception, string domain);
 }

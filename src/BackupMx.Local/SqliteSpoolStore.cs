@@ -833,18 +833,18 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 910, Level = LogLevel.Information, Message = "Created the spool database {Path} (schema {SchemaVersion})")]
+    [LoggerMessage(EventId = 4910, Level = LogLevel.Information, Message = "Created the spool database {Path} (schema {SchemaVersion})")]
     private static partial void LogSchemaCreated(ILogger logger, string path, int schemaVersion);
 
-    [LoggerMessage(EventId = 914, Level = LogLevel.Information, Message = "Migrated the spool database {Path} from schema {From} to {SchemaVersion}")]
+    [LoggerMessage(EventId = 4914, Level = LogLevel.Information, Message = "Migrated the spool database {Path} from schema {From} to {SchemaVersion}")]
     private static partial void LogSchemaMigrated(ILogger logger, string path, int from, int schemaVersion);
 
-    [LoggerMessage(EventId = 911, Level = LogLevel.Warning, Message = "Released {Count} message(s) still leased by a process that is gone; they are due now")]
+    [LoggerMessage(EventId = 4911, Level = LogLevel.Warning, Message = "Released {Count} message(s) still leased by a process that is gone; they are due now")]
     private static partial void LogLeasesReleased(ILogger logger, int count);
 
-    [LoggerMessage(EventId = 912, Level = LogLevel.Error, Message = "A batch of {Count} spool writes failed; retrying them one by one")]
+    [LoggerMessage(EventId = 4912, Level = LogLevel.Error, Message = "A batch of {Count} spool writes failed; retrying them one by one")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(EventId = 913, Level = LogLevel.Error, Message = "The spool record {QueueId} cannot be read; moved it to the quarantine table, where it waits for an operator (its body is kept)")]
+    [LoggerMessage(EventId = 4913, Level = LogLevel.Error, Message = "The spool record {QueueId} cannot be read; moved it to the quarantine table, where it waits for an operator (its body is kept)")]
     private static partial void LogQuarantined(ILogger logger, Exception exception, string queueId);
 }

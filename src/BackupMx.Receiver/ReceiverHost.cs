@@ -6,7 +6,6 @@ using BackupMx.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Receiver;
@@ -24,7 +23,7 @@ public static class ReceiverHost
     /// </summary>
     public static IServiceCollection AddBackupMxReceiver(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddBackupMxCore(configuration);
+        services.AddBackupMxCoreIntake(configuration);
         services.AddBackupMxAzure(configuration);
         services.AddBackupMxReceiverCallouts(configuration);
         services.AddBackupMxSmtpReceiver(configuration);
@@ -39,21 +38,7 @@ public static class ReceiverHost
     {
         var builder = Host.CreateApplicationBuilder(args);
 
-        // Core registers the forwarding services too, whose ports (outbound transport, prober, DSN
-        // composer) this host deliberately lacks; they are never resolved, so checking them at
-        // build time (the Development default) would only stop a correct receiver from starting.
-        builder.ConfigureContainer(new DefaultServiceProviderFactory(new ServiceProviderOptions
-        {
-            ValidateScopes = true,
-            ValidateOnBuild = false,
-        }));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        builder.Logging.AddFilter(HostRunner.HostLogCategory, LogLevel.Critical);
+        builder.UseBackupMxDefaults();
         builder.Services.AddBackupMxReceiver(builder.Configuration);
         return builder;
     }

@@ -7,7 +7,6 @@ using BackupMx.Smtp;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
@@ -39,13 +38,7 @@ public static class EmbeddedHost
             Args = args,
             ContentRootPath = AppContext.BaseDirectory,
         });
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        builder.Logging.AddFilter(HostRunner.HostLogCategory, LogLevel.Critical);
+        builder.UseBackupMxDefaults();
         builder.Services.AddBackupMxEmbedded(builder.Configuration);
         return builder;
     }

@@ -31,7 +31,7 @@ public sealed class SmtpFuzzTests(ITestOutputHelper output)
     private const long MemoryGrowthBound = 64L * 1024 * 1024;
 
     // The receiver's "Session ... failed" log event.
-    private const int SessionFaultedEventId = 204;
+    private const int SessionFaultedEventId = 2204;
 
     private static readonly string[] Verbs =
     [

@@ -1,6 +1,7 @@
 using System.Text;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Intake;
+using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery;
 using BackupMx.Testing;
@@ -35,6 +36,7 @@ public sealed class ForwardOverMailKitTests : IAsyncLifetime
         services.AddBackupMxFunctionOptions(configuration);
         services.AddSingleton<ISpoolStore, InMemorySpoolStore>();
         services.AddSingleton<IBodyStore, InMemoryBodyStore>();
+        services.AddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.AddSingleton<IWakeUpQueue>(_queue);
         services.AddSingleton<IWakeUpSource>(_queue);
         services.AddSingleton<Telemetry.SpoolGauges>();

@@ -1,6 +1,7 @@
 using System.Text;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Model;
+using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
 using BackupMx.Testing.Fakes;
@@ -98,6 +99,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
         services.AddSingleton<InMemoryBodyStore>();
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<InMemoryBodyStore>());
         services.AddSingleton<IWakeUpQueue>(sp => new RecordingWakeUpQueue(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.AddBackupMxSmtpReceiver(configuration);
     }
 

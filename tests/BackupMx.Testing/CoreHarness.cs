@@ -50,6 +50,7 @@ public sealed class CoreHarness : IDisposable
         services.AddSingleton<IMessageTransport>(Transport);
         services.AddSingleton<IPrimaryProber>(Prober);
         services.AddSingleton<IDsnComposer>(new SimpleDsnComposer());
+        services.AddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.AddBackupMxCore(configuration);
         _services = services.BuildServiceProvider();
     }

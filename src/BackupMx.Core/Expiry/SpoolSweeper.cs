@@ -107,9 +107,9 @@ public sealed partial class SpoolSweeper(
         return new SweepReport(examined, rescheduled, expired, failed);
     }
 
-    [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Sweep: {Examined} record(s) examined, {Rescheduled} wake-up(s) re-scheduled, {Expired} finished after expiry, {Failed} failed")]
+    [LoggerMessage(EventId = 1500, Level = LogLevel.Information, Message = "Sweep: {Examined} record(s) examined, {Rescheduled} wake-up(s) re-scheduled, {Expired} finished after expiry, {Failed} failed")]
     private static partial void LogSwept(ILogger logger, int examined, int rescheduled, int expired, int failed);
 
-    [LoggerMessage(EventId = 501, Level = LogLevel.Error, Message = "Sweep: could not handle {QueueId}; the next sweep tries again")]
+    [LoggerMessage(EventId = 1501, Level = LogLevel.Error, Message = "Sweep: could not handle {QueueId}; the next sweep tries again")]
     private static partial void LogRecordFailed(ILogger logger, Exception exception, string queueId);
 }

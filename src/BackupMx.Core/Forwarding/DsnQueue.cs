@@ -145,9 +145,9 @@ public sealed partial class DsnQueue(
         return dsnId;
     }
 
-    [LoggerMessage(EventId = 225, Level = LogLevel.Error, Message = "The body of {QueueId} is gone; its DSN {DsnId} is sent without the original message")]
+    [LoggerMessage(EventId = 1225, Level = LogLevel.Error, Message = "The body of {QueueId} is gone; its DSN {DsnId} is sent without the original message")]
     private static partial void LogOriginalMissing(ILogger logger, string queueId, string dsnId);
 
-    [LoggerMessage(EventId = 229, Level = LogLevel.Warning, Message = "Could not schedule the wake-up of DSN {DsnId}; the sweep will")]
+    [LoggerMessage(EventId = 1229, Level = LogLevel.Warning, Message = "Could not schedule the wake-up of DSN {DsnId}; the sweep will")]
     private static partial void LogWakeUpFailed(ILogger logger, Exception exception, string dsnId);
 }

@@ -8,7 +8,7 @@ namespace BackupMx.Core.Forwarding;
 
 /// <summary>
 /// Embedded mode's dispatcher: repeatedly takes the due records from the spool and
-/// forwards them with bounded concurrency, then sleeps until the next due time or a
+/// forwards them with bounded concurrency (<see cref="BoundedDispatcher{TResult}"/>), then sleeps until the next due time or a
 /// nudge (new mail, a flush). All waiting goes through <see cref="TimeProvider"/>.
 /// </summary>
 public sealed partial class DueMessagePump(
@@ -40,8 +40,7 @@ public sealed partial class DueMessagePump(
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         var concurrency = options.Value.Delivery.MaxConcurrentDeliveries;
-        using var slots = new SemaphoreSlim(concurrency, concurrency);
-        var running = new List<Task>();
+        var attempts = new BoundedDispatcher<string>(concurrency);
         while (!stoppingToken.IsCancellationRequested)
         {
             signal.Reset();
@@ -60,9 +59,9 @@ public sealed partial class DueMessagePump(
                         }
                     }
 
-                    await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                    await attempts.WaitForSlotAsync(stoppingToken).ConfigureAwait(false);
                     started++;
-                    running.Add(ForwardOneAsync(record, slots, stoppingToken));
+                    attempts.Start(() => ForwardOneAsync(record, stoppingToken));
                 }
 
                 if (started == 0)
@@ -84,15 +83,15 @@ public sealed partial class DueMessagePump(
                 sleep = TimeSpan.FromSeconds(1);
             }
 
-            running.RemoveAll(t => t.IsCompleted);
-            LogPass(logger, started, running.Count, sleep);
+            attempts.Collect();
+            LogPass(logger, started, attempts.Running, sleep);
             if (started > 0)
             {
                 // Look again at once when a slot frees up or something new arrives. Fast attempts
                 // may all be over already, before the listing ended: then look again straight away.
-                if (running.Count > 0)
+                if (attempts.Running > 0)
                 {
-                    await Task.WhenAny(Task.WhenAny(running), signal.WaitAsync()).ConfigureAwait(false);
+                    await Task.WhenAny(attempts.WhenAnyFinishedAsync(), signal.WaitAsync()).ConfigureAwait(false);
                 }
 
                 continue;
@@ -101,7 +100,7 @@ public sealed partial class DueMessagePump(
             // From here a wake-up due after the sleep ends need not wake the pump: it looks then anyway.
             // Only while no attempt runs: a finishing attempt starts a new look at once, and that
             // look's sleep is chosen from the spool as it is then.
-            if (running.Count == 0)
+            if (attempts.Running == 0)
             {
                 signal.SleepUntil(time.GetUtcNow() + sleep);
             }
@@ -109,9 +108,9 @@ public sealed partial class DueMessagePump(
             using var delayCts = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             var delay = Task.Delay(sleep, time, delayCts.Token);
             var tasks = new List<Task> { delay, signal.WaitAsync() };
-            if (running.Count > 0)
+            if (attempts.Running > 0)
             {
-                tasks.Add(Task.WhenAny(running));
+                tasks.Add(attempts.WhenAnyFinishedAsync());
             }
 
             await Task.WhenAny(tasks).ConfigureAwait(false);
@@ -119,15 +118,14 @@ public sealed partial class DueMessagePump(
         }
 
         // Let attempts in flight finish their state writes; the host's shutdown timeout bounds this.
-        await Task.WhenAll(running).ConfigureAwait(false);
+        await attempts.DrainAsync().ConfigureAwait(false);
     }
 
-    private async Task ForwardOneAsync(SpoolRecord record, SemaphoreSlim slots, CancellationToken stoppingToken)
+    /// <returns>The record's queue id.</returns>
+    private async Task<string> ForwardOneAsync(SpoolRecord record, CancellationToken stoppingToken)
     {
         try
         {
-            await Task.Yield();
-
             // The listing's copy is as good as a fresh read: the claim checks its ETag.
             await forwarder.ProcessAsync(record, stoppingToken).ConfigureAwait(false);
         }
@@ -146,17 +144,18 @@ public sealed partial class DueMessagePump(
                 _inFlight.Remove(record.QueueId);
             }
 
-            slots.Release();
             signal.Set();
         }
+
+        return record.QueueId;
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Error, Message = "Delivery pump could not read the spool; retrying")]
+    [LoggerMessage(EventId = 1600, Level = LogLevel.Error, Message = "Delivery pump could not read the spool; retrying")]
     private static partial void LogPumpError(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 602, Level = LogLevel.Debug, Message = "Delivery pump started {Started} attempt(s), {Running} running; idle for up to {Sleep}")]
+    [LoggerMessage(EventId = 1602, Level = LogLevel.Debug, Message = "Delivery pump started {Started} attempt(s), {Running} running; idle for up to {Sleep}")]
     private static partial void LogPass(ILogger logger, int started, int running, TimeSpan sleep);
 
-    [LoggerMessage(EventId = 601, Level = LogLevel.Error, Message = "Forwarding {QueueId} failed; it stays spooled")]
+    [LoggerMessage(EventId = 1601, Level = LogLevel.Error, Message = "Forwarding {QueueId} failed; it stays spooled")]
     private static partial void LogForwardError(ILogger logger, Exception exception, string queueId);
 }

@@ -433,54 +433,54 @@ public sealed partial class MessageForwarder(
         return ForwardOutcome.Deferred;
     }
 
-    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Delivered {QueueId} to {Recipient} via {RemoteHost}: {Reply}")]
+    [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Delivered {QueueId} to {Recipient} via {RemoteHost}: {Reply}")]
     private static partial void LogDelivered(ILogger logger, string queueId, string recipient, string? remoteHost, string reply);
 
-    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Deferred {QueueId} for {Recipient} via {RemoteHost}: {Reply}")]
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Deferred {QueueId} for {Recipient} via {RemoteHost}: {Reply}")]
     private static partial void LogDeferred(ILogger logger, string queueId, string recipient, string? remoteHost, string reply);
 
-    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Bounced {QueueId} for {Recipient} via {RemoteHost}: {Reply}")]
+    [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Bounced {QueueId} for {Recipient} via {RemoteHost}: {Reply}")]
     private static partial void LogBounced(ILogger logger, string queueId, string recipient, string? remoteHost, string reply);
 
-    [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "Expired {QueueId} for {Recipient}; last reply: {Reply}")]
+    [LoggerMessage(EventId = 1203, Level = LogLevel.Warning, Message = "Expired {QueueId} for {Recipient}; last reply: {Reply}")]
     private static partial void LogExpired(ILogger logger, string queueId, string recipient, string? reply);
 
-    [LoggerMessage(EventId = 204, Level = LogLevel.Information, Message = "Attempt {QueueId} for {Domain}: {RecipientCount} recipient(s), {Delivered} delivered, {Failed} failed, {Deferred} deferred, primary {Primary}")]
+    [LoggerMessage(EventId = 1204, Level = LogLevel.Information, Message = "Attempt {QueueId} for {Domain}: {RecipientCount} recipient(s), {Delivered} delivered, {Failed} failed, {Deferred} deferred, primary {Primary}")]
     private static partial void LogAttempt(ILogger logger, string queueId, string domain, int recipientCount, int delivered, int failed, int deferred, string primary);
 
-    [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "DSN {DsnId} queued for {QueueId} to <{Sender}> covering {RecipientCount} recipient(s)")]
+    [LoggerMessage(EventId = 1205, Level = LogLevel.Information, Message = "DSN {DsnId} queued for {QueueId} to <{Sender}> covering {RecipientCount} recipient(s)")]
     private static partial void LogDsnQueued(ILogger logger, string queueId, string dsnId, string sender, int recipientCount);
 
-    [LoggerMessage(EventId = 218, Level = LogLevel.Information, Message = "Relayed DSN {DsnId} queued for {QueueId} to <{Sender}> covering {RecipientCount} recipient(s) accepted by {RemoteHost}, which does not offer DSN")]
+    [LoggerMessage(EventId = 1218, Level = LogLevel.Information, Message = "Relayed DSN {DsnId} queued for {QueueId} to <{Sender}> covering {RecipientCount} recipient(s) accepted by {RemoteHost}, which does not offer DSN")]
     private static partial void LogRelayedDsnQueued(ILogger logger, string queueId, string dsnId, string sender, int recipientCount, string? remoteHost);
 
-    [LoggerMessage(EventId = 206, Level = LogLevel.Error, Message = "Could not queue the DSN for {QueueId}; will try again")]
+    [LoggerMessage(EventId = 1206, Level = LogLevel.Error, Message = "Could not queue the DSN for {QueueId}; will try again")]
     private static partial void LogDsnFailed(ILogger logger, Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 207, Level = LogLevel.Information, Message = "Finished {QueueId} for {Domain}; removed from the spool")]
+    [LoggerMessage(EventId = 1207, Level = LogLevel.Information, Message = "Finished {QueueId} for {Domain}; removed from the spool")]
     private static partial void LogFinished(ILogger logger, string queueId, string domain);
 
-    [LoggerMessage(EventId = 208, Level = LogLevel.Warning, Message = "Lost the claim on {QueueId} (its lease expired during the attempt); it may be delivered again")]
+    [LoggerMessage(EventId = 1208, Level = LogLevel.Warning, Message = "Lost the claim on {QueueId} (its lease expired during the attempt); it may be delivered again")]
     private static partial void LogLostClaim(ILogger logger, string queueId);
 
-    [LoggerMessage(EventId = 209, Level = LogLevel.Error, Message = "Body of {QueueId} is missing from the spool; its {RecipientCount} pending recipient(s) fail for good")]
+    [LoggerMessage(EventId = 1209, Level = LogLevel.Error, Message = "Body of {QueueId} is missing from the spool; its {RecipientCount} pending recipient(s) fail for good")]
     private static partial void LogBodyMissing(ILogger logger, Exception? exception, string queueId, int recipientCount);
 
-    [LoggerMessage(EventId = 210, Level = LogLevel.Error, Message = "Transport error for {QueueId}")]
+    [LoggerMessage(EventId = 1210, Level = LogLevel.Error, Message = "Transport error for {QueueId}")]
     private static partial void LogTransportError(ILogger logger, Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 211, Level = LogLevel.Warning, Message = "Could not schedule the next wake-up of {QueueId}; the sweep will")]
+    [LoggerMessage(EventId = 1211, Level = LogLevel.Warning, Message = "Could not schedule the next wake-up of {QueueId}; the sweep will")]
     private static partial void LogWakeUpFailed(ILogger logger, Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient} without a DSN: it can never be delivered ({Reply})")]
+    [LoggerMessage(EventId = 1212, Level = LogLevel.Warning, Message = "Dropped {QueueId} for {Recipient} without a DSN: it can never be delivered ({Reply})")]
     private static partial void LogUndeliverable(ILogger logger, string queueId, string recipient, string reply);
 
-    [LoggerMessage(EventId = 226, Level = LogLevel.Warning, Message = "Could not report the primary of {Domain} after an attempt at {QueueId}; the attempt's outcome stands")]
+    [LoggerMessage(EventId = 1226, Level = LogLevel.Warning, Message = "Could not report the primary of {Domain} after an attempt at {QueueId}; the attempt's outcome stands")]
     private static partial void LogReportFailed(ILogger logger, Exception exception, string domain, string queueId);
 
-    [LoggerMessage(EventId = 227, Level = LogLevel.Warning, Message = "Attempt at {QueueId} cut off after {Limit}; its {RecipientCount} recipient(s) retry")]
+    [LoggerMessage(EventId = 1227, Level = LogLevel.Warning, Message = "Attempt at {QueueId} cut off after {Limit}; its {RecipientCount} recipient(s) retry")]
     private static partial void LogAttemptTimedOut(ILogger logger, Exception exception, string queueId, TimeSpan limit, int recipientCount);
 
-    [LoggerMessage(EventId = 217, Level = LogLevel.Warning, Message = "Could not make {QueueId} due after its primary came back during the attempt; it keeps its retry")]
+    [LoggerMessage(EventId = 1217, Level = LogLevel.Warning, Message = "Could not make {QueueId} due after its primary came back during the attempt; it keeps its retry")]
     private static partial void LogCatchUpFailed(ILogger logger, Exception exception, string queueId);
 }

@@ -49,7 +49,7 @@ public sealed partial class PrimaryMonitorService(
         }
     }
 
-    [LoggerMessage(EventId = 700, Level = LogLevel.Error, Message = "Probing primaries failed")]
+    [LoggerMessage(EventId = 1700, Level = LogLevel.Error, Message = "Probing primaries failed")]
     private static partial void LogProbeLoopError(ILogger logger, Exception exception);
 }
 
@@ -78,6 +78,6 @@ public sealed partial class SweepService(SpoolSweeper sweeper, TimeProvider time
         }
     }
 
-    [LoggerMessage(EventId = 701, Level = LogLevel.Error, Message = "Spool sweep failed")]
+    [LoggerMessage(EventId = 1701, Level = LogLevel.Error, Message = "Spool sweep failed")]
     private static partial void LogSweepError(ILogger logger, Exception exception);
 }

@@ -17,9 +17,18 @@ public static class CoreServiceCollectionExtensions
 {
     /// <summary>
     /// Options (validated at start-up), intake, forwarding, flushing, monitoring, expiry and
-    /// inspection. Adapters for the ports are added by the adapter projects.
+    /// inspection: <see cref="AddBackupMxCoreIntake"/> and <see cref="AddBackupMxCoreForwarding"/>.
+    /// Adapters for the ports are added by the adapter projects.
     /// </summary>
-    public static IServiceCollection AddBackupMxCore(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddBackupMxCore(this IServiceCollection services, IConfiguration configuration) =>
+        services.AddBackupMxCoreIntake(configuration).AddBackupMxCoreForwarding();
+
+    /// <summary>
+    /// What a host that receives but never forwards needs (the Azure receiver): options
+    /// (validated at start-up), intake, the recipient policy, flushing (ETRN) and inspection.
+    /// Needs one storage adapter (spool, bodies, primary status) and a wake-up queue.
+    /// </summary>
+    public static IServiceCollection AddBackupMxCoreIntake(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<BackupMxOptions>()
             .BindChecked(configuration.GetSection(BackupMxOptions.SectionName))
@@ -28,19 +37,28 @@ public static class CoreServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BackupMxOptions>, BackupMxOptionsValidator>());
 
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.TryAddSingleton<SpoolLedger>();
         services.TryAddSingleton<IntakeService>();
 
         // Replaced by the callout implementation when the delivery adapter is added.
         services.TryAddSingleton<IRecipientVerifier, NullRecipientVerifier>();
         services.TryAddSingleton<RecipientPolicy>();
+        services.TryAddSingleton<DomainFlusher>();
+        services.TryAddSingleton<QueueInspector>();
+        return services;
+    }
+
+    /// <summary>
+    /// Forwarding, DSN queueing, primary monitoring and expiry. Needs, besides what
+    /// <see cref="AddBackupMxCoreIntake"/> needs, the outbound transport, the prober and the DSN
+    /// composer (the delivery adapter).
+    /// </summary>
+    public static IServiceCollection AddBackupMxCoreForwarding(this IServiceCollection services)
+    {
         services.TryAddSingleton<MessageForwarder>();
         services.TryAddSingleton<DsnQueue>();
-        services.TryAddSingleton<DomainFlusher>();
         services.TryAddSingleton<PrimaryMonitor>();
         services.TryAddSingleton<SpoolSweeper>();
-        services.TryAddSingleton<QueueInspector>();
         return services;
     }
 

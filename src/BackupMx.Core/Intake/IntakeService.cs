@@ -231,24 +231,24 @@ public sealed partial class IntakeService(
         return at < 0 ? string.Empty : address[(at + 1)..].TrimEnd('.').ToLowerInvariant();
     }
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Accepted {QueueId} for {Domain} from <{Sender}>: {RecipientCount} recipient(s), {Bytes} bytes, client {ClientAddress}")]
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Accepted {QueueId} for {Domain} from <{Sender}>: {RecipientCount} recipient(s), {Bytes} bytes, client {ClientAddress}")]
     private static partial void LogAccepted(ILogger logger, string queueId, string domain, string sender, int recipientCount, long bytes, string? clientAddress);
 
-    [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Spool write failed for {QueueId}; the client is told to retry")]
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Error, Message = "Spool write failed for {QueueId}; the client is told to retry")]
     private static partial void LogSpoolFailure(ILogger logger, Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 102, Level = LogLevel.Error, Message = "Could not remove partly written {QueueId} after a spool failure")]
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Error, Message = "Could not remove partly written {QueueId} after a spool failure")]
     private static partial void LogUndoFailed(ILogger logger, Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Wake-up token of {QueueId} not saved; a flush will not cancel its wake-up")]
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Wake-up token of {QueueId} not saved; a flush will not cancel its wake-up")]
     private static partial void LogTokenNotSaved(ILogger logger, Exception? exception, string queueId);
 
-    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Accepted {QueueId} but could not schedule its wake-up; the sweep will")]
+    [LoggerMessage(EventId = 1106, Level = LogLevel.Warning, Message = "Accepted {QueueId} but could not schedule its wake-up; the sweep will")]
     private static partial void LogWakeUpNotScheduled(ILogger logger, Exception exception, string queueId);
 
-    [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "Could not read the primary status of {Domain}; the new message is tried at once")]
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Warning, Message = "Could not read the primary status of {Domain}; the new message is tried at once")]
     private static partial void LogStatusUnreadable(ILogger logger, Exception exception, string domain);
 
-    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Recipient {Recipient} reached intake although its domain is not configured")]
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Error, Message = "Recipient {Recipient} reached intake although its domain is not configured")]
     private static partial void LogUnconfiguredRecipient(ILogger logger, string recipient);
 }

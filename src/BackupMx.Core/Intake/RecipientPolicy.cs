@@ -229,12 +229,12 @@ public sealed partial class RecipientPolicy
         }
     }
 
-    [LoggerMessage(EventId = 150, Level = LogLevel.Information, Message = "Primary refused recipient {Recipient}: {Reply}")]
+    [LoggerMessage(EventId = 1150, Level = LogLevel.Information, Message = "Primary refused recipient {Recipient}: {Reply}")]
     private static partial void LogRefusedByPrimary(ILogger logger, string recipient, string? reply);
 
-    [LoggerMessage(EventId = 151, Level = LogLevel.Information, Message = "Recipient {Recipient} could not be verified; accepted unverified: {AcceptUnverified}")]
+    [LoggerMessage(EventId = 1151, Level = LogLevel.Information, Message = "Recipient {Recipient} could not be verified; accepted unverified: {AcceptUnverified}")]
     private static partial void LogUnverified(ILogger logger, string recipient, bool acceptUnverified);
 
-    [LoggerMessage(EventId = 152, Level = LogLevel.Warning, Message = "Recipient verifier failed for {Recipient}")]
+    [LoggerMessage(EventId = 1152, Level = LogLevel.Warning, Message = "Recipient verifier failed for {Recipient}")]
     private static partial void LogVerifierFailed(ILogger logger, Exception exception, string recipient);
 }

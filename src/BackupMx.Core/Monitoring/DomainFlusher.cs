@@ -66,12 +66,12 @@ public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time,
         return result.Flushed;
     }
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Flushed {Domain}: {Count} message(s) due now ({Reason})")]
+    [LoggerMessage(EventId = 1300, Level = LogLevel.Information, Message = "Flushed {Domain}: {Count} message(s) due now ({Reason})")]
     private static partial void LogFlushed(ILogger logger, string domain, int count, string reason);
 
-    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Flushed {QueueId} for {Domain}: due now ({Reason})")]
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Information, Message = "Flushed {QueueId} for {Domain}: due now ({Reason})")]
     private static partial void LogFlushedMessage(ILogger logger, string queueId, string domain, string reason);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Debug, Message = "Could not cancel wake-up {Token}")]
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Debug, Message = "Could not cancel wake-up {Token}")]
     private static partial void LogCancelFailed(ILogger logger, Exception exception, string token);
 }

@@ -171,18 +171,18 @@ public sealed partial class PrimaryMonitor(
         }
     }
 
-    [LoggerMessage(EventId = 400, Level = LogLevel.Warning, Message = "Primary of {Domain} went from {Previous} to {State} (host {Host}, error {Error})")]
+    [LoggerMessage(EventId = 1400, Level = LogLevel.Warning, Message = "Primary of {Domain} went from {Previous} to {State} (host {Host}, error {Error})")]
     private static partial void LogStateChanged(ILogger logger, string domain, PrimaryState previous, PrimaryState state, string? host, string? error);
 
-    [LoggerMessage(EventId = 404, Level = LogLevel.Information, Message = "Primary of {Domain} is up again, but its domain was flushed at {LastFlush}, less than a probe interval ago; not flushed again")]
+    [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "Primary of {Domain} is up again, but its domain was flushed at {LastFlush}, less than a probe interval ago; not flushed again")]
     private static partial void LogFlushSkipped(ILogger logger, string domain, DateTimeOffset lastFlush);
 
-    [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "Primary of {Domain} stays Up: a delivery attempt started at {AttemptStartedAt} failed, but the primary was seen up at {SeenUpAt}")]
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Debug, Message = "Primary of {Domain} stays Up: a delivery attempt started at {AttemptStartedAt} failed, but the primary was seen up at {SeenUpAt}")]
     private static partial void LogStaleFailure(ILogger logger, string domain, DateTimeOffset attemptStartedAt, DateTimeOffset seenUpAt);
 
-    [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "Primary status of {Domain} changed while reporting {State}; deciding again")]
+    [LoggerMessage(EventId = 1402, Level = LogLevel.Debug, Message = "Primary status of {Domain} changed while reporting {State}; deciding again")]
     private static partial void LogWriteConflict(ILogger logger, string domain, PrimaryState state);
 
-    [LoggerMessage(EventId = 403, Level = LogLevel.Warning, Message = "Primary status of {Domain} kept changing; report of {State} dropped after {Attempts} tries, the next probe reports again")]
+    [LoggerMessage(EventId = 1403, Level = LogLevel.Warning, Message = "Primary status of {Domain} kept changing; report of {State} dropped after {Attempts} tries, the next probe reports again")]
     private static partial void LogGaveUp(ILogger logger, string domain, PrimaryState state, int attempts);
 }

@@ -161,12 +161,12 @@ public sealed partial class DeliveryRouter
         return DeliveryRoute.Fail(SmtpReply.LocalTransient("4.4.4", "no primary mail server found for the domain"));
     }
 
-    [LoggerMessage(EventId = 302, Level = LogLevel.Debug, Message = "MX host {Host} resolves to one of our PublicAddresses: it is this backup")]
+    [LoggerMessage(EventId = 3302, Level = LogLevel.Debug, Message = "MX host {Host} resolves to one of our PublicAddresses: it is this backup")]
     private static partial void LogOurAddress(ILogger logger, string host);
 
-    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "DNS lookup for {Domain} failed: {Error}")]
+    [LoggerMessage(EventId = 3300, Level = LogLevel.Warning, Message = "DNS lookup for {Domain} failed: {Error}")]
     private static partial void LogDnsFailed(ILogger logger, string domain, string? error);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "No primary for {Domain}: {Problem}; mail stays queued until DNS or the Primary setting is fixed")]
+    [LoggerMessage(EventId = 3301, Level = LogLevel.Error, Message = "No primary for {Domain}: {Problem}; mail stays queued until DNS or the Primary setting is fixed")]
     private static partial void LogNoPrimary(ILogger logger, string domain, string problem);
 }

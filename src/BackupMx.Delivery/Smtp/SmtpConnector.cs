@@ -225,15 +225,15 @@ internal sealed partial class SmtpConnector(IDnsResolver dns, LocalEndpoints sel
     private static string Seconds(TimeSpan timeout) =>
         $"{timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s";
 
-    [LoggerMessage(EventId = 310, Level = LogLevel.Warning, Message = "{Host} has no address")]
+    [LoggerMessage(EventId = 3310, Level = LogLevel.Warning, Message = "{Host} has no address")]
     private static partial void LogNoAddress(ILogger logger, string host);
 
-    [LoggerMessage(EventId = 311, Level = LogLevel.Information, Message = "Could not open a session with {Host} [{Address}]:{Port}: {Reply} ({ExceptionType})")]
+    [LoggerMessage(EventId = 3311, Level = LogLevel.Information, Message = "Could not open a session with {Host} [{Address}]:{Port}: {Reply} ({ExceptionType})")]
     private static partial void LogConnectFailed(ILogger logger, string host, IPAddress address, int port, string reply, string exceptionType);
 
-    [LoggerMessage(EventId = 312, Level = LogLevel.Warning, Message = "STARTTLS with {Host} [{Address}] failed ({Reason}); retrying without TLS")]
+    [LoggerMessage(EventId = 3312, Level = LogLevel.Warning, Message = "STARTTLS with {Host} [{Address}] failed ({Reason}); retrying without TLS")]
     private static partial void LogTlsFallback(ILogger logger, string host, IPAddress address, string? reason);
 
-    [LoggerMessage(EventId = 313, Level = LogLevel.Error, Message = "Configuration error: {Host} [{Address}]:{Port} is this server ({Reason}); nothing is delivered there and mail stays queued until the Primary setting or DNS is fixed")]
+    [LoggerMessage(EventId = 3313, Level = LogLevel.Error, Message = "Configuration error: {Host} [{Address}]:{Port} is this server ({Reason}); nothing is delivered there and mail stays queued until the Primary setting or DNS is fixed")]
     private static partial void LogLoop(ILogger logger, string host, IPAddress address, int port, string reason);
 }

@@ -41,7 +41,7 @@ public sealed partial class ForwardFunction(
     {
         var config = options.Value;
         var started = time.GetTimestamp();
-        var inFlight = new List<Task<bool>>();
+        var inFlight = new BoundedDispatcher<bool>(config.MaxConcurrentForwards);
         int received = 0, completed = 0, abandoned = 0;
         var stoppedEarly = false;
 
@@ -50,13 +50,7 @@ public sealed partial class ForwardFunction(
             while (!cancellationToken.IsCancellationRequested)
             {
                 // Settle the books first: a failure that already happened must count before receiving more.
-                for (var i = inFlight.Count - 1; i >= 0; i--)
-                {
-                    if (inFlight[i].IsCompleted)
-                    {
-                        Count(inFlight[i]);
-                    }
-                }
+                Count(inFlight.Collect());
 
                 if (time.GetElapsedTime(started) >= config.ForwardTimeBudget)
                 {
@@ -72,10 +66,10 @@ public sealed partial class ForwardFunction(
                     break;
                 }
 
-                var free = config.MaxConcurrentForwards - inFlight.Count;
+                var free = inFlight.Free;
                 if (free == 0)
                 {
-                    await Task.WhenAny(inFlight).ConfigureAwait(false);
+                    await inFlight.WhenAnyFinishedAsync().ConfigureAwait(false);
                     continue;
                 }
 
@@ -83,34 +77,27 @@ public sealed partial class ForwardFunction(
                 var batch = await wakeUps.ReceiveDueAsync(free, config.ReceiveWait, cancellationToken).ConfigureAwait(false);
                 if (batch.Count == 0)
                 {
-                    if (inFlight.Count == 0)
+                    if (inFlight.Running == 0)
                     {
                         break;
                     }
 
                     // What is in flight may make more mail due now (a DSN, a flush after the primary answered).
-                    await Task.WhenAny(inFlight).ConfigureAwait(false);
+                    await inFlight.WhenAnyFinishedAsync().ConfigureAwait(false);
                     continue;
                 }
 
                 received += batch.Count;
-                inFlight.AddRange(batch.Select(w => ForwardOneAsync(w, cancellationToken)));
+                foreach (var wakeUp in batch)
+                {
+                    inFlight.Start(() => ForwardOneAsync(wakeUp, cancellationToken));
+                }
             }
         }
         finally
         {
             // Never leave a received wake-up unsettled, even when receiving failed or the host is stopping.
-            foreach (var task in inFlight)
-            {
-                if (await task.ConfigureAwait(false))
-                {
-                    completed++;
-                }
-                else
-                {
-                    abandoned++;
-                }
-            }
+            Count(await inFlight.DrainAsync().ConfigureAwait(false));
         }
 
         if (received > 0)
@@ -120,16 +107,18 @@ public sealed partial class ForwardFunction(
 
         return new ForwardRunReport(received, completed, abandoned, stoppedEarly);
 
-        void Count(Task<bool> done)
+        void Count(IEnumerable<bool> settled)
         {
-            inFlight.Remove(done);
-            if (done.Result)
+            foreach (var wasCompleted in settled)
             {
-                completed++;
-            }
-            else
-            {
-                abandoned++;
+                if (wasCompleted)
+                {
+                    completed++;
+                }
+                else
+                {
+                    abandoned++;
+                }
             }
         }
     }
@@ -137,8 +126,6 @@ public sealed partial class ForwardFunction(
     /// <returns>True when the wake-up was completed, false when it was abandoned.</returns>
     private async Task<bool> ForwardOneAsync(ReceivedWakeUp received, CancellationToken cancellationToken)
     {
-        // Off the receive loop at once, so one slow delivery never delays starting the others.
-        await Task.Yield();
         var wakeUp = received.WakeUp;
         ForwardOutcome outcome;
         try
@@ -175,21 +162,21 @@ public sealed partial class ForwardFunction(
         return true;
     }
 
-    [LoggerMessage(EventId = 1000, Level = LogLevel.Debug, Message = "Wake-up for {QueueId} ({Domain}): {Outcome}")]
+    [LoggerMessage(EventId = 6000, Level = LogLevel.Debug, Message = "Wake-up for {QueueId} ({Domain}): {Outcome}")]
     private static partial void LogForwarded(ILogger logger, string queueId, string domain, ForwardOutcome outcome);
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Error, Message = "Forwarding {QueueId} ({Domain}) failed; its wake-up is abandoned and will come back")]
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Error, Message = "Forwarding {QueueId} ({Domain}) failed; its wake-up is abandoned and will come back")]
     private static partial void LogForwardFailed(ILogger logger, Exception exception, string queueId, string domain);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Could not {Action} the wake-up for {QueueId}")]
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "Could not {Action} the wake-up for {QueueId}")]
     private static partial void LogSettleFailed(ILogger logger, Exception exception, string action, string queueId);
 
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Forward run: {Received} wake-up(s) received, {Completed} completed, {Abandoned} abandoned in {ElapsedMs:F0} ms")]
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Information, Message = "Forward run: {Received} wake-up(s) received, {Completed} completed, {Abandoned} abandoned in {ElapsedMs:F0} ms")]
     private static partial void LogRun(ILogger logger, int received, int completed, int abandoned, double elapsedMs);
 
-    [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Forward run used its time budget of {Budget}; the next run goes on")]
+    [LoggerMessage(EventId = 6004, Level = LogLevel.Information, Message = "Forward run used its time budget of {Budget}; the next run goes on")]
     private static partial void LogBudgetSpent(ILogger logger, TimeSpan budget);
 
-    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Forward run stopped after {Failures} failed wake-up(s); the next run tries again")]
+    [LoggerMessage(EventId = 6005, Level = LogLevel.Warning, Message = "Forward run stopped after {Failures} failed wake-up(s); the next run tries again")]
     private static partial void LogTooManyFailures(ILogger logger, int failures);
 }

@@ -104,6 +104,6 @@ public sealed partial class QueueAdminFunctions(
         return response;
     }
 
-    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Admin API flushed {Domain}: {Count} message(s) due now")]
+    [LoggerMessage(EventId = 6100, Level = LogLevel.Information, Message = "Admin API flushed {Domain}: {Count} message(s) due now")]
     private static partial void LogFlushRequested(ILogger logger, string domain, int count);
 }
