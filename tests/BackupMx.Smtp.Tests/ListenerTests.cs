@@ -54,8 +54,10 @@ public sealed class ListenerTests
         }
 
         // One warning for the burst, naming the endpoint and the error, and one line when it is over.
+        // (The stop may still find the session open just after its 221 and cut it off, with a
+        // warning of its own: that one is about the stop, not the accept loop.)
         var reason = new SocketException((int)SocketError.TooManyOpenSockets).Message;
-        var warning = Assert.Single(logs.Entries, e => e.Level >= LogLevel.Warning);
+        var warning = Assert.Single(logs.Entries, e => e.Level >= LogLevel.Warning && !e.Message.StartsWith("SMTP receiver cut off ", StringComparison.Ordinal));
         Assert.Equal(LogLevel.Warning, warning.Level);
         Assert.Contains($"127.0.0.1:{host.Port}", warning.Message, StringComparison.Ordinal);
         Assert.Contains(reason, warning.Message, StringComparison.Ordinal);
