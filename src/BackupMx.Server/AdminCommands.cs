@@ -31,7 +31,7 @@ internal static class AdminCommands
     /// <summary>The domain is not configured and nothing is queued for it (EX_NOUSER).</summary>
     public const int ExitUnknownDomain = 67;
 
-    private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] [--json] | queue --ages [--json] | flush DOMAIN | check-dns [DOMAIN...] [--json]] [--BackupMx:Key=value ...]";
+    private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] [--json] | queue --ages [--json] | flush DOMAIN | check-dns [DOMAIN...] [--json] | show QUEUEID [--body] | hold QUEUEID|DOMAIN | release QUEUEID|DOMAIN | delete QUEUEID [--bounce]] [--BackupMx:Key=value ...]";
 
     public static async Task<int> RunAsync(string[] positional, string[] options)
     {

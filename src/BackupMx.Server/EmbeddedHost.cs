@@ -58,6 +58,11 @@ public static class EmbeddedHost
             return await HostRunner.RunAsync(() => CheckDnsCommand.RunAsync(positional[1..], options), "BackupMx", Console.Error).ConfigureAwait(false);
         }
 
+        if (MessageCommands.Names.Contains(positional[0]))
+        {
+            return await HostRunner.RunAsync(() => MessageCommands.RunAsync(positional, options), "BackupMx", Console.Error).ConfigureAwait(false);
+        }
+
         return await HostRunner.RunAsync(() => AdminCommands.RunAsync(positional, options), "BackupMx", Console.Error).ConfigureAwait(false);
     }
 }

@@ -4,6 +4,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using BackupMx.Telemetry;
 using BackupMx.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,6 +34,7 @@ public sealed class FunctionsHarness : IDisposable
         Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
         Expire = new ExpireFunction(Core.Sweeper, Core.Inspector, Gauges);
         Admin = new QueueAdminFunctions(Core.Inspector, Core.Flusher, Core.Get<IOptions<BackupMxOptions>>(), NullLogger<QueueAdminFunctions>.Instance);
+        Messages = new MessageAdminFunctions(Core.Get<MessageOperations>(), Core.Get<SpoolLedger>(), Core.Get<IOptions<BackupMxOptions>>(), NullLogger<MessageAdminFunctions>.Instance);
     }
 
     public CoreHarness Core { get; }
@@ -50,6 +52,8 @@ public sealed class FunctionsHarness : IDisposable
     public ExpireFunction Expire { get; }
 
     public QueueAdminFunctions Admin { get; }
+
+    public MessageAdminFunctions Messages { get; }
 
     public async Task<string> AcceptAsync(string recipient = "bob@example.test", string sender = "alice@sender.test")
     {

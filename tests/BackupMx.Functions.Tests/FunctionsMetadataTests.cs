@@ -16,7 +16,7 @@ public sealed class FunctionsMetadataTests
         var functions = metadata.RootElement.EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!);
 
         Assert.Equal(
-            ["Expire", "Forward", "ProbePrimaries", "QueueFlush", "QueueList", "QueueSummary", "VerifyRecipient"],
+            ["Expire", "Forward", "MessageDelete", "MessageHold", "MessageRelease", "MessageShow", "ProbePrimaries", "QueueFlush", "QueueHold", "QueueList", "QueueRelease", "QueueSummary", "VerifyRecipient"],
             functions.Keys.Order(StringComparer.Ordinal));
 
         AssertTimer(functions[ForwardFunction.Name], "*/10 * * * * *");
@@ -25,6 +25,12 @@ public sealed class FunctionsMetadataTests
         AssertHttp(functions[QueueAdminFunctions.SummaryName], "get", "queue");
         AssertHttp(functions[QueueAdminFunctions.ListName], "get", "queue/{domain}");
         AssertHttp(functions[QueueAdminFunctions.FlushName], "post", "queue/{domain}/flush");
+        AssertHttp(functions[MessageAdminFunctions.ShowName], "get", "messages/{queueId}");
+        AssertHttp(functions[MessageAdminFunctions.HoldName], "post", "messages/{queueId}/hold");
+        AssertHttp(functions[MessageAdminFunctions.ReleaseName], "post", "messages/{queueId}/release");
+        AssertHttp(functions[MessageAdminFunctions.DeleteName], "delete", "messages/{queueId}");
+        AssertHttp(functions[MessageAdminFunctions.DomainHoldName], "post", "queue/{domain}/hold");
+        AssertHttp(functions[MessageAdminFunctions.DomainReleaseName], "post", "queue/{domain}/release");
         AssertHttp(functions[VerifyRecipientFunction.Name], "post", "verify-recipient");
 
         Assert.All(functions.Values, f =>

@@ -57,6 +57,7 @@ public static class CoreServiceCollectionExtensions
     {
         services.TryAddSingleton<MessageForwarder>();
         services.TryAddSingleton<DsnQueue>();
+        services.TryAddSingleton<MessageOperations>();
         services.TryAddSingleton<PrimaryMonitor>();
         services.TryAddSingleton<SpoolSweeper>();
         return services;

@@ -96,7 +96,7 @@ public sealed partial class QueueAdminFunctions(
 
     // Serialized here rather than with WriteAsJsonAsync so that the output does not depend on the
     // worker's configured serializer: enums as names, camelCase, the same in tests and in Azure.
-    private static async Task<HttpResponseData> JsonAsync<T>(HttpRequestData request, HttpStatusCode status, T value, CancellationToken cancellationToken)
+    internal static async Task<HttpResponseData> JsonAsync<T>(HttpRequestData request, HttpStatusCode status, T value, CancellationToken cancellationToken)
     {
         var response = request.CreateResponse(status);
         response.Headers.Add("Content-Type", "application/json; charset=utf-8");
