@@ -131,7 +131,13 @@ public sealed partial class LocalSpoolInitializer(
     {
         lock (_gate)
         {
-            _lock ??= SpoolLock.Acquire(Path.GetDirectoryName(spool.DatabasePath)!);
+            if (_lock is null)
+            {
+                // The lock file lives in the spool folder, which a first start has yet to create.
+                var folder = Path.GetDirectoryName(spool.DatabasePath)!;
+                Directory.CreateDirectory(folder);
+                _lock = SpoolLock.Acquire(folder);
+            }
         }
     }
 

@@ -167,6 +167,28 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         Assert.Empty(await provider.GetRequiredService<SqlitePrimaryStatusStore>().ListAsync(None));
     }
 
+    [Fact]
+    public async Task AddBackupMxLocalSpool_HostStartOnAMissingFolder_CreatesTheSpool()
+    {
+        var path = Path.Combine(_spool.Path, "first", "start");
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.Configure<BackupMxOptions>(o => o.Spool.Path = path);
+        builder.Services.AddBackupMxLocalSpool();
+        using var host = builder.Build();
+
+        await host.StartAsync(None);
+        try
+        {
+            Assert.True(File.Exists(Path.Combine(path, SqliteSpoolStore.FileName)));
+            Assert.True(Directory.Exists(host.Services.GetRequiredService<FileBodyStore>().Root));
+            Assert.Empty(await host.Services.GetRequiredService<SqliteSpoolStore>().GetQueueIdsAsync(None));
+        }
+        finally
+        {
+            await host.StopAsync(None);
+        }
+    }
+
     public sealed class DueObserver
     {
         public List<string>? DueAtStart { get; set; }
