@@ -13,7 +13,7 @@ public static class SharedRecipientVerificationExtensions
     /// <summary>
     /// Puts <see cref="TableCachedRecipientVerifier"/> (table <c>BackupMx:Azure:VerificationsTable</c>)
     /// in front of the callout verifier <typeparamref name="TCallout"/>, which must be registered
-    /// as itself. Needs <see cref="AzureServiceCollectionExtensions.AddBackupMxAzureStorage"/>.
+    /// as itself, and makes it the host's one <see cref="IRecipientVerifier"/>. Needs <see cref="AzureServiceCollectionExtensions.AddBackupMxAzureStorage"/>.
     /// </summary>
     public static IServiceCollection AddBackupMxSharedRecipientVerification<TCallout>(this IServiceCollection services)
         where TCallout : class, IRecipientVerifier
@@ -25,7 +25,7 @@ public static class SharedRecipientVerificationExtensions
             sp.GetRequiredService<IOptions<BackupMxOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<TableCachedRecipientVerifier>>()));
-        services.Replace(ServiceDescriptor.Singleton<IRecipientVerifier>(sp => sp.GetRequiredService<TableCachedRecipientVerifier>()));
+        services.TryAddSingleton<IRecipientVerifier>(sp => sp.GetRequiredService<TableCachedRecipientVerifier>());
         return services;
     }
 }

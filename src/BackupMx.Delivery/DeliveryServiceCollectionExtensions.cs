@@ -15,11 +15,13 @@ public static class DeliveryServiceCollectionExtensions
 {
     /// <summary>
     /// Outbound SMTP (MailKit), MX resolution (DnsClient, over BackupMx:Dns:Servers or the system's resolvers), DSN
-    /// composition and recipient callouts. Needs the options and TimeProvider that AddBackupMxCore registers.
+    /// composition and recipient callouts made directly to the primary, the forwarding hosts'
+    /// <see cref="IRecipientVerifier"/>. Needs the options and TimeProvider that AddBackupMxCore registers.
     /// </summary>
     public static IServiceCollection AddBackupMxDelivery(this IServiceCollection services)
     {
         services.AddBackupMxRecipientCallouts();
+        services.TryAddSingleton<IRecipientVerifier>(sp => sp.GetRequiredService<MailKitRecipientVerifier>());
         services.TryAddSingleton<IMessageTransport>(sp => new MailKitTransport(
             sp.GetRequiredService<DeliveryRouter>(),
             sp.GetRequiredService<SmtpConnector>(),
@@ -36,9 +38,10 @@ public static class DeliveryServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Only recipient callouts (<see cref="MailKitRecipientVerifier"/>, also registered as
-    /// itself so a host can wrap it) and what they need: MX resolution, routing, the outbound
-    /// TLS policy and the connector. For a host that receives but never forwards.
+    /// Only recipient callouts (<see cref="MailKitRecipientVerifier"/>, registered as itself, not as
+    /// <see cref="IRecipientVerifier"/>: the host decides whether to use it directly or to wrap it)
+    /// and what they need: MX resolution, routing, the outbound TLS policy and the connector. For
+    /// a host that receives but never forwards.
     /// </summary>
     public static IServiceCollection AddBackupMxRecipientCallouts(this IServiceCollection services)
     {
@@ -57,10 +60,6 @@ public static class DeliveryServiceCollectionExtensions
             sp.GetRequiredService<SmtpConnector>(),
             sp.GetRequiredService<IDeliveryTlsPolicy>(),
             sp.GetRequiredService<ILogger<MailKitRecipientVerifier>>()));
-
-        // Replace, not TryAdd: Core may register a verifier that always answers Unknown, and a
-        // host that composes Core first must still get callouts.
-        services.Replace(ServiceDescriptor.Singleton<IRecipientVerifier>(sp => sp.GetRequiredService<MailKitRecipientVerifier>()));
         return services;
     }
 }

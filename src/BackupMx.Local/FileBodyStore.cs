@@ -26,19 +26,29 @@ public sealed partial class FileBodyStore : IBodyStore
     private readonly ILogger _logger;
 
     /// <param name="spoolPath">The spool folder; bodies go in its <c>bodies</c> subfolder.</param>
+    /// <remarks>Touches nothing on disk: <see cref="Open"/> does, at start-up.</remarks>
     public FileBodyStore(string spoolPath, ILogger<FileBodyStore>? logger = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(spoolPath);
         _logger = logger ?? NullLogger<FileBodyStore>.Instance;
-        var spool = Path.GetFullPath(spoolPath);
-        Root = Path.Combine(spool, FolderName);
+        Root = Path.Combine(Path.GetFullPath(spoolPath), FolderName);
+    }
+
+    /// <summary>
+    /// Creates the <c>bodies</c> folder (and the spool folder above it) if missing, durably. Run at
+    /// start-up (<see cref="LocalSpoolInitializer"/>, or an operator command); calling it again does nothing.
+    /// </summary>
+    /// <remarks>
+    /// Temporary files are left alone here: another process (an operator command) opens the
+    /// store too, and the relay may be writing one. The relay's start-up removes them.
+    /// </remarks>
+    public void Open()
+    {
         if (!Directory.Exists(Root))
         {
             Directory.CreateDirectory(Root);
-            DirectorySync.Fsync(spool);
+            DirectorySync.Fsync(Path.GetDirectoryName(Root)!);
         }
-
-        // Temporary files are left alone here: another process (an operator command) opens the
-        // store too, and the relay may be writing one. The relay's start-up removes them.
     }
 
     /// <summary>The <c>bodies</c> folder.</summary>

@@ -32,10 +32,22 @@ public static class LocalServiceCollectionExtensions
         return services;
     }
 
-    private static string SpoolPath(IServiceProvider services)
+    /// <summary>
+    /// Opens the registered spool stores without the relay's start-up recovery, for an operator
+    /// command that runs beside the relay and never starts its host. It creates what is missing,
+    /// so the caller checks first that the spool exists.
+    /// </summary>
+    public static Task OpenLocalSpoolAsync(this IServiceProvider services, CancellationToken cancellationToken)
     {
-        var path = Path.GetFullPath(services.GetRequiredService<IOptions<BackupMxOptions>>().Value.Spool.Path);
-        Directory.CreateDirectory(path);
-        return path;
+        ArgumentNullException.ThrowIfNull(services);
+        return LocalSpoolInitializer.OpenStoresAsync(
+            services.GetRequiredService<SqliteSpoolStore>(),
+            services.GetRequiredService<FileBodyStore>(),
+            services.GetRequiredService<SqlitePrimaryStatusStore>(),
+            cancellationToken);
     }
+
+    // Only resolves the path: the folder is created by the stores' start-up step.
+    private static string SpoolPath(IServiceProvider services) =>
+        Path.GetFullPath(services.GetRequiredService<IOptions<BackupMxOptions>>().Value.Spool.Path);
 }

@@ -6,7 +6,8 @@ namespace BackupMx.Local;
 /// <summary>
 /// Start-up housekeeping of the embedded spool, run before any other hosted service touches
 /// it: takes the spool lock (<see cref="SpoolLock"/>), which refuses a second relay on the same
-/// folder before it can touch anything, then releases leases left by a killed process, removes unfinished body files and orphaned
+/// folder before it can touch anything, then opens the stores (<see cref="OpenStoresAsync"/>: the
+/// constructors touch nothing on disk), releases leases left by a killed process, removes unfinished body files and orphaned
 /// bodies, creates the body shard folders, and forgets the primary states a previous run recorded. Nothing writes to the spool yet, so whatever it finds unfinished is a crash leftover;
 /// no other place may assume that, since operator commands open the spool while the relay runs. It works in
 /// <see cref="IHostedLifecycleService.StartingAsync"/>, which the host completes for every
@@ -51,6 +52,7 @@ public sealed partial class LocalSpoolInitializer(
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         LockSpool();
+        await OpenStoresAsync(spool, bodies, statuses, cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow();
         await spool.RecoverAsync(now, cancellationToken).ConfigureAwait(false);
         await statuses.ForgetAllAsync(cancellationToken).ConfigureAwait(false);
@@ -76,6 +78,8 @@ public sealed partial class LocalSpoolInitializer(
     public async Task<int> RemoveOrphanedBodiesAsync(DateTimeOffset now, TimeSpan gracePeriod, CancellationToken cancellationToken)
     {
         LockSpool();
+        spool.Open();
+        bodies.Open();
 
         // Bodies are listed before records: a body old enough to be a candidate had its record
         // committed (if ever) before the records are read, so a live message is never taken for an orphan.
@@ -98,6 +102,21 @@ public sealed partial class LocalSpoolInitializer(
         return removed;
     }
 
+    /// <summary>
+    /// The start-up I/O of the three stores and nothing else: creates the folders and the database
+    /// if missing, migrates the schema, starts the spool's writer thread. No recovery: an operator
+    /// command opens the spool this way while the relay runs. Calling it again does nothing.
+    /// </summary>
+    public static async Task OpenStoresAsync(SqliteSpoolStore spool, FileBodyStore bodies, SqlitePrimaryStatusStore statuses, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spool);
+        ArgumentNullException.ThrowIfNull(bodies);
+        ArgumentNullException.ThrowIfNull(statuses);
+        spool.Open();
+        await statuses.InitializeAsync(cancellationToken).ConfigureAwait(false);
+        bodies.Open();
+    }
+
     /// <summary>Releases the spool lock (the host disposes this service when it ends).</summary>
     public void Dispose()
     {
@@ -112,7 +131,13 @@ public sealed partial class LocalSpoolInitializer(
     {
         lock (_gate)
         {
-            _lock ??= SpoolLock.Acquire(Path.GetDirectoryName(spool.DatabasePath)!);
+            if (_lock is null)
+            {
+                // The lock file lives in the spool folder, which a first start has yet to create.
+                var folder = Path.GetDirectoryName(spool.DatabasePath)!;
+                Directory.CreateDirectory(folder);
+                _lock = SpoolLock.Acquire(folder);
+            }
         }
     }
 

@@ -22,10 +22,12 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly string _connectionString;
     private readonly ILogger _logger;
+    private readonly SqliteSpoolStore _spool;
 
     // Set by ForgetAllAsync, which the relay calls at start-up: from then on memory holds everything
     // the table could, and a domain memory does not know is Unknown without asking the database.
     private volatile bool _memoryIsComplete;
+    private volatile bool _initialized;
 
     public SqlitePrimaryStatusStore(SqliteSpoolStore spool, ILogger<SqlitePrimaryStatusStore>? logger = null)
     {
@@ -40,8 +42,20 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
             DefaultTimeout = 30,
         }.ToString();
 
-        using var connection = Open();
-        Execute(connection, """
+        _spool = spool;
+    }
+
+    /// <summary>
+    /// Opens the spool database (<see cref="SqliteSpoolStore.Open"/>) and creates the status table
+    /// if it is missing. Run at start-up (<see cref="LocalSpoolInitializer"/>, or an operator
+    /// command); calling it again does nothing.
+    /// </summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        _spool.Open();
+        await using var connection = await SqliteSpoolStore.OpenConnectionAsync(_connectionString, cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
             CREATE TABLE IF NOT EXISTS primary_status (
                 domain TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
                 state INTEGER NOT NULL,
@@ -49,7 +63,9 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
                 last_checked INTEGER NULL,
                 last_error TEXT NULL,
                 host TEXT NULL)
-            """);
+            """;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        _initialized = true;
     }
 
     public async Task<VersionedPrimaryStatus?> GetAsync(string domain, CancellationToken cancellationToken)
@@ -175,17 +191,15 @@ public sealed partial class SqlitePrimaryStatusStore : IPrimaryStatusStore
     private static DateTimeOffset? ReadTime(SqliteDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : new DateTimeOffset(reader.GetInt64(ordinal), TimeSpan.Zero);
 
-    private SqliteConnection Open() => OpenAsync(CancellationToken.None).GetAwaiter().GetResult();
-
     /// <summary>A connection that waits for the spool writer's lock like the spool's own connections do.</summary>
-    internal Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken) =>
-        SqliteSpoolStore.OpenConnectionAsync(_connectionString, cancellationToken);
-
-    private static void Execute(SqliteConnection connection, string sql)
+    internal Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
+        if (!_initialized)
+        {
+            throw new InvalidOperationException($"The primary status table is not ready: call {nameof(InitializeAsync)} at start-up first.");
+        }
+
+        return SqliteSpoolStore.OpenConnectionAsync(_connectionString, cancellationToken);
     }
 
     [LoggerMessage(EventId = 4930, Level = LogLevel.Warning, Message = "Could not record the primary status of {Domain} for the queue command; delivery is not affected")]

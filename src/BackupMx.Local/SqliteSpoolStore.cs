@@ -56,6 +56,8 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     private readonly BlockingCollection<WriteOperation> _queue = new();
     private readonly Thread _writerThread;
     private readonly ILogger _logger;
+    private readonly string _folder;
+    private readonly Lock _openGate = new();
 
     private SqliteCommand? _insert;
     private SqliteCommand? _update;
@@ -72,14 +74,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     // process writing meanwhile cannot hand out the same number. Only the writer thread touches it.
     private long _lastVersion;
     private int _disposed;
+    private bool _opened;
 
     /// <param name="spoolPath">The spool folder; the database is <c>spool.db</c> in it.</param>
+    /// <remarks>Touches nothing on disk: <see cref="Open"/> does, at start-up.</remarks>
     public SqliteSpoolStore(string spoolPath, ILogger<SqliteSpoolStore>? logger = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(spoolPath);
         _logger = logger ?? NullLogger<SqliteSpoolStore>.Instance;
-        var folder = Path.GetFullPath(spoolPath);
-        Directory.CreateDirectory(folder);
-        DatabasePath = Path.Combine(folder, FileName);
+        _folder = Path.GetFullPath(spoolPath);
+        DatabasePath = Path.Combine(_folder, FileName);
 
         var builder = new SqliteConnectionStringBuilder
         {
@@ -94,25 +98,49 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         // The writer keeps its own connection (and prepared statements) for the life of the store.
         builder.Pooling = false;
         _writer = new SqliteConnection(builder.ToString());
-        try
-        {
-            _writer.Open();
-            InitializeSchema();
-        }
-        catch
-        {
-            _writer.Dispose();
-            throw;
-        }
-
-        // The database file and its WAL are new names in the folder: make them durable too.
-        DirectorySync.Fsync(folder);
-
         _writerThread = new Thread(WriterLoop) { IsBackground = true, Name = "BackupMx spool writer" };
-        _writerThread.Start();
     }
 
     public string DatabasePath { get; }
+
+    /// <summary>Whether <see cref="Open"/> has completed; every other member needs it.</summary>
+    public bool IsOpen => Volatile.Read(ref _opened);
+
+    /// <summary>
+    /// Creates the folder and the database if they are missing, migrates the schema, and starts
+    /// the writer thread. Run once at start-up (<see cref="LocalSpoolInitializer"/>, or an operator
+    /// command once it has checked that the spool exists); calling it again does nothing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The database has a newer schema than this build understands.</exception>
+    public void Open()
+    {
+        lock (_openGate)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            if (_opened)
+            {
+                return;
+            }
+
+            Directory.CreateDirectory(_folder);
+            try
+            {
+                _writer.Open();
+                InitializeSchema();
+            }
+            catch
+            {
+                _writer.Close();
+                throw;
+            }
+
+            // The database file and its WAL are new names in the folder: make them durable too.
+            DirectorySync.Fsync(_folder);
+
+            _writerThread.Start();
+            Volatile.Write(ref _opened, true);
+        }
+    }
 
     public async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
@@ -374,7 +402,14 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
 
         // Operations already queued are committed before the writer stops.
         _queue.CompleteAdding();
-        _writerThread.Join();
+        lock (_openGate)
+        {
+            if (_opened)
+            {
+                _writerThread.Join();
+            }
+        }
+
         _insert?.Dispose();
         _update?.Dispose();
         _delete?.Dispose();
@@ -546,6 +581,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     private Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfNotOpen();
         return OpenConnectionAsync(_readConnectionString, cancellationToken);
     }
 
@@ -669,6 +705,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         // Cancellation is honoured only before the write is queued: once queued it may commit,
         // and reporting a committed write as cancelled could make intake answer 451 for mail it kept.
         cancellationToken.ThrowIfCancellationRequested();
+        ThrowIfNotOpen();
         var operation = new WriteOperation(execute);
         try
         {
@@ -680,6 +717,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         }
 
         return operation.Done.Task;
+    }
+
+    // Without it a write would wait forever for a writer thread that never started, and a read
+    // would create an empty database file.
+    private void ThrowIfNotOpen()
+    {
+        if (!IsOpen && Volatile.Read(ref _disposed) == 0)
+        {
+            throw new InvalidOperationException($"The spool at '{DatabasePath}' is not open: call {nameof(Open)} at start-up first.");
+        }
     }
 
     private void WriterLoop()

@@ -53,8 +53,7 @@ internal static class AdminCommands
         builder.Services.AddBackupMxInProcessScheduling();
         using var host = builder.Build();
 
-        // Checked before anything resolves the spool's stores: their constructors create the
-        // folder and the database.
+        // Checked before the spool's stores are opened: opening creates the folder and the database.
         var config = host.Services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
         var spoolPath = Path.GetFullPath(config.Spool.Path);
         var database = Path.Combine(spoolPath, SqliteSpoolStore.FileName);
@@ -67,6 +66,7 @@ internal static class AdminCommands
         }
 
         var ct = CancellationToken.None;
+        await host.Services.OpenLocalSpoolAsync(ct).ConfigureAwait(false);
         var inspector = host.Services.GetRequiredService<QueueInspector>();
         if (report.Ages || report.Json)
         {

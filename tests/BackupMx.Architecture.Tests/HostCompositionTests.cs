@@ -33,6 +33,39 @@ public sealed class HostCompositionTests
     }
 
     [Fact]
+    public void EmbeddedHost_Production_CallsOutDirectlyWithOneVerifier()
+    {
+        var builder = EmbeddedHost.CreateBuilder(Production);
+        Assert.Single(builder.Services, d => d.ServiceType == typeof(IRecipientVerifier));
+        using var host = builder.Build();
+        Assert.IsType<Delivery.MailKitRecipientVerifier>(host.Services.GetRequiredService<IRecipientVerifier>());
+    }
+
+    [Fact]
+    public void ReceiverHost_Production_RegistersOneVerifierBehindTheSharedTable()
+    {
+        var builder = ReceiverHost.CreateBuilder(Production);
+        var verifier = Assert.Single(builder.Services, d => d.ServiceType == typeof(IRecipientVerifier));
+        using var host = builder.Build();
+
+        // Its callout (the function app or the primary) is chosen from the options when resolved.
+        Assert.True(host.Services.GetRequiredService<IServiceProviderIsService>().IsService(typeof(Azure.TableCachedRecipientVerifier)));
+        Assert.NotNull(verifier.ImplementationFactory);
+    }
+
+    [Fact]
+    public void FunctionsHost_Production_RegistersOneVerifier()
+    {
+        IServiceCollection? services = null;
+        using var host = FunctionsHost.CreateBuilder()
+            .UseEnvironment(Environments.Production)
+            .ConfigureServices(s => services = s)
+            .Build();
+        Assert.NotNull(services);
+        Assert.Single(services, d => d.ServiceType == typeof(IRecipientVerifier));
+    }
+
+    [Fact]
     public void ReceiverHost_Production_BuildsWithoutForwardingServices()
     {
         using var host = ReceiverHost.CreateBuilder(Production).Build();

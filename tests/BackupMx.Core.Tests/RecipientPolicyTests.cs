@@ -217,7 +217,7 @@ public sealed class RecipientPolicyTests
     {
         _domain.VerifyRecipients = true;
 
-        Assert.Equal(RecipientVerdict.NotVerified, (await Policy(new NullRecipientVerifier()).EvaluateAsync("bob@example.test", None)).Verdict);
+        Assert.Equal(RecipientVerdict.NotVerified, (await Policy(new ScriptedRecipientVerifier()).EvaluateAsync("bob@example.test", None)).Verdict);
     }
 
     [Fact]
@@ -309,12 +309,13 @@ public sealed class RecipientPolicyTests
     }
 
     [Fact]
-    public void AddBackupMxCore_NoVerifierRegistered_NullVerifierAndPolicyResolve()
+    public void AddBackupMxCore_RegistersNoVerifier_TheHostChoosesOne()
     {
-        using var harness = new BackupMx.Testing.CoreHarness();
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build();
+        var services = BackupMx.Core.Hosting.CoreServiceCollectionExtensions.AddBackupMxCore(new Microsoft.Extensions.DependencyInjection.ServiceCollection(), configuration);
 
-        Assert.IsType<NullRecipientVerifier>(harness.Get<IRecipientVerifier>());
-        Assert.NotNull(harness.Get<RecipientPolicy>());
+        Assert.DoesNotContain(services, d => d.ServiceType == typeof(IRecipientVerifier));
+        Assert.Contains(services, d => d.ServiceType == typeof(RecipientPolicy));
     }
 
     private sealed class ThrowingVerifier : IRecipientVerifier

@@ -39,18 +39,18 @@ public sealed class DeliveryServiceCollectionExtensionsTests
     }
 
     [Fact]
-    public void AddBackupMxRecipientCallouts_OnlyTheVerifier_AlsoRegisteredAsItself()
+    public void AddBackupMxRecipientCallouts_OnlyTheVerifier_RegisteredAsItselfForTheHostToChoose()
     {
         var services = new ServiceCollection();
         services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
         services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
         services.AddSingleton(Microsoft.Extensions.Options.Options.Create(TestDelivery.Config()));
-        services.AddSingleton<IRecipientVerifier, Core.Intake.NullRecipientVerifier>();
         services.AddBackupMxRecipientCallouts();
         using var provider = Provider(services);
 
-        // Replaces a verifier registered earlier (Core's null one), and a host can wrap it.
-        Assert.Same(provider.GetRequiredService<MailKitRecipientVerifier>(), provider.GetRequiredService<IRecipientVerifier>());
+        // The receiver wraps it; only a forwarding host's AddBackupMxDelivery makes it the verifier.
+        Assert.NotNull(provider.GetRequiredService<MailKitRecipientVerifier>());
+        Assert.Null(provider.GetService<IRecipientVerifier>());
         Assert.Null(provider.GetService<IMessageTransport>());
         Assert.Null(provider.GetService<IPrimaryProber>());
         Assert.Null(provider.GetService<IDsnComposer>());

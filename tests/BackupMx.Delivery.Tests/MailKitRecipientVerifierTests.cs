@@ -91,23 +91,17 @@ public sealed class MailKitRecipientVerifierTests : IAsyncLifetime
     }
 
     [Fact]
-    public void AddBackupMxDelivery_ReplacesAnEarlierVerifier()
+    public void AddBackupMxDelivery_CalledTwice_RegistersTheDirectCalloutAsTheOneVerifier()
     {
         var services = new ServiceCollection();
-        services.AddSingleton<IRecipientVerifier, NeverVerifies>();
         services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
         services.AddSingleton(Microsoft.Extensions.Options.Options.Create(TestDelivery.Config()));
 
         services.AddBackupMxDelivery();
+        services.AddBackupMxDelivery();
         using var provider = services.BuildServiceProvider();
 
         Assert.Single(services, d => d.ServiceType == typeof(IRecipientVerifier));
-        Assert.IsType<MailKitRecipientVerifier>(provider.GetRequiredService<IRecipientVerifier>());
-    }
-
-    private sealed class NeverVerifies : IRecipientVerifier
-    {
-        public Task<VerificationResult> VerifyAsync(string domain, string address, CancellationToken cancellationToken) =>
-            Task.FromResult(new VerificationResult(VerificationOutcome.Unknown, null));
+        Assert.Same(provider.GetRequiredService<MailKitRecipientVerifier>(), provider.GetRequiredService<IRecipientVerifier>());
     }
 }

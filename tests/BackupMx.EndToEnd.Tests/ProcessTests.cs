@@ -260,6 +260,7 @@ public sealed class ProcessTests
         var bad = BackupMx.Testing.Contracts.SpoolRecords.Sample();
         using (var store = new BackupMx.Local.SqliteSpoolStore(spool.Path))
         {
+            store.Open();
             await store.CreateAsync(good, CancellationToken.None);
             await store.CreateAsync(bad, CancellationToken.None);
         }

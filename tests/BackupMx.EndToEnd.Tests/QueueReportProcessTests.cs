@@ -15,6 +15,7 @@ public sealed class QueueReportProcessTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         using var store = new BackupMx.Local.SqliteSpoolStore(_spool.Path);
+        store.Open();
         foreach (var record in new[] { SpoolRecords.Sample(), SpoolRecords.Sample(), SpoolRecords.Sample(domain: "other.test", recipients: 1) })
         {
             await store.CreateAsync(record, CancellationToken.None);

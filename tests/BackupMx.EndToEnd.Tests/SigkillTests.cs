@@ -193,6 +193,7 @@ public sealed class SigkillTests(ITestOutputHelper output)
     {
         // A second reader of the live SQLite spool, as the operator's `queue` command is.
         using var store = new SqliteSpoolStore(spoolPath);
+        store.Open();
         while (true)
         {
             var count = 0;

@@ -19,6 +19,8 @@ if (args.Length > 1 && args[1] == "lock")
 var lease = args.Length > 1 && args[1] == "lease";
 var bodies = new FileBodyStore(path);
 var spool = new SqliteSpoolStore(path);
+spool.Open();
+bodies.Open();
 var now = DateTimeOffset.UtcNow;
 var body = new byte[8192];
 Random.Shared.NextBytes(body);

@@ -39,7 +39,7 @@ public sealed class SqlitePrimaryStatusStoreContractTests : PrimaryStatusStoreCo
 {
     private readonly TempSpool _spool = new();
 
-    protected override Task<IPrimaryStatusStore> CreateStoreAsync() => Task.FromResult<IPrimaryStatusStore>(new SqlitePrimaryStatusStore(_spool.OpenSpool()));
+    protected override Task<IPrimaryStatusStore> CreateStoreAsync() => Task.FromResult<IPrimaryStatusStore>(TempSpool.OpenStatuses(_spool.OpenSpool()));
 
     public void Dispose() => _spool.Dispose();
 }
@@ -53,11 +53,11 @@ public sealed class SqlitePrimaryStatusStoreTests : IDisposable
     [Fact]
     public async Task TrySetAsync_IsSeenByAnotherStoreOnTheSameSpool()
     {
-        var relay = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var relay = TempSpool.OpenStatuses(_spool.OpenSpool());
         var down = new PrimaryStatus("example.test", PrimaryState.Down, SpoolRecords.T0, SpoolRecords.T0.AddSeconds(30), "connection refused", "127.0.0.1:2526");
         Assert.True(await relay.TrySetAsync(down, null, None));
 
-        var queueCommand = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var queueCommand = TempSpool.OpenStatuses(_spool.OpenSpool());
 
         Assert.Equal(down, (await queueCommand.GetAsync("EXAMPLE.test", None))?.Status);
         Assert.Equal([down], await queueCommand.ListAsync(None));
@@ -66,30 +66,30 @@ public sealed class SqlitePrimaryStatusStoreTests : IDisposable
     [Fact]
     public async Task TrySetAsync_RowOnlyInTheTable_CountsAsStored()
     {
-        var previousRun = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var previousRun = TempSpool.OpenStatuses(_spool.OpenSpool());
         var down = new PrimaryStatus("example.test", PrimaryState.Down, SpoolRecords.T0, SpoolRecords.T0, "connection refused", null);
         Assert.True(await previousRun.TrySetAsync(down, null, None));
         var up = down with { State = PrimaryState.Up, LastError = null };
 
         // A store that was not reset at start-up knows the row only from the table.
-        var store = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var store = TempSpool.OpenStatuses(_spool.OpenSpool());
         Assert.False(await store.TrySetAsync(up, null, None));
         Assert.True(await store.TrySetAsync(up, (await store.GetAsync("example.test", None))!.Version, None));
 
-        Assert.Equal([up], await new SqlitePrimaryStatusStore(_spool.OpenSpool()).ListAsync(None));
+        Assert.Equal([up], await TempSpool.OpenStatuses(_spool.OpenSpool()).ListAsync(None));
     }
 
     [Fact]
     public async Task ForgetAllAsync_MakesEveryPrimaryUnknownForEveryone()
     {
-        var previousRun = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var previousRun = TempSpool.OpenStatuses(_spool.OpenSpool());
         await previousRun.OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Up, SpoolRecords.T0, SpoolRecords.T0, null, "mx"), None);
 
-        var restarted = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var restarted = TempSpool.OpenStatuses(_spool.OpenSpool());
         await restarted.ForgetAllAsync(None);
 
         Assert.Null(await restarted.GetAsync("example.test", None));
-        Assert.Empty(await new SqlitePrimaryStatusStore(_spool.OpenSpool()).ListAsync(None));
+        Assert.Empty(await TempSpool.OpenStatuses(_spool.OpenSpool()).ListAsync(None));
     }
 
     public void Dispose() => _spool.Dispose();

@@ -36,7 +36,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         File.SetLastWriteTimeUtc(bodies.PathOf(orphan), now.UtcDateTime.AddMinutes(-5));
         File.SetLastWriteTimeUtc(bodies.PathOf(young), now.UtcDateTime.AddSeconds(-10));
 
-        var initializer = new LocalSpoolInitializer(spool, bodies, new SqlitePrimaryStatusStore(spool), time, NullLogger<LocalSpoolInitializer>.Instance);
+        var initializer = new LocalSpoolInitializer(spool, bodies, TempSpool.OpenStatuses(spool), time, NullLogger<LocalSpoolInitializer>.Instance);
         var removed = await initializer.RemoveOrphanedBodiesAsync(now, LocalSpoolInitializer.OrphanGracePeriod, None);
 
         Assert.Equal(1, removed);
@@ -57,7 +57,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         var leftover = Path.Combine(Path.GetDirectoryName(bodies.PathOf(live.QueueId))!, $"{QueueId.New(time.GetUtcNow())}.{Guid.NewGuid():N}.tmp");
         await File.WriteAllBytesAsync(leftover, [1, 2]);
 
-        await new LocalSpoolInitializer(spool, bodies, new SqlitePrimaryStatusStore(spool), time, NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
+        await new LocalSpoolInitializer(spool, bodies, TempSpool.OpenStatuses(spool), time, NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
 
         Assert.False(File.Exists(leftover));
         Assert.True(File.Exists(bodies.PathOf(live.QueueId)));
@@ -67,9 +67,9 @@ public sealed class LocalSpoolInitializerTests : IDisposable
     public async Task RunAsync_ForgetsThePrimaryStatesOfThePreviousRun()
     {
         var spool = _spool.OpenSpool();
-        var previousRun = new SqlitePrimaryStatusStore(spool);
+        var previousRun = TempSpool.OpenStatuses(spool);
         await previousRun.OverwriteAsync(new PrimaryStatus("example.test", PrimaryState.Up, SpoolRecords.T0, SpoolRecords.T0, null, "mx"), None);
-        var statuses = new SqlitePrimaryStatusStore(spool);
+        var statuses = TempSpool.OpenStatuses(spool);
 
         await new LocalSpoolInitializer(spool, _spool.OpenBodies(), statuses, new FakeTimeProvider(), NullLogger<LocalSpoolInitializer>.Instance).RunAsync(None);
 
@@ -88,7 +88,9 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         string orphan;
         using (var spool = new SqliteSpoolStore(_spool.Path))
         {
+            spool.Open();
             var bodies = new FileBodyStore(_spool.Path);
+            bodies.Open();
             await bodies.WriteAsync(claimed.QueueId, new MemoryStream([1]), None);
             await spool.CreateAsync(claimed, None);
             claimed.LeaseOwner = "killed";
@@ -132,7 +134,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
     }
 
     [Fact]
-    public void AddBackupMxLocalSpool_RelativePath_ResolvesAgainstCurrentDirectoryAndCreatesIt()
+    public async Task AddBackupMxLocalSpool_RelativePath_ResolvesAgainstCurrentDirectoryAndCreatesItOnlyWhenOpened()
     {
         var relative = Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(_spool.Path, "nested", "spool"));
         var services = new ServiceCollection();
@@ -147,6 +149,44 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         var spool = provider.GetRequiredService<SqliteSpoolStore>();
         Assert.Equal(Path.Combine(_spool.Path, "nested", "spool", "bodies"), bodies.Root);
         Assert.Equal(Path.Combine(_spool.Path, "nested", "spool", SqliteSpoolStore.FileName), spool.DatabasePath);
+
+        // Resolving the stores touches nothing on disk (an operator command resolves them before
+        // it knows whether the spool exists); opening them creates the spool.
+        provider.GetRequiredService<SqlitePrimaryStatusStore>();
+        Assert.False(Directory.Exists(Path.Combine(_spool.Path, "nested")));
+        Assert.False(spool.IsOpen);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => spool.GetQueueIdsAsync(None));
+        Assert.False(Directory.Exists(Path.Combine(_spool.Path, "nested")));
+
+        await provider.OpenLocalSpoolAsync(None);
+        await provider.OpenLocalSpoolAsync(None);
+        Assert.True(spool.IsOpen);
+        Assert.True(File.Exists(spool.DatabasePath));
+        Assert.True(Directory.Exists(bodies.Root));
+        Assert.Empty(await spool.GetQueueIdsAsync(None));
+        Assert.Empty(await provider.GetRequiredService<SqlitePrimaryStatusStore>().ListAsync(None));
+    }
+
+    [Fact]
+    public async Task AddBackupMxLocalSpool_HostStartOnAMissingFolder_CreatesTheSpool()
+    {
+        var path = Path.Combine(_spool.Path, "first", "start");
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.Configure<BackupMxOptions>(o => o.Spool.Path = path);
+        builder.Services.AddBackupMxLocalSpool();
+        using var host = builder.Build();
+
+        await host.StartAsync(None);
+        try
+        {
+            Assert.True(File.Exists(Path.Combine(path, SqliteSpoolStore.FileName)));
+            Assert.True(Directory.Exists(host.Services.GetRequiredService<FileBodyStore>().Root));
+            Assert.Empty(await host.Services.GetRequiredService<SqliteSpoolStore>().GetQueueIdsAsync(None));
+        }
+        finally
+        {
+            await host.StopAsync(None);
+        }
     }
 
     public sealed class DueObserver

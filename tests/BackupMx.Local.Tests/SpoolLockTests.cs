@@ -40,7 +40,7 @@ public sealed class SpoolLockTests : IDisposable
         File.SetLastWriteTimeUtc(bodies.PathOf(stalled), time.GetUtcNow().UtcDateTime.AddMinutes(-5));
 
         using var liveRelay = SpoolLock.Acquire(_spool.Path);
-        using var second = new LocalSpoolInitializer(spool, bodies, new SqlitePrimaryStatusStore(spool), time, NullLogger<LocalSpoolInitializer>.Instance);
+        using var second = new LocalSpoolInitializer(spool, bodies, TempSpool.OpenStatuses(spool), time, NullLogger<LocalSpoolInitializer>.Instance);
 
         var refused = await Assert.ThrowsAsync<StartupException>(() => second.RunAsync(None));
         Assert.Contains(_spool.Path, refused.Message, StringComparison.Ordinal);
@@ -57,7 +57,7 @@ public sealed class SpoolLockTests : IDisposable
     public async Task RunAsync_HolderInAnotherProcess_NamesItsPidAndSucceedsOnceItIsGone()
     {
         var spool = _spool.OpenSpool();
-        using var initializer = new LocalSpoolInitializer(spool, _spool.OpenBodies(), new SqlitePrimaryStatusStore(spool), new FakeTimeProvider(), NullLogger<LocalSpoolInitializer>.Instance);
+        using var initializer = new LocalSpoolInitializer(spool, _spool.OpenBodies(), TempSpool.OpenStatuses(spool), new FakeTimeProvider(), NullLogger<LocalSpoolInitializer>.Instance);
 
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {

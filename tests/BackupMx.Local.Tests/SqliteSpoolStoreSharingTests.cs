@@ -100,6 +100,7 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         var record = SpoolRecords.Sample();
         using (var seed = new SqliteSpoolStore(_spool.Path))
         {
+            seed.Open();
             await seed.CreateAsync(record, None);
         }
 
@@ -179,7 +180,7 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         await CorruptAsync(record.QueueId);
         Assert.Null(await store.GetAsync(record.Domain, record.QueueId, None));
 
-        using var initializer = new LocalSpoolInitializer(store, bodies, new SqlitePrimaryStatusStore(store), time, NullLogger<LocalSpoolInitializer>.Instance);
+        using var initializer = new LocalSpoolInitializer(store, bodies, TempSpool.OpenStatuses(store), time, NullLogger<LocalSpoolInitializer>.Instance);
         await initializer.RunAsync(None);
 
         Assert.True(File.Exists(bodies.PathOf(record.QueueId)));
@@ -234,7 +235,7 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
     [Fact]
     public async Task SqlitePrimaryStatusStore_Connections_WaitForTheWriterLikeTheSpoolsDo()
     {
-        var statuses = new SqlitePrimaryStatusStore(_spool.OpenSpool());
+        var statuses = TempSpool.OpenStatuses(_spool.OpenSpool());
         await using var connection = await statuses.OpenAsync(None);
         await using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA busy_timeout";

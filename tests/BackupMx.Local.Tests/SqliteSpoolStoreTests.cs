@@ -20,6 +20,7 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
         string etag;
         using (var first = new SqliteSpoolStore(_spool.Path))
         {
+            first.Open();
             await first.CreateAsync(record, None);
             record.Attempts = 4;
             record.LastError = "451 4.4.1 try later";
@@ -95,7 +96,8 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
             command.ExecuteNonQuery();
         }
 
-        var ex = Assert.Throws<InvalidOperationException>(() => new SqliteSpoolStore(_spool.Path));
+        using var store = new SqliteSpoolStore(_spool.Path);
+        var ex = Assert.Throws<InvalidOperationException>(store.Open);
         Assert.Contains("newer", ex.Message, StringComparison.Ordinal);
     }
 
@@ -239,9 +241,18 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
     }
 
     [Fact]
+    public async Task CreateAsync_BeforeOpen_ThrowsInsteadOfWaitingForTheWriter()
+    {
+        using var store = new SqliteSpoolStore(Path.Combine(_spool.Path, "not-yet"));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.CreateAsync(SpoolRecords.Sample(), None));
+        Assert.False(Directory.Exists(Path.Combine(_spool.Path, "not-yet")));
+    }
+
+    [Fact]
     public async Task Dispose_ThenWrite_ThrowsObjectDisposed()
     {
         var store = new SqliteSpoolStore(_spool.Path);
+        store.Open();
         store.Dispose();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.CreateAsync(SpoolRecords.Sample(), None));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => store.GetAsync("example.test", QueueId.New(SpoolRecords.T0), None));

@@ -17,10 +17,24 @@ public sealed class TempSpool : IDisposable
     {
         var store = new SqliteSpoolStore(Path);
         _open.Add(store);
+        store.Open();
         return store;
     }
 
-    public FileBodyStore OpenBodies() => new(Path);
+    public FileBodyStore OpenBodies()
+    {
+        var store = new FileBodyStore(Path);
+        store.Open();
+        return store;
+    }
+
+    /// <summary>A status store on <paramref name="spool"/>, its table created as the relay's start-up does.</summary>
+    public static SqlitePrimaryStatusStore OpenStatuses(SqliteSpoolStore spool)
+    {
+        var store = new SqlitePrimaryStatusStore(spool);
+        store.InitializeAsync(CancellationToken.None).GetAwaiter().GetResult();
+        return store;
+    }
 
     public void Dispose()
     {

@@ -100,6 +100,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<InMemoryBodyStore>());
         services.AddSingleton<IWakeUpQueue>(sp => new RecordingWakeUpQueue(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
+        services.AddSingleton<IRecipientVerifier>(new ScriptedRecipientVerifier());
         services.AddBackupMxSmtpReceiver(configuration);
     }
 

@@ -51,6 +51,7 @@ public sealed class CoreHarness : IDisposable
         services.AddSingleton<IPrimaryProber>(Prober);
         services.AddSingleton<IDsnComposer>(new SimpleDsnComposer());
         services.AddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
+        services.AddSingleton<IRecipientVerifier>(Verifier);
         services.AddBackupMxCore(configuration);
         _services = services.BuildServiceProvider();
     }
@@ -66,6 +67,9 @@ public sealed class CoreHarness : IDisposable
     public ScriptedTransport Transport { get; } = new();
 
     public ScriptedProber Prober { get; } = new();
+
+    /// <summary>The recipient callouts; Unknown (primary unreachable) unless the test says otherwise.</summary>
+    public ScriptedRecipientVerifier Verifier { get; } = new();
 
     public IntakeService Intake => Get<IntakeService>();
 

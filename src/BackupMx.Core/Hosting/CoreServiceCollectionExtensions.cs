@@ -40,8 +40,8 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<SpoolLedger>();
         services.TryAddSingleton<IntakeService>();
 
-        // Replaced by the callout implementation when the delivery adapter is added.
-        services.TryAddSingleton<IRecipientVerifier, NullRecipientVerifier>();
+        // The policy's IRecipientVerifier is the host's choice (direct callouts, or through the
+        // function app), registered once by the adapter the host composes; none here to override.
         services.TryAddSingleton<RecipientPolicy>();
         services.TryAddSingleton<DomainFlusher>();
         services.TryAddSingleton<QueueInspector>();

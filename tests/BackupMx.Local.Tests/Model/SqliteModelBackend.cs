@@ -23,16 +23,18 @@ public sealed class SqliteModelBackend : ModelBackend
 
     public override string Name => "SQLite spool";
 
-    public override Task<ProcessPorts> OpenAsync(TimeProvider clock)
+    public override async Task<ProcessPorts> OpenAsync(TimeProvider clock)
     {
         var spool = new SqliteSpoolStore(_path);
-        var ports = new ProcessPorts(
+        var bodies = new FileBodyStore(_path);
+        var statuses = new SqlitePrimaryStatusStore(spool);
+        await LocalSpoolInitializer.OpenStoresAsync(spool, bodies, statuses, CancellationToken.None);
+        return new ProcessPorts(
             spool,
-            new FileBodyStore(_path),
-            new SqlitePrimaryStatusStore(spool),
+            bodies,
+            statuses,
             new InProcessWakeUpQueue(new WakeUpSignal()),
             new Owned(spool));
-        return Task.FromResult(ports);
     }
 
     // The live process's start-up step, which holds the spool lock for that process's life.
@@ -120,6 +122,7 @@ public sealed class SqliteModelBackend : ModelBackend
     public override async Task<IReadOnlyList<SpoolRecord>> ListAllAsync()
     {
         using var spool = new SqliteSpoolStore(_path);
+        spool.Open();
         var records = new List<SpoolRecord>();
         await foreach (var record in spool.ListAllAsync(CancellationToken.None))
         {

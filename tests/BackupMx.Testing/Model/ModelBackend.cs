@@ -155,6 +155,7 @@ public sealed class ModelProcess : IAsyncDisposable
         services.AddSingleton<IMessageTransport>(world.Transport);
         services.AddSingleton<IPrimaryProber>(world.Prober);
         services.AddSingleton<IDsnComposer>(new SimpleDsnComposer());
+        services.AddSingleton<IRecipientVerifier>(new ScriptedRecipientVerifier());
         services.AddBackupMxCore(configuration);
         world.Process = crash;
         return new ModelProcess(services.BuildServiceProvider(), ports, crash, clock, world.Errors);
