@@ -79,8 +79,9 @@ internal static class MessageCommands
             return AdminCommands.ExitNoSpool;
         }
 
-        var operations = host.Services.GetRequiredService<MessageOperations>();
         var ct = CancellationToken.None;
+        await host.Services.OpenLocalSpoolAsync(ct).ConfigureAwait(false);
+        var operations = host.Services.GetRequiredService<MessageOperations>();
         var target = positional[1];
         if (MessageOperations.LooksLikeDomain(target))
         {
