@@ -39,4 +39,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 8513, Level = LogLevel.Error, Message = "Outage notices: a look at the domains failed; trying again at the next interval")]
     public static partial void NotifierCheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 8514, Level = LogLevel.Warning, Message = "Outage notices: the state in {Path} cannot be read; starting afresh, so a notice of an outage already notified may go out again")]
+    public static partial void NoticeStateUnreadable(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 8515, Level = LogLevel.Warning, Message = "Outage notices: the state cannot be saved to {Path}; after a restart a notice may go out again")]
+    public static partial void NoticeStateNotSaved(ILogger logger, string path, Exception exception);
 }
