@@ -9,6 +9,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Monitoring;
+using BackupMx.Core.Spool;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -94,6 +95,7 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
         var time = services.GetRequiredService<TimeProvider>();
         var inspector = services.GetRequiredService<QueueInspector>();
         var flusher = services.GetRequiredService<DomainFlusher>();
+        var ledger = services.GetRequiredService<SpoolLedger>();
         var health = services.GetRequiredService<HealthCheckService>();
         var refresher = services.GetRequiredService<SpoolGaugeRefresher>();
         var hostName = services.GetRequiredService<IOptions<BackupMxOptions>>().Value.HostName;
@@ -205,7 +207,7 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
             var ct = context.RequestAborted;
             var summaries = await inspector.SummarizeAsync(ct).ConfigureAwait(false);
             var quarantined = await inspector.ListQuarantinedAsync(null, ct).ConfigureAwait(false);
-            await Send(context, pages.Home(summaries, quarantined, time.GetUtcNow(), Notice(context))).ConfigureAwait(false);
+            await Send(context, pages.Home(summaries, quarantined, time.GetUtcNow(), ActionNotice.From(context.Request))).ConfigureAwait(false);
         });
 
         app.MapGet("/domains/{domain}", async context =>
@@ -214,18 +216,33 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
             var domain = DomainOf(context);
             var messages = await inspector.ListAsync(domain, ct).ConfigureAwait(false);
             var quarantined = await inspector.ListQuarantinedAsync(domain, ct).ConfigureAwait(false);
-            await Send(context, pages.Domain(domain, messages, quarantined, time.GetUtcNow(), Notice(context))).ConfigureAwait(false);
+            await Send(context, pages.Domain(domain, messages, quarantined, time.GetUtcNow(), ActionNotice.From(context.Request))).ConfigureAwait(false);
         });
 
         app.MapGet("/domains/{domain}/messages/{queueId}", async context =>
         {
             var domain = DomainOf(context);
             var queueId = (string)context.Request.RouteValues["queueId"]!;
-            var messages = await inspector.ListAsync(domain, context.RequestAborted).ConfigureAwait(false);
-            var message = messages.FirstOrDefault(m => string.Equals(m.QueueId, queueId, StringComparison.Ordinal));
+            var message = await FindAsync(inspector, domain, queueId, context.RequestAborted).ConfigureAwait(false);
             context.Response.StatusCode = message is null ? StatusCodes.Status404NotFound : StatusCodes.Status200OK;
-            await Send(context, pages.Message(domain, message, queueId)).ConfigureAwait(false);
+            await Send(context, pages.Message(domain, message, queueId, ActionNotice.From(context.Request))).ConfigureAwait(false);
         });
+
+        // Deleting asks first, on a page of its own: no script, and the question is read out like any page.
+        app.MapGet("/domains/{domain}/messages/{queueId}/delete", async context =>
+        {
+            var domain = DomainOf(context);
+            var queueId = (string)context.Request.RouteValues["queueId"]!;
+            var message = await FindAsync(inspector, domain, queueId, context.RequestAborted).ConfigureAwait(false);
+            context.Response.StatusCode = message is null ? StatusCodes.Status404NotFound : StatusCodes.Status200OK;
+            await Send(context, pages.ConfirmDelete(domain, message, queueId)).ConfigureAwait(false);
+        });
+
+        MapMessageAction(app, access, ActionNotice.Hold, (domain, id, ct) => ledger.HoldAsync(domain, id, ct));
+        MapMessageAction(app, access, ActionNotice.Release, (domain, id, ct) => ledger.ReleaseHeldAsync(domain, id, expiresAt: null, ct));
+        MapMessageAction(app, access, ActionNotice.Delete, (domain, id, ct) => ledger.DeleteAsync(domain, id, ct));
+        MapDomainAction(app, access, inspector, ActionNotice.Hold, (domain, id, ct) => ledger.HoldAsync(domain, id, ct));
+        MapDomainAction(app, access, inspector, ActionNotice.Release, (domain, id, ct) => ledger.ReleaseHeldAsync(domain, id, expiresAt: null, ct));
 
         app.MapPost("/domains/{domain}/flush", async context =>
         {
@@ -273,19 +290,70 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
         await context.Response.WriteAsync(text).ConfigureAwait(false);
     }
 
-    // The flush's outcome, rebuilt from numbers: the page never echoes free text from the query.
-    private static string? Notice(HttpContext context)
-    {
-        var query = context.Request.Query;
-        if (!int.TryParse(query["flushed"], NumberStyles.None, CultureInfo.InvariantCulture, out var flushed))
+    /// <summary>
+    /// POST /domains/{domain}/messages/{queueId}/{op}, through the ledger, which refuses a message being
+    /// delivered (Busy): the page then says so and nothing changes. A delete must carry confirm=yes,
+    /// which only the confirmation page's form sends; without it the browser is sent to that page.
+    /// </summary>
+    private void MapMessageAction(WebApplication app, AdminAccess access, string op, Func<string, string, CancellationToken, Task<LedgerChange>> change) =>
+        app.MapPost("/domains/{domain}/messages/{queueId}/" + op, async context =>
         {
-            return null;
-        }
+            var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+            if (!await CheckPostAsync(context, access, form).ConfigureAwait(false))
+            {
+                return;
+            }
 
-        var domain = query["domain"].ToString();
-        return flushed > 0
-            ? string.Create(CultureInfo.InvariantCulture, $"Flushed {domain}: {flushed} message(s) are due now and go out within seconds if the primary answers.")
-            : $"Flushed {domain}: nothing to do, its messages are already due or being delivered.";
+            var domain = DomainOf(context);
+            var queueId = (string)context.Request.RouteValues["queueId"]!;
+            var message = $"/domains/{Html.Url(domain)}/messages/{Html.Url(queueId)}";
+            if (op == ActionNotice.Delete && form["confirm"].ToString() != "yes")
+            {
+                SeeOther(context, message + "/delete");
+                return;
+            }
+
+            var outcome = await change(domain, queueId, context.RequestAborted).ConfigureAwait(false);
+            Log.MessageChanged(_logger, op, queueId, domain, Client(context), outcome);
+
+            // A deleted message has no page left: back to its domain's list.
+            var back = op == ActionNotice.Delete && outcome is LedgerChange.Done or LedgerChange.NotFound ? $"/domains/{Html.Url(domain)}" : message;
+            SeeOther(context, back + "?" + ActionNotice.Query(op, outcome, queueId));
+        });
+
+    /// <summary>POST /domains/{domain}/{op}: the same change for every message queued for the domain.</summary>
+    private void MapDomainAction(WebApplication app, AdminAccess access, QueueInspector inspector, string op, Func<string, string, CancellationToken, Task<LedgerChange>> change) =>
+        app.MapPost("/domains/{domain}/" + op, async context =>
+        {
+            var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+            if (!await CheckPostAsync(context, access, form).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            var domain = DomainOf(context);
+            int changed = 0, busy = 0;
+            foreach (var message in await inspector.ListAsync(domain, context.RequestAborted).ConfigureAwait(false))
+            {
+                switch (await change(domain, message.QueueId, context.RequestAborted).ConfigureAwait(false))
+                {
+                    case LedgerChange.Done:
+                        changed++;
+                        break;
+                    case LedgerChange.Busy:
+                        busy++;
+                        break;
+                }
+            }
+
+            Log.DomainChanged(_logger, op, domain, Client(context), changed, busy);
+            SeeOther(context, $"/domains/{Html.Url(domain)}?" + ActionNotice.DomainQuery(op, domain, changed, busy));
+        });
+
+    private static async Task<QueuedMessageView?> FindAsync(QueueInspector inspector, string domain, string queueId, CancellationToken cancellationToken)
+    {
+        var messages = await inspector.ListAsync(domain, cancellationToken).ConfigureAwait(false);
+        return messages.FirstOrDefault(m => string.Equals(m.QueueId, queueId, StringComparison.Ordinal));
     }
 
     private static string DomainOf(HttpContext context) => ((string)context.Request.RouteValues["domain"]!).Trim();

@@ -22,6 +22,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 8505, Level = LogLevel.Error, Message = "Admin request {Method} {Path} failed")]
     public static partial void RequestFailed(ILogger logger, string method, string path, Exception exception);
 
+    [LoggerMessage(EventId = 8506, Level = LogLevel.Information, Message = "Dashboard {Action} of {QueueId} for {Domain} from {Client}: {Outcome}")]
+    public static partial void MessageChanged(ILogger logger, string action, string queueId, string domain, string? client, BackupMx.Core.Spool.LedgerChange outcome);
+
+    [LoggerMessage(EventId = 8507, Level = LogLevel.Information, Message = "Dashboard {Action} of every message of {Domain} from {Client}: {Changed} changed, {Busy} being delivered and left alone")]
+    public static partial void DomainChanged(ILogger logger, string action, string domain, string? client, int changed, int busy);
+
     [LoggerMessage(EventId = 8510, Level = LogLevel.Information, Message = "Outage notice '{Event}' for {Domain} due: {Waiting} message(s) waiting, {Delivered} delivered")]
     public static partial void NoticeDue(ILogger logger, string @event, string domain, int waiting, int delivered);
 
@@ -33,4 +39,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 8513, Level = LogLevel.Error, Message = "Outage notices: a look at the domains failed; trying again at the next interval")]
     public static partial void NotifierCheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 8514, Level = LogLevel.Warning, Message = "Outage notices: the state in {Path} cannot be read; starting afresh, so a notice of an outage already notified may go out again")]
+    public static partial void NoticeStateUnreadable(ILogger logger, string path, Exception exception);
+
+    [LoggerMessage(EventId = 8515, Level = LogLevel.Warning, Message = "Outage notices: the state cannot be saved to {Path}; after a restart a notice may go out again")]
+    public static partial void NoticeStateNotSaved(ILogger logger, string path, Exception exception);
 }

@@ -12,11 +12,15 @@ public sealed class DashboardBrowserTests
     private const string Domain = "example.net";
 
     [Fact]
-    public async Task Dashboard_PrimaryDownThreeSpooled_RowsShown_FlushWithPrimaryBack_Delivered()
+    public async Task Dashboard_PrimaryDownThreeSpooled_HoldOneFlushPrimaryBack_OthersDeliveredHeldStaysUntilReleased()
     {
         await using var rig = await AdminRig.StartAsync(Domain, primaryUp: false, "--BackupMx:Admin:DashboardRefresh=00:00:01");
         await rig.SpoolWithPrimaryDownAsync(3);
         rig.Time.Advance(TimeSpan.FromMinutes(42));
+
+        // The relay's own attempts at the primary (refused) are over: none holds a lease when the
+        // operator holds or flushes, which would leave that message alone and say so.
+        await AdminRig.WaitUntilAsync(async () => (await rig.Inspector.ListAsync(Domain, CancellationToken.None)).All(m => m.Attempts == 1));
 
         await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
         {
@@ -48,30 +52,59 @@ public sealed class DashboardBrowserTests
         // Keyboard: the skip link comes first, and the flush button is named after its domain.
         await page.Keyboard.PressAsync(Key.Tab);
         Assert.Equal("Skip to content", await page.EvaluateExpressionAsync<string>("document.activeElement.textContent"));
-        Assert.Equal("Flush example.net", await page.EvaluateExpressionAsync<string>("document.getElementById('flush-example-net').textContent.replace(/\\s+/g, ' ').trim()"));
+        Assert.Equal("Flush example.net", await Text(page, "#flush-example-net"));
         Assert.Equal("auto-refresh", await page.EvaluateExpressionAsync<string>("document.querySelector('label[for=auto-refresh]').control.id"));
 
         // A domain's messages, then one message's detail.
         await Task.WhenAll(page.WaitForNavigationAsync(), Click(page, "#open-example-net"));
         Assert.Equal(3, await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#messages tbody tr').length"));
+        var heldId = await page.EvaluateExpressionAsync<string>("document.querySelector('#messages tbody tr:first-child').dataset.queueId");
+        var key = System.Text.RegularExpressions.Regex.Replace(heldId.ToLowerInvariant(), "[^a-z0-9]", "-");
+        Assert.Equal("Hold " + heldId, await Text(page, "#hold-" + key));
         await Task.WhenAll(page.WaitForNavigationAsync(), Click(page, "#messages tbody tr:first-child a"));
         var detail = await page.EvaluateExpressionAsync<string>("document.getElementById('detail').innerText");
         Assert.Contains("bob@example.net", detail, StringComparison.Ordinal);
         Assert.Contains("alice@sender.test", detail, StringComparison.Ordinal);
+        Assert.Equal("Waiting for delivery", await Text(page, "#detail [data-field=state]"));
 
-        await page.GoToAsync(rig.AdminUri.ToString(), WaitUntilNavigation.Load);
+        // Hold it from its page, with the keyboard: the page says so, and the detail shows it held.
+        await page.FocusAsync("#hold-" + key);
+        await Task.WhenAll(page.WaitForNavigationAsync(), page.Keyboard.PressAsync(Key.Enter));
+        Assert.StartsWith($"Held {heldId}:", await Text(page, "#notice"), StringComparison.Ordinal);
+        Assert.StartsWith("Held since ", await Text(page, "#detail [data-field=state]"), StringComparison.Ordinal);
+        Assert.Equal("Release " + heldId, await Text(page, "#release-" + key));
+        Assert.True((await rig.Inspector.ListAsync(Domain, CancellationToken.None)).Single(m => m.QueueId == heldId).HeldAt is not null);
+
+        // The domain's list marks it held and offers release, hold, delete: the picture the documentation shows.
+        await page.GoToAsync(new Uri(rig.AdminUri, "/domains/" + Domain).ToString(), WaitUntilNavigation.Load);
+        Assert.Equal("Held", await Text(page, $"tr[data-queue-id=\"{heldId}\"] td[data-field=next]"));
         await SaveScreenshotAsync(page);
 
-        // The primary is back; the operator flushes from the keyboard, and the page shows the outcome.
+        // The primary is back; the operator flushes the domain, and the two others go out.
         await rig.Primary.StartAsync();
         await page.FocusAsync("#flush-example-net");
         await Task.WhenAll(page.WaitForNavigationAsync(), page.Keyboard.PressAsync(Key.Enter));
-        Assert.Contains("3 message(s) are due now", await page.EvaluateExpressionAsync<string>("document.getElementById('notice')?.textContent ?? document.body.innerText"), StringComparison.Ordinal);
+        Assert.Contains("2 message(s) are due now", await Text(page, "#notice"), StringComparison.Ordinal);
 
-        var delivered = await rig.Primary.WaitForMessagesAsync(3, TimeSpan.FromSeconds(30));
+        var delivered = await rig.Primary.WaitForMessagesAsync(2, TimeSpan.FromSeconds(30));
+        Assert.Equal(2, delivered.Count);
+
+        // The page refreshes itself (every second here): the held one stays, marked held.
+        await page.WaitForFunctionAsync(
+            "() => document.querySelectorAll('#messages tbody tr').length === 1",
+            new WaitForFunctionOptions { Timeout = 30_000 });
+        Assert.Equal(heldId, await page.EvaluateExpressionAsync<string>("document.querySelector('#messages tbody tr').dataset.queueId"));
+        Assert.Equal("Held", await Text(page, $"tr[data-queue-id=\"{heldId}\"] td[data-field=next]"));
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.Equal(2, rig.Primary.Messages.Count);
+
+        // Released, it goes out too, and the list is empty.
+        await Task.WhenAll(page.WaitForNavigationAsync(), Click(page, "#release-" + key));
+        Assert.StartsWith($"Released {heldId}:", await Text(page, "#notice"), StringComparison.Ordinal);
+        delivered = await rig.Primary.WaitForMessagesAsync(3, TimeSpan.FromSeconds(30));
         Assert.Equal(["dashboard message 1", "dashboard message 2", "dashboard message 3"], delivered.Select(Subject).Order());
 
-        // The page refreshes itself (every second here) and shows the domain's queue empty.
+        await page.GoToAsync(rig.AdminUri.ToString(), WaitUntilNavigation.Load);
         await page.WaitForFunctionAsync(
             "() => document.querySelector('tr[data-domain=\"example.net\"] td[data-field=messages]')?.textContent === '0'",
             new WaitForFunctionOptions { Timeout = 30_000 });
@@ -82,6 +115,9 @@ public sealed class DashboardBrowserTests
     // a lookup and a separate click.
     private static Task Click(IPage page, string selector) =>
         page.EvaluateExpressionAsync($"document.querySelector('{selector}').click()");
+
+    private static Task<string> Text(IPage page, string selector) =>
+        page.EvaluateExpressionAsync<string>($"document.querySelector('{selector}').textContent.replace(/\\s+/g, ' ').trim()");
 
     private static Task<string> Cell(IPage page, string field) =>
         page.EvaluateExpressionAsync<string>($"document.querySelector('tr[data-domain=\"{Domain}\"] td[data-field={field}]').textContent");

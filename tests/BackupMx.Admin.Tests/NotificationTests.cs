@@ -77,6 +77,68 @@ public sealed class NotificationTests
         Assert.Equal(3, hook.Notices.Count);
     }
 
+    [Fact]
+    public async Task Restart_DuringNotifiedOutage_NoSecondDownNotice_RecoveryStillCountsTheBacklog()
+    {
+        await using var hook = await WebhookReceiver.StartAsync(failFirst: 0);
+        await using var primary = new FakePrimary(port: FreePort.Next());
+        using var spool = new TempFolder();
+        string[] args = [$"--BackupMx:Domains:0:Primary=127.0.0.1:{primary.Port}", $"--BackupMx:Spool:Path={spool.Path}", $"--BackupMx:Notifications:Webhook={hook.Url}"];
+        var stateFile = Path.Combine(spool.Path, "outage-notices.json");
+
+        await using (var first = await AdminRig.StartAsync("restart.example", primaryUp: false, args))
+        {
+            await first.SpoolWithPrimaryDownAsync(2);
+            await AdvanceUntilAsync(first, () => hook.Notices.Count >= 1);
+            await AdminRig.WaitUntilAsync(() => Task.FromResult(File.Exists(stateFile) && File.ReadAllText(stateFile).Contains("restart.example", StringComparison.Ordinal)));
+        }
+
+        Assert.Equal("down", Assert.Single(hook.Notices).GetProperty("event").GetString());
+
+        // The same spool, the primary still down: twenty minutes of probes and looks send nothing more.
+        await using var second = await AdminRig.StartAsync("restart.example", primaryUp: false, args);
+        for (var i = 0; i < 40; i++)
+        {
+            second.Time.Advance(TimeSpan.FromSeconds(30));
+            await Task.Delay(100);
+        }
+
+        Assert.Single(hook.Notices);
+
+        // The primary is back: the recovery notice counts the messages of the outage, from before the restart.
+        await primary.StartAsync();
+        await AdvanceUntilAsync(second, () => hook.Notices.Count >= 2);
+        await primary.WaitForMessagesAsync(2, TimeSpan.FromSeconds(30));
+        var recovered = hook.Notices.ToArray()[1];
+        Assert.Equal("recovered", recovered.GetProperty("event").GetString());
+        Assert.Equal(2, recovered.GetProperty("delivered").GetInt32());
+        Assert.Equal(2, hook.Notices.Count);
+        Assert.DoesNotContain("restart.example", await File.ReadAllTextAsync(stateFile), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NoticeStateFile_SavedThenLoaded_OutagesAndPendingNoticesKept()
+    {
+        using var spool = new TempFolder();
+        var since = new DateTimeOffset(2026, 12, 7, 5, 0, 0, TimeSpan.Zero);
+        var notice = BackupMx.Admin.Notifications.OutageNotice.Create(BackupMx.Admin.Notifications.OutageEvent.Down, "kept.example", since, 3, 0, TimeSpan.Zero, "mx2.test");
+        var state = new BackupMx.Admin.Notifications.NoticeState();
+        state.Outages["kept.example"] = new BackupMx.Admin.Notifications.OutageState { Since = since, LastNotice = since.AddMinutes(5), Delivered = 1, LongestWait = TimeSpan.FromMinutes(7) };
+        state.Outages["kept.example"].Waiting["Q1"] = since.AddMinutes(-1);
+        state.Pending.Add(new BackupMx.Admin.Notifications.PendingState(notice, "Email", ["owner@owners.test"], 2, since.AddMinutes(6)));
+        new BackupMx.Admin.Notifications.NoticeStateFile(spool.Path).Save(state);
+
+        var loaded = new BackupMx.Admin.Notifications.NoticeStateFile(spool.Path).Load();
+
+        var outage = loaded.Outages["kept.example"];
+        Assert.Equal((since, since.AddMinutes(5), 1, TimeSpan.FromMinutes(7)), (outage.Since, outage.LastNotice, outage.Delivered, outage.LongestWait));
+        Assert.Equal(since.AddMinutes(-1), outage.Waiting["Q1"]);
+        var pending = Assert.Single(loaded.Pending);
+        Assert.Equal(notice, pending.Notice);
+        Assert.Equal(("Email", 2, since.AddMinutes(6)), (pending.Channel, pending.Attempts, pending.NotBefore));
+        Assert.Equal(["owner@owners.test"], pending.Recipients);
+    }
+
     // Fake time moves only when the test moves it, and the notifier's loop must get to run between
     // steps: half a minute at a time, with a moment of real time after each.
     private static async Task AdvanceUntilAsync(AdminRig rig, Func<bool> condition)

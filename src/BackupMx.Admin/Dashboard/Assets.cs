@@ -35,6 +35,12 @@ internal static class Assets
         button { font: inherit; color: #fff; background: #0b4fa8; border: 1px solid #0b4fa8; border-radius: 4px; padding: .3rem .8rem; cursor: pointer; }
         button:hover { background: #083b7d; }
         form.inline { display: inline; margin: 0; }
+        a.button { display: inline-block; text-decoration: none; border-radius: 4px; padding: .3rem .8rem; border: 1px solid #a4161a; color: #a4161a; background: #fff; }
+        button.danger { background: #a4161a; border-color: #a4161a; }
+        button.danger:hover { background: #7d1114; }
+        a.button:hover { background: #fdeeee; }
+        td.actions { white-space: nowrap; }
+        .state-held { color: #7a4100; font-weight: 700; }
         .notice { border: 1px solid #1b5e20; background: #edf7ee; padding: .5rem 1rem; }
         .problem { border: 1px solid #a4161a; background: #fdeeee; padding: .5rem 1rem; }
         dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; }

@@ -15,7 +15,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
 {
     private int RefreshSeconds => (int)Math.Max(1, refresh.TotalSeconds);
 
-    public string Home(IReadOnlyList<DomainQueueSummary> domains, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, string? notice)
+    public string Home(IReadOnlyList<DomainQueueSummary> domains, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, PageNotice? notice)
     {
         var b = new StringBuilder();
         b.Append("<h1>Queue by domain</h1>\n");
@@ -51,14 +51,26 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         return Page("Queue", hostName, b.ToString(), RefreshSeconds);
     }
 
-    public string Domain(string domain, IReadOnlyList<QueuedMessageView> messages, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, string? notice)
+    public string Domain(string domain, IReadOnlyList<QueuedMessageView> messages, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, PageNotice? notice)
     {
         var b = new StringBuilder();
         b.Append("<p><a href=\"/\">All domains</a></p>\n<h1>Queued for ").Append(E(domain)).Append("</h1>\n");
         Notice(b, notice);
         RefreshControl(b);
-        b.Append("<div id=\"live\">\n<p>");
+        b.Append("<div id=\"live\">\n<p class=\"actions\">");
         FlushForm(b, domain, messages.Count > 0);
+        if (messages.Any(m => m.HeldAt is null))
+        {
+            b.Append(' ');
+            PostForm(b, $"/domains/{Url(domain)}/hold", "hold-all", "Hold all", "messages of " + domain);
+        }
+
+        if (messages.Any(m => m.HeldAt is not null))
+        {
+            b.Append(' ');
+            PostForm(b, $"/domains/{Url(domain)}/release", "release-all", "Release all", "held messages of " + domain);
+        }
+
         b.Append("</p>\n");
         if (messages.Count == 0)
         {
@@ -68,7 +80,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         {
             b.Append("<table id=\"messages\">\n<caption>").Append(messages.Count.ToString(CultureInfo.InvariantCulture)).Append(" message(s), as of ").Append(E(Time(now))).Append("</caption>\n<thead><tr>")
                 .Append("<th scope=\"col\">Queue id</th><th scope=\"col\">Sender</th><th scope=\"col\">Waiting recipients</th><th scope=\"col\">Received</th>")
-                .Append("<th scope=\"col\">Next attempt</th><th scope=\"col\" class=\"num\">Attempts</th><th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Last error</th></tr></thead>\n<tbody>\n");
+                .Append("<th scope=\"col\">Next attempt</th><th scope=\"col\" class=\"num\">Attempts</th><th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Last error</th><th scope=\"col\">Actions</th></tr></thead>\n<tbody>\n");
             foreach (var m in messages)
             {
                 b.Append(CultureInfo.InvariantCulture, $"<tr data-queue-id=\"{E(m.QueueId)}\">")
@@ -76,10 +88,12 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
                     .Append("<td>").Append(E(Sender(m.Sender))).Append("</td>")
                     .Append("<td>").Append(E(string.Join(", ", m.PendingRecipients))).Append("</td>")
                     .Append("<td>").Append(E(Time(m.ReceivedAt))).Append("</td>")
-                    .Append("<td>").Append(E(Time(m.NextAttemptAt))).Append("</td>")
+                    .Append("<td data-field=\"next\">").Append(NextAttempt(m)).Append("</td>")
                     .Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{m.Attempts}</td>")
                     .Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{m.Bytes}</td>")
-                    .Append("<td>").Append(E(m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "-"))).Append("</td></tr>\n");
+                    .Append("<td>").Append(E(m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "-"))).Append("</td><td class=\"actions\">");
+                MessageActions(b, domain, m);
+                b.Append("</td></tr>\n");
             }
 
             b.Append("</tbody>\n</table>\n");
@@ -90,11 +104,12 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         return Page(domain, hostName, b.ToString(), RefreshSeconds);
     }
 
-    public string Message(string domain, QueuedMessageView? m, string queueId)
+    public string Message(string domain, QueuedMessageView? m, string queueId, PageNotice? notice)
     {
         var b = new StringBuilder();
-        b.Append("<p><a href=\"/\">All domains</a> &gt; <a href=\"/domains/").Append(Url(domain)).Append("\">").Append(E(domain)).Append("</a></p>\n");
+        Breadcrumb(b, domain);
         b.Append("<h1>Message ").Append(E(queueId)).Append("</h1>\n");
+        Notice(b, notice);
         if (m is null)
         {
             b.Append("<p>This message is no longer queued: it was delivered, bounced or expired.</p>\n");
@@ -107,13 +122,39 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         Item(b, "Sender", Sender(m.Sender));
         Item(b, "Waiting recipients", string.Join(", ", m.PendingRecipients));
         Item(b, "Received", Time(m.ReceivedAt));
-        Item(b, "Next attempt", Time(m.NextAttemptAt));
+        b.Append("<dt>State</dt><dd data-field=\"state\">").Append(StateOf(m)).Append("</dd>\n");
+        Item(b, "Next attempt", m.HeldAt is null ? Time(m.NextAttemptAt) : "none while held");
         Item(b, "Expires", Time(m.ExpiresAt));
         Item(b, "Attempts", m.Attempts.ToString(CultureInfo.InvariantCulture));
         Item(b, "Size", m.Bytes.ToString(CultureInfo.InvariantCulture) + " bytes");
         Item(b, "Last error", m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "-"));
-        b.Append("</dl>\n");
+        b.Append("</dl>\n<p class=\"actions\">");
+        MessageActions(b, domain, m);
+        b.Append("</p>\n");
         return Page(queueId, hostName, b.ToString(), RefreshSeconds);
+    }
+
+    /// <summary>The question before a delete, as a page of its own: it works without script and is read like any page.</summary>
+    public string ConfirmDelete(string domain, QueuedMessageView? m, string queueId)
+    {
+        var b = new StringBuilder();
+        Breadcrumb(b, domain);
+        b.Append("<h1>Delete message ").Append(E(queueId)).Append("?</h1>\n");
+        if (m is null)
+        {
+            b.Append("<p>This message is no longer queued: it was delivered, bounced, expired or deleted.</p>\n");
+            return Page("Delete " + queueId, hostName, b.ToString(), 0);
+        }
+
+        b.Append("<p id=\"confirm-text\">The message from ").Append(E(Sender(m.Sender))).Append(" to ").Append(E(string.Join(", ", m.PendingRecipients)))
+            .Append(CultureInfo.InvariantCulture, $", {m.Bytes} bytes, received {E(Time(m.ReceivedAt))}, is removed from the spool. ")
+            .Append("It is not delivered, and neither its sender nor its recipients are told. This cannot be undone.</p>\n")
+            .Append(CultureInfo.InvariantCulture, $"<form method=\"post\" action=\"/domains/{Url(domain)}/messages/{Url(queueId)}/delete\" aria-describedby=\"confirm-text\">")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">")
+            .Append("<input type=\"hidden\" name=\"confirm\" value=\"yes\">")
+            .Append("<p><button type=\"submit\" class=\"danger\" id=\"confirm-delete\">Delete ").Append(E(queueId)).Append("</button> ")
+            .Append(CultureInfo.InvariantCulture, $"<a id=\"keep\" href=\"/domains/{Url(domain)}/messages/{Url(queueId)}\">No, keep it</a></p></form>\n");
+        return Page("Delete " + queueId, hostName, b.ToString(), 0);
     }
 
     public string Login(bool failed)
@@ -148,16 +189,48 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
             .Append(CultureInfo.InvariantCulture, $"<button type=\"submit\" id=\"flush-{key}\">Flush <span class=\"visually-hidden\">{E(domain)}</span></button></form>");
     }
 
+    /// <summary>Hold or release (a form each), and a link to the delete question; every control names its message.</summary>
+    private void MessageActions(StringBuilder b, string domain, QueuedMessageView m)
+    {
+        var key = Key(m.QueueId);
+        var path = $"/domains/{Url(domain)}/messages/{Url(m.QueueId)}";
+        if (m.HeldAt is null)
+        {
+            PostForm(b, path + "/hold", "hold-" + key, "Hold", m.QueueId);
+        }
+        else
+        {
+            PostForm(b, path + "/release", "release-" + key, "Release", m.QueueId);
+        }
+
+        b.Append(CultureInfo.InvariantCulture, $" <a class=\"button danger\" id=\"delete-{key}\" href=\"{path}/delete\">Delete <span class=\"visually-hidden\">{E(m.QueueId)}</span></a>");
+    }
+
+    private void PostForm(StringBuilder b, string action, string id, string label, string about) =>
+        b.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"{action}\">")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">")
+            .Append(CultureInfo.InvariantCulture, $"<button type=\"submit\" id=\"{id}\">{E(label)} <span class=\"visually-hidden\">{E(about)}</span></button></form>");
+
+    private static void Breadcrumb(StringBuilder b, string domain) =>
+        b.Append("<p><a href=\"/\">All domains</a> &gt; <a href=\"/domains/").Append(Url(domain)).Append("\">").Append(E(domain)).Append("</a></p>\n");
+
+    private static string StateOf(QueuedMessageView m) =>
+        m.HeldAt is { } held ? "<span class=\"state-held\">Held</span> since " + E(Time(held)) : "Waiting for delivery";
+
+    private static string NextAttempt(QueuedMessageView m) =>
+        m.HeldAt is null ? E(Time(m.NextAttemptAt)) : "<span class=\"state-held\">Held</span>";
+
     private void RefreshControl(StringBuilder b) =>
         b.Append("<p class=\"controls\"><input type=\"checkbox\" id=\"auto-refresh\" checked disabled> ")
             .Append(CultureInfo.InvariantCulture, $"<label for=\"auto-refresh\">Refresh every {RefreshSeconds} s</label> ")
             .Append("<span id=\"refresh-status\" role=\"status\"></span></p>\n");
 
-    private static void Notice(StringBuilder b, string? notice)
+    private static void Notice(StringBuilder b, PageNotice? notice)
     {
         if (notice is not null)
         {
-            b.Append("<p class=\"notice\" role=\"status\" id=\"notice\">").Append(E(notice)).Append("</p>\n");
+            b.Append(notice.Problem ? "<p class=\"problem\" role=\"alert\" id=\"notice\">" : "<p class=\"notice\" role=\"status\" id=\"notice\">")
+                .Append(E(notice.Text)).Append("</p>\n");
         }
     }
 

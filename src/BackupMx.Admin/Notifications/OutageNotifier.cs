@@ -30,8 +30,10 @@ internal sealed class OutageNotifier : BackgroundService
     private readonly ILogger _logger;
     private readonly Counter<long> _sent;
     private readonly Counter<long> _failed;
-    private readonly Dictionary<string, Outage> _outages = new(StringComparer.OrdinalIgnoreCase);
+    private readonly NoticeStateFile _stateFile;
+    private Dictionary<string, OutageState> _outages = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentQueue<Pending> _pending = new();
+    private bool _loaded;
 
     public OutageNotifier(
         QueueInspector inspector,
@@ -54,6 +56,7 @@ internal sealed class OutageNotifier : BackgroundService
             .GroupBy(d => d.Name, StringComparer.OrdinalIgnoreCase)
             .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.SelectMany(d => d.NotifyAddresses).ToList(), StringComparer.OrdinalIgnoreCase);
         _hostName = core.Value.HostName;
+        _stateFile = new NoticeStateFile(core.Value.Spool.Path);
         _logger = logger;
         var meter = meterFactory.Create(Core.Telemetry.Name);
         _sent = meter.CreateCounter<long>(SentName, "{notice}", "Outage notices sent, per channel.");
@@ -73,6 +76,7 @@ internal sealed class OutageNotifier : BackgroundService
         {
             try
             {
+                LoadOnce();
                 await CheckAsync(stoppingToken).ConfigureAwait(false);
                 await SendPendingAsync(stoppingToken).ConfigureAwait(false);
             }
@@ -80,6 +84,8 @@ internal sealed class OutageNotifier : BackgroundService
             {
                 Log.NotifierCheckFailed(_logger, ex);
             }
+
+            Save();
 
             try
             {
@@ -107,7 +113,7 @@ internal sealed class OutageNotifier : BackgroundService
                     continue;
                 }
 
-                outage = new Outage(summary.PrimaryStateSince!.Value) { LastNotice = now };
+                outage = new OutageState { Since = summary.PrimaryStateSince!.Value, LastNotice = now };
                 _outages[summary.Domain] = outage;
                 await TrackAsync(summary.Domain, outage, now, cancellationToken).ConfigureAwait(false);
                 Queue(OutageNotice.Create(OutageEvent.Down, summary.Domain, outage.Since, summary.Messages, 0, TimeSpan.Zero, _hostName), now);
@@ -129,7 +135,7 @@ internal sealed class OutageNotifier : BackgroundService
     }
 
     // Which messages of the outage have left the spool since the last look, and how long they had waited.
-    private async Task TrackAsync(string domain, Outage outage, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task TrackAsync(string domain, OutageState outage, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var queued = await _inspector.ListAsync(domain, cancellationToken).ConfigureAwait(false);
         var present = queued.Select(m => m.QueueId).ToHashSet(StringComparer.Ordinal);
@@ -255,6 +261,58 @@ internal sealed class OutageNotifier : BackgroundService
         return errors.Count == 0 ? null : string.Join("; ", errors);
     }
 
+    /// <summary>The state of the last run, read once: outages already notified, notices not sent yet.</summary>
+    private void LoadOnce()
+    {
+        if (_loaded)
+        {
+            return;
+        }
+
+        NoticeState state;
+        try
+        {
+            state = _stateFile.Load();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            // Unreadable: start afresh (a notice may go out twice) rather than never notify again.
+            Log.NoticeStateUnreadable(_logger, _stateFile.Path, ex);
+            state = new NoticeState();
+        }
+
+        _loaded = true;
+        _outages = new Dictionary<string, OutageState>(state.Outages, StringComparer.OrdinalIgnoreCase);
+        foreach (var p in state.Pending)
+        {
+            if (Enum.TryParse<Channel>(p.Channel, out var channel))
+            {
+                _pending.Enqueue(new Pending(p.Notice, channel, p.Recipients, p.Attempts, p.NotBefore));
+            }
+        }
+    }
+
+    private void Save()
+    {
+        if (!_loaded)
+        {
+            return;
+        }
+
+        try
+        {
+            _stateFile.Save(new NoticeState
+            {
+                Outages = _outages,
+                Pending = _pending.Select(p => new PendingState(p.Notice, p.Channel.ToString(), p.Recipients, p.Attempts, p.NotBefore)).ToList(),
+            });
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Log.NoticeStateNotSaved(_logger, _stateFile.Path, ex);
+        }
+    }
+
     private enum Channel
     {
         Webhook,
@@ -262,19 +320,6 @@ internal sealed class OutageNotifier : BackgroundService
     }
 
     private sealed record Pending(OutageNotice Notice, Channel Channel, IReadOnlyList<string> Recipients, int Attempts, DateTimeOffset NotBefore);
-
-    private sealed class Outage(DateTimeOffset since)
-    {
-        public DateTimeOffset Since { get; } = since;
-
-        public DateTimeOffset LastNotice { get; set; }
-
-        public Dictionary<string, DateTimeOffset> Waiting { get; } = new(StringComparer.Ordinal);
-
-        public int Delivered { get; set; }
-
-        public TimeSpan LongestWait { get; set; }
-    }
 }
 
 /// <summary>The one HttpClient the webhook needs, owned by the container.</summary>

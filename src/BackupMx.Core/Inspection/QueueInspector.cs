@@ -25,7 +25,8 @@ public sealed record QueuedMessageView(
     DateTimeOffset ExpiresAt,
     int Attempts,
     long Bytes,
-    string? LastError);
+    string? LastError,
+    DateTimeOffset? HeldAt = null);
 
 /// <summary>The operator's view of the spool, shared by the embedded admin command and the Azure admin API.</summary>
 public sealed class QueueInspector(ISpoolStore spool, IPrimaryStatusStore statuses, IOptions<BackupMxOptions> options, TimeProvider time)
@@ -107,7 +108,8 @@ public sealed class QueueInspector(ISpoolStore spool, IPrimaryStatusStore status
                 r.ExpiresAt,
                 r.Attempts,
                 r.BodyLength,
-                r.LastError));
+                r.LastError,
+                r.HeldAt));
         }
 
         return result.OrderBy(v => v.ReceivedAt).ToList();
