@@ -40,6 +40,7 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
 {
     private const string Domain = "example.test";
     private const int Clients = 4;
+    private const int LargeBodyBytes = (4 * 1024 * 1024) + (512 * 1024);
     private static readonly string[] CrashPoints = ["blob", "record", "wakeup", "timing"];
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
@@ -146,7 +147,7 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
         var intakeSeconds = clock.Elapsed.TotalSeconds;
 
         // The forwarding side: the receivers' durable wake-ups, then Forward and the sweep until drained.
-        var (wakeUps, recordsAtDrain, leftInSpool, forwardRuns) = await DrainAsync(settings, wakeUpTable);
+        var (wakeUps, recordsAtDrain, withoutWakeUp, leftInSpool, forwardRuns) = await DrainAsync(settings, wakeUpTable);
 
         var counts = primary.Messages.GroupBy(m => MessageId(m.Data)).ToDictionary(g => g.Key, g => g.Count());
         var missing = accepted.Keys.Where(id => !counts.ContainsKey(id)).Order().ToList();
@@ -161,9 +162,9 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
         var totalKills = kills.Values.Sum();
 
         Say($"RESULT rounds={rounds} kills={totalKills} ({string.Join(", ", kills.Select(k => $"{k.Key} {k.Value}"))}; crash point not reached in time {pointsNotReached}) receiver-starts={receiver.Starts} " +
-            $"accepted={accepted.Count} delivered={accepted.Keys.Count(counts.ContainsKey)} missing={missing.Count} duplicates={sameIdTwice.Count} " +
+            $"accepted={accepted.Count} (large {accepted.Values.Count(n => n % 12 == 5)}) delivered={accepted.Keys.Count(counts.ContainsKey)} missing={missing.Count} duplicates={sameIdTwice.Count} " +
             $"delivered-without-250={withoutReply.Count} messages-delivered-more-than-once={messagesSentTwice} extra-copies={extraCopies} refused-replies={refused.Count} refused-delivered={refusedDelivered.Count} " +
-            $"failed-attempts={failedAttempts} durable-wake-ups={wakeUps} records-at-drain={recordsAtDrain} left-in-spool={leftInSpool} forward-rounds={forwardRuns} orphan-blobs={leftovers.Count} " +
+            $"failed-attempts={failedAttempts} durable-wake-ups={wakeUps} records-at-drain={recordsAtDrain} records-without-wake-up={withoutWakeUp} left-in-spool={leftInSpool} forward-rounds={forwardRuns} orphan-blobs={leftovers.Count} " +
             $"intake={intakeSeconds:F1}s total={clock.Elapsed.TotalSeconds:F1}s");
         if (missing.Count > 0 || leftInSpool > 0)
         {
@@ -199,9 +200,10 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
 
     /// <summary>
     /// Hands every wake-up the receivers left to the Forward function, then runs the sweep and
-    /// Forward on a clock 10 minutes further each round, as the timers would, until the spool is empty.
+    /// Forward on a clock 10 minutes further each round, as the timers would, until the spool is
+    /// empty. A record whose receiver died before its wake-up is found by the sweep alone.
     /// </summary>
-    private async Task<(int WakeUps, int Records, int Left, int Rounds)> DrainAsync(Dictionary<string, string?> settings, string wakeUpTable)
+    private async Task<(int WakeUps, int Records, int WithoutWakeUp, int Left, int Rounds)> DrainAsync(Dictionary<string, string?> settings, string wakeUpTable)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var sender = new FakeSender();
@@ -218,10 +220,12 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
         var spool = provider.GetRequiredService<ISpoolStore>();
 
         var wakeUps = 0;
+        var woken = new HashSet<string>(StringComparer.Ordinal);
         var sequence = 1L;
         await foreach (var row in new TableClient(azurite.ConnectionString, wakeUpTable).QueryAsync<TableEntity>())
         {
             wakeUps++;
+            woken.Add(row.GetString(TableWakeUpQueue.QueueIdColumn));
             serviceBus.Available.Enqueue(ServiceBusModelFactory.ServiceBusReceivedMessage(
                 body: BinaryData.FromString("{}"),
                 messageId: row.RowKey,
@@ -234,7 +238,14 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
                 }));
         }
 
-        var records = await CountAsync(spool);
+        var records = 0;
+        var withoutWakeUp = 0;
+        await foreach (var record in spool.ListAllAsync(CancellationToken.None))
+        {
+            records++;
+            withoutWakeUp += woken.Contains(record.QueueId) ? 0 : 1;
+        }
+
         var released = new HashSet<long>();
         var abandonedSeen = 0;
         var forward = provider.GetRequiredService<ForwardFunction>();
@@ -266,7 +277,7 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
             }
         }
 
-        return (wakeUps, records, await CountAsync(spool), round + 1);
+        return (wakeUps, records, withoutWakeUp, await CountAsync(spool), round + 1);
     }
 
     private static async Task<int> CountAsync(ISpoolStore spool)
@@ -294,13 +305,30 @@ public sealed class AzureReceiverSigkillTests(AzuriteFixture azurite, ITestOutpu
         return ids;
     }
 
-    private static byte[] Message(string id, int n) => Encoding.ASCII.GetBytes(
-        "From: <alice@sender.test>\r\n" +
-        "To: <bob@example.test>\r\n" +
-        $"Subject: azure sigkill {n}\r\n" +
-        $"Message-ID: <{id}>\r\n" +
-        "\r\n" +
-        $"Body {n}: " + new string('x', 200 + (n % 7 * 300)) + "\r\n");
+    /// <summary>
+    /// Mostly small messages (one Put Blob); every twelfth is larger than a 4 MiB block, so its body
+    /// is staged in blocks and a kill can fall between staging and committing the block list.
+    /// </summary>
+    private static byte[] Message(string id, int n)
+    {
+        var text = new StringBuilder()
+            .Append("From: <alice@sender.test>\r\n")
+            .Append("To: <bob@example.test>\r\n")
+            .Append(CultureInfo.InvariantCulture, $"Subject: azure sigkill {n}\r\n")
+            .Append(CultureInfo.InvariantCulture, $"Message-ID: <{id}>\r\n")
+            .Append("\r\n")
+            .Append(CultureInfo.InvariantCulture, $"Body {n}: ").Append('x', 200 + (n % 7 * 300)).Append("\r\n");
+        if (n % 12 == 5)
+        {
+            var line = new string('y', 76) + "\r\n";
+            for (var size = 0; size < LargeBodyBytes; size += line.Length)
+            {
+                text.Append(line);
+            }
+        }
+
+        return Encoding.ASCII.GetBytes(text.ToString());
+    }
 
     private static string MessageId(byte[] data)
     {
