@@ -19,6 +19,10 @@ public static class EmbeddedHost
         // The spool registers its start-up recovery first, so it runs before anything reads the spool.
         services.AddBackupMxLocalSpool();
         services.AddBackupMxCore(configuration);
+
+        // Settings follow appsettings.json and SIGHUP without a restart (docs/operations.md, "Reload").
+        services.AddBackupMxConfigurationReload();
+        services.AddHostedService<HangupReload>();
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
         services.AddBackupMxSmtpReceiver(configuration);

@@ -49,6 +49,20 @@ public static class CoreServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Makes <see cref="IOptions{BackupMxOptions}"/> follow configuration reloads: every consumer
+    /// gets the <see cref="ReloadableBackupMxOptions"/> holder, which swaps in a new configuration
+    /// only once it has passed validation (docs/operations.md, "Reload").
+    /// </summary>
+    public static IServiceCollection AddBackupMxConfigurationReload(this IServiceCollection services)
+    {
+        services.TryAddSingleton<ReloadableBackupMxOptions>();
+
+        // A closed registration wins over the open IOptions<> one, whatever the order.
+        services.AddSingleton<IOptions<BackupMxOptions>>(sp => sp.GetRequiredService<ReloadableBackupMxOptions>());
+        return services;
+    }
+
+    /// <summary>
     /// Forwarding, DSN queueing, primary monitoring and expiry. Needs, besides what
     /// <see cref="AddBackupMxCoreIntake"/> needs, the outbound transport, the prober and the DSN
     /// composer (the delivery adapter).
