@@ -7,6 +7,7 @@ using BackupMx.Smtp;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
@@ -21,8 +22,8 @@ public static class EmbeddedHost
         services.AddBackupMxCore(configuration);
 
         // Settings follow appsettings.json and SIGHUP without a restart (docs/operations.md, "Reload").
-        services.AddBackupMxConfigurationReload();
-        services.AddHostedService<HangupReload>();
+        services.AddBackupMxConfigurationReload(configuration);
+        services.AddHostedService(sp => new HangupReload(configuration, sp.GetRequiredService<ReloadableBackupMxOptions>(), sp.GetRequiredService<ILogger<HangupReload>>()));
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
         services.AddBackupMxSmtpReceiver(configuration);
