@@ -4,6 +4,7 @@ using BackupMx.Core.Hosting;
 using BackupMx.Delivery;
 using BackupMx.Local;
 using BackupMx.Smtp;
+using BackupMx.Smtp.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -23,7 +24,8 @@ public static class EmbeddedHost
 
         // Settings follow appsettings.json and SIGHUP without a restart (docs/operations.md, "Reload").
         services.AddBackupMxConfigurationReload(configuration);
-        services.AddHostedService(sp => new HangupReload(configuration, sp.GetRequiredService<ReloadableBackupMxOptions>(), sp.GetRequiredService<ILogger<HangupReload>>()));
+        services.AddHostedService(sp => new HangupReload(
+            configuration, sp.GetRequiredService<ReloadableBackupMxOptions>(), sp.GetRequiredService<SmtpReceiverStatus>(), sp.GetRequiredService<ILogger<HangupReload>>()));
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
         services.AddBackupMxSmtpReceiver(configuration);

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using BackupMx.Core.Configuration;
+using BackupMx.Smtp.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -10,9 +11,9 @@ namespace BackupMx.Server;
 /// SIGHUP re-reads the configuration (appsettings.json, the environment, the command line) like
 /// <c>postfix reload</c>, instead of ending the process, which is what SIGHUP does to a .NET
 /// process that does not handle it. <see cref="ReloadableBackupMxOptions"/> validates the result
-/// before using it. systemd's <c>ExecReload=/bin/kill -HUP $MAINPID</c> maps here.
+/// before using it, and a changed STARTTLS certificate file is re-read at once. systemd's <c>ExecReload=/bin/kill -HUP $MAINPID</c> maps here.
 /// </summary>
-internal sealed partial class HangupReload(IConfiguration configuration, ReloadableBackupMxOptions options, ILogger<HangupReload> logger) : IHostedService, IDisposable
+internal sealed partial class HangupReload(IConfiguration configuration, ReloadableBackupMxOptions options, SmtpReceiverStatus receiver, ILogger<HangupReload> logger) : IHostedService, IDisposable
 {
     private PosixSignalRegistration? _registration;
 
@@ -56,6 +57,9 @@ internal sealed partial class HangupReload(IConfiguration configuration, Reloada
             // No reload token fired (no file changed and nothing to re-read): validate what is there anyway.
             options.Reload();
         }
+
+        // The STARTTLS certificate file: a renewed one is served from the next session on.
+        receiver.CheckCertificate();
     }
 
     [LoggerMessage(EventId = 7700, Level = LogLevel.Information, Message = "SIGHUP: reloading the configuration")]

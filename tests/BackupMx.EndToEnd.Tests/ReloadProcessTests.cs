@@ -2,7 +2,10 @@
 // the running relay takes the new domains without a restart and without dropping sessions. The
 // server runs from a copy of its build output, so the test can edit that copy's appsettings.json.
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using BackupMx.Testing;
@@ -121,7 +124,40 @@ public sealed class ReloadProcessTests : IDisposable
         Assert.True(server.IsRunning);
     }
 
-    private async Task<ServerProcess> StartAsync()
+    [Fact]
+    public async Task Sighup_RenewedCertificateFile_ServedFromTheNextSession()
+    {
+        var pem = Path.Combine(_folder.Path, "tls.pem");
+        var first = WriteCertificate(pem);
+        WriteDomains(("example.test", "127.0.0.1:2"));
+
+        // The periodic check is an hour away: only the reload can pick the new file up in time.
+        await using var server = await StartAsync($"--BackupMx:Smtp:TlsCertificatePath={pem}", "--BackupMx:Smtp:TlsCertificateCheckInterval=01:00:00");
+        Assert.Equal(first, await ServedThumbprintAsync());
+
+        var second = WriteCertificate(pem);
+        server.Signal(SigHup);
+        await WaitForLogAsync(server, "STARTTLS certificate reloaded");
+
+        Assert.Equal(second, await ServedThumbprintAsync());
+    }
+
+    private static string WriteCertificate(string path)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=backup.test", key, HashAlgorithmName.SHA256);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        File.WriteAllText(path, certificate.ExportCertificatePem() + "\n" + key.ExportPkcs8PrivateKeyPem() + "\n");
+        return certificate.Thumbprint;
+    }
+
+    private async Task<string> ServedThumbprintAsync()
+    {
+        using var session = await SmtpSession.OpenAsync(_smtpPort);
+        return await session.StartTlsAsync();
+    }
+
+    private async Task<ServerProcess> StartAsync(params string[] extra)
     {
         var spool = Path.Combine(_folder.Path, "spool");
         var args = new List<string>
@@ -132,6 +168,7 @@ public sealed class ReloadProcessTests : IDisposable
             "--BackupMx:Delivery:ProbeInterval=00:00:01",
         };
         args.AddRange(Enumerable.Range(0, 5).Select(i => $"--BackupMx:Delivery:RetryIntervals:{i}=00:00:01"));
+        args.AddRange(extra);
         var server = new ServerProcess(Path.Combine(_folder.Path, "server.log"), args) { ServerDll = Path.Combine(_app, "BackupMx.Server.dll") };
         try
         {
@@ -216,6 +253,15 @@ public sealed class ReloadProcessTests : IDisposable
             await _stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"));
             var reply = await ReadReplyAsync();
             Assert.True(reply.StartsWith(code, StringComparison.Ordinal), $"{command.Split('\r')[0]}: expected {code}, got {reply}");
+        }
+
+        /// <summary>STARTTLS; returns the thumbprint of the certificate the server presented.</summary>
+        public async Task<string> StartTlsAsync()
+        {
+            await ExpectAsync("STARTTLS", "220");
+            using var tls = new SslStream(_stream, leaveInnerStreamOpen: true, (_, _, _, _) => true);
+            await tls.AuthenticateAsClientAsync("backup.test");
+            return new X509Certificate2(tls.RemoteCertificate!).Thumbprint;
         }
 
         public void Dispose()

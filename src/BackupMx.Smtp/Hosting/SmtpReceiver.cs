@@ -160,7 +160,7 @@ internal sealed class SmtpReceiver(
         tlsMetrics.Track(tls);
         var endpoints = string.Join(", ", smtp.EffectiveEndpoints);
         _watch = WatchAsync(_running, _listeners.Failure, endpoints);
-        status.Started(_listeners, endpoints);
+        status.Started(_listeners, endpoints, tls);
         Log.Listening(logger, endpoints);
     }
 
