@@ -50,6 +50,14 @@ internal sealed partial class HangupReload(IConfiguration configuration, Reloada
                 // is invalid); the holder has logged why, in terms of the keys.
                 LogListenerFailed(logger, ex.InnerExceptions.Count);
             }
+            catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException or FormatException)
+            {
+                // A file that cannot be read or parsed (a JSON syntax error): nothing was swapped in.
+                // Thrown here, it would end the process from the signal handler.
+                LogReadFailed(logger, ex.Message, ex.InnerException?.Message ?? string.Empty);
+                receiver.CheckCertificate();
+                return;
+            }
         }
 
         if (options.Attempts == before)
@@ -64,6 +72,9 @@ internal sealed partial class HangupReload(IConfiguration configuration, Reloada
 
     [LoggerMessage(EventId = 7700, Level = LogLevel.Information, Message = "SIGHUP: reloading the configuration")]
     private static partial void LogHangup(ILogger logger);
+
+    [LoggerMessage(EventId = 7702, Level = LogLevel.Error, Message = "SIGHUP: the configuration could not be read, the previous configuration stays in use: {Reason} {Detail}")]
+    private static partial void LogReadFailed(ILogger logger, string reason, string detail);
 
     [LoggerMessage(EventId = 7701, Level = LogLevel.Debug, Message = "SIGHUP: {Count} other configuration listener(s) failed on the new configuration")]
     private static partial void LogListenerFailed(ILogger logger, int count);

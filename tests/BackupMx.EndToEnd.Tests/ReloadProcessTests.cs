@@ -117,11 +117,35 @@ public sealed class ReloadProcessTests : IDisposable
         Assert.True(kept.Accepted, kept.ToString());
         await WaitForAsync(() => primary.Messages.Any(m => m.AcceptedRecipients.Contains("bob@example.test")), server, "the kept domain's message to reach its primary");
 
+        // A file that is not JSON at all: the same, and the relay does not die of it.
+        File.WriteAllText(Path.Combine(_app, "appsettings.json"), "{ \"BackupMx\": { \"Domains\": [ ");
+        server.Signal(SigHup);
+        await WaitForLogAsync(server, "SIGHUP: the configuration could not be read");
+        Assert.Contains("appsettings.json", server.LogTail(200), StringComparison.Ordinal);
+        var stillKept = await SmtpSender.SendAsync(_smtpPort, "alice@sender.test", ["bob@example.test"], Messages.Make(7));
+        Assert.True(stillKept.Accepted, stillKept.ToString());
+
         // A list entry that fails validation is refused the same way, by its key.
         WriteDomains(("example.test", primary.HostPort), ("not-a-domain", primary.HostPort));
         server.Signal(SigHup);
         await WaitForLogAsync(server, "BackupMx:Domains:1:Name 'not-a-domain' is not a domain name");
         Assert.True(server.IsRunning);
+    }
+
+    [Fact]
+    public async Task EditedFile_DomainAdded_AcceptedWithoutASignal()
+    {
+        await using var primary = new FakePrimary();
+        await primary.StartAsync();
+        WriteDomains(("example.test", primary.HostPort));
+        await using var server = await StartAsync();
+
+        WriteDomains(("example.test", primary.HostPort), ("added.test", primary.HostPort));
+        await WaitForLogAsync(server, "Configuration reloaded: 2 domain(s)");
+
+        var added = await SmtpSender.SendAsync(_smtpPort, "alice@sender.test", ["bob@added.test"], Messages.Make(8, to: "bob@added.test"));
+        Assert.True(added.Accepted, added.ToString());
+        Assert.DoesNotContain("SIGHUP", server.LogTail(500), StringComparison.Ordinal);
     }
 
     [Fact]
