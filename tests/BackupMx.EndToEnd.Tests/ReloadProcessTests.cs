@@ -149,6 +149,22 @@ public sealed class ReloadProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task EditedFile_InvalidValue_RefusedAndTheRelayKeepsRunning()
+    {
+        await using var primary = new FakePrimary();
+        await primary.StartAsync();
+        WriteDomains(("example.test", primary.HostPort));
+        await using var server = await StartAsync();
+
+        WriteDomains(("example.test", primary.HostPort), ("not-a-domain", primary.HostPort));
+        await WaitForLogAsync(server, "BackupMx:Domains:1:Name 'not-a-domain' is not a domain name");
+
+        var kept = await SmtpSender.SendAsync(_smtpPort, "alice@sender.test", ["bob@example.test"], Messages.Make(9));
+        Assert.True(kept.Accepted, kept.ToString());
+        Assert.True(server.IsRunning);
+    }
+
+    [Fact]
     public async Task Sighup_RenewedCertificateFile_ServedFromTheNextSession()
     {
         var pem = Path.Combine(_folder.Path, "tls.pem");
