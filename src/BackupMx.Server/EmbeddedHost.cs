@@ -4,9 +4,11 @@ using BackupMx.Core.Hosting;
 using BackupMx.Delivery;
 using BackupMx.Local;
 using BackupMx.Smtp;
+using BackupMx.Smtp.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
@@ -19,6 +21,11 @@ public static class EmbeddedHost
         // The spool registers its start-up recovery first, so it runs before anything reads the spool.
         services.AddBackupMxLocalSpool();
         services.AddBackupMxCore(configuration);
+
+        // Settings follow appsettings.json and SIGHUP without a restart (docs/operations.md, "Reload").
+        services.AddBackupMxConfigurationReload(configuration);
+        services.AddHostedService(sp => new HangupReload(
+            configuration, sp.GetRequiredService<ReloadableBackupMxOptions>(), sp.GetRequiredService<SmtpReceiverStatus>(), sp.GetRequiredService<ILogger<HangupReload>>()));
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
         services.AddBackupMxSmtpReceiver(configuration);

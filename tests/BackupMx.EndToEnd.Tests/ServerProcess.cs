@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace BackupMx.EndToEnd.Tests;
@@ -22,6 +23,9 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     public int Starts { get; private set; }
+
+    /// <summary>The server to run; default <see cref="LocateServerDll"/>. A copy lets a test edit its appsettings.json.</summary>
+    public string? ServerDll { get; init; }
 
     public bool IsRunning => _process is { HasExited: false };
 
@@ -58,7 +62,7 @@ internal sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(LocateServerDll());
+        start.ArgumentList.Add(ServerDll ?? LocateServerDll());
         foreach (var arg in _args)
         {
             start.ArgumentList.Add(arg);
@@ -96,6 +100,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends a POSIX signal (SIGHUP is 1) to the running server.</summary>
+    public void Signal(int signal)
+    {
+        var process = _process ?? throw new InvalidOperationException("The server is not running.");
+        if (Kill(process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
     /// <summary>SIGKILL: the process dies at once, whatever it was doing.</summary>
     public async Task KillAsync()
     {
@@ -126,6 +140,9 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await KillAsync();
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     private static void Write(TextWriter log, string? line)
     {

@@ -56,8 +56,8 @@ public sealed class SystemdUnitTests
         Assert.Equal("2", directives["RestartPreventExitStatus"].Single());
         Assert.Equal("/usr/bin/dotnet /opt/backupmx/BackupMx.Server.dll", directives["ExecStart"].Single());
 
-        // SIGHUP does not reload the relay's settings, so the unit must not claim a reload.
-        Assert.False(directives.Contains("ExecReload"));
+        // SIGHUP reloads the relay's settings (ReloadProcessTests), so systemctl reload sends it.
+        Assert.Equal("/bin/kill -HUP $MAINPID", directives["ExecReload"].Single());
     }
 
     [Fact]
@@ -70,6 +70,7 @@ public sealed class SystemdUnitTests
             ["BackupMx:HostName"] = "backup.test",
             ["BackupMx:Domains:0:Name"] = "example.test",
         }).Build();
+        services.AddLogging();
         services.AddBackupMxEmbedded(configuration);
         using var provider = services.BuildServiceProvider();
 

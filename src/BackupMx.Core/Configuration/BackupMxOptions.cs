@@ -38,11 +38,36 @@ public sealed class BackupMxOptions
 
     public DnsOptions Dns { get; set; } = new();
 
+    // Domains a reload removed, as last configured: a field, so the configuration binder never sees it.
+    private List<DomainOptions> _removedDomains = [];
+
     /// <summary>The configured domain named <paramref name="domain"/>, compared as A-labels (an IDN matches in either form).</summary>
-    public DomainOptions? FindDomain(string domain)
+    public DomainOptions? FindDomain(string domain) => Find(Domains, domain);
+
+    /// <summary>
+    /// The domain's settings for mail already accepted: the configured domain, or else the settings it
+    /// had before a reload removed it (<see cref="KeepRemovedDomains"/>), so its spooled mail still
+    /// goes to the primary it was accepted for. Null for a domain this process never relayed for.
+    /// </summary>
+    public DomainOptions? FindDomainForDelivery(string domain) => FindDomain(domain) ?? Find(_removedDomains, domain);
+
+    /// <summary>
+    /// Remembers the domains of <paramref name="previous"/> (and those it remembered) that this
+    /// configuration no longer lists, for <see cref="FindDomainForDelivery"/>.
+    /// </summary>
+    public void KeepRemovedDomains(BackupMxOptions previous)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        _removedDomains = previous.Domains.Concat(previous._removedDomains)
+            .Where(d => FindDomain(d.Name) is null)
+            .DistinctBy(d => DomainName.ToAscii(d.Name), StringComparer.OrdinalIgnoreCase)
+            .ToList();
+    }
+
+    private static DomainOptions? Find(List<DomainOptions> domains, string domain)
     {
         var ascii = DomainName.ToAscii(domain);
-        return Domains.Find(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase)
+        return domains.Find(d => string.Equals(d.Name, domain, StringComparison.OrdinalIgnoreCase)
             || string.Equals(DomainName.ToAscii(d.Name), ascii, StringComparison.OrdinalIgnoreCase));
     }
 }

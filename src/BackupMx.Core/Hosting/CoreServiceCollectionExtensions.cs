@@ -9,6 +9,7 @@ using BackupMx.Core.Spool;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Core.Hosting;
@@ -45,6 +46,24 @@ public static class CoreServiceCollectionExtensions
         services.TryAddSingleton<RecipientPolicy>();
         services.TryAddSingleton<DomainFlusher>();
         services.TryAddSingleton<QueueInspector>();
+        return services;
+    }
+
+    /// <summary>
+    /// Makes <see cref="IOptions{BackupMxOptions}"/> follow configuration reloads: every consumer
+    /// gets the <see cref="ReloadableBackupMxOptions"/> holder, which swaps in a new configuration
+    /// only once it has passed validation (docs/operations.md, "Reload").
+    /// </summary>
+    public static IServiceCollection AddBackupMxConfigurationReload(this IServiceCollection services, IConfiguration configuration)
+    {
+        // The configuration the options are bound from, whose reload token is followed.
+        services.TryAddSingleton(sp => new ReloadableBackupMxOptions(
+            sp.GetRequiredService<IOptionsFactory<BackupMxOptions>>(),
+            configuration,
+            sp.GetRequiredService<ILogger<ReloadableBackupMxOptions>>()));
+
+        // A closed registration wins over the open IOptions<> one, whatever the order.
+        services.AddSingleton<IOptions<BackupMxOptions>>(sp => sp.GetRequiredService<ReloadableBackupMxOptions>());
         return services;
     }
 

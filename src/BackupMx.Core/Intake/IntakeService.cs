@@ -46,7 +46,8 @@ public sealed partial class IntakeService(
         foreach (var recipient in message.Recipients)
         {
             var domain = DomainOf(recipient.Address);
-            var configured = config.FindDomain(domain);
+            // A reload may have removed the domain since RCPT accepted it: that acceptance stands.
+            var configured = config.FindDomainForDelivery(domain);
             if (configured is null)
             {
                 // The receiver's RCPT filter refuses these; reaching here is a bug, not a reason to relay.

@@ -60,7 +60,7 @@ public sealed partial class DeliveryRouter
         var port = kind == MessageKind.Relay ? config.Delivery.Port : _smtpPort;
         if (kind == MessageKind.Relay)
         {
-            var primary = config.FindDomain(domain)?.Primary;
+            var primary = config.FindDomainForDelivery(domain)?.Primary;
             if (!string.IsNullOrWhiteSpace(primary))
             {
                 return HostPort.TryParse(primary, port, out var configured)

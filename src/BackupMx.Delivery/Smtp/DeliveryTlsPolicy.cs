@@ -39,7 +39,7 @@ public sealed class ConfiguredTlsPolicy(IOptions<BackupMxOptions> options) : IDe
 {
     public DeliveryTls GetTls(MessageKind kind, string domain)
     {
-        var configured = kind == MessageKind.Relay ? options.Value.FindDomain(domain) : null;
+        var configured = kind == MessageKind.Relay ? options.Value.FindDomainForDelivery(domain) : null;
         if (configured is null)
         {
             return DeliveryTls.Opportunistic;

@@ -12,11 +12,12 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Monitoring;
 using BackupMx.Core.Net;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace BackupMx.Smtp.Etrn;
 
 internal sealed class EtrnService(
-    BackupMxOptions options,
+    IOptions<BackupMxOptions> options,
     DomainFlusher flusher,
     TimeSpan replyWait,
     ILogger logger,
@@ -65,7 +66,7 @@ internal sealed class EtrnService(
         }
 
         // "@domain" asks for the domain and its subdomains (RFC 1985 §5).
-        var domains = options.Domains
+        var domains = options.Value.Domains
             .Where(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase)
                 || (option == '@' && d.Name.EndsWith("." + name, StringComparison.OrdinalIgnoreCase)))
             .ToList();

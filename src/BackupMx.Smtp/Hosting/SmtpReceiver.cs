@@ -123,10 +123,10 @@ internal sealed class SmtpReceiver(
         var services = new Services(
             _listeners,
             new ReceiverCommandFactory(maxBytes, tls is not null),
-            new RecipientFilter(config, recipientPolicy, new MessageRateLimiter(receiver.MaxMessagesPerMinutePerIp, time), receiver.MaxMessagesPerMinutePerIp, logger),
+            new RecipientFilter(options, recipientPolicy, new MessageRateLimiter(receiver.MaxMessagesPerMinutePerIp, time), receiver.MaxMessagesPerMinutePerIp, logger),
             new IntakeMessageStore(intake, logger, receiver.FinalDotTimeout, time));
         var hooks = new SessionHooks(config, logger);
-        var etrn = new EtrnService(config, flusher, receiver.EtrnReplyWait, logger, _shutdown.Token);
+        var etrn = new EtrnService(options, flusher, receiver.EtrnReplyWait, logger, _shutdown.Token);
 
         _server = new Server(builder.Build(), services);
         _server.SessionCreated += (_, e) =>
@@ -160,7 +160,7 @@ internal sealed class SmtpReceiver(
         tlsMetrics.Track(tls);
         var endpoints = string.Join(", ", smtp.EffectiveEndpoints);
         _watch = WatchAsync(_running, _listeners.Failure, endpoints);
-        status.Started(_listeners, endpoints);
+        status.Started(_listeners, endpoints, tls);
         Log.Listening(logger, endpoints);
     }
 

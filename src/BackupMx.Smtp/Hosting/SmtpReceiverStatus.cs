@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using BackupMx.Smtp.Connection;
+using BackupMx.Smtp.Tls;
 
 namespace BackupMx.Smtp.Hosting;
 
@@ -13,6 +14,7 @@ public sealed class SmtpReceiverStatus
 
     private volatile ReceiverListenerFactory? _listeners;
     private volatile string _endpoints = "";
+    private volatile ServerCertificate? _certificate;
 
     public SmtpReceiverStatus(IMeterFactory? meterFactory)
     {
@@ -29,11 +31,22 @@ public sealed class SmtpReceiverStatus
 
     public int ActiveSessions => _listeners?.OpenSessions ?? 0;
 
-    internal void Started(ReceiverListenerFactory listeners, string endpoints)
+    /// <summary>
+    /// Re-reads the STARTTLS certificate file now if its content changed, rather than at the next
+    /// periodic check (a configuration reload). Open sessions keep their handshake.
+    /// </summary>
+    public void CheckCertificate() => _certificate?.Check();
+
+    internal void Started(ReceiverListenerFactory listeners, string endpoints, ServerCertificate? certificate)
     {
         _endpoints = endpoints;
+        _certificate = certificate;
         _listeners = listeners;
     }
 
-    internal void Stopped() => _listeners = null;
+    internal void Stopped()
+    {
+        _listeners = null;
+        _certificate = null;
+    }
 }

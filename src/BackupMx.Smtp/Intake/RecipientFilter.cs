@@ -6,6 +6,7 @@ using BackupMx.Core.Model;
 using BackupMx.Smtp.Limits;
 using BackupMx.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using SmtpServer;
 using SmtpServer.Mail;
 using SmtpServer.Protocol;
@@ -21,7 +22,7 @@ namespace BackupMx.Smtp.Intake;
 /// SmtpServer counts them towards MaxRetryCount, which the receiver raises accordingly.
 /// </summary>
 internal sealed class RecipientFilter(
-    BackupMxOptions options,
+    IOptions<BackupMxOptions> options,
     RecipientPolicy policy,
     MessageRateLimiter rateLimiter,
     int maxMessagesPerMinute,
@@ -54,9 +55,11 @@ internal sealed class RecipientFilter(
             return true;
         }
 
-        if (state.AcceptedRecipients >= options.Smtp.MaxRecipients)
+        // Read per RCPT: a reload changes the limit for open sessions too.
+        var maxRecipients = options.Value.Smtp.MaxRecipients;
+        if (state.AcceptedRecipients >= maxRecipients)
         {
-            Log.TooManyRecipients(logger, to.AsAddress(), SessionHooks.ClientAddress(context), options.Smtp.MaxRecipients);
+            Log.TooManyRecipients(logger, to.AsAddress(), SessionHooks.ClientAddress(context), maxRecipients);
             throw new SmtpResponseException(TooManyRecipients);
         }
 
