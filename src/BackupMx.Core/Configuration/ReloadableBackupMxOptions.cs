@@ -96,12 +96,12 @@ public sealed partial class ReloadableBackupMxOptions : IOptions<BackupMxOptions
 
     public void Dispose() => _subscription.Dispose();
 
-    [LoggerMessage(EventId = 1960, Level = LogLevel.Information, Message = "Configuration reloaded: {DomainCount} domain(s) relayed ({Domains}); open sessions keep going")]
+    [LoggerMessage(EventId = 1970, Level = LogLevel.Information, Message = "Configuration reloaded: {DomainCount} domain(s) relayed ({Domains}); open sessions keep going")]
     private static partial void LogReloaded(ILogger logger, int domainCount, string domains);
 
-    [LoggerMessage(EventId = 1961, Level = LogLevel.Error, Message = "Configuration reload refused, the previous configuration stays in use: {Failure}")]
+    [LoggerMessage(EventId = 1971, Level = LogLevel.Error, Message = "Configuration reload refused, the previous configuration stays in use: {Failure}")]
     private static partial void LogReloadRefused(ILogger logger, string failure);
 
-    [LoggerMessage(EventId = 1962, Level = LogLevel.Error, Message = "Configuration reload failed, the previous configuration stays in use")]
+    [LoggerMessage(EventId = 1972, Level = LogLevel.Error, Message = "Configuration reload failed, the previous configuration stays in use")]
     private static partial void LogReloadFailed(ILogger logger, Exception exception);
 }
