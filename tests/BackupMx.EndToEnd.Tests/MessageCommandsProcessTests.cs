@@ -144,7 +144,7 @@ public sealed class MessageCommandsProcessTests : IDisposable
 
         var hold = await RunAsync(["hold", "example.test"]);
         Assert.Equal((0, "2 of 2 message(s) of example.test held"), (hold.ExitCode, hold.Output.Trim()));
-        using (var store = new SqliteSpoolStore(_spool.Path))
+        using (var store = OpenStore())
         {
             Assert.NotNull((await store.GetAsync("example.test", a.QueueId, CancellationToken.None))!.HeldAt);
             Assert.Null((await store.GetAsync("other.test", other.QueueId, CancellationToken.None))!.HeldAt);
@@ -168,9 +168,9 @@ public sealed class MessageCommandsProcessTests : IDisposable
         using var doc = JsonDocument.Parse(run.Output);
         Assert.Equal("deleted", doc.RootElement.GetProperty("outcome").GetString());
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("dsnQueueId").ValueKind);
-        using var store = new SqliteSpoolStore(_spool.Path);
+        using var store = OpenStore();
         Assert.Null(await store.GetAsync(record.Domain, record.QueueId, CancellationToken.None));
-        await Assert.ThrowsAsync<BodyNotFoundException>(() => new FileBodyStore(_spool.Path).OpenReadAsync(record.QueueId, CancellationToken.None));
+        await Assert.ThrowsAsync<BodyNotFoundException>(() => OpenBodies().OpenReadAsync(record.QueueId, CancellationToken.None));
         Assert.Equal(1, (await RunAsync(["show", record.QueueId])).ExitCode);
     }
 
@@ -186,7 +186,7 @@ public sealed class MessageCommandsProcessTests : IDisposable
 
         Assert.Equal(75, refused.ExitCode);
         Assert.Contains($"{busy.QueueId} is being delivered right now and its attempt did not end within 1 s: nothing was changed", refused.Error, StringComparison.Ordinal);
-        using (var store = new SqliteSpoolStore(_spool.Path))
+        using (var store = OpenStore())
         {
             var kept = await store.GetAsync(busy.Domain, busy.QueueId, CancellationToken.None);
             Assert.NotNull(kept);
@@ -203,7 +203,7 @@ public sealed class MessageCommandsProcessTests : IDisposable
         var waited = await RunAsync(["delete", ending.QueueId, "--wait=60"]);
         Assert.True(waited.ExitCode == 0, waited.Error);
         Assert.True(DateTimeOffset.UtcNow >= ending.LeaseExpiresAt, "deleted before the lease ended");
-        using (var store = new SqliteSpoolStore(_spool.Path))
+        using (var store = OpenStore())
         {
             Assert.Null(await store.GetAsync(ending.Domain, ending.QueueId, CancellationToken.None));
         }
@@ -274,10 +274,25 @@ public sealed class MessageCommandsProcessTests : IDisposable
         }
     }
 
+    // The stores do no I/O until opened, as the relay's start-up and the commands open them.
+    private SqliteSpoolStore OpenStore()
+    {
+        var store = new SqliteSpoolStore(_spool.Path);
+        store.Open();
+        return store;
+    }
+
+    private FileBodyStore OpenBodies()
+    {
+        var bodies = new FileBodyStore(_spool.Path);
+        bodies.Open();
+        return bodies;
+    }
+
     private async Task AddAsync(SpoolRecord record)
     {
-        await new FileBodyStore(_spool.Path).WriteAsync(record.QueueId, new MemoryStream(Encoding.ASCII.GetBytes(Headers + "\r\n" + Text)), CancellationToken.None);
-        using var store = new SqliteSpoolStore(_spool.Path);
+        await OpenBodies().WriteAsync(record.QueueId, new MemoryStream(Encoding.ASCII.GetBytes(Headers + "\r\n" + Text)), CancellationToken.None);
+        using var store = OpenStore();
         await store.CreateAsync(record, CancellationToken.None);
     }
 
