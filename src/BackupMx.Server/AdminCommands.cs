@@ -33,6 +33,38 @@ internal static class AdminCommands
 
     private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] [--json] | queue --ages [--json] | flush DOMAIN | check-dns [DOMAIN...] [--json] | show QUEUEID [--body] | hold QUEUEID|DOMAIN | release QUEUEID|DOMAIN | delete QUEUEID [--bounce]] [--BackupMx:Key=value ...]";
 
+    /// <summary>
+    /// The spool of an operator command, opened without starting a host: the spool's start-up
+    /// recovery (which would release the running relay's leases) does not run, and the scheduling
+    /// loops stay idle (a flush only needs the wake-up queue). Null, after saying why on stderr,
+    /// when there is no spool where the settings point: opening would create one.
+    /// </summary>
+    internal static async Task<OpenedSpool?> OpenSpoolAsync(string[] options, Action<IServiceCollection>? configure = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options, ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Services.AddBackupMxCore(builder.Configuration);
+        builder.Services.AddBackupMxLocalSpool();
+        builder.Services.AddBackupMxInProcessScheduling();
+        configure?.Invoke(builder.Services);
+        var host = builder.Build();
+
+        var config = host.Services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
+        var spoolPath = Path.GetFullPath(config.Spool.Path);
+        var database = Path.Combine(spoolPath, SqliteSpoolStore.FileName);
+        if (!File.Exists(database))
+        {
+            host.Dispose();
+            await Console.Error.WriteLineAsync(
+                $"no spool at {database}: pass the relay's spool folder with --BackupMx:Spool:Path=/path/to/spool " +
+                $"(a relative BackupMx:Spool:Path is resolved against the current directory, here {Environment.CurrentDirectory})").ConfigureAwait(false);
+            return null;
+        }
+
+        await host.Services.OpenLocalSpoolAsync(CancellationToken.None).ConfigureAwait(false);
+        return new OpenedSpool(host, config, spoolPath);
+    }
+
     public static async Task<int> RunAsync(string[] positional, string[] options)
     {
         var report = QueueReport.Parse(ref options);
@@ -43,30 +75,14 @@ internal static class AdminCommands
             return ExitUsage;
         }
 
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options, ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Services.AddBackupMxCore(builder.Configuration);
-        // The host is never started, so the spool's start-up recovery (which would release the
-        // running relay's leases) does not run here.
-        // Likewise the scheduling loops it registers stay idle; the flusher only needs its wake-up queue.
-        builder.Services.AddBackupMxLocalSpool();
-        builder.Services.AddBackupMxInProcessScheduling();
-        using var host = builder.Build();
-
-        // Checked before the spool's stores are opened: opening creates the folder and the database.
-        var config = host.Services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
-        var spoolPath = Path.GetFullPath(config.Spool.Path);
-        var database = Path.Combine(spoolPath, SqliteSpoolStore.FileName);
-        if (!File.Exists(database))
+        using var spool = await OpenSpoolAsync(options).ConfigureAwait(false);
+        if (spool is null)
         {
-            await Console.Error.WriteLineAsync(
-                $"no spool at {database}: pass the relay's spool folder with --BackupMx:Spool:Path=/path/to/spool " +
-                $"(a relative BackupMx:Spool:Path is resolved against the current directory, here {Environment.CurrentDirectory})").ConfigureAwait(false);
             return ExitNoSpool;
         }
 
+        var (host, config, spoolPath) = (spool.Host, spool.Config, spool.SpoolPath);
         var ct = CancellationToken.None;
-        await host.Services.OpenLocalSpoolAsync(ct).ConfigureAwait(false);
         var inspector = host.Services.GetRequiredService<QueueInspector>();
         if (report.Ages || report.Json)
         {
@@ -173,4 +189,10 @@ internal static class AdminCommands
         since is null ? state.ToString() : string.Create(CultureInfo.InvariantCulture, $"{state} since {since.Value:u}");
 
     private static string Format(TimeSpan? age) => age is null ? "-" : age.Value.ToString(age.Value.TotalDays >= 1 ? @"d\.hh\:mm" : @"hh\:mm\:ss", CultureInfo.InvariantCulture);
+}
+
+/// <summary>An operator command's host over an existing, opened spool.</summary>
+internal sealed record OpenedSpool(IHost Host, BackupMxOptions Config, string SpoolPath) : IDisposable
+{
+    public void Dispose() => Host.Dispose();
 }

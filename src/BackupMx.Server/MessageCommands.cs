@@ -57,30 +57,15 @@ internal static class MessageCommands
             return AdminCommands.ExitUsage;
         }
 
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options, ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Services.AddBackupMxCore(builder.Configuration);
-
-        // As for queue and flush, the host is never started: no start-up recovery releases the
-        // running relay's leases. The notice of delete --bounce is composed here and sent by the relay.
-        builder.Services.AddBackupMxLocalSpool();
-        builder.Services.AddBackupMxInProcessScheduling();
-        builder.Services.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>();
-        using var host = builder.Build();
-
-        var config = host.Services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
-        var spoolPath = Path.GetFullPath(config.Spool.Path);
-        var database = Path.Combine(spoolPath, SqliteSpoolStore.FileName);
-        if (!File.Exists(database))
+        // The notice of delete --bounce is composed here and sent by the relay.
+        using var spool = await AdminCommands.OpenSpoolAsync(options, s => s.TryAddSingleton<IDsnComposer, MimeKitDsnComposer>()).ConfigureAwait(false);
+        if (spool is null)
         {
-            await Console.Error.WriteLineAsync(
-                $"no spool at {database}: pass the relay's spool folder with --BackupMx:Spool:Path=/path/to/spool " +
-                $"(a relative BackupMx:Spool:Path is resolved against the current directory, here {Environment.CurrentDirectory})").ConfigureAwait(false);
             return AdminCommands.ExitNoSpool;
         }
 
+        var (host, config, spoolPath) = (spool.Host, spool.Config, spool.SpoolPath);
         var ct = CancellationToken.None;
-        await host.Services.OpenLocalSpoolAsync(ct).ConfigureAwait(false);
         var operations = host.Services.GetRequiredService<MessageOperations>();
         var target = positional[1];
         if (MessageOperations.LooksLikeDomain(target))
@@ -108,21 +93,7 @@ internal static class MessageCommands
             return await NotFoundAsync(target).ConfigureAwait(false);
         }
 
-        string? dsnId = null;
-        LedgerChange change;
-        switch (command)
-        {
-            case "hold":
-                change = await operations.HoldAsync(record, wait.Value, ct).ConfigureAwait(false);
-                break;
-            case "release":
-                change = await operations.ReleaseAsync(record, ct).ConfigureAwait(false);
-                break;
-            default:
-                var deleted = await operations.DeleteAsync(record, bounce, wait.Value, ct).ConfigureAwait(false);
-                (change, dsnId) = (deleted.Change, deleted.DsnId);
-                break;
-        }
+        var (change, dsnId) = await operations.ChangeAsync(record, command, bounce, wait.Value, ct).ConfigureAwait(false);
 
         if (change == LedgerChange.NotFound)
         {

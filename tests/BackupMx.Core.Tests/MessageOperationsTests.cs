@@ -45,7 +45,7 @@ public sealed class MessageOperationsTests
 
         var outcome = await h.Get<MessageOperations>().DeleteAsync(record, notify: true, TimeSpan.Zero, None);
 
-        Assert.Equal(new DeleteOutcome(LedgerChange.Busy, null), outcome);
+        Assert.Equal(new CommandOutcome(LedgerChange.Busy, null), outcome);
         var kept = (await h.Spool.GetAsync("example.test", id, None))!;
         Assert.False(kept.IsHeld);
         Assert.Single(await MessageForwarderTests.ListAsync(h.Spool.ListAllAsync(None)));
@@ -61,7 +61,7 @@ public sealed class MessageOperationsTests
 
         var outcome = await h.Get<MessageOperations>().DeleteAsync(record, notify: true, TimeSpan.Zero, None);
 
-        Assert.Equal(new DeleteOutcome(LedgerChange.Done, null), outcome);
+        Assert.Equal(new CommandOutcome(LedgerChange.Done, null), outcome);
         Assert.Empty(await MessageForwarderTests.ListAsync(h.Spool.ListAllAsync(None)));
     }
 

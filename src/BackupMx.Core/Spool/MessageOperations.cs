@@ -114,13 +114,25 @@ public sealed partial class MessageOperations(
     }
 
     /// <summary>
+    /// One operator command on one message, as the embedded server's commands and the Azure admin
+    /// API name it: "hold", "release" or "delete" (with <paramref name="notify"/>: tell the sender).
+    /// </summary>
+    public async Task<CommandOutcome> ChangeAsync(SpoolRecord record, string command, bool notify, TimeSpan wait, CancellationToken cancellationToken) => command switch
+    {
+        "hold" => new CommandOutcome(await HoldAsync(record, wait, cancellationToken).ConfigureAwait(false), null),
+        "release" => new CommandOutcome(await ReleaseAsync(record, cancellationToken).ConfigureAwait(false), null),
+        "delete" => await DeleteAsync(record, notify, wait, cancellationToken).ConfigureAwait(false),
+        _ => throw new ArgumentOutOfRangeException(nameof(command), command, "not a message command"),
+    };
+
+    /// <summary>
     /// Deletes one message, waiting up to <paramref name="wait"/> for a delivery in progress to end
     /// (never racing it: the ledger refuses a leased record). With <paramref name="notify"/> the sender
     /// is first told, by a DSN queued like any other, that an administrator removed it; the message is
     /// held before the notice is queued, so no attempt can deliver it in between, and a crash before
     /// the delete leaves it held with its notice queued once (the notice's id is the same next time).
     /// </summary>
-    public async Task<DeleteOutcome> DeleteAsync(SpoolRecord record, bool notify, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<CommandOutcome> DeleteAsync(SpoolRecord record, bool notify, TimeSpan wait, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         string? dsnId = null;
@@ -129,20 +141,20 @@ public sealed partial class MessageOperations(
             var hold = await HoldAsync(record, wait, cancellationToken).ConfigureAwait(false);
             if (hold is LedgerChange.NotFound or LedgerChange.Busy)
             {
-                return new DeleteOutcome(hold, null);
+                return new CommandOutcome(hold, null);
             }
 
             var held = await ledger.FindAsync(record.Domain, record.QueueId, cancellationToken).ConfigureAwait(false);
             if (held is null)
             {
-                return new DeleteOutcome(LedgerChange.NotFound, null);
+                return new CommandOutcome(LedgerChange.NotFound, null);
             }
 
             dsnId = await QueueRemovalNoticeAsync(held, cancellationToken).ConfigureAwait(false);
         }
 
         var change = await WaitOutLeaseAsync(ct => ledger.DeleteAsync(record.Domain, record.QueueId, ct), wait, cancellationToken).ConfigureAwait(false);
-        return new DeleteOutcome(change, dsnId);
+        return new CommandOutcome(change, dsnId);
     }
 
     private async Task<string?> QueueRemovalNoticeAsync(SpoolRecord held, CancellationToken cancellationToken)
@@ -190,6 +202,7 @@ public sealed partial class MessageOperations(
     private static partial void LogRemovalWithoutNotice(ILogger logger, string queueId);
 }
 
-/// <param name="Change">Done: deleted; NotFound; Busy: still being delivered when the wait ran out.</param>
+/// <summary>What an operator command did to one message.</summary>
+/// <param name="Change">Done; NotFound; Busy: still being delivered when the wait ran out.</param>
 /// <param name="DsnId">The queue id of the notice to the sender, when one was queued.</param>
-public readonly record struct DeleteOutcome(LedgerChange Change, string? DsnId);
+public readonly record struct CommandOutcome(LedgerChange Change, string? DsnId);

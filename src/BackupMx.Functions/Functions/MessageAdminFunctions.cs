@@ -114,21 +114,7 @@ public sealed partial class MessageAdminFunctions(
             return await NotFoundAsync(request, cancellationToken).ConfigureAwait(false);
         }
 
-        string? dsnId = null;
-        LedgerChange change;
-        switch (command)
-        {
-            case "hold":
-                change = await operations.HoldAsync(record, wait.Value, cancellationToken).ConfigureAwait(false);
-                break;
-            case "release":
-                change = await operations.ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
-                break;
-            default:
-                var deleted = await operations.DeleteAsync(record, Flag(request, "bounce"), wait.Value, cancellationToken).ConfigureAwait(false);
-                (change, dsnId) = (deleted.Change, deleted.DsnId);
-                break;
-        }
+        var (change, dsnId) = await operations.ChangeAsync(record, command, Flag(request, "bounce"), wait.Value, cancellationToken).ConfigureAwait(false);
 
         if (change == LedgerChange.NotFound)
         {
