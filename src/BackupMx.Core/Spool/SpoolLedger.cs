@@ -389,9 +389,6 @@ public sealed partial class SpoolLedger(
     public Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken) =>
         flushEpochs?.CountFlushedAsync(domain, cancellationToken) ?? Task.FromResult(0);
 
-    /// <summary>Whether a flush is one write per domain (<see cref="TryFlushDomainAsync"/>) rather than one per record.</summary>
-    public bool FlushesByEpoch => flushEpochs is not null;
-
     /// <summary>
     /// The moment after which a flush of the record's domain makes it due: its last attempt or, never
     /// tried, its arrival. Null when no flush touches it: a DSN, a held or leased message, or one with
