@@ -22,6 +22,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using BackupMx.Core.Inspection;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
@@ -37,7 +38,7 @@ namespace BackupMx.Local;
 /// queried (domain, next attempt) and the whole record as JSON. Owned by one relay process;
 /// operator commands may write from a second one.
 /// </summary>
-public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IDisposable
+public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ISpoolTally, IDisposable
 {
     public const string FileName = "spool.db";
 
@@ -363,6 +364,65 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
     }
 
     /// <summary>
+    /// Totals per domain from the columns derived from each record, in three scans of the table and no
+    /// record deserialized. Rows that are not even JSON are quarantined first, as a listing would.
+    /// </summary>
+    public async Task<QueueTally> TallyAsync(CancellationToken cancellationToken)
+    {
+        var unreadable = new List<StoredRow>();
+        var tally = new QueueTally();
+        var lastErrors = new Dictionary<string, (string Error, DateTimeOffset At)>(StringComparer.OrdinalIgnoreCase);
+        await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = $"SELECT {Columns}, spool.next_attempt_at FROM spool WHERE NOT json_valid(spool.data)";
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    unreadable.Add(StoredRow.Read(reader));
+                }
+            }
+
+            // Checked once more below only when some row is damaged (a damaged row must not count).
+            var readable = unreadable.Count == 0 ? "1" : "json_valid(data)";
+
+            // SQLite's bare column: the lastError of the row that holds each domain's max(error_at).
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = $"SELECT domain, max(error_at), json_extract(data, '$.lastError') FROM spool WHERE error_at IS NOT NULL AND {readable} GROUP BY domain";
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (!reader.IsDBNull(2))
+                    {
+                        lastErrors[reader.GetString(0)] = (reader.GetString(2), new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero));
+                    }
+                }
+            }
+
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = $"SELECT domain, count(*), sum(pending), min(received_at) FROM spool WHERE {readable} GROUP BY domain";
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var domain = reader.GetString(0);
+                    var error = lastErrors.TryGetValue(domain, out var e) ? e : default;
+                    tally.Add(domain, reader.GetInt32(1), reader.GetInt32(2), new DateTimeOffset(reader.GetInt64(3), TimeSpan.Zero), error.Error, error.Error is null ? null : error.At);
+                }
+            }
+        }
+
+        foreach (var row in unreadable.Where(r => r.Record is null))
+        {
+            await QuarantineAsync(row, cancellationToken).ConfigureAwait(false);
+        }
+
+        return tally;
+    }
+
+    /// <summary>
     /// Tells a relay in another process (this one is the flush command, say) that a flush is
     /// committed: a file created and removed at once, which <see cref="SpoolFlushWatcher"/> sees.
     /// Best effort: without it the relay still finds the flush within its idle interval.
@@ -599,6 +659,9 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
             Execute(
                 """
                 ALTER TABLE spool ADD COLUMN flush_after INTEGER NULL;
+                ALTER TABLE spool ADD COLUMN received_at INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE spool ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE spool ADD COLUMN error_at INTEGER NULL;
                 CREATE INDEX IF NOT EXISTS spool_flush ON spool (domain, flush_after) WHERE flush_after IS NOT NULL;
                 CREATE TABLE IF NOT EXISTS flush_epoch (
                     domain TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
@@ -608,17 +671,20 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
                 transaction);
             if (version > 0)
             {
-                FillFlushAfter(transaction);
+                FillDerivedColumns(transaction);
             }
         }
 
         Execute(string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {SchemaVersion}"), transaction);
     }
 
-    /// <summary>Sets flush_after of the records an older schema wrote without it; an unreadable one keeps NULL until a read quarantines it.</summary>
-    private void FillFlushAfter(SqliteTransaction transaction)
+    /// <summary>
+    /// Sets the columns an older schema did not have (flush_after, received_at, pending, error_at) from
+    /// each record; an unreadable one keeps the defaults until a read quarantines it.
+    /// </summary>
+    private void FillDerivedColumns(SqliteTransaction transaction)
     {
-        var values = new List<(string QueueId, long? FlushAfter)>();
+        var rows = new List<Row>();
         using (var select = _writer.CreateCommand())
         {
             select.Transaction = transaction;
@@ -628,20 +694,24 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
             {
                 if (StoredRow.Read(reader).Record is { } record)
                 {
-                    values.Add((record.QueueId, SpoolLedger.FlushableSince(record)?.UtcTicks));
+                    rows.Add(Row.From(record));
                 }
             }
         }
 
         using var update = _writer.CreateCommand();
         update.Transaction = transaction;
-        update.CommandText = "UPDATE spool SET flush_after = $flushAfter WHERE queue_id = $id";
-        var id = update.Parameters.Add("$id", SqliteType.Text);
-        var flushAfter = update.Parameters.Add("$flushAfter", SqliteType.Integer);
-        foreach (var (queueId, ticks) in values)
+        update.CommandText = "UPDATE spool SET flush_after = $flushAfter, received_at = $receivedAt, pending = $pending, error_at = $errorAt WHERE queue_id = $id";
+        foreach (var name in new[] { "$flushAfter", "$receivedAt", "$pending", "$errorAt" })
         {
-            id.Value = queueId;
-            flushAfter.Value = (object?)ticks ?? DBNull.Value;
+            update.Parameters.Add(name, SqliteType.Integer);
+        }
+
+        update.Parameters.Add("$id", SqliteType.Text);
+        foreach (var row in rows)
+        {
+            row.BindDerived(update.Parameters);
+            update.Parameters["$id"].Value = row.QueueId;
             update.ExecuteNonQuery();
         }
     }
@@ -650,14 +720,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
     {
         _insert = Prepare(
             """
-            INSERT INTO spool (queue_id, domain, next_attempt_at, expires_at, lease_owner, lease_expires_at, version, data, flush_after)
-            VALUES ($id, $domain, $next, $expires, $leaseOwner, $leaseExpires, $version, $data, $flushAfter)
+            INSERT INTO spool (queue_id, domain, next_attempt_at, expires_at, lease_owner, lease_expires_at, version, data,
+                flush_after, received_at, pending, error_at)
+            VALUES ($id, $domain, $next, $expires, $leaseOwner, $leaseExpires, $version, $data, $flushAfter, $receivedAt, $pending, $errorAt)
             ON CONFLICT (queue_id) DO NOTHING
             """);
         _update = Prepare(
             """
             UPDATE spool SET domain = $domain, next_attempt_at = $next, expires_at = $expires, lease_owner = $leaseOwner,
-                lease_expires_at = $leaseExpires, version = $version, data = $data, flush_after = $flushAfter
+                lease_expires_at = $leaseExpires, version = $version, data = $data, flush_after = $flushAfter,
+                received_at = $receivedAt, pending = $pending, error_at = $errorAt
             WHERE queue_id = $id AND version = $expected
             """);
         _update.Parameters.Add("$expected", SqliteType.Integer);
@@ -705,6 +777,9 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
         command.Parameters.Add("$version", SqliteType.Integer);
         command.Parameters.Add("$data", SqliteType.Text);
         command.Parameters.Add("$flushAfter", SqliteType.Integer);
+        command.Parameters.Add("$receivedAt", SqliteType.Integer);
+        command.Parameters.Add("$pending", SqliteType.Integer);
+        command.Parameters.Add("$errorAt", SqliteType.Integer);
         return command;
     }
 
@@ -1012,7 +1087,23 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
     }
 
     /// <summary>A record's column values, taken on the caller's thread so the writer never serializes.</summary>
-    private sealed record Row(string QueueId, string Domain, long NextAttemptAt, long ExpiresAt, string? LeaseOwner, long? LeaseExpiresAt, long? FlushAfter, string Data)
+    /// <remarks>
+    /// Besides the keys, columns derived from the record for queries that must not read every record:
+    /// flush_after (<see cref="SpoolLedger.FlushableSince"/>, for the due listing) and received_at,
+    /// pending and error_at (when the last error was met), for <see cref="TallyAsync"/>.
+    /// </remarks>
+    private sealed record Row(
+        string QueueId,
+        string Domain,
+        long NextAttemptAt,
+        long ExpiresAt,
+        string? LeaseOwner,
+        long? LeaseExpiresAt,
+        long? FlushAfter,
+        long ReceivedAt,
+        int Pending,
+        long? ErrorAt,
+        string Data)
     {
         public static Row From(SpoolRecord record)
         {
@@ -1029,6 +1120,9 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
                 record.LeaseOwner,
                 record.LeaseExpiresAt?.UtcTicks,
                 SpoolLedger.FlushableSince(record)?.UtcTicks,
+                record.ReceivedAt.UtcTicks,
+                record.PendingRecipients.Count(),
+                record.LastError is null ? null : (record.LastAttemptAt ?? DateTimeOffset.MinValue).UtcTicks,
                 JsonSerializer.Serialize(record, SpoolJson.Record));
         }
 
@@ -1043,7 +1137,15 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ID
             parameters["$leaseExpires"].Value = (object?)LeaseExpiresAt ?? DBNull.Value;
             parameters["$version"].Value = version;
             parameters["$data"].Value = Data;
+            BindDerived(parameters);
+        }
+
+        public void BindDerived(SqliteParameterCollection parameters)
+        {
             parameters["$flushAfter"].Value = (object?)FlushAfter ?? DBNull.Value;
+            parameters["$receivedAt"].Value = ReceivedAt;
+            parameters["$pending"].Value = Pending;
+            parameters["$errorAt"].Value = (object?)ErrorAt ?? DBNull.Value;
         }
     }
 
