@@ -9,12 +9,19 @@
 #   A  primary down: N messages in -> accept rate (smtp-source), then L more
 #      through bench/smtplat.py for DATA->250 latency (median/p99).
 #   B  primary comes back (smtp-sink starts): seconds to first delivery and to
-#      all delivered, drain rate.  BackupMx: no operator action (its primary
-#      monitor must notice).  Postfix: `postqueue -f` right after the sink is up
-#      (optionally, --postfix-retry: a separate run on its retry timers alone).
+#      all delivered, drain rate.  Postfix: `postqueue -f` right after the sink
+#      is up (optionally, --postfix-retry: on its retry timers alone).  BackupMx:
+#      ETRN from the primary's address (127.0.0.1) right after the sink is up;
+#      then, each with N more messages spooled while the primary is down,
+#      B2 the operator's `flush` command and B3 the primary monitor's probe
+#      (the relay restarted with --recovery-probe seconds between probes),
+#      first delivery measured from the probe that found the primary back.
 #   C  primary up: N messages end to end (sender -> server -> sink).
 #   big one message of -b MiB accepted while the primary is down, then
 #      forwarded: peak memory growth.
+#   D  (--deep M, BackupMx only) M messages spooled in chunks of 10,000 with
+#      the primary down: accept rate of the first and of the last chunk, peak
+#      RSS, `queue` command time, then ETRN: first delivery and drain rate.
 # plus, once: loopback ceiling (smtp-source straight into smtp-sink) and the
 # disk's synchronous 4 KiB write rate.
 #
@@ -43,7 +50,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$BENCH_DIR/.." && pwd)"
 
 # ---------------------------------------------------------------- options --
-N=5000 C=20 S=4096 L=1000 BIG_MIB=50 PROBE=30
+N=5000 C=20 S=4096 L=1000 BIG_MIB=50 PROBE=30 RECOVERY_PROBE=1 DEEP=0
 SYSTEMS="postfix,backupmx"
 POSTFIX_RETRY=0 SKIP_BUILD=0 KEEP=0
 BACKUPMX_CMD="" WORKROOT="${TMPDIR:-/tmp}" OUTDIR="$BENCH_DIR/out"
@@ -57,7 +64,10 @@ Usage: bench/run.sh [options]
   -s BYTES          message payload size (default $S)
   -l L              messages for the latency sample in phase A (default $L; 0 = skip)
   -b MIB            size of the big message (default $BIG_MIB; 0 = skip)
-  -p SECONDS        BackupMx Delivery:ProbeInterval (default $PROBE)
+  -p SECONDS        BackupMx Delivery:ProbeInterval for phases C and big (default $PROBE;
+                    phases A, B and B2 run with one hour, so no probe races ETRN or flush)
+  --recovery-probe S  ProbeInterval of the relay restarted for phase B3 (default $RECOVERY_PROBE)
+  --deep M          phase D: M messages spooled (e.g. 100000), BackupMx only (default off)
   --systems LIST    comma list of postfix,backupmx (default $SYSTEMS)
   --postfix-retry   also measure Postfix recovery on its retry timers alone,
                     without postqueue -f (adds up to ~10 min; off by default)
@@ -79,6 +89,8 @@ while (($#)); do
     -l) L="$2"; shift 2 ;;
     -b) BIG_MIB="$2"; shift 2 ;;
     -p) PROBE="$2"; shift 2 ;;
+    --recovery-probe) RECOVERY_PROBE="$2"; shift 2 ;;
+    --deep) DEEP="$2"; shift 2 ;;
     --systems) SYSTEMS="$2"; shift 2 ;;
     --postfix-retry) POSTFIX_RETRY=1; shift ;;
     --backupmx-cmd) BACKUPMX_CMD="$2"; shift 2 ;;
@@ -90,11 +102,11 @@ while (($#)); do
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-for v in N C S L BIG_MIB PROBE; do
+for v in N C S L BIG_MIB PROBE RECOVERY_PROBE DEEP; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "-$v must be a non-negative integer" >&2; exit 2; }
 done
 ((N >= 1 && C >= 1 && S >= 1 && PROBE >= 1)) || { echo "N, C, S, PROBE must be >= 1" >&2; exit 2; }
-((N <= 1000000 && C <= 500 && S <= 10485760 && BIG_MIB <= 1024)) || { echo "option out of range" >&2; exit 2; }
+((N <= 1000000 && C <= 500 && S <= 10485760 && BIG_MIB <= 1024 && DEEP <= 1000000 && RECOVERY_PROBE >= 1)) || { echo "option out of range" >&2; exit 2; }
 
 LOOP=127.0.0.1              # the only address this script ever connects to
 SENDER=bench@sender.test
@@ -139,7 +151,7 @@ mon_stop() {   # mon_stop SYS TAG MSGS -> records peak RSS/PSS/HWM and CPU ms/ms
 }
 
 # ------------------------------------------------------------------ sink --
-SINK_PID="" SINK_PORT=""
+SINK_PID="" SINK_PORT="" SINK_DIR=""
 # sink_start DUMPDIR|"" : smtp-sink on $SINK_PORT; with a dump dir it writes one
 # file per transaction (our delivery counter), without it it just discards.
 sink_start() {
@@ -149,6 +161,7 @@ sink_start() {
     mkdir -p "$dump"; [[ $EUID -eq 0 ]] && chown nobody "$dump"
     args+=(-d "$dump/%H%M%S.")
   fi
+  SINK_DIR=$dump
   smtp-sink "${args[@]}" "$LOOP:$SINK_PORT" 1024 >>"$WORK/smtp-sink.log" 2>&1 &
   SINK_PID=$!
   wait_port "$SINK_PORT" 10 "$SINK_PID" || die "smtp-sink did not start (see $WORK/smtp-sink.log)"
@@ -322,11 +335,14 @@ backupmx_build() {
     { tail -20 "$WORK/build.log" >&2; log "build failed (see $WORK/build.log)"; return 1; }
 }
 
+# backupmx_start [PROBE_SECONDS] [keep]: a relay on a fresh spool, or on the last one with "keep".
+BMX_ARGS=()
 backupmx_start() {
+  local probe=${1:-$PROBE} keep=${2:-}
   BMX_PORT=$(free_port)
   BMX_SPOOL="$WORK/backupmx-spool"
-  rm -rf "$BMX_SPOOL"; mkdir -p "$BMX_SPOOL"
-  local probe_ts; probe_ts=$(printf '%02d:%02d:%02d' $((PROBE / 3600)) $((PROBE % 3600 / 60)) $((PROBE % 60)))
+  [[ -n "$keep" ]] || { rm -rf "$BMX_SPOOL"; mkdir -p "$BMX_SPOOL"; }
+  local probe_ts; probe_ts=$(printf '%02d:%02d:%02d' $((probe / 3600)) $((probe % 3600 / 60)) $((probe % 60)))
   local args=(
     "--BackupMx:HostName=bench.test"
     "--BackupMx:Smtp:Endpoints:0=$LOOP:$BMX_PORT"
@@ -340,6 +356,7 @@ backupmx_start() {
     "--BackupMx:Smtp:MaxMessagesPerMinutePerIp=0"
     "--Logging:LogLevel:Default=Warning"
   )
+  BMX_ARGS=("${args[@]}")
   local cmd dir
   if [[ -n "$BACKUPMX_CMD" ]]; then
     read -r -a cmd <<<"$BACKUPMX_CMD"; dir="$REPO"
@@ -377,10 +394,121 @@ backupmx_queue() {
   fi
 }
 backupmx_settled() { true; }
-backupmx_kick() { :; }   # no operator action: the primary monitor must notice
+backupmx_kick() { backupmx_etrn; }
+
+# ETRN for the domain from 127.0.0.1, which is the primary's address here (the
+# relay accepts ETRN from its domain's primary).
+backupmx_etrn() {
+  timeout 60 python3 -c 'import smtplib,sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=50); s.ehlo("primary.test")
+print(s.docmd("ETRN", sys.argv[2])); s.quit()' "$BMX_PORT" "$DOMAIN" >>"$WORK/etrn.log" 2>&1 || log "ETRN failed (see $WORK/etrn.log)"
+}
+
+# An operator command against the running relay's spool (queue, flush ...).
+backupmx_cmd() {
+  (cd "$(dirname "$BMX_DLL")" && timeout 120 dotnet "$BMX_DLL" "$@" "${BMX_ARGS[@]}")
+}
+
+# Seconds since the epoch of the last "went from Down to Up" in the relay's log (UTC ISO stamps).
+backupmx_recovered_at() {
+  python3 -c 'import datetime,re,sys
+t = None
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"(\d{4}-\d\d-\d\dT[\d:.]+)Z .*went from Down to Up", line)
+    if m: t = m.group(1)
+print("" if t is None else datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.timezone.utc).timestamp())' "$WORK/backupmx.log"
+}
 
 # ----------------------------------------------------------------- phases --
 SYS_PORT="" SYS_PID=""
+LONG_PROBE=3600   # phases A, B, B2 and D: no probe may find the primary before ETRN or flush does
+
+# record_drain SYS PHASE JSON SPOOLED: first delivery, all delivered, drain rate from sinkcount's JSON.
+record_drain() {
+  local sys=$1 ph=$2 j=$3 spooled=$4 first done
+  first=$(jget "$j" first_s) done=$(jget "$j" done_s)
+  rec "$sys.$ph.delivered" "$(jget "$j" count)"; rec "$sys.$ph.dups" "$(jget "$j" dups)"
+  [[ -n "$first" ]] && rec "$sys.$ph.first_s" "$first"
+  if [[ -n "$done" ]]; then
+    rec "$sys.$ph.done_s" "$done"
+    rec "$sys.$ph.drain_rate" "$(calc "$spooled / ($done - $first + 0.001)")"
+  else
+    rec "$sys.$ph.error" "only $(jget "$j" count) of $spooled delivered in time"
+  fi
+}
+
+# BackupMx's other two flushes, each with N fresh messages spooled while the primary is down.
+backupmx_flush_phases() {
+  local t0 first rec_at
+  log "[backupmx] B2: $N more messages while the primary is down, then the operator's flush command"
+  sink_stop
+  source_run "$BMX_PORT" "$N" "$S" "$C" backupmx.B2 >/dev/null || rec backupmx.B2.error "smtp-source failed"
+  sleep 3   # mail accepted while the primary still counted as up is tried at once, and fails
+  sink_start "$WORK/sink.backupmx.B2"
+  mon_start "$BMX_PID" backupmx.B2
+  t0=$(now)
+  backupmx_cmd flush "$DOMAIN" >"$WORK/flush.out" 2>&1 || log "flush command failed: $(tail -1 "$WORK/flush.out")"
+  rec backupmx.B2.cmd_s "$(calc "$(now) - $t0" 2)"
+  sink_wait "$SINK_DIR" "$N" $((120 + N / 20)) "$t0" "$S" >"$WORK/B2.backupmx.json"
+  mon_stop backupmx B2 "$N"
+  record_drain backupmx B2 "$WORK/B2.backupmx.json" "$N"
+  alive_or_stop backupmx B2 || return 1
+
+  log "[backupmx] B3: $N more while the primary is down; relay restarted with ProbeInterval ${RECOVERY_PROBE}s"
+  sink_stop
+  source_run "$BMX_PORT" "$N" "$S" "$C" backupmx.B3 >/dev/null || rec backupmx.B3.error "smtp-source failed"
+  sleep 3
+  backupmx_stop
+  backupmx_start "$RECOVERY_PROBE" keep || { rec backupmx.B3.error "restart failed"; return 1; }
+  sleep $((RECOVERY_PROBE + 2))   # its first probes find the primary down
+  mon_start "$BMX_PID" backupmx.B3
+  t0=$(now)
+  sink_start "$WORK/sink.backupmx.B3"
+  sink_wait "$SINK_DIR" "$N" $((120 + N / 20)) "$t0" "$S" >"$WORK/B3.backupmx.json"
+  mon_stop backupmx B3 "$N"
+  record_drain backupmx B3 "$WORK/B3.backupmx.json" "$N"
+  first=$(jget "$WORK/B3.backupmx.json" first_s) rec_at=$(backupmx_recovered_at)
+  if [[ -n "$first" && -n "$rec_at" ]]; then
+    rec backupmx.B3.probe_s "$(calc "$rec_at - $t0" 2)"
+    rec backupmx.B3.first_after_probe_s "$(calc "$t0 + $first - $rec_at" 2)"
+  fi
+  alive_or_stop backupmx B3
+}
+
+# Phase D: DEEP messages spooled (BackupMx alone), accept rate per 10,000, RSS, queue, ETRN.
+deep_phase() {
+  local chunk=10000 spooled=0 k=0 m secs rate="" t0 q best="" all=""
+  log "==== backupmx: D, $DEEP messages spooled ===="
+  backupmx_build || return 0
+  backupmx_start "$LONG_PROBE" || { rec backupmx.D.error "did not start"; return 0; }
+  mon_start "$BMX_PID" backupmx.D
+  while ((spooled < DEEP)); do
+    m=$((DEEP - spooled < chunk ? DEEP - spooled : chunk))
+    secs=$(source_run "$BMX_PORT" "$m" "$S" "$C" "backupmx.D$k") || { rec backupmx.D.error "smtp-source failed after $spooled"; break; }
+    rate=$(calc "$m / $secs")
+    ((k == 0)) && rec backupmx.D.rate_first "$rate"
+    log "[backupmx] D: $((spooled + m)) spooled; this chunk $rate msg/s"
+    spooled=$((spooled + m)) k=$((k + 1))
+  done
+  mon_stop backupmx D "$spooled"
+  rec backupmx.D.rate_last "$rate"; rec backupmx.D.spooled "$spooled"
+  rec backupmx.D.rss_now_mib "$(awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$BMX_PID/status")"
+  for k in 1 2 3; do
+    t0=$(now); backupmx_cmd queue >"$WORK/queue.out" 2>&1 || log "queue failed: $(tail -1 "$WORK/queue.out")"
+    q=$(calc "$(now) - $t0" 2); all+="${all:+ }$q"
+    [[ -z "$best" ]] || awk "BEGIN { exit !($q < $best) }" && best=$q
+  done
+  rec backupmx.D.queue_s "$best"; rec backupmx.D.queue_s_all "$all"
+  mon_start "$BMX_PID" backupmx.Ddrain
+  sink_start "$WORK/sink.backupmx.D"
+  t0=$(now)
+  backupmx_etrn
+  sink_wait "$SINK_DIR" "$spooled" $((300 + spooled / 20)) "$t0" "$S" >"$WORK/D.backupmx.json"
+  mon_stop backupmx Ddrain "$spooled"
+  record_drain backupmx D "$WORK/D.backupmx.json" "$spooled"
+  sink_stop
+  backupmx_stop
+}
 
 # wait_queue_empty SYS TIMEOUT -> prints seconds waited; rc 1 on timeout or unknown
 wait_queue_empty() {
@@ -407,7 +535,8 @@ run_system() {
   local sys=$1 secs j spooled
   log "==== $sys ===="
   if [[ $sys == backupmx ]]; then backupmx_build || { rec backupmx.error "build failed"; return 0; }; fi
-  "${sys}_start" || { [[ $sys == postfix ]] && rec postfix.error "did not start"; return 0; }
+  if [[ $sys == backupmx ]]; then backupmx_start "$LONG_PROBE" || return 0
+  else postfix_start || { rec postfix.error "did not start"; return 0; }; fi
   rec "$sys.label" "$([[ $sys == postfix ]] && echo "Postfix $PF_VERSION" || echo "$BMX_LABEL")"
 
   # ---- A: primary down --------------------------------------------------
@@ -446,33 +575,27 @@ run_system() {
   # ---- B: primary comes back ---------------------------------------------
   log "[$sys] B: primary comes back; $spooled messages to deliver"
   mon_start "$SYS_PID" "$sys.B"
-  local t0; t0=$(now)
   sink_start "$WORK/sink.$sys.B"
+  local t0; t0=$(now)
   "${sys}_kick"
-  sink_wait "$WORK/sink.$sys.B" "$spooled" $((PROBE + 120 + spooled / 20)) "$t0" "$S" >"$WORK/B.$sys.json"
+  sink_wait "$WORK/sink.$sys.B" "$spooled" $((120 + spooled / 20)) "$t0" "$S" >"$WORK/B.$sys.json"
   local empty; empty=$(wait_queue_empty "$sys" 60) || empty=""
   [[ -n "$empty" ]] && rec "$sys.B.empty_s" "$(calc "$(now) - $t0" 2)"
   mon_stop "$sys" B "$spooled"
-  j="$WORK/B.$sys.json"
-  local first done cnt
-  first=$(jget "$j" first_s) done=$(jget "$j" done_s) cnt=$(jget "$j" count)
-  rec "$sys.B.delivered" "$cnt"; rec "$sys.B.dups" "$(jget "$j" dups)"
-  [[ -n "$first" ]] && rec "$sys.B.first_s" "$first"
-  if [[ -n "$done" ]]; then
-    rec "$sys.B.done_s" "$done"
-    rec "$sys.B.drain_rate" "$(calc "$spooled / ($done - $first + 0.001)")"
-  else
-    rec "$sys.B.error" "only $cnt of $spooled delivered in time"
-  fi
+  record_drain "$sys" B "$WORK/B.$sys.json" "$spooled"
 
   alive_or_stop "$sys" B || return 0
+
+  if [[ $sys == backupmx ]]; then
+    backupmx_flush_phases || return 0
+  fi
 
   # ---- C: primary up, end to end -----------------------------------------
   log "[$sys] C: primary up, $N messages end to end"
   mon_start "$SYS_PID" "$sys.C"
   t0=$(now)
   secs=$(source_run "$SYS_PORT" "$N" "$S" "$C" "$sys.C") || rec "$sys.C.error" "smtp-source failed"
-  sink_wait "$WORK/sink.$sys.B" "$N" $((120 + N / 20)) "$t0" "$S" >"$WORK/C.$sys.json"
+  sink_wait "$SINK_DIR" "$N" $((120 + N / 20)) "$t0" "$S" >"$WORK/C.$sys.json"
   mon_stop "$sys" C "$N"
   rec "$sys.C.accept_rate" "$(calc "$N / $secs")"
   done=$(jget "$WORK/C.$sys.json" done_s)
@@ -565,10 +688,12 @@ SINK_PORT=$(free_port)
 START_TS=$(now)
 
 rec meta.date "$(date -u '+%Y-%m-%d %H:%M UTC')"
-cmdline="bench/run.sh -n $N -c $C -s $S -l $L -b $BIG_MIB -p $PROBE --systems $SYSTEMS"
+cmdline="bench/run.sh -n $N -c $C -s $S -l $L -b $BIG_MIB -p $PROBE --recovery-probe $RECOVERY_PROBE --systems $SYSTEMS"
+((DEEP > 0)) && cmdline+=" --deep $DEEP"
 ((POSTFIX_RETRY)) && cmdline+=" --postfix-retry"
 [[ -n "$BACKUPMX_CMD" ]] && cmdline+=" --backupmx-cmd '$BACKUPMX_CMD'"
 rec meta.cmd "$cmdline"
+rec meta.deep "$DEEP"; rec meta.recovery_probe "$RECOVERY_PROBE"
 rec meta.n "$N"; rec meta.c "$C"; rec meta.s "$S"; rec meta.l "$L"; rec meta.big_mib "$BIG_MIB"; rec meta.probe "$PROBE"
 rec meta.postfix_retry "$POSTFIX_RETRY"
 rec meta.nproc "$(nproc)"
@@ -603,6 +728,7 @@ for sys in "${sys_list[@]}"; do
     *) log "unknown system '$sys' (postfix, backupmx)";;
   esac
 done
+if ((DEEP > 0)) && [[ ",$SYSTEMS," == *,backupmx,* ]]; then deep_phase; fi
 
 log "disk: synchronous write rate again (it varies on virtual disks)"
 python3 "$BENCH_DIR/fsyncrate.py" "$WORK" --seconds 3 >"$WORK/fsync-end.json"

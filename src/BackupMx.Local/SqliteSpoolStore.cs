@@ -14,14 +14,19 @@
 // each write transaction, so they stay unique when a second process (the flush
 // command) writes too. Leases left by a killed process are cleared at start-up
 // (RecoverAsync). A row whose JSON cannot be read is moved to the quarantine table
-// by the read that meets it, so it never stops the rows around it.
+// by the read that meets it, so it never stops the rows around it. A domain's flush is one
+// row in flush_epoch: every read joins it and presents the records it makes due as due
+// (SpoolLedger.ApplyFlushEpoch), and the due listing finds them through the flush_after
+// index, so a flush of 100,000 messages costs one write and the pump starts at once.
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using BackupMx.Core.Inspection;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -33,12 +38,12 @@ namespace BackupMx.Local;
 /// queried (domain, next attempt) and the whole record as JSON. Owned by one relay process;
 /// operator commands may write from a second one.
 /// </summary>
-public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
+public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ISpoolTally, IDisposable
 {
     public const string FileName = "spool.db";
 
     /// <summary>Stored in <c>PRAGMA user_version</c>; a later schema migrates from the number it finds.</summary>
-    internal const int SchemaVersion = 2;
+    internal const int SchemaVersion = 3;
 
     /// <summary>How long a connection waits for another one's write lock (the flush command's, the status table's).</summary>
     internal const int BusyTimeoutMilliseconds = 5000;
@@ -49,7 +54,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     private const int PageSize = 256;
     private const int MaxBatch = 512;
 
-    private const string Columns = "queue_id, version, data";
+    private const string Columns = "spool.queue_id, spool.version, spool.data";
+
+    // Every read of records joins their domain's flush epoch (StoredRow.Read applies it).
+    private const string SpoolWithEpochs = "spool LEFT JOIN flush_epoch ON flush_epoch.domain = spool.domain";
+
+    // The records a flush epoch makes due; epochs outer, each domain's records from the spool_flush index.
+    private const string FlushedOnly = "flush_epoch CROSS JOIN spool ON spool.domain = flush_epoch.domain AND spool.flush_after < flush_epoch.epoch";
+
+    /// <summary>Created beside the database, and removed, after a flush epoch is committed: a relay in another process watches for it.</summary>
+    public const string FlushAnnouncementPattern = "*.flushed";
 
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
@@ -66,6 +80,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     private SqliteCommand? _writeCounter;
     private SqliteCommand? _quarantine;
     private SqliteCommand? _unspool;
+    private SqliteCommand? _setEpoch;
 
     // Versions are allocated from one counter for the whole spool rather than per row, so a
     // record deleted and created again under the same id (a retried DSN) can never match an
@@ -179,7 +194,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
         await using (var command = connection.CreateCommand())
         {
-            command.CommandText = $"SELECT {Columns}, next_attempt_at FROM spool WHERE queue_id = $id AND domain = $domain";
+            command.CommandText = $"SELECT {Columns}, spool.next_attempt_at, flush_epoch.epoch FROM {SpoolWithEpochs} WHERE spool.queue_id = $id AND spool.domain = $domain";
             command.Parameters.AddWithValue("$id", queueId);
             command.Parameters.AddWithValue("$domain", domain);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -275,20 +290,155 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     }
 
     public IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken) =>
-        PageAsync("domain = $domain AND queue_id > $afterId", "queue_id", c => c.Parameters.AddWithValue("$domain", domain), int.MaxValue, cancellationToken);
+        PageAsync(SpoolWithEpochs, "spool.domain = $domain AND spool.queue_id > $afterId", "spool.queue_id", c => c.Parameters.AddWithValue("$domain", domain), int.MaxValue, cancellationToken);
 
     public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) =>
-        PageAsync("queue_id > $afterId", "queue_id", null, int.MaxValue, cancellationToken);
+        PageAsync(SpoolWithEpochs, "spool.queue_id > $afterId", "spool.queue_id", null, int.MaxValue, cancellationToken);
 
-    public IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken)
+    /// <summary>
+    /// The records a flush made due first (they are due at their epoch, which has passed), then the
+    /// others by next attempt. Both come from an index: flush_after per domain, then next_attempt_at.
+    /// </summary>
+    public async IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var due = dueBy.UtcTicks;
-        return PageAsync(
-            "next_attempt_at <= $due AND (next_attempt_at > $afterTicks OR (next_attempt_at = $afterTicks AND queue_id > $afterId))",
-            "next_attempt_at, queue_id",
-            c => c.Parameters.AddWithValue("$due", due),
+        void Bind(SqliteCommand c) => c.Parameters.AddWithValue("$due", due);
+        var listed = 0;
+        await foreach (var record in PageAsync(
+            FlushedOnly,
+            "flush_epoch.epoch <= $due AND (flush_epoch.domain > $afterDomain OR (flush_epoch.domain = $afterDomain"
+                + " AND (spool.flush_after > $afterTicks OR (spool.flush_after = $afterTicks AND spool.queue_id > $afterId))))",
+            "flush_epoch.domain, spool.flush_after, spool.queue_id",
+            Bind,
             max,
-            cancellationToken);
+            cancellationToken,
+            key: "spool.flush_after").ConfigureAwait(false))
+        {
+            listed++;
+            yield return record;
+        }
+
+        if (listed >= max)
+        {
+            yield break;
+        }
+
+        // Those the first part listed are left out here, so no record is listed twice.
+        await foreach (var record in PageAsync(
+            SpoolWithEpochs,
+            "spool.next_attempt_at <= $due AND (spool.next_attempt_at > $afterTicks OR (spool.next_attempt_at = $afterTicks AND spool.queue_id > $afterId))"
+                + " AND NOT coalesce(flush_epoch.epoch <= $due AND spool.flush_after < flush_epoch.epoch, 0)",
+            "spool.next_attempt_at, spool.queue_id",
+            Bind,
+            max - listed,
+            cancellationToken).ConfigureAwait(false))
+        {
+            yield return record;
+        }
+    }
+
+    public async Task SetFlushEpochAsync(string domain, DateTimeOffset epoch, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(domain);
+        await WriteAsync(
+            transaction =>
+            {
+                var command = _setEpoch!;
+                command.Transaction = transaction;
+                command.Parameters["$domain"].Value = domain;
+                command.Parameters["$epoch"].Value = epoch.UtcTicks;
+                command.ExecuteNonQuery();
+                return null;
+            },
+            cancellationToken).ConfigureAwait(false);
+        AnnounceFlush();
+    }
+
+    public async Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT count(*) FROM {FlushedOnly} WHERE flush_epoch.domain = $domain";
+        command.Parameters.AddWithValue("$domain", domain);
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Totals per domain from the columns derived from each record, in three scans of the table and no
+    /// record deserialized. Rows that are not even JSON are quarantined first, as a listing would.
+    /// </summary>
+    public async Task<QueueTally> TallyAsync(CancellationToken cancellationToken)
+    {
+        var unreadable = new List<StoredRow>();
+        var tally = new QueueTally();
+        var lastErrors = new Dictionary<string, (string Error, DateTimeOffset At)>(StringComparer.OrdinalIgnoreCase);
+        await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = $"SELECT {Columns}, spool.next_attempt_at FROM spool WHERE NOT json_valid(spool.data)";
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    unreadable.Add(StoredRow.Read(reader));
+                }
+            }
+
+            // Checked once more below only when some row is damaged (a damaged row must not count).
+            var readable = unreadable.Count == 0 ? "1" : "json_valid(data)";
+
+            // SQLite's bare column: the lastError of the row that holds each domain's max(error_at).
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = $"SELECT domain, max(error_at), json_extract(data, '$.lastError') FROM spool WHERE error_at IS NOT NULL AND {readable} GROUP BY domain";
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (!reader.IsDBNull(2))
+                    {
+                        lastErrors[reader.GetString(0)] = (reader.GetString(2), new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero));
+                    }
+                }
+            }
+
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = $"SELECT domain, count(*), sum(pending), min(received_at) FROM spool WHERE {readable} GROUP BY domain";
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var domain = reader.GetString(0);
+                    var error = lastErrors.TryGetValue(domain, out var e) ? e : default;
+                    tally.Add(domain, reader.GetInt32(1), reader.GetInt32(2), new DateTimeOffset(reader.GetInt64(3), TimeSpan.Zero), error.Error, error.Error is null ? null : error.At);
+                }
+            }
+        }
+
+        foreach (var row in unreadable.Where(r => r.Record is null))
+        {
+            await QuarantineAsync(row, cancellationToken).ConfigureAwait(false);
+        }
+
+        return tally;
+    }
+
+    /// <summary>
+    /// Tells a relay in another process (this one is the flush command, say) that a flush is
+    /// committed: a file created and removed at once, which <see cref="SpoolFlushWatcher"/> sees.
+    /// Best effort: without it the relay still finds the flush within its idle interval.
+    /// </summary>
+    private void AnnounceFlush()
+    {
+        var path = Path.Combine(_folder, Guid.NewGuid().ToString("N") + FlushAnnouncementPattern[1..]);
+        try
+        {
+            File.WriteAllBytes(path, []);
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogAnnounceFailed(_logger, ex);
+        }
     }
 
     /// <summary>
@@ -308,7 +458,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 using (var select = _writer.CreateCommand())
                 {
                     select.Transaction = transaction;
-                    select.CommandText = $"SELECT {Columns}, next_attempt_at FROM spool WHERE lease_owner IS NOT NULL OR lease_expires_at IS NOT NULL";
+                    select.CommandText = $"SELECT {Columns}, spool.next_attempt_at FROM spool WHERE lease_owner IS NOT NULL OR lease_expires_at IS NOT NULL";
                     using var reader = select.ExecuteReader();
                     while (reader.Read())
                     {
@@ -417,6 +567,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         _writeCounter?.Dispose();
         _quarantine?.Dispose();
         _unspool?.Dispose();
+        _setEpoch?.Dispose();
         _writer.Dispose();
         _queue.Dispose();
 
@@ -503,21 +654,82 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 transaction);
         }
 
+        if (version < 3)
+        {
+            Execute(
+                """
+                ALTER TABLE spool ADD COLUMN flush_after INTEGER NULL;
+                ALTER TABLE spool ADD COLUMN received_at INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE spool ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE spool ADD COLUMN error_at INTEGER NULL;
+                CREATE INDEX IF NOT EXISTS spool_flush ON spool (domain, flush_after) WHERE flush_after IS NOT NULL;
+                CREATE TABLE IF NOT EXISTS flush_epoch (
+                    domain TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+                    epoch INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """,
+                transaction);
+            if (version > 0)
+            {
+                FillDerivedColumns(transaction);
+            }
+        }
+
         Execute(string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {SchemaVersion}"), transaction);
+    }
+
+    /// <summary>
+    /// Sets the columns an older schema did not have (flush_after, received_at, pending, error_at) from
+    /// each record; an unreadable one keeps the defaults until a read quarantines it.
+    /// </summary>
+    private void FillDerivedColumns(SqliteTransaction transaction)
+    {
+        var rows = new List<Row>();
+        using (var select = _writer.CreateCommand())
+        {
+            select.Transaction = transaction;
+            select.CommandText = $"SELECT {Columns}, spool.next_attempt_at FROM spool";
+            using var reader = select.ExecuteReader();
+            while (reader.Read())
+            {
+                if (StoredRow.Read(reader).Record is { } record)
+                {
+                    rows.Add(Row.From(record));
+                }
+            }
+        }
+
+        using var update = _writer.CreateCommand();
+        update.Transaction = transaction;
+        update.CommandText = "UPDATE spool SET flush_after = $flushAfter, received_at = $receivedAt, pending = $pending, error_at = $errorAt WHERE queue_id = $id";
+        foreach (var name in new[] { "$flushAfter", "$receivedAt", "$pending", "$errorAt" })
+        {
+            update.Parameters.Add(name, SqliteType.Integer);
+        }
+
+        update.Parameters.Add("$id", SqliteType.Text);
+        foreach (var row in rows)
+        {
+            row.BindDerived(update.Parameters);
+            update.Parameters["$id"].Value = row.QueueId;
+            update.ExecuteNonQuery();
+        }
     }
 
     private void PrepareStatements()
     {
         _insert = Prepare(
             """
-            INSERT INTO spool (queue_id, domain, next_attempt_at, expires_at, lease_owner, lease_expires_at, version, data)
-            VALUES ($id, $domain, $next, $expires, $leaseOwner, $leaseExpires, $version, $data)
+            INSERT INTO spool (queue_id, domain, next_attempt_at, expires_at, lease_owner, lease_expires_at, version, data,
+                flush_after, received_at, pending, error_at)
+            VALUES ($id, $domain, $next, $expires, $leaseOwner, $leaseExpires, $version, $data, $flushAfter, $receivedAt, $pending, $errorAt)
             ON CONFLICT (queue_id) DO NOTHING
             """);
         _update = Prepare(
             """
             UPDATE spool SET domain = $domain, next_attempt_at = $next, expires_at = $expires, lease_owner = $leaseOwner,
-                lease_expires_at = $leaseExpires, version = $version, data = $data
+                lease_expires_at = $leaseExpires, version = $version, data = $data, flush_after = $flushAfter,
+                received_at = $receivedAt, pending = $pending, error_at = $errorAt
             WHERE queue_id = $id AND version = $expected
             """);
         _update.Parameters.Add("$expected", SqliteType.Integer);
@@ -545,6 +757,11 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         _unspool.CommandText = "DELETE FROM spool WHERE queue_id = $id AND version = $expected";
         _unspool.Parameters.Add("$id", SqliteType.Text);
         _unspool.Parameters.Add("$expected", SqliteType.Integer);
+
+        _setEpoch = _writer.CreateCommand();
+        _setEpoch.CommandText = "INSERT INTO flush_epoch (domain, epoch) VALUES ($domain, $epoch) ON CONFLICT (domain) DO UPDATE SET epoch = max(epoch, excluded.epoch)";
+        _setEpoch.Parameters.Add("$domain", SqliteType.Text);
+        _setEpoch.Parameters.Add("$epoch", SqliteType.Integer);
     }
 
     private SqliteCommand Prepare(string sql)
@@ -559,6 +776,10 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
         command.Parameters.Add("$leaseExpires", SqliteType.Integer);
         command.Parameters.Add("$version", SqliteType.Integer);
         command.Parameters.Add("$data", SqliteType.Text);
+        command.Parameters.Add("$flushAfter", SqliteType.Integer);
+        command.Parameters.Add("$receivedAt", SqliteType.Integer);
+        command.Parameters.Add("$pending", SqliteType.Integer);
+        command.Parameters.Add("$errorAt", SqliteType.Integer);
         return command;
     }
 
@@ -609,14 +830,23 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     }
 
     /// <summary>
-    /// Up to <paramref name="max"/> rows matching <paramref name="filter"/> in <paramref name="order"/>,
-    /// a page per short-lived connection: a caller that is slow to consume (the pump waits for
-    /// delivery slots) must not hold a read snapshot open, which would stop WAL checkpoints. The
-    /// filter continues after the previous page's last row, given as <c>$afterTicks</c> (its
-    /// next_attempt_at) and <c>$afterId</c> (its queue id); <paramref name="bind"/> adds its own parameters.
+    /// Up to <paramref name="max"/> rows of <paramref name="from"/> matching <paramref name="filter"/> in
+    /// <paramref name="order"/>, a page per short-lived connection: a caller that is slow to consume (the
+    /// pump waits for delivery slots) must not hold a read snapshot open, which would stop WAL checkpoints.
+    /// The filter continues after the previous page's last row, given as <c>$afterDomain</c> (its domain),
+    /// <c>$afterTicks</c> (its <paramref name="key"/>) and <c>$afterId</c> (its queue id);
+    /// <paramref name="bind"/> adds its own parameters. <paramref name="from"/> joins flush_epoch.
     /// </summary>
-    private async IAsyncEnumerable<SpoolRecord> PageAsync(string filter, string order, Action<SqliteCommand>? bind, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<SpoolRecord> PageAsync(
+        string from,
+        string filter,
+        string order,
+        Action<SqliteCommand>? bind,
+        int max,
+        [EnumeratorCancellation] CancellationToken cancellationToken,
+        string key = "spool.next_attempt_at")
     {
+        var afterDomain = string.Empty;
         var afterTicks = long.MinValue;
         var afterId = string.Empty;
         var remaining = max;
@@ -627,7 +857,12 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
             await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
             await using (var command = connection.CreateCommand())
             {
-                command.CommandText = $"SELECT {Columns}, next_attempt_at FROM spool WHERE {filter} ORDER BY {order} LIMIT $limit";
+                command.CommandText = $"SELECT {Columns}, {key}, flush_epoch.epoch, spool.domain FROM {from} WHERE {filter} ORDER BY {order} LIMIT $limit";
+                if (filter.Contains("$afterDomain", StringComparison.Ordinal))
+                {
+                    command.Parameters.AddWithValue("$afterDomain", afterDomain);
+                }
+
                 command.Parameters.AddWithValue("$afterTicks", afterTicks);
                 command.Parameters.AddWithValue("$afterId", afterId);
                 command.Parameters.AddWithValue("$limit", limit);
@@ -660,7 +895,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
             }
 
             remaining -= handedOut;
-            (afterTicks, afterId) = (page[^1].NextAttemptAt, page[^1].QueueId);
+            (afterDomain, afterTicks, afterId) = (page[^1].Domain, page[^1].Key, page[^1].QueueId);
         }
     }
 
@@ -819,14 +1054,19 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     /// A row as read: its record, or the error that made it unreadable (then <see cref="Record"/> is null).
     /// Only the JSON can be damaged in a way a read survives; the key columns are typed by the schema.
     /// </summary>
-    private sealed record StoredRow(string QueueId, long Version, long NextAttemptAt, SpoolRecord? Record, Exception? Error)
+    private sealed record StoredRow(string QueueId, long Version, long Key, string Domain, SpoolRecord? Record, Exception? Error)
     {
-        /// <summary>Reads the current row of a <c>SELECT queue_id, version, data, next_attempt_at</c>.</summary>
+        /// <summary>
+        /// Reads the current row of a <c>SELECT queue_id, version, data, key[, flush epoch, domain]</c>,
+        /// where the key orders a listing's pages; a flush epoch, when selected, is applied to the record.
+        /// </summary>
         public static StoredRow Read(SqliteDataReader reader)
         {
             var queueId = reader.GetString(0);
             var version = reader.GetInt64(1);
-            var nextAttemptAt = reader.GetInt64(3);
+            var key = reader.IsDBNull(3) ? 0 : reader.GetInt64(3);
+            var epoch = reader.FieldCount > 4 && !reader.IsDBNull(4) ? new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero) : (DateTimeOffset?)null;
+            var domain = reader.FieldCount > 5 ? reader.GetString(5) : string.Empty;
             try
             {
                 var record = JsonSerializer.Deserialize(reader.GetString(2), SpoolJson.Record)
@@ -837,17 +1077,33 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 }
 
                 record.ETag = FormatVersion(version);
-                return new StoredRow(queueId, version, nextAttemptAt, record, null);
+                return new StoredRow(queueId, version, key, domain, SpoolLedger.ApplyFlushEpoch(record, epoch), null);
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException or InvalidCastException or NotSupportedException or FormatException or ArgumentException or OverflowException)
             {
-                return new StoredRow(queueId, version, nextAttemptAt, null, ex);
+                return new StoredRow(queueId, version, key, domain, null, ex);
             }
         }
     }
 
     /// <summary>A record's column values, taken on the caller's thread so the writer never serializes.</summary>
-    private sealed record Row(string QueueId, string Domain, long NextAttemptAt, long ExpiresAt, string? LeaseOwner, long? LeaseExpiresAt, string Data)
+    /// <remarks>
+    /// Besides the keys, columns derived from the record for queries that must not read every record:
+    /// flush_after (<see cref="SpoolLedger.FlushableSince"/>, for the due listing) and received_at,
+    /// pending and error_at (when the last error was met), for <see cref="TallyAsync"/>.
+    /// </remarks>
+    private sealed record Row(
+        string QueueId,
+        string Domain,
+        long NextAttemptAt,
+        long ExpiresAt,
+        string? LeaseOwner,
+        long? LeaseExpiresAt,
+        long? FlushAfter,
+        long ReceivedAt,
+        int Pending,
+        long? ErrorAt,
+        string Data)
     {
         public static Row From(SpoolRecord record)
         {
@@ -863,6 +1119,10 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 record.ExpiresAt.UtcTicks,
                 record.LeaseOwner,
                 record.LeaseExpiresAt?.UtcTicks,
+                SpoolLedger.FlushableSince(record)?.UtcTicks,
+                record.ReceivedAt.UtcTicks,
+                record.PendingRecipients.Count(),
+                record.LastError is null ? null : (record.LastAttemptAt ?? DateTimeOffset.MinValue).UtcTicks,
                 JsonSerializer.Serialize(record, SpoolJson.Record));
         }
 
@@ -877,6 +1137,15 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
             parameters["$leaseExpires"].Value = (object?)LeaseExpiresAt ?? DBNull.Value;
             parameters["$version"].Value = version;
             parameters["$data"].Value = Data;
+            BindDerived(parameters);
+        }
+
+        public void BindDerived(SqliteParameterCollection parameters)
+        {
+            parameters["$flushAfter"].Value = (object?)FlushAfter ?? DBNull.Value;
+            parameters["$receivedAt"].Value = ReceivedAt;
+            parameters["$pending"].Value = Pending;
+            parameters["$errorAt"].Value = (object?)ErrorAt ?? DBNull.Value;
         }
     }
 
@@ -891,6 +1160,9 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
 
     [LoggerMessage(EventId = 4912, Level = LogLevel.Error, Message = "A batch of {Count} spool writes failed; retrying them one by one")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 4915, Level = LogLevel.Warning, Message = "Could not announce a flush to a relay in another process; it finds the flush within its idle interval")]
+    private static partial void LogAnnounceFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 4913, Level = LogLevel.Error, Message = "The spool record {QueueId} cannot be read; moved it to the quarantine table, where it waits for an operator (its body is kept)")]
     private static partial void LogQuarantined(ILogger logger, Exception exception, string queueId);

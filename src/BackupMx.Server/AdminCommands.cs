@@ -17,8 +17,8 @@ namespace BackupMx.Server;
 /// Operator commands that work on the spool folder directly, also while the relay runs
 /// (SQLite in WAL mode allows a second process). They only read an existing spool: a wrong
 /// <c>BackupMx:Spool:Path</c> (it is relative to the current directory by default) is an
-/// error, never a new empty spool whose "0 msg" would look like a real answer. The running
-/// relay notices a flush within its idle interval (<see cref="DueMessagePump.MaxIdle"/>).
+/// error, never a new empty spool whose "0 msg" would look like a real answer. A flush is one
+/// write to the spool, and the running relay is told of it at once (<see cref="SpoolFlushWatcher"/>).
 /// </summary>
 internal static class AdminCommands
 {
@@ -177,11 +177,11 @@ internal static class AdminCommands
     }
 
     /// <summary>
-    /// The relay is another process: it learns of the flush only when it next looks at the
-    /// spool, and its log shows the deliveries, not the flush.
+    /// The relay is another process: it is told of the flush through the spool folder, and its log
+    /// shows the deliveries, not the flush.
     /// </summary>
     internal static string FlushOutcome(string domain, int queued, int flushed) => flushed > 0
-        ? string.Create(CultureInfo.InvariantCulture, $"{flushed} message(s) of {domain} are due now; a running relay starts sending them within {DueMessagePump.MaxIdle.TotalSeconds:0} s.")
+        ? string.Create(CultureInfo.InvariantCulture, $"{flushed} message(s) of {domain} are due now; a running relay starts sending them at once.")
         : string.Create(CultureInfo.InvariantCulture, $"{queued} message(s) of {domain} queued, none to flush: they are already due or being delivered.");
 
     // The relay records its primaries' states in the spool; Unknown until its first probe or attempt.

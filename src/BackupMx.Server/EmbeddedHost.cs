@@ -28,6 +28,7 @@ public static class EmbeddedHost
             configuration, sp.GetRequiredService<ReloadableBackupMxOptions>(), sp.GetRequiredService<SmtpReceiverStatus>(), sp.GetRequiredService<ILogger<HangupReload>>()));
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
+        services.AddHostedService<SpoolFlushWatcher>();
         services.AddBackupMxSmtpReceiver(configuration);
         services.AddBackupMxAdmin(configuration);
 

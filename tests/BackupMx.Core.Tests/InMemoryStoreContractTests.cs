@@ -36,3 +36,8 @@ public sealed class RecordingWakeUpQueueContractTests : WakeUpQueueContract
 {
     protected override IWakeUpQueue CreateQueue() => new RecordingWakeUpQueue(Time);
 }
+
+public sealed class InMemoryFlushEpochContractTests : FlushEpochContract
+{
+    protected override Task<ISpoolStore> CreateStoreAsync() => Task.FromResult<ISpoolStore>(new InMemorySpoolStore());
+}

@@ -115,11 +115,11 @@ public sealed class ProcessTests
             Assert.Equal(0, quiet.ExitCode);
             Assert.Equal("nothing queued for quiet.test", Lines(quiet.Output)[^1]);
 
-            // The relay is another process: the answer says when it acts, not that it has.
+            // The relay is another process: the answer says that it is told, not that it has acted.
             var flush = await RunCommandAsync(["flush", "example.test", .. settings]);
             Assert.Equal(0, flush.ExitCode);
             Assert.Matches(
-                $@"^(1 message\(s\) of example\.test are due now; a running relay starts sending them within {DueMessagePump.MaxIdle.TotalSeconds} s\.|1 message\(s\) of example\.test queued, none to flush: they are already due or being delivered\.)$",
+                @"^(1 message\(s\) of example\.test are due now; a running relay starts sending them at once\.|1 message\(s\) of example\.test queued, none to flush: they are already due or being delivered\.)$",
                 Lines(flush.Output)[^1]);
 
             var flushQuiet = await RunCommandAsync(["flush", "quiet.test", .. settings]);

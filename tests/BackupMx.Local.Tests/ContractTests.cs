@@ -105,3 +105,13 @@ public sealed class SqliteSpoolLedgerContractTests : SpoolLedgerContract, IDispo
 
     public void Dispose() => _spool.Dispose();
 }
+
+/// <summary>Flush epochs in the SQLite spool (embedded mode's one-write flush).</summary>
+public sealed class SqliteFlushEpochContractTests : FlushEpochContract, IDisposable
+{
+    private readonly TempSpool _spool = new();
+
+    protected override Task<ISpoolStore> CreateStoreAsync() => Task.FromResult<ISpoolStore>(_spool.OpenSpool());
+
+    public void Dispose() => _spool.Dispose();
+}

@@ -109,11 +109,19 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         {
             connection.Open();
             using var command = connection.CreateCommand();
-            command.CommandText = "DROP TABLE spool_version; DROP TABLE quarantine; UPDATE spool SET version = 41; PRAGMA user_version = 1;";
+            command.CommandText = "DROP TABLE spool_version; DROP TABLE quarantine; UPDATE spool SET version = 41; PRAGMA user_version = 1;"
+                + "DROP TABLE flush_epoch; DROP INDEX spool_flush; ALTER TABLE spool DROP COLUMN flush_after; ALTER TABLE spool DROP COLUMN received_at;"
+                + "ALTER TABLE spool DROP COLUMN pending; ALTER TABLE spool DROP COLUMN error_at;";
             command.ExecuteNonQuery();
         }
 
         var store = _spool.OpenSpool();
+
+        // The columns the new schema derives from each record are filled in: a flush and the totals find it.
+        await store.SetFlushEpochAsync(record.Domain, record.ReceivedAt.AddDays(1), None);
+        Assert.Equal(1, await store.CountFlushedAsync(record.Domain, None));
+        Assert.Equal(record.Recipients.Count, (await store.TallyAsync(None)).Domains[record.Domain].Recipients);
+
         var read = (await store.GetAsync(record.Domain, record.QueueId, None))!;
         Assert.Equal("41", read.ETag);
         read.Attempts = 2;

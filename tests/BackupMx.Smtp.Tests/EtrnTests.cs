@@ -71,6 +71,29 @@ public sealed class EtrnTests
     }
 
     [Fact]
+    public async Task Etrn_SpoolWithFlushEpochs_MessageDueWithoutRewriteAndPumpWoken()
+    {
+        var pump = new BackupMx.Core.Forwarding.WakeUpSignal();
+        await using var host = await StartAsync(configureServices: s =>
+        {
+            s.AddSingleton<IFlushEpochStore>(sp => sp.GetRequiredService<InMemorySpoolStore>());
+            s.AddSingleton(pump);
+        });
+        var deferred = await SpoolDeferredAsync(host);
+        pump.Reset();
+        await using var client = await host.ConnectAsync();
+        await client.CommandAsync("EHLO primary.example.test");
+
+        Assert.Equal("253 2.0.0 OK, 1 pending messages for node example.test started", await client.CommandAsync("ETRN example.test"));
+
+        Assert.True(pump.WaitAsync().IsCompleted);
+        var record = await host.Spool.GetAsync("example.test", deferred.QueueId, None);
+        Assert.Equal(0, record!.Attempts);
+        Assert.True(record.NextAttemptAt <= DateTimeOffset.UtcNow);
+        Assert.Equal(deferred.ETag, record.ETag);
+    }
+
+    [Fact]
     public async Task Etrn_NothingWaiting_251()
     {
         await using var host = await StartAsync();

@@ -23,7 +23,8 @@ public sealed class CoreHarness : IDisposable
 {
     private readonly ServiceProvider _services;
 
-    public CoreHarness(Action<Dictionary<string, string?>>? configure = null, ISpoolStore? spool = null, IBodyStore? bodies = null)
+    /// <param name="flushEpochs">Embedded mode's flush: the spool's flush epochs and a pump signal (the spool must keep epochs).</param>
+    public CoreHarness(Action<Dictionary<string, string?>>? configure = null, ISpoolStore? spool = null, IBodyStore? bodies = null, bool flushEpochs = false)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -52,6 +53,12 @@ public sealed class CoreHarness : IDisposable
         services.AddSingleton<IDsnComposer>(new SimpleDsnComposer());
         services.AddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.AddSingleton<IRecipientVerifier>(Verifier);
+        if (flushEpochs)
+        {
+            services.AddSingleton((IFlushEpochStore)Spool);
+            services.AddSingleton<WakeUpSignal>();
+        }
+
         services.AddBackupMxCore(configuration);
         _services = services.BuildServiceProvider();
     }

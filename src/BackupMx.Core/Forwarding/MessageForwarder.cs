@@ -130,7 +130,7 @@ public sealed partial class MessageForwarder(
             }
         }
 
-        // A primary seen again flushes its whole domain, one write per queued message. For a
+        // A primary seen again flushes its whole domain (in Azure mode one write per queued message). For a
         // finished message that happens after its outcome is committed: a crash during the flush
         // would otherwise find it still undelivered in the spool and send it a second time. A
         // message that stays queued reports first, while its lease keeps the flush from

@@ -34,10 +34,18 @@ public sealed class QueueInspector(ISpoolStore spool, IPrimaryStatusStore status
     public async Task<IReadOnlyList<DomainQueueSummary>> SummarizeAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var tally = new QueueTally();
-        await foreach (var record in spool.ListAllAsync(cancellationToken).ConfigureAwait(false))
+        QueueTally tally;
+        if (spool is ISpoolTally totals)
         {
-            tally.Add(record);
+            tally = await totals.TallyAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            tally = new QueueTally();
+            await foreach (var record in spool.ListAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                tally.Add(record);
+            }
         }
 
         return await SummarizeAsync(tally, now, cancellationToken).ConfigureAwait(false);

@@ -14,24 +14,32 @@ public sealed class QueueTally
     public void Add(SpoolRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        if (!_domains.TryGetValue(record.Domain, out var totals))
+        Add(record.Domain, 1, record.PendingRecipients.Count(), record.ReceivedAt, record.LastError, record.LastAttemptAt);
+    }
+
+    /// <summary>
+    /// Adds totals a store computed for <paramref name="domain"/>: <paramref name="lastError"/> is the
+    /// error of its most recent attempt, made at <paramref name="lastErrorAt"/>.
+    /// </summary>
+    public void Add(string domain, int messages, int recipients, DateTimeOffset? oldestReceivedAt, string? lastError, DateTimeOffset? lastErrorAt)
+    {
+        ArgumentNullException.ThrowIfNull(domain);
+        if (!_domains.TryGetValue(domain, out var totals))
         {
-            _domains[record.Domain] = totals = new DomainTotals();
+            _domains[domain] = totals = new DomainTotals();
         }
 
-        totals.Messages++;
-        totals.Recipients += record.PendingRecipients.Count();
-        if (totals.OldestReceivedAt is null || record.ReceivedAt < totals.OldestReceivedAt)
+        totals.Messages += messages;
+        totals.Recipients += recipients;
+        if (oldestReceivedAt is not null && (totals.OldestReceivedAt is null || oldestReceivedAt < totals.OldestReceivedAt))
         {
-            totals.OldestReceivedAt = record.ReceivedAt;
+            totals.OldestReceivedAt = oldestReceivedAt;
         }
 
-        // The most recent attempt's error; on a tie the first record seen keeps it.
-        if (record.LastError is not null
-            && (totals.LastError is null || Comparer<DateTimeOffset?>.Default.Compare(record.LastAttemptAt, totals.LastErrorAt) > 0))
+        if (lastError is not null && (totals.LastError is null || Comparer<DateTimeOffset?>.Default.Compare(lastErrorAt, totals.LastErrorAt) > 0))
         {
-            totals.LastError = record.LastError;
-            totals.LastErrorAt = record.LastAttemptAt;
+            totals.LastError = lastError;
+            totals.LastErrorAt = lastErrorAt;
         }
     }
 

@@ -1,3 +1,4 @@
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Spool;
 using Microsoft.Extensions.Logging;
@@ -7,9 +8,11 @@ namespace BackupMx.Core.Monitoring;
 /// <summary>
 /// Makes every spooled message of a domain due now with its retry count reset
 /// (rule 7): on the primary's recovery, on ETRN and on an operator's request.
-/// Pending scheduled wake-ups are cancelled and replaced by one due at once.
+/// Where the spool keeps flush epochs (embedded mode) that is one write, and the pump is
+/// woken at once, so the first delivery does not wait for the backlog; elsewhere each
+/// message's scheduled wake-up is cancelled and replaced by one due at once.
 /// </summary>
-public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time, ILogger<DomainFlusher> logger)
+public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time, ILogger<DomainFlusher> logger, WakeUpSignal? pump = null)
 {
     /// <summary>Records updated at the same time: each waits for its own commit, and concurrent ones share one.</summary>
     internal const int Parallelism = 16;
@@ -18,6 +21,15 @@ public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time,
     public async Task<int> FlushAsync(string domain, string reason, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        if (await ledger.TryFlushDomainAsync(domain, now, cancellationToken).ConfigureAwait(false))
+        {
+            // Woken before the count is taken: the first delivery need not wait for it.
+            pump?.Set();
+            var due = await ledger.CountFlushedAsync(domain, cancellationToken).ConfigureAwait(false);
+            LogFlushed(logger, domain, due, reason);
+            return due;
+        }
+
         var flushed = 0;
 
         // One record at a time would cost a durable commit each, in sequence: after an outage

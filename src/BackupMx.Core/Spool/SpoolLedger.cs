@@ -22,6 +22,10 @@
 // - hold: a held message is not delivered, flushed or expired. Its due time is
 //   DateTimeOffset.MaxValue, so no pump lists it; release makes it due now and keeps
 //   its expiry, unless that has passed, in which case it gets one more day.
+// - flush: where the store keeps flush epochs (embedded mode, IFlushEpochStore), a domain's flush
+//   is one write, its epoch: every record of the domain last attempted (or received) before it
+//   reads as due with its retries reset (ApplyFlushEpoch), and its claim commits that. Elsewhere
+//   (Azure mode) each record is made due and given a wake-up of its own (FlushAsync).
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
@@ -33,7 +37,8 @@ public sealed partial class SpoolLedger(
     IBodyStore bodies,
     IWakeUpQueue wakeUps,
     TimeProvider time,
-    ILogger<SpoolLedger> logger)
+    ILogger<SpoolLedger> logger,
+    IFlushEpochStore? flushEpochs = null)
 {
     /// <summary>How long a released message whose expiry passed while it was held is kept: one more day.</summary>
     public static readonly TimeSpan ReleaseGrace = TimeSpan.FromDays(1);
@@ -361,6 +366,62 @@ public sealed partial class SpoolLedger(
         }
 
         return FlushResult.NotFlushed;
+    }
+
+    /// <summary>
+    /// Flushes a whole domain with one write, its flush epoch, where the store keeps them: every
+    /// record of it that <see cref="FlushableSince"/> says was last attempted before
+    /// <paramref name="now"/> is due from then on with its retry count reset. The caller wakes the pump.
+    /// </summary>
+    /// <returns>False when the store keeps no epochs: flush record by record (<see cref="FlushAsync"/>).</returns>
+    public async Task<bool> TryFlushDomainAsync(string domain, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (flushEpochs is null)
+        {
+            return false;
+        }
+
+        await flushEpochs.SetFlushEpochAsync(domain, now, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>How many records of the domain its last flush made due and that have not been attempted since (0 without epochs).</summary>
+    public Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken) =>
+        flushEpochs?.CountFlushedAsync(domain, cancellationToken) ?? Task.FromResult(0);
+
+    /// <summary>
+    /// The moment after which a flush of the record's domain makes it due: its last attempt or, never
+    /// tried, its arrival. Null when no flush touches it: a DSN, a held or leased message, or one with
+    /// no recipient pending. Stores that keep flush epochs index this.
+    /// </summary>
+    public static DateTimeOffset? FlushableSince(SpoolRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return record.Kind != MessageKind.Relay || record.IsHeld || record.LeaseExpiresAt is not null || !record.PendingRecipients.Any()
+            ? null
+            : record.LastAttemptAt ?? record.ReceivedAt;
+    }
+
+    /// <summary>
+    /// The record as its domain's flush at <paramref name="epoch"/> makes it: due at the epoch (or
+    /// earlier, if it already was) with its retry count reset, if it was last attempted before the
+    /// epoch; otherwise unchanged. Stores that keep flush epochs apply this to every record they read.
+    /// </summary>
+    public static SpoolRecord ApplyFlushEpoch(SpoolRecord record, DateTimeOffset? epoch)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (epoch is not { } flushedAt || FlushableSince(record) is not { } since || since >= flushedAt)
+        {
+            return record;
+        }
+
+        record.Attempts = 0;
+        if (record.NextAttemptAt > flushedAt)
+        {
+            record.NextAttemptAt = flushedAt;
+        }
+
+        return record;
     }
 
     /// <summary>

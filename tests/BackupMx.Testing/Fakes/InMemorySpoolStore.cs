@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
 
 namespace BackupMx.Testing.Fakes;
 
@@ -9,8 +10,10 @@ namespace BackupMx.Testing.Fakes;
 /// refuses what the real stores refuse (an id that is not a queue id, a write without an ETag, a
 /// cancelled call), so a test cannot pass here on something SQLite or Tables would not take.
 /// </summary>
-public sealed class InMemorySpoolStore : ISpoolStore
+public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
 {
+    private readonly Dictionary<string, DateTimeOffset> _epochs = new(StringComparer.OrdinalIgnoreCase);
+
     private readonly Dictionary<string, SpoolRecord> _records = new(StringComparer.Ordinal);
 
     // Records marked unreadable by Corrupt, and where reads move them (see ISpoolStore.ListQuarantinedAsync).
@@ -65,7 +68,7 @@ public sealed class InMemorySpoolStore : ISpoolStore
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lock)
         {
-            return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && !Quarantine(r) ? r.Copy() : null);
+            return Task.FromResult(_records.TryGetValue(queueId, out var r) && string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && !Quarantine(r) ? Present(r) : null);
         }
     }
 
@@ -144,8 +147,8 @@ public sealed class InMemorySpoolStore : ISpoolStore
         List<SpoolRecord> copy;
         lock (_lock)
         {
-            copy = _records.Values.Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).ToList()
-                .Where(r => !Quarantine(r)).Take(max).Select(r => r.Copy()).ToList();
+            copy = _records.Values.Select(Present).Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).ToList()
+                .Where(r => !Quarantine(r)).Take(max).ToList();
         }
 
         foreach (var record in copy)
@@ -156,6 +159,33 @@ public sealed class InMemorySpoolStore : ISpoolStore
 
         await Task.CompletedTask;
     }
+
+    public Task SetFlushEpochAsync(string domain, DateTimeOffset epoch, CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            _epochs[domain] = _epochs.TryGetValue(domain, out var stored) && stored > epoch ? stored : epoch;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken)
+    {
+        ThrowIfFailing();
+        lock (_lock)
+        {
+            return Task.FromResult(_epochs.TryGetValue(domain, out var epoch)
+                ? _records.Values.Count(r => string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && SpoolLedger.FlushableSince(r) < epoch)
+                : 0);
+        }
+    }
+
+    /// <summary>Under the lock: a copy of <paramref name="record"/> as its domain's flush epoch makes it.</summary>
+    private SpoolRecord Present(SpoolRecord record) =>
+        SpoolLedger.ApplyFlushEpoch(record.Copy(), _epochs.TryGetValue(record.Domain, out var epoch) ? epoch : null);
 
     public IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync(CancellationToken cancellationToken)
     {

@@ -1,0 +1,185 @@
+using BackupMx.Core.Forwarding;
+using BackupMx.Core.Model;
+using BackupMx.Core.Monitoring;
+using BackupMx.Core.Ports;
+using BackupMx.Core.Spool;
+using BackupMx.Testing.Fakes;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace BackupMx.Testing.Contracts;
+
+/// <summary>
+/// What a flush epoch (<see cref="IFlushEpochStore"/>) means, on every store that keeps them
+/// (in-memory, SQLite): one write makes every waiting message of the domain due with its retries
+/// reset, and nothing else.
+/// </summary>
+public abstract class FlushEpochContract
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    protected FakeTimeProvider Time { get; } = new(SpoolRecords.T0);
+
+    /// <summary>A fresh, empty store that implements both <see cref="ISpoolStore"/> and <see cref="IFlushEpochStore"/>.</summary>
+    protected abstract Task<ISpoolStore> CreateStoreAsync();
+
+    private sealed record Rig(ISpoolStore Spool, SpoolLedger Ledger, DomainFlusher Flusher, WakeUpSignal Pump);
+
+    private async Task<Rig> CreateRigAsync()
+    {
+        var spool = await CreateStoreAsync();
+        var pump = new WakeUpSignal();
+        var ledger = new SpoolLedger(spool, new InMemoryBodyStore(), new InProcessWakeUpQueue(pump), Time, NullLogger<SpoolLedger>.Instance, (IFlushEpochStore)spool);
+        return new Rig(spool, ledger, new DomainFlusher(ledger, Time, NullLogger<DomainFlusher>.Instance, pump), pump);
+    }
+
+    /// <summary>A message tried <paramref name="attempts"/> times, the last a minute ago, next due in an hour.</summary>
+    private async Task<SpoolRecord> WaitingAsync(ISpoolStore spool, string domain = "example.test", int attempts = 3, Action<SpoolRecord>? change = null)
+    {
+        var record = SpoolRecords.Sample(domain: domain, nextAttemptAt: Time.GetUtcNow().AddHours(1)) with
+        {
+            ReceivedAt = Time.GetUtcNow().AddHours(-2),
+        };
+        record.Attempts = attempts;
+        record.LastAttemptAt = attempts > 0 ? Time.GetUtcNow().AddMinutes(-1) : null;
+        record.LastError = attempts > 0 ? "451 try later" : null;
+        change?.Invoke(record);
+        await spool.CreateAsync(record, None);
+        return record;
+    }
+
+    private async Task<List<string>> DueIdsAsync(ISpoolStore spool, int max = 1000)
+    {
+        var ids = new List<string>();
+        await foreach (var record in spool.ListDueAsync(Time.GetUtcNow(), max, None))
+        {
+            ids.Add(record.QueueId);
+        }
+
+        return ids;
+    }
+
+    [Fact]
+    public async Task Flush_Domain_EveryWaitingMessageDueWithRetriesReset_NoRecordRewritten()
+    {
+        var rig = await CreateRigAsync();
+        var retried = await WaitingAsync(rig.Spool);
+        var neverTried = await WaitingAsync(rig.Spool, attempts: 0);
+        var held = await WaitingAsync(rig.Spool, change: r => { r.HeldAt = Time.GetUtcNow(); r.NextAttemptAt = DateTimeOffset.MaxValue; });
+        var leased = await WaitingAsync(rig.Spool, change: r => { r.LeaseOwner = "worker-1"; r.LeaseExpiresAt = r.NextAttemptAt = Time.GetUtcNow().AddMinutes(5); });
+        var dsn = await CreateDsnAsync(rig.Spool);
+        var otherDomain = await WaitingAsync(rig.Spool, domain: "other.test");
+        Time.Advance(TimeSpan.FromSeconds(1));
+
+        var count = await rig.Flusher.FlushAsync("EXAMPLE.test", "test", None);
+
+        Assert.True(rig.Pump.WaitAsync().IsCompleted, "the pump is woken at once");
+        var due = await DueIdsAsync(rig.Spool);
+        Assert.Contains(retried.QueueId, due);
+        Assert.Contains(neverTried.QueueId, due);
+        Assert.DoesNotContain(held.QueueId, due);
+        Assert.DoesNotContain(leased.QueueId, due);
+        Assert.DoesNotContain(dsn.QueueId, due);
+        Assert.DoesNotContain(otherDomain.QueueId, due);
+        Assert.Equal(due.Count, due.Distinct().Count());
+
+        Assert.Equal(2, count);
+        var flushed = (await rig.Spool.GetAsync(retried.Domain, retried.QueueId, None))!;
+        Assert.Equal(0, flushed.Attempts);
+        Assert.True(flushed.NextAttemptAt <= Time.GetUtcNow());
+        Assert.Equal(retried.ETag, flushed.ETag);
+        Assert.Equal(retried.ExpiresAt, flushed.ExpiresAt);
+        var stillHeld = (await rig.Spool.GetAsync(held.Domain, held.QueueId, None))!;
+        Assert.Equal(held.ETag, stillHeld.ETag);
+        Assert.Equal(DateTimeOffset.MaxValue, stillHeld.NextAttemptAt);
+        Assert.Equal(3, stillHeld.Attempts);
+        var stillLeased = (await rig.Spool.GetAsync(leased.Domain, leased.QueueId, None))!;
+        Assert.Equal("worker-1", stillLeased.LeaseOwner);
+        Assert.Equal(3, stillLeased.Attempts);
+        Assert.Equal(3, (await rig.Spool.GetAsync(otherDomain.Domain, otherDomain.QueueId, None))!.Attempts);
+    }
+
+    private async Task<SpoolRecord> CreateDsnAsync(ISpoolStore spool)
+    {
+        var dsn = SpoolRecords.Sample(nextAttemptAt: Time.GetUtcNow().AddHours(1)) with { Kind = MessageKind.Dsn, Sender = string.Empty, ReceivedAt = Time.GetUtcNow().AddHours(-1) };
+        dsn.Attempts = 2;
+        dsn.LastAttemptAt = Time.GetUtcNow().AddMinutes(-1);
+        await spool.CreateAsync(dsn, None);
+        return dsn;
+    }
+
+    [Fact]
+    public async Task Flush_MessageAttemptedAfterIt_IsNotFlushedAgain()
+    {
+        var rig = await CreateRigAsync();
+        var record = await WaitingAsync(rig.Spool);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        await rig.Flusher.FlushAsync("example.test", "test", None);
+        var listed = Assert.Single(await ToListAsync(rig.Spool.ListDueAsync(Time.GetUtcNow(), 10, None)));
+        var now = Time.GetUtcNow();
+
+        var claim = await rig.Ledger.ClaimAsync(listed, "worker-1", now, TimeSpan.FromMinutes(5), r => r.NextAttemptAt <= now, None);
+        Assert.Equal(ClaimStatus.Claimed, claim.Status);
+        Assert.Empty(await DueIdsAsync(rig.Spool));
+        Time.Advance(TimeSpan.FromSeconds(1));
+        SpoolLedger.RecordAttempt(claim.Record!, Time.GetUtcNow(), "451 still down", Time.GetUtcNow().AddMinutes(10), countsAsFailure: true);
+        Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(claim.Record!, None)).Status);
+
+        Assert.Empty(await DueIdsAsync(rig.Spool));
+        var stored = (await rig.Spool.GetAsync(record.Domain, record.QueueId, None))!;
+        Assert.Equal(1, stored.Attempts);
+        Assert.Equal(Time.GetUtcNow().AddMinutes(10), stored.NextAttemptAt);
+        Assert.Equal(0, await rig.Ledger.CountFlushedAsync(record.Domain, None));
+    }
+
+    [Fact]
+    public async Task Flush_MessageReceivedAfterIt_KeepsItsSchedule()
+    {
+        var rig = await CreateRigAsync();
+        await rig.Flusher.FlushAsync("example.test", "test", None);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        var later = SpoolRecords.Sample(nextAttemptAt: Time.GetUtcNow().AddMinutes(5)) with { ReceivedAt = Time.GetUtcNow() };
+        await rig.Spool.CreateAsync(later, None);
+
+        Assert.Empty(await DueIdsAsync(rig.Spool));
+    }
+
+    [Fact]
+    public async Task ListDue_ManyFlushedAndDue_EachListedOnceUpToMax()
+    {
+        var rig = await CreateRigAsync();
+        var created = new List<Task<SpoolRecord>>();
+        for (var i = 0; i < 600; i++)
+        {
+            created.Add(WaitingAsync(rig.Spool, domain: i % 3 == 0 ? "other.test" : "example.test"));
+        }
+
+        for (var i = 0; i < 20; i++)
+        {
+            created.Add(WaitingAsync(rig.Spool, change: r => r.NextAttemptAt = Time.GetUtcNow().AddMinutes(-5)));
+        }
+
+        await Task.WhenAll(created);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        await rig.Flusher.FlushAsync("example.test", "test", None);
+        await rig.Flusher.FlushAsync("other.test", "test", None);
+
+        var all = await DueIdsAsync(rig.Spool);
+        Assert.Equal(620, all.Count);
+        Assert.Equal(620, all.Distinct().Count());
+        var some = await DueIdsAsync(rig.Spool, 300);
+        Assert.Equal(300, some.Distinct().Count());
+    }
+
+    private static async Task<List<SpoolRecord>> ToListAsync(IAsyncEnumerable<SpoolRecord> source)
+    {
+        var list = new List<SpoolRecord>();
+        await foreach (var item in source)
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
+}
