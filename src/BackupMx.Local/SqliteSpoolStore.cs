@@ -280,11 +280,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
     public IAsyncEnumerable<SpoolRecord> ListAllAsync(CancellationToken cancellationToken) =>
         PageAsync("queue_id > $afterId", "queue_id", null, int.MaxValue, cancellationToken);
 
+    /// <remarks>
+    /// The range is searched on the spool_due index (next attempt, queue id); the lease is checked on
+    /// the rows it finds, of which only those being delivered right now are passed by.
+    /// </remarks>
     public IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken)
     {
         var due = dueBy.UtcTicks;
         return PageAsync(
-            "next_attempt_at <= $due AND (next_attempt_at > $afterTicks OR (next_attempt_at = $afterTicks AND queue_id > $afterId))",
+            "next_attempt_at <= $due AND (lease_expires_at IS NULL OR lease_expires_at <= $due)"
+                + " AND (next_attempt_at > $afterTicks OR (next_attempt_at = $afterTicks AND queue_id > $afterId))",
             "next_attempt_at, queue_id",
             c => c.Parameters.AddWithValue("$due", due),
             max,
@@ -326,6 +331,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IDisposable
                 {
                     record.LeaseOwner = null;
                     record.LeaseExpiresAt = null;
+                    // A row written by an earlier build while leased holds the lease's end as its next attempt.
                     if (record.NextAttemptAt > now)
                     {
                         record.NextAttemptAt = now;

@@ -18,8 +18,8 @@
 // NOTIFY, ORCPT, RET and ENVID and reports itself. Each recipient owed a notice
 // is marked in the record with its outcome, and the record is finished only
 // once that DSN is queued. A finished record is deleted, then its body. While a
-// worker holds the lease, the record's next attempt is the lease's end, so a
-// crashed worker's message simply becomes due again. An attempt that could not
+// worker holds the lease the record is not due, so a crashed worker's message
+// simply becomes due again when the lease runs out. An attempt that could not
 // reach the primary, though the primary came back while it was under way, is
 // followed at once by another instead of the retry interval (see Monitoring).
 using BackupMx.Core.Configuration;

@@ -15,10 +15,10 @@
 // - finish and delete: the record is removed before the body, so no record ever
 //   exists without its body.
 // - claim: a worker holds a lease (LeaseOwner, LeaseExpiresAt) before it delivers.
-//   While the lease runs the stored due time is the lease's end, so pumps and sweeps
-//   pass the record by and a crashed worker's message is due again when it runs out.
-//   Only Claim and SaveOutcomes write it so; Release gives the record its real next
-//   attempt back.
+//   The lease has its own fields; NextAttemptAt stays the scheduled attempt. Every
+//   store's due listing passes a record by while its lease runs (SpoolRecord.DueAt),
+//   so a crashed worker's message is due again when the lease runs out. Release
+//   writes the next attempt and clears the lease in one write.
 // - hold: a held message is not delivered, flushed or expired. Its due time is
 //   DateTimeOffset.MaxValue, so no pump lists it; release makes it due now and keeps
 //   its expiry, unless that has passed, in which case it gets one more day.
@@ -120,10 +120,6 @@ public sealed partial class SpoolLedger(
 
             record.LeaseOwner = owner;
             record.LeaseExpiresAt = now + leaseDuration;
-
-            // While leased the record is not due, so pumps and sweeps pass it by; if this worker
-            // dies, the record becomes due again when the lease runs out.
-            record.NextAttemptAt = record.LeaseExpiresAt.Value;
             if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
             {
                 return new ClaimResult(ClaimStatus.Claimed, record);
@@ -254,19 +250,10 @@ public sealed partial class SpoolLedger(
     /// and a flush still passes it by. A crash from here on finds it due at the lease's end, with its
     /// answered recipients answered. False when the claim was lost.
     /// </summary>
-    public async Task<bool> SaveOutcomesAsync(SpoolRecord record)
+    public Task<bool> SaveOutcomesAsync(SpoolRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var next = record.NextAttemptAt;
-        record.NextAttemptAt = record.LeaseExpiresAt ?? next;
-        try
-        {
-            return await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            record.NextAttemptAt = next;
-        }
+        return spool.TryUpdateAsync(record, CancellationToken.None);
     }
 
     /// <summary>
