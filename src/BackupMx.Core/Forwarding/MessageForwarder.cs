@@ -323,23 +323,31 @@ public sealed partial class MessageForwarder(
             }
         }
 
+        var attempt = new DeliveryAttempt
+        {
+            At = now,
+            Host = result.RemoteHost,
+            Reply = (record.PendingRecipients.FirstOrDefault() ?? pending.FirstOrDefault())?.LastReply?.ToString(),
+            Delivered = delivered,
+            Failed = failed,
+            Deferred = pending.Count - delivered - failed,
+        };
         if (delivered > 0 && record.PendingRecipients.Any() && record.PendingRecipients.All(r => r.LastReply?.Code == 452))
         {
             // The primary took part of the message and wants the rest in another transaction (its
             // recipient limit, RFC 5321 §4.5.3.1.10): due again now, not counted as an attempt.
             // Each such round delivers someone, so this cannot repeat without end.
-            SpoolLedger.RecordAttempt(record, now, record.PendingRecipients.First().LastReply!.ToString(), now, countsAsFailure: false);
+            SpoolLedger.RecordAttempt(record, attempt, now, countsAsFailure: false);
         }
         else if (record.PendingRecipients.Any())
         {
             // The next attempt of a message with recipients still pending is decided here, from the retry schedule.
-            var lastError = pending.FirstOrDefault(r => r.Status == RecipientStatus.Pending)?.LastReply?.ToString();
             var next = new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals).NextAttempt(now, record.Attempts + 1, record.ExpiresAt);
-            SpoolLedger.RecordAttempt(record, now, lastError, next, countsAsFailure: true);
+            SpoolLedger.RecordAttempt(record, attempt, next, countsAsFailure: true);
         }
         else
         {
-            SpoolLedger.RecordCompletedAttempt(record, now);
+            SpoolLedger.RecordCompletedAttempt(record, attempt);
         }
 
         LogAttempt(logger, record.QueueId, record.Domain, pending.Count, delivered, failed, pending.Count - delivered - failed, result.RemoteHost ?? "(none)");

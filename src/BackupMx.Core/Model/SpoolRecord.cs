@@ -44,6 +44,12 @@ public sealed record SpoolRecord
 
     public DateTimeOffset? LastAttemptAt { get; set; }
 
+    /// <summary>
+    /// The latest attempts, oldest first, at most <c>SpoolLedger.MaxAttemptHistory</c> of them. Replaced
+    /// as a whole, never changed in place, so copies of the record may share it.
+    /// </summary>
+    public IReadOnlyList<DeliveryAttempt> AttemptHistory { get; set; } = [];
+
     public long BodyLength { get; init; }
 
     /// <summary>Client address and HELO name of the sending MTA, for the DSN and for operators.</summary>

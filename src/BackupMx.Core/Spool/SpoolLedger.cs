@@ -35,6 +35,9 @@ public sealed partial class SpoolLedger(
     TimeProvider time,
     ILogger<SpoolLedger> logger)
 {
+    /// <summary>How many attempts a record keeps in its <see cref="SpoolRecord.AttemptHistory"/>: the latest.</summary>
+    public const int MaxAttemptHistory = 20;
+
     /// <summary>How long a released message whose expiry passed while it was held is kept: one more day.</summary>
     public static readonly TimeSpan ReleaseGrace = TimeSpan.FromDays(1);
 
@@ -197,29 +200,37 @@ public sealed partial class SpoolLedger(
     }
 
     /// <summary>
-    /// The end of an attempt that left recipients pending: the next attempt is
-    /// <paramref name="nextAttemptAt"/>, and a failed attempt counts towards the retry schedule.
+    /// The end of an attempt that left recipients pending: its reply is the last error, the next
+    /// attempt is <paramref name="nextAttemptAt"/>, and a failed attempt counts towards the retry schedule.
     /// </summary>
-    public static void RecordAttempt(SpoolRecord record, DateTimeOffset now, string? lastError, DateTimeOffset nextAttemptAt, bool countsAsFailure)
+    public static void RecordAttempt(SpoolRecord record, DeliveryAttempt attempt, DateTimeOffset nextAttemptAt, bool countsAsFailure)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.LastAttemptAt = now;
-        record.LastError = lastError;
+        ArgumentNullException.ThrowIfNull(attempt);
+        record.LastAttemptAt = attempt.At;
+        record.LastError = attempt.Reply;
         if (countsAsFailure)
         {
             record.Attempts++;
         }
 
         record.NextAttemptAt = nextAttemptAt;
+        AddToHistory(record, attempt);
     }
 
     /// <summary>The end of an attempt that left nothing pending.</summary>
-    public static void RecordCompletedAttempt(SpoolRecord record, DateTimeOffset now)
+    public static void RecordCompletedAttempt(SpoolRecord record, DeliveryAttempt attempt)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.LastAttemptAt = now;
+        ArgumentNullException.ThrowIfNull(attempt);
+        record.LastAttemptAt = attempt.At;
         record.LastError = null;
+        AddToHistory(record, attempt);
     }
+
+    // The oldest attempt gives way: operators want the recent ones, and a record must stay small.
+    private static void AddToHistory(SpoolRecord record, DeliveryAttempt attempt) =>
+        record.AttemptHistory = [.. record.AttemptHistory.Skip(Math.Max(0, record.AttemptHistory.Count - (MaxAttemptHistory - 1))), attempt];
 
     /// <summary>The DSN owed for <paramref name="recipients"/> is queued: they are owed nothing more.</summary>
     public static void RecordNoticeQueued(IEnumerable<RecipientState> recipients)

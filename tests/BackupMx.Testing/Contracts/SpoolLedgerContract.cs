@@ -199,7 +199,7 @@ public abstract class SpoolLedgerContract
         var next = Time.GetUtcNow().AddMinutes(5);
         SpoolLedger.RecordReply(record.Recipients[0], new SmtpReply(250, "2.0.0", "ok"), "mx.example.test");
         SpoolLedger.RecordDelivered(record.Recipients[0], Time.GetUtcNow(), notify: false);
-        SpoolLedger.RecordAttempt(record, Time.GetUtcNow(), "451 4.3.0 later", next, countsAsFailure: true);
+        SpoolLedger.RecordAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, next, countsAsFailure: true);
 
         var released = await rig.Ledger.ReleaseAsync(record, None);
 
@@ -220,7 +220,7 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         SpoolLedger.RecordFailed(record, record.Recipients[1], "5.1.1", Time.GetUtcNow());
-        SpoolLedger.RecordAttempt(record, Time.GetUtcNow(), "451", Time.GetUtcNow().AddMinutes(5), countsAsFailure: true);
+        SpoolLedger.RecordAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451" }, Time.GetUtcNow().AddMinutes(5), countsAsFailure: true);
 
         Assert.True(await rig.Ledger.SaveOutcomesAsync(record));
 
@@ -277,7 +277,7 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         var next = Time.GetUtcNow().AddMinutes(3);
-        SpoolLedger.RecordAttempt(record, Time.GetUtcNow(), "451 4.3.0 later", next, countsAsFailure: true);
+        SpoolLedger.RecordAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, next, countsAsFailure: true);
 
         Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(record, None)).Status);
 
@@ -290,6 +290,31 @@ public abstract class SpoolLedgerContract
 
         // Due at the next attempt, before the lease it had would have run out.
         Assert.Contains(await ListDueAsync(rig.Spool, next), r => r.QueueId == record.QueueId);
+    }
+
+    [Fact]
+    public async Task RecordAttempt_ManyAttempts_TheLatestAreStoredOldestFirstAndBounded()
+    {
+        var rig = await CreateRigAsync();
+        var record = await AcceptAsync(rig);
+        var total = SpoolLedger.MaxAttemptHistory + 3;
+        for (var i = 1; i <= total; i++)
+        {
+            var claimed = (await rig.Ledger.ClaimAsync(record, "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
+            var attempt = new DeliveryAttempt { At = Time.GetUtcNow(), Host = $"mx{i}.example.test", Reply = $"451 4.3.0 busy {i}", Delivered = i % 2, Deferred = 1 };
+            SpoolLedger.RecordAttempt(claimed, attempt, Time.GetUtcNow(), countsAsFailure: true);
+            Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(claimed, None)).Status);
+            record = (await rig.Spool.GetAsync(record.Domain, record.QueueId, None))!;
+            Time.Advance(TimeSpan.FromMinutes(1));
+        }
+
+        Assert.Equal(SpoolLedger.MaxAttemptHistory, record.AttemptHistory.Count);
+        var oldestKept = total - SpoolLedger.MaxAttemptHistory + 1;
+        Assert.Equal(Enumerable.Range(oldestKept, SpoolLedger.MaxAttemptHistory).Select(i => $"mx{i}.example.test"), record.AttemptHistory.Select(a => a.Host));
+        var last = record.AttemptHistory[^1];
+        Assert.Equal(new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(total - 1), Host = $"mx{total}.example.test", Reply = $"451 4.3.0 busy {total}", Delivered = total % 2, Deferred = 1 }, last);
+        Assert.Equal(last.Reply, record.LastError);
+        Assert.Equal(total, record.Attempts);
     }
 
     [Fact]
