@@ -332,18 +332,14 @@ public sealed partial class MessageForwarder(
             Failed = failed,
             Deferred = pending.Count - delivered - failed,
         };
+        // The ledger decides the next attempt from what the attempt left pending.
         if (delivered > 0 && record.PendingRecipients.Any() && record.PendingRecipients.All(r => r.LastReply?.Code == 452))
         {
-            // The primary took part of the message and wants the rest in another transaction (its
-            // recipient limit, RFC 5321 §4.5.3.1.10): due again now, not counted as an attempt.
-            // Each such round delivers someone, so this cannot repeat without end.
-            SpoolLedger.RecordAttempt(record, attempt, now, countsAsFailure: false);
+            SpoolLedger.RecordPartialAttempt(record, attempt);
         }
         else if (record.PendingRecipients.Any())
         {
-            // The next attempt of a message with recipients still pending is decided here, from the retry schedule.
-            var next = new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals).NextAttempt(now, record.Attempts + 1, record.ExpiresAt);
-            SpoolLedger.RecordAttempt(record, attempt, next, countsAsFailure: true);
+            SpoolLedger.RecordFailedAttempt(record, attempt, new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
         }
         else
         {
@@ -416,7 +412,7 @@ public sealed partial class MessageForwarder(
             // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again. A
             // cancellation is no different: the outcome it follows is committed, or is by the release.
             LogDsnFailed(logger, ex, record.QueueId);
-            SpoolLedger.RecordNoticeFailed(record, time.GetUtcNow() + options.Value.Delivery.EffectiveRetryIntervals[0]);
+            SpoolLedger.RecordNoticeFailed(record, time.GetUtcNow(), new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
         }
     }
 

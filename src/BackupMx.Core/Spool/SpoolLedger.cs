@@ -22,6 +22,7 @@
 // - hold: a held message is not delivered, flushed or expired. Its due time is
 //   DateTimeOffset.MaxValue, so no pump lists it; release makes it due now and keeps
 //   its expiry, unless that has passed, in which case it gets one more day.
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
@@ -200,13 +201,31 @@ public sealed partial class SpoolLedger(
     }
 
     /// <summary>
-    /// The end of an attempt that left recipients pending: its reply is the last error, the next
-    /// attempt is <paramref name="nextAttemptAt"/>, and a failed attempt counts towards the retry schedule.
+    /// The end of an attempt that left recipients pending: it counts as a failure, its reply is the
+    /// last error, and the next attempt is the retry schedule's wait after it, never past expiry.
     /// </summary>
-    public static void RecordAttempt(SpoolRecord record, DeliveryAttempt attempt, DateTimeOffset nextAttemptAt, bool countsAsFailure)
+    public static void RecordFailedAttempt(SpoolRecord record, DeliveryAttempt attempt, RetrySchedule schedule)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(attempt);
+        ArgumentNullException.ThrowIfNull(schedule);
+        RecordAttempt(record, attempt, schedule.NextAttempt(attempt.At, record.Attempts + 1, record.ExpiresAt), countsAsFailure: true);
+    }
+
+    /// <summary>
+    /// The primary took part of the message and wants the rest in another transaction (its recipient
+    /// limit, RFC 5321 §4.5.3.1.10): due again at once, not counted as a failure. Each such round
+    /// delivers someone, so this cannot repeat without end.
+    /// </summary>
+    public static void RecordPartialAttempt(SpoolRecord record, DeliveryAttempt attempt)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(attempt);
+        RecordAttempt(record, attempt, attempt.At, countsAsFailure: false);
+    }
+
+    private static void RecordAttempt(SpoolRecord record, DeliveryAttempt attempt, DateTimeOffset nextAttemptAt, bool countsAsFailure)
+    {
         record.LastAttemptAt = attempt.At;
         record.LastError = attempt.Reply;
         if (countsAsFailure)
@@ -242,11 +261,12 @@ public sealed partial class SpoolLedger(
         }
     }
 
-    /// <summary>The DSN could not be queued: the record is due again at <paramref name="retryAt"/> to try it again.</summary>
-    public static void RecordNoticeFailed(SpoolRecord record, DateTimeOffset retryAt)
+    /// <summary>The DSN could not be queued: the record is due again after the schedule's first wait, to try it again.</summary>
+    public static void RecordNoticeFailed(SpoolRecord record, DateTimeOffset now, RetrySchedule schedule)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.NextAttemptAt = retryAt;
+        ArgumentNullException.ThrowIfNull(schedule);
+        record.NextAttemptAt = now + schedule.DelayAfter(1);
     }
 
     /// <summary>Never a DSN to the null sender, never a DSN about a DSN (rule 5); NOTIFY decides the rest (RFC 3461 §4.1).</summary>

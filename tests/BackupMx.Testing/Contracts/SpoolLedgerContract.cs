@@ -1,4 +1,5 @@
 using System.Text;
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Core.Spool;
@@ -199,7 +200,7 @@ public abstract class SpoolLedgerContract
         var next = Time.GetUtcNow().AddMinutes(5);
         SpoolLedger.RecordReply(record.Recipients[0], new SmtpReply(250, "2.0.0", "ok"), "mx.example.test");
         SpoolLedger.RecordDelivered(record.Recipients[0], Time.GetUtcNow(), notify: false);
-        SpoolLedger.RecordAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, next, countsAsFailure: true);
+        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
 
         var released = await rig.Ledger.ReleaseAsync(record, None);
 
@@ -220,7 +221,7 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         SpoolLedger.RecordFailed(record, record.Recipients[1], "5.1.1", Time.GetUtcNow());
-        SpoolLedger.RecordAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451" }, Time.GetUtcNow().AddMinutes(5), countsAsFailure: true);
+        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
 
         Assert.True(await rig.Ledger.SaveOutcomesAsync(record));
 
@@ -277,7 +278,7 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         var next = Time.GetUtcNow().AddMinutes(3);
-        SpoolLedger.RecordAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, next, countsAsFailure: true);
+        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(3)]));
 
         Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(record, None)).Status);
 
@@ -302,7 +303,7 @@ public abstract class SpoolLedgerContract
         {
             var claimed = (await rig.Ledger.ClaimAsync(record, "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
             var attempt = new DeliveryAttempt { At = Time.GetUtcNow(), Host = $"mx{i}.example.test", Reply = $"451 4.3.0 busy {i}", Delivered = i % 2, Deferred = 1 };
-            SpoolLedger.RecordAttempt(claimed, attempt, Time.GetUtcNow(), countsAsFailure: true);
+            SpoolLedger.RecordFailedAttempt(claimed, attempt, new RetrySchedule([TimeSpan.Zero]));
             Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(claimed, None)).Status);
             record = (await rig.Spool.GetAsync(record.Domain, record.QueueId, None))!;
             Time.Advance(TimeSpan.FromMinutes(1));
