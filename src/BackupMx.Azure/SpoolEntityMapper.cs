@@ -54,6 +54,7 @@ internal static class SpoolEntityMapper
         public const string Attempts = "Attempts";
         public const string LastError = "LastError";
         public const string LastAttemptAt = "LastAttemptAtTicks";
+        public const string AttemptHistory = "AttemptHistory";
         public const string BodyLength = "BodyLength";
         public const string ClientAddress = "ClientAddress";
         public const string HeloName = "HeloName";
@@ -154,6 +155,7 @@ internal static class SpoolEntityMapper
         }
 
         WriteRecipients(entity, record.Recipients);
+        WriteAttemptHistory(entity, record.AttemptHistory);
         return entity;
     }
 
@@ -180,6 +182,7 @@ internal static class SpoolEntityMapper
             Attempts = entity.GetInt32(Columns.Attempts) ?? 0,
             LastError = entity.GetString(Columns.LastError),
             LastAttemptAt = FromTicks(entity.GetInt64(Columns.LastAttemptAt)),
+            AttemptHistory = ReadAttemptHistory(entity),
             BodyLength = entity.GetInt64(Columns.BodyLength) ?? 0,
             ClientAddress = entity.GetString(Columns.ClientAddress),
             HeloName = entity.GetString(Columns.HeloName),
@@ -272,6 +275,31 @@ internal static class SpoolEntityMapper
 
         return output.ToArray();
     }
+
+    /// <summary>
+    /// The attempts as JSON in one string column. The history is for people, so when escaped reply
+    /// texts would not fit one property the oldest attempts give way rather than the write failing.
+    /// </summary>
+    private static void WriteAttemptHistory(TableEntity entity, IReadOnlyList<DeliveryAttempt> history)
+    {
+        var dtos = history.Select(AttemptDto.From).ToList();
+        while (dtos.Count > 0)
+        {
+            var json = JsonSerializer.Serialize(dtos, SpoolJsonContext.Default.ListAttemptDto);
+            if (json.Length <= MaxPlainRecipientChars)
+            {
+                entity[Columns.AttemptHistory] = json;
+                return;
+            }
+
+            dtos.RemoveAt(0);
+        }
+    }
+
+    private static List<DeliveryAttempt> ReadAttemptHistory(TableEntity entity) =>
+        entity.GetString(Columns.AttemptHistory) is { } json
+            ? (JsonSerializer.Deserialize(json, SpoolJsonContext.Default.ListAttemptDto) ?? []).Select(d => d.ToAttempt()).ToList()
+            : [];
 
     private static List<RecipientState> ReadRecipients(TableEntity entity)
     {
@@ -378,6 +406,50 @@ internal sealed class ReplyDto
     public bool? Local { get; set; }
 }
 
+/// <summary>One attempt in the history column; short names, like the recipients'.</summary>
+internal sealed class AttemptDto
+{
+    /// <summary>UTC ticks.</summary>
+    [JsonPropertyName("t")]
+    public long At { get; set; }
+
+    [JsonPropertyName("h")]
+    public string? Host { get; set; }
+
+    [JsonPropertyName("r")]
+    public string? Reply { get; set; }
+
+    [JsonPropertyName("d")]
+    public int Delivered { get; set; }
+
+    [JsonPropertyName("f")]
+    public int Failed { get; set; }
+
+    [JsonPropertyName("p")]
+    public int Deferred { get; set; }
+
+    public static AttemptDto From(DeliveryAttempt attempt) => new()
+    {
+        At = attempt.At.UtcTicks,
+        Host = attempt.Host,
+        Reply = attempt.Reply,
+        Delivered = attempt.Delivered,
+        Failed = attempt.Failed,
+        Deferred = attempt.Deferred,
+    };
+
+    public DeliveryAttempt ToAttempt() => new()
+    {
+        At = new DateTimeOffset(At, TimeSpan.Zero),
+        Host = Host,
+        Reply = Reply,
+        Delivered = Delivered,
+        Failed = Failed,
+        Deferred = Deferred,
+    };
+}
+
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingDefault, UseStringEnumConverter = false)]
 [JsonSerializable(typeof(List<RecipientDto>))]
+[JsonSerializable(typeof(List<AttemptDto>))]
 internal sealed partial class SpoolJsonContext : JsonSerializerContext;

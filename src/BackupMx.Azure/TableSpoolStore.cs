@@ -23,7 +23,7 @@
 //
 // Cost: Tables has no secondary indexes and no server-side ORDER BY, so ListDueAsync
 // is a filtered scan of the whole table (every partition) that reads every due
-// record and keeps the earliest `max` in a bounded heap. That is one request per
+// record, passes by those whose lease still runs, and keeps the earliest `max` in a bounded heap. That is one request per
 // 1,000 due records; fine for a backup MX whose spool holds thousands, not millions.
 //
 // Quarantine: an entity that cannot be mapped back to a record is copied, columns and
@@ -182,6 +182,14 @@ public sealed partial class TableSpoolStore : ISpoolStore
         await foreach (var record in QueryAsync(filter, cancellationToken).ConfigureAwait(false))
         {
             scanned++;
+
+            // The filter finds the next attempts; a lease still running at dueBy (a message being
+            // delivered right now, a handful at most) is passed by here.
+            if (record.DueAt > dueBy)
+            {
+                continue;
+            }
+
             earliest.Enqueue(record, (record.NextAttemptAt, record.QueueId));
             if (earliest.Count > max)
             {

@@ -298,6 +298,8 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
     /// <summary>
     /// The records a flush made due first (they are due at their epoch, which has passed), then the
     /// others by next attempt. Both come from an index: flush_after per domain, then next_attempt_at.
+    /// A record being delivered has no flush_after; in the second part the lease is checked on the
+    /// rows the index finds, and only those whose lease still runs are passed by.
     /// </summary>
     public async IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -326,7 +328,8 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         // Those the first part listed are left out here, so no record is listed twice.
         await foreach (var record in PageAsync(
             SpoolWithEpochs,
-            "spool.next_attempt_at <= $due AND (spool.next_attempt_at > $afterTicks OR (spool.next_attempt_at = $afterTicks AND spool.queue_id > $afterId))"
+            "spool.next_attempt_at <= $due AND (spool.lease_expires_at IS NULL OR spool.lease_expires_at <= $due)"
+                + " AND (spool.next_attempt_at > $afterTicks OR (spool.next_attempt_at = $afterTicks AND spool.queue_id > $afterId))"
                 + " AND NOT coalesce(flush_epoch.epoch <= $due AND spool.flush_after < flush_epoch.epoch, 0)",
             "spool.next_attempt_at, spool.queue_id",
             Bind,
@@ -476,6 +479,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                 {
                     record.LeaseOwner = null;
                     record.LeaseExpiresAt = null;
+                    // A row written by an earlier build while leased holds the lease's end as its next attempt.
                     if (record.NextAttemptAt > now)
                     {
                         record.NextAttemptAt = now;

@@ -211,6 +211,12 @@ internal static class MessageCommands
             ? Invariant($"next:       being delivered now (claimed until {lease:u})")
             : m.NextAttemptAt is { } next ? Invariant($"next:       {next:u}") : "next:       - (held)");
         Line(Invariant($"attempts:   {m.Attempts} failed since arrival or the last flush; last {(m.LastAttemptAt is { } last ? last.ToString("u", CultureInfo.InvariantCulture) : "never")}: {m.LastError ?? "-"}"));
+        Line(m.AttemptHistory.Count == 0 ? "history:    no attempt yet" : "history:    (latest attempts, oldest first)");
+        foreach (var a in m.AttemptHistory)
+        {
+            Line(Invariant($"  {a.At:u}  {a.Host ?? "(no host)"}  {a.Reply ?? "-"}  ({a.Delivered} delivered, {a.Failed} failed, {a.Deferred} deferred)"));
+        }
+
         Line("recipients:");
         foreach (var r in m.Recipients)
         {

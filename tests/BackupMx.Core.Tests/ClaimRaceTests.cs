@@ -36,7 +36,6 @@ public sealed class ClaimRaceTests
         {
             r.LeaseOwner = "rival";
             r.LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(10);
-            r.NextAttemptAt = r.LeaseExpiresAt.Value;
         };
 
         var outcome = await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);

@@ -122,4 +122,26 @@ public sealed class DueMessagePumpTests
         await cts.CancelAsync();
         await run;
     }
+
+    [Fact]
+    public async Task Run_MessageLeasedByAWorkerThatDied_IsDeliveredOnceTheLeaseRunsOut()
+    {
+        var rig = new Rig();
+        await rig.Intake.AcceptAsync(TestMessages.Make(), CancellationToken.None);
+        var leased = Assert.Single(await rig.Spool.ListAllAsync(CancellationToken.None).ToListAsync());
+        leased.LeaseOwner = "died";
+        leased.LeaseExpiresAt = rig.Time.GetUtcNow().AddMinutes(10);
+        Assert.True(await rig.Spool.TryUpdateAsync(leased, CancellationToken.None));
+        using var cts = new CancellationTokenSource();
+        var run = rig.Pump.RunAsync(cts.Token);
+
+        await Task.Delay(100);
+        Assert.Empty(rig.Transport.Attempts);
+
+        rig.Time.Advance(TimeSpan.FromMinutes(10));
+        await WaitForAsync(() => rig.Spool.Count == 0);
+        Assert.Single(rig.Transport.Attempts);
+        await cts.CancelAsync();
+        await run;
+    }
 }

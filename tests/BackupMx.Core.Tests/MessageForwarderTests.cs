@@ -253,7 +253,6 @@ public sealed class MessageForwarderTests
         var record = await h.Spool.GetAsync("example.test", id, None);
         record!.LeaseOwner = "crashed-worker";
         record.LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(15);
-        record.NextAttemptAt = record.LeaseExpiresAt.Value;
         Assert.True(await h.Spool.TryUpdateAsync(record, None));
 
         Assert.Equal(ForwardOutcome.Busy, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));

@@ -134,7 +134,6 @@ public sealed class PrimaryMonitorTests
         var leased = await h.Spool.GetAsync("example.test", ids[0], None);
         leased!.LeaseOwner = "other";
         leased.LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(10);
-        leased.NextAttemptAt = leased.LeaseExpiresAt.Value;
         Assert.True(await h.Spool.TryUpdateAsync(leased, None));
 
         var flushed = await h.Flusher.FlushAsync("example.test", "operator", None);

@@ -32,6 +32,11 @@ public sealed class MessageCommandsProcessTests : IDisposable
         record.Attempts = 2;
         record.LastError = "451 4.3.0 try later";
         record.LastAttemptAt = SpoolRecords.T0.AddMinutes(10);
+        record.AttemptHistory =
+        [
+            new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(5), Reply = "421 4.4.0 connection refused", Deferred = 2 },
+            new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(10), Host = "mx1.example.test", Reply = "451 4.3.0 try later", Deferred = 2 },
+        ];
         await AddAsync(record);
 
         var run = await RunAsync(["show", record.QueueId]);
@@ -42,6 +47,12 @@ public sealed class MessageCommandsProcessTests : IDisposable
         Assert.Contains("  <user1@example.test> Pending  NOTIFY=FAILURE,DELAY ORCPT=rfc822;User1@example.test", run.Output, StringComparison.Ordinal);
         Assert.Contains("    last reply: 451 4.3.0 try later from mx1.example.test", run.Output, StringComparison.Ordinal);
         Assert.Contains("attempts:   2 failed since arrival or the last flush; last 2026-11-27 12:10:00Z: 451 4.3.0 try later", run.Output, StringComparison.Ordinal);
+        Assert.Contains(
+            "history:    (latest attempts, oldest first)\n"
+                + "  2026-11-27 12:05:00Z  (no host)  421 4.4.0 connection refused  (0 delivered, 0 failed, 2 deferred)\n"
+                + "  2026-11-27 12:10:00Z  mx1.example.test  451 4.3.0 try later  (0 delivered, 0 failed, 2 deferred)\n",
+            run.Output,
+            StringComparison.Ordinal);
         Assert.Contains("hold:       not held", run.Output, StringComparison.Ordinal);
         Assert.Contains("next:       2026-11-27 12:00:00Z", run.Output, StringComparison.Ordinal);
         Assert.Contains("Subject: stuck one\n", run.Output, StringComparison.Ordinal);
@@ -65,6 +76,52 @@ public sealed class MessageCommandsProcessTests : IDisposable
         Assert.Equal("451 4.3.0 try later", first.GetProperty("lastReply").GetString());
         Assert.False(message.GetProperty("hold").GetProperty("held").GetBoolean());
         Assert.StartsWith("From: alice@sender.test\n", message.GetProperty("headers").GetString(), StringComparison.Ordinal);
+        var history = message.GetProperty("attemptHistory");
+        Assert.Equal(2, history.GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, history[0].GetProperty("host").ValueKind);
+        Assert.Equal("mx1.example.test", history[1].GetProperty("host").GetString());
+        Assert.Equal("451 4.3.0 try later", history[1].GetProperty("reply").GetString());
+        Assert.Equal(SpoolRecords.T0.AddMinutes(10), history[1].GetProperty("at").GetDateTimeOffset());
+        Assert.Equal(2, history[1].GetProperty("deferred").GetInt32());
+    }
+
+    [Fact]
+    public async Task Show_RunningRelay_MessageThatFailedTwiceAgainstA451Primary_PrintsBothAttempts()
+    {
+        await using var primary = new FakePrimary { DataReply = new FakeReply(451, "4.3.0 mailbox busy, try later") };
+        await primary.StartAsync();
+        var now = DateTimeOffset.UtcNow;
+        var record = SpoolRecords.Sample() with { QueueId = QueueId.New(now), ReceivedAt = now, ExpiresAt = now.AddDays(5), NextAttemptAt = now };
+        await AddAsync(record);
+
+        // The first retry a second later, the next one an hour after that: two attempts, then a wait.
+        var smtpPort = FreePort.Next();
+        await using var relay = new ServerProcess(
+            Path.Combine(_spool.Path, "relay.log"),
+            [.. Settings(_spool.Path, primary.Port), $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{smtpPort}", "--BackupMx:Delivery:RetryIntervals:0=00:00:01", "--BackupMx:Delivery:RetryIntervals:1=01:00:00"]);
+        await relay.StartAsync(smtpPort, TimeSpan.FromSeconds(90));
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (primary.Commands.Count(c => c.StartsWith("DATA", StringComparison.OrdinalIgnoreCase)) < 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the relay did not try the primary twice within 60 s");
+            await Task.Delay(200);
+        }
+
+        (int ExitCode, string Output, string Error) shown;
+        do
+        {
+            shown = await RunAsync(["show", record.QueueId]);
+            Assert.True(shown.ExitCode == 0, shown.Error);
+        }
+        while (!shown.Output.Contains("2 failed since arrival", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
+
+        var attempts = System.Text.RegularExpressions.Regex.Matches(
+            shown.Output,
+            @"^  \S+ \S+Z  127\.0\.0\.1  451 4\.3\.0 mailbox busy, try later  \(0 delivered, 0 failed, 2 deferred\)$",
+            System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(attempts.Count == 2, shown.Output);
+        Assert.Contains("attempts:   2 failed since arrival or the last flush", shown.Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -31,6 +31,9 @@ public sealed class MessageAdminFunctionsTests
         Assert.Equal("Pending", recipient.GetProperty("status").GetString());
         Assert.Equal(1, root.GetProperty("attempts").GetInt32());
         Assert.Contains("connection refused", root.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        var attempt = Assert.Single(root.GetProperty("attemptHistory").EnumerateArray());
+        Assert.Contains("connection refused", attempt.GetProperty("reply").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, attempt.GetProperty("deferred").GetInt32());
         Assert.False(root.GetProperty("hold").GetProperty("held").GetBoolean());
         Assert.Contains("Subject: hello\n", root.GetProperty("headers").GetString(), StringComparison.Ordinal);
         Assert.DoesNotContain("Hi Bob.", root.GetProperty("headers").GetString(), StringComparison.Ordinal);

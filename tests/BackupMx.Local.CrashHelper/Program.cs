@@ -45,7 +45,6 @@ for (var i = 0; ; i++)
     {
         record.LeaseOwner = "crash-helper";
         record.LeaseExpiresAt = now.AddMinutes(15);
-        record.NextAttemptAt = record.LeaseExpiresAt.Value;
         if (!await spool.TryUpdateAsync(record, CancellationToken.None))
         {
             throw new InvalidOperationException("claim failed");

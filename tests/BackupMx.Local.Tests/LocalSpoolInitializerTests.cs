@@ -95,7 +95,6 @@ public sealed class LocalSpoolInitializerTests : IDisposable
             await spool.CreateAsync(claimed, None);
             claimed.LeaseOwner = "killed";
             claimed.LeaseExpiresAt = time.GetUtcNow().AddMinutes(15);
-            claimed.NextAttemptAt = claimed.LeaseExpiresAt.Value;
             Assert.True(await spool.TryUpdateAsync(claimed, None));
             orphan = QueueId.New(time.GetUtcNow());
             await bodies.WriteAsync(orphan, new MemoryStream([2]), None);

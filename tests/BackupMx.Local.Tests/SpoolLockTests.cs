@@ -33,7 +33,6 @@ public sealed class SpoolLockTests : IDisposable
         await spool.CreateAsync(leased, None);
         leased.LeaseOwner = "live-relay";
         leased.LeaseExpiresAt = time.GetUtcNow().AddMinutes(15);
-        leased.NextAttemptAt = leased.LeaseExpiresAt.Value;
         Assert.True(await spool.TryUpdateAsync(leased, None));
         var stalled = QueueId.New(time.GetUtcNow());
         await bodies.WriteAsync(stalled, new MemoryStream([2]), None);

@@ -164,7 +164,6 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
             await store.CreateAsync(r, None);
             r.LeaseOwner = "killed";
             r.LeaseExpiresAt = now.AddMinutes(15);
-            r.NextAttemptAt = r.LeaseExpiresAt.Value;
             Assert.True(await store.TryUpdateAsync(r, None));
         }
 

@@ -58,7 +58,7 @@ public sealed partial class SpoolSweeper(
             }
 
             tally?.Add(record);
-            if (record.NextAttemptAt <= now - Grace)
+            if (record.DueAt <= now - Grace)
             {
                 try
                 {

@@ -64,13 +64,10 @@ public sealed partial class DueMessagePump(
                     attempts.Start(() => ForwardOneAsync(record, stoppingToken));
                 }
 
-                if (started == 0)
+                if (started == 0 && await NextDueAtAsync(stoppingToken).ConfigureAwait(false) is { } nextDue)
                 {
-                    await foreach (var next in spool.ListDueAsync(DateTimeOffset.MaxValue, 1, stoppingToken).ConfigureAwait(false))
-                    {
-                        var until = next.NextAttemptAt - time.GetUtcNow();
-                        sleep = until < TimeSpan.Zero ? TimeSpan.FromMilliseconds(200) : until < MaxIdle ? until : MaxIdle;
-                    }
+                    var until = nextDue - time.GetUtcNow();
+                    sleep = until < TimeSpan.Zero ? TimeSpan.FromMilliseconds(200) : until < MaxIdle ? until : MaxIdle;
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -119,6 +116,31 @@ public sealed partial class DueMessagePump(
 
         // Let attempts in flight finish their state writes; the host's shutdown timeout bounds this.
         await attempts.DrainAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The earliest moment a record becomes due. The listing is in next-attempt order and a leased
+    /// record is due only when its lease ends, so the records being delivered here can stand in front
+    /// of the one sought: it is among the first <see cref="InFlight"/> + 1, and the search stops at a
+    /// next attempt no earlier than the best due time found.
+    /// </summary>
+    private async Task<DateTimeOffset?> NextDueAtAsync(CancellationToken cancellationToken)
+    {
+        DateTimeOffset? earliest = null;
+        await foreach (var record in spool.ListDueAsync(DateTimeOffset.MaxValue, InFlight + 1, cancellationToken).ConfigureAwait(false))
+        {
+            if (earliest is { } best && record.NextAttemptAt >= best)
+            {
+                break;
+            }
+
+            if (earliest is null || record.DueAt < earliest)
+            {
+                earliest = record.DueAt;
+            }
+        }
+
+        return earliest;
     }
 
     /// <returns>The record's queue id.</returns>

@@ -18,8 +18,8 @@
 // NOTIFY, ORCPT, RET and ENVID and reports itself. Each recipient owed a notice
 // is marked in the record with its outcome, and the record is finished only
 // once that DSN is queued. A finished record is deleted, then its body. While a
-// worker holds the lease, the record's next attempt is the lease's end, so a
-// crashed worker's message simply becomes due again. An attempt that could not
+// worker holds the lease the record is not due, so a crashed worker's message
+// simply becomes due again when the lease runs out. An attempt that could not
 // reach the primary, though the primary came back while it was under way, is
 // followed at once by another instead of the retry interval (see Monitoring).
 using BackupMx.Core.Configuration;
@@ -323,23 +323,27 @@ public sealed partial class MessageForwarder(
             }
         }
 
+        var attempt = new DeliveryAttempt
+        {
+            At = now,
+            Host = result.RemoteHost,
+            Reply = (record.PendingRecipients.FirstOrDefault() ?? pending.FirstOrDefault())?.LastReply?.ToString(),
+            Delivered = delivered,
+            Failed = failed,
+            Deferred = pending.Count - delivered - failed,
+        };
+        // The ledger decides the next attempt from what the attempt left pending.
         if (delivered > 0 && record.PendingRecipients.Any() && record.PendingRecipients.All(r => r.LastReply?.Code == 452))
         {
-            // The primary took part of the message and wants the rest in another transaction (its
-            // recipient limit, RFC 5321 §4.5.3.1.10): due again now, not counted as an attempt.
-            // Each such round delivers someone, so this cannot repeat without end.
-            SpoolLedger.RecordAttempt(record, now, record.PendingRecipients.First().LastReply!.ToString(), now, countsAsFailure: false);
+            SpoolLedger.RecordPartialAttempt(record, attempt);
         }
         else if (record.PendingRecipients.Any())
         {
-            // The next attempt of a message with recipients still pending is decided here, from the retry schedule.
-            var lastError = pending.FirstOrDefault(r => r.Status == RecipientStatus.Pending)?.LastReply?.ToString();
-            var next = new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals).NextAttempt(now, record.Attempts + 1, record.ExpiresAt);
-            SpoolLedger.RecordAttempt(record, now, lastError, next, countsAsFailure: true);
+            SpoolLedger.RecordFailedAttempt(record, attempt, new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
         }
         else
         {
-            SpoolLedger.RecordCompletedAttempt(record, now);
+            SpoolLedger.RecordCompletedAttempt(record, attempt);
         }
 
         LogAttempt(logger, record.QueueId, record.Domain, pending.Count, delivered, failed, pending.Count - delivered - failed, result.RemoteHost ?? "(none)");
@@ -408,7 +412,7 @@ public sealed partial class MessageForwarder(
             // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again. A
             // cancellation is no different: the outcome it follows is committed, or is by the release.
             LogDsnFailed(logger, ex, record.QueueId);
-            SpoolLedger.RecordNoticeFailed(record, time.GetUtcNow() + options.Value.Delivery.EffectiveRetryIntervals[0]);
+            SpoolLedger.RecordNoticeFailed(record, time.GetUtcNow(), new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
         }
     }
 

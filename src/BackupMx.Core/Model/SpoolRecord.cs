@@ -30,6 +30,10 @@ public sealed record SpoolRecord
     /// <summary>Past this moment pending recipients fail with 4.4.7.</summary>
     public required DateTimeOffset ExpiresAt { get; init; }
 
+    /// <summary>
+    /// When the next attempt is scheduled. A lease does not change it: while one runs the record is
+    /// not due whatever this says (see <see cref="DueAt"/>).
+    /// </summary>
     public DateTimeOffset NextAttemptAt { get; set; }
 
     /// <summary>Failed attempts since arrival or the last flush; indexes the retry schedule.</summary>
@@ -39,6 +43,12 @@ public sealed record SpoolRecord
     public string? LastError { get; set => field = StoredText.Bound(value); }
 
     public DateTimeOffset? LastAttemptAt { get; set; }
+
+    /// <summary>
+    /// The latest attempts, oldest first, at most <c>SpoolLedger.MaxAttemptHistory</c> of them. Replaced
+    /// as a whole, never changed in place, so copies of the record may share it.
+    /// </summary>
+    public IReadOnlyList<DeliveryAttempt> AttemptHistory { get; set; } = [];
 
     public long BodyLength { get; init; }
 
@@ -70,6 +80,12 @@ public sealed record SpoolRecord
     public bool IsHeld => HeldAt is not null;
 
     public bool IsLeased(DateTimeOffset now) => LeaseExpiresAt is { } until && until > now;
+
+    /// <summary>
+    /// When the record may next be attempted: its next attempt, or the end of a lease that runs past
+    /// it. A worker that dies holding the lease leaves the record due when the lease runs out.
+    /// </summary>
+    public DateTimeOffset DueAt => LeaseExpiresAt is { } until && until > NextAttemptAt ? until : NextAttemptAt;
 
     /// <summary>
     /// A copy that shares nothing mutable with this record (its recipients are copied too), for

@@ -29,7 +29,11 @@ public interface ISpoolStore
     /// <summary>Records of one domain, in no particular order.</summary>
     IAsyncEnumerable<SpoolRecord> ListDomainAsync(string domain, CancellationToken cancellationToken);
 
-    /// <summary>Records whose next attempt is at or before <paramref name="dueBy"/>, earliest first, at most <paramref name="max"/>.</summary>
+    /// <summary>
+    /// Records due by <paramref name="dueBy"/> (<see cref="SpoolRecord.DueAt"/>: the next attempt is at
+    /// or before it and no lease runs past it), earliest next attempt first, at most <paramref name="max"/>.
+    /// A leased record is passed by until its lease ends, then listed like any other.
+    /// </summary>
     IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, CancellationToken cancellationToken);
 
     /// <summary>Every record (operators' views and sweeps).</summary>

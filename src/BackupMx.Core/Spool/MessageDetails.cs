@@ -5,8 +5,9 @@ namespace BackupMx.Core.Spool;
 
 /// <summary>
 /// One message as the spool keeps it, for <c>show</c> and <c>GET /api/messages/{id}</c>: one shape for
-/// both, serialized with camelCase names (docs/commands-json.md). The record keeps no list of attempts:
-/// only their count, the last one's time and error, and each recipient's last reply and host.
+/// both, serialized with camelCase names (docs/commands-json.md). The record keeps its latest attempts
+/// (<see cref="SpoolLedger.MaxAttemptHistory"/>), each recipient's last reply and host, and the count of
+/// failed attempts that drives the retry schedule.
 /// </summary>
 public sealed record MessageDetails
 {
@@ -38,6 +39,9 @@ public sealed record MessageDetails
     public DateTimeOffset? LastAttemptAt { get; init; }
 
     public string? LastError { get; init; }
+
+    /// <summary>The latest attempts, oldest first.</summary>
+    public IReadOnlyList<AttemptDetails> AttemptHistory { get; init; } = [];
 
     /// <summary>The end of the lease of a delivery in progress, or null.</summary>
     public DateTimeOffset? DeliveryInProgressUntil { get; init; }
@@ -87,6 +91,7 @@ public sealed record MessageDetails
             Attempts = record.Attempts,
             LastAttemptAt = record.LastAttemptAt,
             LastError = record.LastError,
+            AttemptHistory = record.AttemptHistory.Select(a => new AttemptDetails(a.At, a.Host, a.Reply, a.Delivered, a.Failed, a.Deferred)).ToList(),
             DeliveryInProgressUntil = leased ? record.LeaseExpiresAt : null,
             Hold = new HoldDetails(
                 record.IsHeld,
@@ -143,6 +148,9 @@ public sealed record RecipientDetails(
     string? FailureStatus,
     DateTimeOffset? CompletedAt,
     bool NoticeOwed);
+
+/// <summary>One attempt: when, the host it reached or last tried, the reply that decided it, and how many recipients it delivered, failed and left pending.</summary>
+public sealed record AttemptDetails(DateTimeOffset At, string? Host, string? Reply, int Delivered, int Failed, int Deferred);
 
 /// <param name="ExpiredWhileHeld">Held past its expiry: a release gives it one more day.</param>
 /// <param name="ExtendedOnRelease">Released after its expiry had passed: it got one more day.</param>

@@ -15,10 +15,10 @@
 // - finish and delete: the record is removed before the body, so no record ever
 //   exists without its body.
 // - claim: a worker holds a lease (LeaseOwner, LeaseExpiresAt) before it delivers.
-//   While the lease runs the stored due time is the lease's end, so pumps and sweeps
-//   pass the record by and a crashed worker's message is due again when it runs out.
-//   Only Claim and SaveOutcomes write it so; Release gives the record its real next
-//   attempt back.
+//   The lease has its own fields; NextAttemptAt stays the scheduled attempt. Every
+//   store's due listing passes a record by while its lease runs (SpoolRecord.DueAt),
+//   so a crashed worker's message is due again when the lease runs out. Release
+//   writes the next attempt and clears the lease in one write.
 // - hold: a held message is not delivered, flushed or expired. Its due time is
 //   DateTimeOffset.MaxValue, so no pump lists it; release makes it due now and keeps
 //   its expiry, unless that has passed, in which case it gets one more day.
@@ -26,6 +26,7 @@
 //   is one write, its epoch: every record of the domain last attempted (or received) before it
 //   reads as due with its retries reset (ApplyFlushEpoch), and its claim commits that. Elsewhere
 //   (Azure mode) each record is made due and given a wake-up of its own (FlushAsync).
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Logging;
@@ -40,6 +41,9 @@ public sealed partial class SpoolLedger(
     ILogger<SpoolLedger> logger,
     IFlushEpochStore? flushEpochs = null)
 {
+    /// <summary>How many attempts a record keeps in its <see cref="SpoolRecord.AttemptHistory"/>: the latest.</summary>
+    public const int MaxAttemptHistory = 20;
+
     /// <summary>How long a released message whose expiry passed while it was held is kept: one more day.</summary>
     public static readonly TimeSpan ReleaseGrace = TimeSpan.FromDays(1);
 
@@ -125,10 +129,6 @@ public sealed partial class SpoolLedger(
 
             record.LeaseOwner = owner;
             record.LeaseExpiresAt = now + leaseDuration;
-
-            // While leased the record is not due, so pumps and sweeps pass it by; if this worker
-            // dies, the record becomes due again when the lease runs out.
-            record.NextAttemptAt = record.LeaseExpiresAt.Value;
             if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
             {
                 return new ClaimResult(ClaimStatus.Claimed, record);
@@ -206,29 +206,55 @@ public sealed partial class SpoolLedger(
     }
 
     /// <summary>
-    /// The end of an attempt that left recipients pending: the next attempt is
-    /// <paramref name="nextAttemptAt"/>, and a failed attempt counts towards the retry schedule.
+    /// The end of an attempt that left recipients pending: it counts as a failure, its reply is the
+    /// last error, and the next attempt is the retry schedule's wait after it, never past expiry.
     /// </summary>
-    public static void RecordAttempt(SpoolRecord record, DateTimeOffset now, string? lastError, DateTimeOffset nextAttemptAt, bool countsAsFailure)
+    public static void RecordFailedAttempt(SpoolRecord record, DeliveryAttempt attempt, RetrySchedule schedule)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.LastAttemptAt = now;
-        record.LastError = lastError;
+        ArgumentNullException.ThrowIfNull(attempt);
+        ArgumentNullException.ThrowIfNull(schedule);
+        RecordAttempt(record, attempt, schedule.NextAttempt(attempt.At, record.Attempts + 1, record.ExpiresAt), countsAsFailure: true);
+    }
+
+    /// <summary>
+    /// The primary took part of the message and wants the rest in another transaction (its recipient
+    /// limit, RFC 5321 §4.5.3.1.10): due again at once, not counted as a failure. Each such round
+    /// delivers someone, so this cannot repeat without end.
+    /// </summary>
+    public static void RecordPartialAttempt(SpoolRecord record, DeliveryAttempt attempt)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(attempt);
+        RecordAttempt(record, attempt, attempt.At, countsAsFailure: false);
+    }
+
+    private static void RecordAttempt(SpoolRecord record, DeliveryAttempt attempt, DateTimeOffset nextAttemptAt, bool countsAsFailure)
+    {
+        record.LastAttemptAt = attempt.At;
+        record.LastError = attempt.Reply;
         if (countsAsFailure)
         {
             record.Attempts++;
         }
 
         record.NextAttemptAt = nextAttemptAt;
+        AddToHistory(record, attempt);
     }
 
     /// <summary>The end of an attempt that left nothing pending.</summary>
-    public static void RecordCompletedAttempt(SpoolRecord record, DateTimeOffset now)
+    public static void RecordCompletedAttempt(SpoolRecord record, DeliveryAttempt attempt)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.LastAttemptAt = now;
+        ArgumentNullException.ThrowIfNull(attempt);
+        record.LastAttemptAt = attempt.At;
         record.LastError = null;
+        AddToHistory(record, attempt);
     }
+
+    // The oldest attempt gives way: operators want the recent ones, and a record must stay small.
+    private static void AddToHistory(SpoolRecord record, DeliveryAttempt attempt) =>
+        record.AttemptHistory = [.. record.AttemptHistory.Skip(Math.Max(0, record.AttemptHistory.Count - (MaxAttemptHistory - 1))), attempt];
 
     /// <summary>The DSN owed for <paramref name="recipients"/> is queued: they are owed nothing more.</summary>
     public static void RecordNoticeQueued(IEnumerable<RecipientState> recipients)
@@ -240,11 +266,12 @@ public sealed partial class SpoolLedger(
         }
     }
 
-    /// <summary>The DSN could not be queued: the record is due again at <paramref name="retryAt"/> to try it again.</summary>
-    public static void RecordNoticeFailed(SpoolRecord record, DateTimeOffset retryAt)
+    /// <summary>The DSN could not be queued: the record is due again after the schedule's first wait, to try it again.</summary>
+    public static void RecordNoticeFailed(SpoolRecord record, DateTimeOffset now, RetrySchedule schedule)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.NextAttemptAt = retryAt;
+        ArgumentNullException.ThrowIfNull(schedule);
+        record.NextAttemptAt = now + schedule.DelayAfter(1);
     }
 
     /// <summary>Never a DSN to the null sender, never a DSN about a DSN (rule 5); NOTIFY decides the rest (RFC 3461 §4.1).</summary>
@@ -259,19 +286,10 @@ public sealed partial class SpoolLedger(
     /// and a flush still passes it by. A crash from here on finds it due at the lease's end, with its
     /// answered recipients answered. False when the claim was lost.
     /// </summary>
-    public async Task<bool> SaveOutcomesAsync(SpoolRecord record)
+    public Task<bool> SaveOutcomesAsync(SpoolRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var next = record.NextAttemptAt;
-        record.NextAttemptAt = record.LeaseExpiresAt ?? next;
-        try
-        {
-            return await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            record.NextAttemptAt = next;
-        }
+        return spool.TryUpdateAsync(record, CancellationToken.None);
     }
 
     /// <summary>

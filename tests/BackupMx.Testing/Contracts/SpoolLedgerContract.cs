@@ -1,4 +1,5 @@
 using System.Text;
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Core.Spool;
@@ -199,7 +200,7 @@ public abstract class SpoolLedgerContract
         var next = Time.GetUtcNow().AddMinutes(5);
         SpoolLedger.RecordReply(record.Recipients[0], new SmtpReply(250, "2.0.0", "ok"), "mx.example.test");
         SpoolLedger.RecordDelivered(record.Recipients[0], Time.GetUtcNow(), notify: false);
-        SpoolLedger.RecordAttempt(record, Time.GetUtcNow(), "451 4.3.0 later", next, countsAsFailure: true);
+        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
 
         var released = await rig.Ledger.ReleaseAsync(record, None);
 
@@ -220,7 +221,7 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         SpoolLedger.RecordFailed(record, record.Recipients[1], "5.1.1", Time.GetUtcNow());
-        SpoolLedger.RecordAttempt(record, Time.GetUtcNow(), "451", Time.GetUtcNow().AddMinutes(5), countsAsFailure: true);
+        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
 
         Assert.True(await rig.Ledger.SaveOutcomesAsync(record));
 
@@ -229,8 +230,92 @@ public abstract class SpoolLedgerContract
         Assert.NotNull(stored);
         Assert.Equal(RecipientStatus.Failed, stored.Recipients[1].Status);
         Assert.True(stored.Recipients[1].NeedsNotification);
-        Assert.Equal(record.LeaseExpiresAt, stored.NextAttemptAt);
+        Assert.Equal(Time.GetUtcNow().AddMinutes(5), stored.NextAttemptAt);
         Assert.True(stored.IsLeased(Time.GetUtcNow()));
+        Assert.DoesNotContain(await ListDueAsync(rig.Spool), r => r.QueueId == record.QueueId);
+    }
+
+    [Fact]
+    public async Task Claim_NextAttemptLongPassed_WritesOnlyTheLeaseAndTheRecordIsNotListedDueWhileItRuns()
+    {
+        var rig = await CreateRigAsync();
+        var scheduled = Time.GetUtcNow().AddMinutes(-5);
+        var record = await AcceptAsync(rig, scheduled);
+        var leaseEnd = Time.GetUtcNow().AddMinutes(10);
+
+        Assert.Equal(ClaimStatus.Claimed, (await rig.Ledger.ClaimAsync(record, "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Status);
+
+        var stored = await rig.Spool.GetAsync(record.Domain, record.QueueId, None);
+        Assert.NotNull(stored);
+        Assert.Equal(scheduled, stored.NextAttemptAt);
+        Assert.Equal("worker-1", stored.LeaseOwner);
+        Assert.Equal(leaseEnd, stored.LeaseExpiresAt);
+        Assert.DoesNotContain(await ListDueAsync(rig.Spool), r => r.QueueId == record.QueueId);
+        Assert.DoesNotContain(await ListDueAsync(rig.Spool, leaseEnd.AddTicks(-1)), r => r.QueueId == record.QueueId);
+        Assert.Contains(await ListDueAsync(rig.Spool, leaseEnd), r => r.QueueId == record.QueueId);
+    }
+
+    [Fact]
+    public async Task Claim_LeaseExpiredWithoutARelease_RecordIsListedDueWithItsScheduledAttempt()
+    {
+        var rig = await CreateRigAsync();
+        var scheduled = Time.GetUtcNow().AddMinutes(-5);
+        var record = await AcceptAsync(rig, scheduled);
+        await rig.Ledger.ClaimAsync(record, "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None);
+
+        // The worker died: nothing releases the lease, it only runs out.
+        Time.Advance(TimeSpan.FromMinutes(10));
+
+        var listed = Assert.Single(await ListDueAsync(rig.Spool), r => r.QueueId == record.QueueId);
+        Assert.Equal(scheduled, listed.NextAttemptAt);
+        Assert.Equal("worker-1", listed.LeaseOwner);
+        Assert.Equal(ClaimStatus.Claimed, (await rig.Ledger.ClaimAsync(listed, "worker-2", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Status);
+    }
+
+    [Fact]
+    public async Task Release_WritesTheNextAttemptAndClearsTheLease_DueThenAndNotBefore()
+    {
+        var rig = await CreateRigAsync();
+        var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
+        var next = Time.GetUtcNow().AddMinutes(3);
+        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(3)]));
+
+        Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(record, None)).Status);
+
+        var stored = await rig.Spool.GetAsync(record.Domain, record.QueueId, None);
+        Assert.NotNull(stored);
+        Assert.Null(stored.LeaseOwner);
+        Assert.Null(stored.LeaseExpiresAt);
+        Assert.Equal(next, stored.NextAttemptAt);
+        Assert.DoesNotContain(await ListDueAsync(rig.Spool, next.AddTicks(-1)), r => r.QueueId == record.QueueId);
+
+        // Due at the next attempt, before the lease it had would have run out.
+        Assert.Contains(await ListDueAsync(rig.Spool, next), r => r.QueueId == record.QueueId);
+    }
+
+    [Fact]
+    public async Task RecordAttempt_ManyAttempts_TheLatestAreStoredOldestFirstAndBounded()
+    {
+        var rig = await CreateRigAsync();
+        var record = await AcceptAsync(rig);
+        var total = SpoolLedger.MaxAttemptHistory + 3;
+        for (var i = 1; i <= total; i++)
+        {
+            var claimed = (await rig.Ledger.ClaimAsync(record, "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
+            var attempt = new DeliveryAttempt { At = Time.GetUtcNow(), Host = $"mx{i}.example.test", Reply = $"451 4.3.0 busy {i}", Delivered = i % 2, Deferred = 1 };
+            SpoolLedger.RecordFailedAttempt(claimed, attempt, new RetrySchedule([TimeSpan.Zero]));
+            Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(claimed, None)).Status);
+            record = (await rig.Spool.GetAsync(record.Domain, record.QueueId, None))!;
+            Time.Advance(TimeSpan.FromMinutes(1));
+        }
+
+        Assert.Equal(SpoolLedger.MaxAttemptHistory, record.AttemptHistory.Count);
+        var oldestKept = total - SpoolLedger.MaxAttemptHistory + 1;
+        Assert.Equal(Enumerable.Range(oldestKept, SpoolLedger.MaxAttemptHistory).Select(i => $"mx{i}.example.test"), record.AttemptHistory.Select(a => a.Host));
+        var last = record.AttemptHistory[^1];
+        Assert.Equal(new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(total - 1), Host = $"mx{total}.example.test", Reply = $"451 4.3.0 busy {total}", Delivered = total % 2, Deferred = 1 }, last);
+        Assert.Equal(last.Reply, record.LastError);
+        Assert.Equal(total, record.Attempts);
     }
 
     [Fact]
@@ -416,10 +501,12 @@ public abstract class SpoolLedgerContract
         Assert.True(await BodyExistsAsync(rig.Bodies, record.QueueId));
     }
 
-    private async Task<List<SpoolRecord>> ListDueAsync(ISpoolStore spool)
+    private Task<List<SpoolRecord>> ListDueAsync(ISpoolStore spool) => ListDueAsync(spool, Time.GetUtcNow());
+
+    private static async Task<List<SpoolRecord>> ListDueAsync(ISpoolStore spool, DateTimeOffset dueBy)
     {
         var due = new List<SpoolRecord>();
-        await foreach (var record in spool.ListDueAsync(Time.GetUtcNow(), 100, None))
+        await foreach (var record in spool.ListDueAsync(dueBy, 100, None))
         {
             due.Add(record);
         }

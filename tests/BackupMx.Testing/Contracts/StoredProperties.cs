@@ -6,8 +6,8 @@ namespace BackupMx.Testing.Contracts;
 
 /// <summary>
 /// The stored shape of a spool record, found by reflection: every public property with a setter
-/// (init or set) of <see cref="SpoolRecord"/>, <see cref="RecipientState"/> and
-/// <see cref="MailParameters"/>, except the store's own concurrency token.
+/// (init or set) of <see cref="SpoolRecord"/>, <see cref="RecipientState"/>,
+/// <see cref="MailParameters"/> and <see cref="DeliveryAttempt"/>, except the store's own concurrency token.
 /// </summary>
 public static class StoredProperties
 {
@@ -30,7 +30,11 @@ public static class StoredProperties
             ExpiresAt = SpoolRecords.T0.AddDays(5),
         };
         record = Populate(record, 0);
-        return record with { Parameters = Populate(new MailParameters(), 200) };
+        return record with
+        {
+            Parameters = Populate(new MailParameters(), 200),
+            AttemptHistory = [Populate(new DeliveryAttempt { At = default }, 300), Populate(new DeliveryAttempt { At = default }, 400)],
+        };
     }
 
     /// <summary>Fails naming the first stored property that differs.</summary>
@@ -45,13 +49,23 @@ public static class StoredProperties
         {
             AssertProperties(expected.Recipients[i], actual.Recipients[i], nameof(RecipientState));
         }
+
+        Assert.True(expected.AttemptHistory.Count == actual.AttemptHistory.Count, $"{nameof(SpoolRecord)}.{nameof(SpoolRecord.AttemptHistory)} was not stored: wrote {expected.AttemptHistory.Count} attempt(s), read {actual.AttemptHistory.Count}.");
+        for (var i = 0; i < expected.AttemptHistory.Count; i++)
+        {
+            AssertProperties(expected.AttemptHistory[i], actual.AttemptHistory[i], nameof(DeliveryAttempt));
+        }
     }
+
+    // Compared element by element above, or by their own properties.
+    private static bool IsNested(Type type) =>
+        type == typeof(List<RecipientState>) || type == typeof(MailParameters) || type == typeof(IReadOnlyList<DeliveryAttempt>);
 
     private static void AssertProperties<T>(T expected, T actual, string owner)
     {
         foreach (var property in Of(typeof(T)))
         {
-            if (property.PropertyType == typeof(List<RecipientState>) || property.PropertyType == typeof(MailParameters))
+            if (IsNested(property.PropertyType))
             {
                 continue;
             }
@@ -76,7 +90,7 @@ public static class StoredProperties
             n++;
             var current = property.GetValue(target);
             var type = property.PropertyType;
-            if (type == typeof(List<RecipientState>) || type == typeof(MailParameters))
+            if (IsNested(type))
             {
                 continue;
             }

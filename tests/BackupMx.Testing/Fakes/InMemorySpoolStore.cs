@@ -126,7 +126,7 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
 
     public async IAsyncEnumerable<SpoolRecord> ListDueAsync(DateTimeOffset dueBy, int max, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var record in Snapshot(r => r.NextAttemptAt <= dueBy, max, cancellationToken).ConfigureAwait(false))
+        await foreach (var record in Snapshot(r => r.DueAt <= dueBy, max, cancellationToken).ConfigureAwait(false))
         {
             yield return record;
         }
