@@ -123,7 +123,7 @@ public abstract class FlushEpochContract
         Assert.Equal(ClaimStatus.Claimed, claim.Status);
         Assert.Empty(await DueIdsAsync(rig.Spool));
         Time.Advance(TimeSpan.FromSeconds(1));
-        SpoolLedger.RecordAttempt(claim.Record!, Time.GetUtcNow(), "451 still down", Time.GetUtcNow().AddMinutes(10), countsAsFailure: true);
+        SpoolLedger.RecordFailedAttempt(claim.Record!, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 still down" }, new RetrySchedule([TimeSpan.FromMinutes(10)]));
         Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(claim.Record!, None)).Status);
 
         Assert.Empty(await DueIdsAsync(rig.Spool));
