@@ -142,6 +142,9 @@ param adminApiClientId string = ''
 @description('Object ID of the Entra ID group whose members may call the admin API (with adminApiClientId). Empty: any account of the tenant.')
 param adminApiAllowedGroupId string = ''
 
+@description('Value of an Entra ID app role that callers of the admin API must hold (with adminApiClientId). App Service authentication cannot check app roles, so the functions check the roles claim of the principal it forwards (BackupMx:Functions:AdminRole). Empty: no role check.')
+param adminApiAllowedRole string = ''
+
 // ---------------------------------------------------------------------------
 // Names and shared values
 // ---------------------------------------------------------------------------
@@ -409,6 +412,9 @@ var relaySettings = union(
 
 var sharedSettings = union(azureSettings, relaySettings)
 
+// Only behind App Service authentication does a request carry the principal whose roles are checked.
+var adminRoleSettings = empty(adminApiClientId) || empty(adminApiAllowedRole) ? {} : { BackupMx__Functions__AdminRole: adminApiAllowedRole }
+
 // ---------------------------------------------------------------------------
 // Apps
 // ---------------------------------------------------------------------------
@@ -491,7 +497,7 @@ module functions 'modules/function-app.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainerName
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
-    settings: union(sharedSettings, functionsIdentitySettings)
+    settings: union(sharedSettings, functionsIdentitySettings, adminRoleSettings)
   }
 }
 

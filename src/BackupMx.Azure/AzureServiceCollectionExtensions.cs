@@ -101,6 +101,7 @@ public static class AzureServiceCollectionExtensions
             sp.GetRequiredService<TableServiceClient>().GetTableClient(sp.GetRequiredService<IOptions<AzureOptions>>().Value.PrimariesTable)));
 
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<BlobBodyStore>());
+        services.TryAddSingleton<IBodyInventory>(sp => sp.GetRequiredService<BlobBodyStore>());
         services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<TableSpoolStore>());
         services.AddSingleton<IPrimaryStatusStore>(sp => sp.GetRequiredService<TablePrimaryStatusStore>());
 

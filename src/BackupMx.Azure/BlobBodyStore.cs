@@ -32,7 +32,7 @@ namespace BackupMx.Azure;
 /// <summary>Checksums and size of a stored body.</summary>
 public sealed record StoredBodyInfo(long Length, byte[]? ContentMd5, string? Sha256, ETag ETag);
 
-public sealed partial class BlobBodyStore : IBodyStore
+public sealed partial class BlobBodyStore : IBodyStore, IBodyInventory
 {
     /// <summary>Metadata key of the hex SHA-256 of the whole body.</summary>
     public const string Sha256MetadataKey = "sha256";
@@ -148,6 +148,21 @@ public sealed partial class BlobBodyStore : IBodyStore
         if (response.Value)
         {
             LogDeleted(_logger, queueId);
+        }
+    }
+
+    /// <summary>
+    /// Lists the container (one List Blobs request per 5000 blobs) and keeps the blobs last
+    /// modified before <paramref name="cutoff"/>; a name that is not a queue id is not ours.
+    /// </summary>
+    public async IAsyncEnumerable<StoredBody> ListWrittenBeforeAsync(DateTimeOffset cutoff, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var blob in _container.GetBlobsAsync(cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            if (QueueId.IsValid(blob.Name) && blob.Properties.LastModified is { } written && written < cutoff)
+            {
+                yield return new StoredBody(blob.Name, written);
+            }
         }
     }
 

@@ -47,4 +47,32 @@ public sealed class FunctionsOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "00:02:00")]
     public TimeSpan CalloutTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// A body blob with no spool record is deleted by the Expire function once it is older than
+    /// this: a receiver killed between the upload and the record commit leaves one. It must be
+    /// longer than any intake can take (the receiver answers within BackupMx:Smtp:FinalDotTimeout,
+    /// 5 minutes by default, of the final dot). Default 1 hour.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:15:00", "30.00:00:00")]
+    public TimeSpan OrphanBodyAge { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// How often the Expire function looks for orphaned bodies. Each look lists the container and,
+    /// when some body is older than <see cref="OrphanBodyAge"/>, reads every spool record. Default 1 hour.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "1.00:00:00")]
+    public TimeSpan OrphanBodySweepInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// The Entra ID app role (a value of the token's <c>roles</c> claim) a caller of the admin API
+    /// must hold, checked by the functions (<see cref="AdminRole"/>): App Service authentication
+    /// checks groups but not app roles. Set by the template from <c>adminApiAllowedRole</c>. Empty:
+    /// no role check.
+    /// </summary>
+    public string? AdminRole { get; set; }
+
+    /// <summary>Orphaned bodies deleted per look at most; the rest wait for the next one. Default 100.</summary>
+    [Range(1, 10_000)]
+    public int MaxOrphanBodiesPerSweep { get; set; } = 100;
 }

@@ -31,7 +31,7 @@ internal static class AdminCommands
     /// <summary>The domain is not configured and nothing is queued for it (EX_NOUSER).</summary>
     public const int ExitUnknownDomain = 67;
 
-    private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] [--json] | queue --ages [--json] | flush DOMAIN | check-dns [DOMAIN...] [--json] | show QUEUEID [--body] | hold QUEUEID|DOMAIN | release QUEUEID|DOMAIN | delete QUEUEID [--bounce]] [--BackupMx:Key=value ...]";
+    private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] [--json] | queue --ages [--json] | flush DOMAIN [--json] | check-dns [DOMAIN...] [--json] | show QUEUEID [--body] | hold QUEUEID|DOMAIN | release QUEUEID|DOMAIN | delete QUEUEID [--bounce]] [--BackupMx:Key=value ...]";
 
     /// <summary>
     /// The spool of an operator command, opened without starting a host: the spool's start-up
@@ -84,6 +84,11 @@ internal static class AdminCommands
         var (host, config, spoolPath) = (spool.Host, spool.Config, spool.SpoolPath);
         var ct = CancellationToken.None;
         var inspector = host.Services.GetRequiredService<QueueInspector>();
+        if (positional[0] == "flush" && report.Json)
+        {
+            return await QueueReport.FlushAsync(host.Services, spoolPath, positional[1], ct).ConfigureAwait(false);
+        }
+
         if (report.Ages || report.Json)
         {
             return await report.RunAsync(host.Services, spoolPath, positional.Length == 2 ? positional[1] : null, ct).ConfigureAwait(false);

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Forwarding;
 using BackupMx.Core.Inspection;
+using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -35,9 +37,9 @@ internal sealed class QueueReport
         return report;
     }
 
-    /// <summary>The flags are for <c>queue</c> only, and <c>--ages</c> covers every domain.</summary>
+    /// <summary><c>--json</c> is for <c>queue</c> and <c>flush</c>; <c>--ages</c> for <c>queue</c> alone, and it covers every domain.</summary>
     public bool FitsCommand(string[] positional) =>
-        !(Json || Ages) || (positional[0] == "queue" && !(Ages && positional.Length > 1));
+        !Ages || (positional[0] == "queue" && positional.Length == 1);
 
     public async Task<int> RunAsync(IServiceProvider services, string spoolPath, string? domainName, CancellationToken ct)
     {
@@ -106,6 +108,39 @@ internal sealed class QueueReport
                 bytes = m.Bytes,
                 lastError = m.LastError,
             }),
+            quarantined = Quarantined(unreadable),
+        });
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>flush DOMAIN --json</c>: what the flush made due and what is queued after it. The count
+    /// queued is read after the flush, so it includes messages a relay was delivering meanwhile.
+    /// </summary>
+    public static async Task<int> FlushAsync(IServiceProvider services, string spoolPath, string domainName, CancellationToken ct)
+    {
+        var config = services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
+        var configured = config.FindDomain(domainName);
+        var domain = configured?.Name ?? domainName;
+        var flushed = await services.GetRequiredService<DomainFlusher>().FlushAsync(domain, "operator request", ct).ConfigureAwait(false);
+        var inspector = services.GetRequiredService<QueueInspector>();
+        var messages = await inspector.ListAsync(domain, ct).ConfigureAwait(false);
+        var unreadable = await inspector.ListQuarantinedAsync(domain, ct).ConfigureAwait(false);
+        if (configured is null && flushed == 0 && messages.Count == 0 && unreadable.Count == 0)
+        {
+            await Console.Error.WriteLineAsync($"{domain} is not a configured domain and nothing is queued for it").ConfigureAwait(false);
+            return AdminCommands.ExitUnknownDomain;
+        }
+
+        Write(new
+        {
+            schema = JsonSchemaVersion,
+            spool = spoolPath,
+            command = "flush",
+            domain,
+            queued = messages.Count,
+            flushed,
+            pickupSeconds = (int)DueMessagePump.MaxIdle.TotalSeconds,
             quarantined = Quarantined(unreadable),
         });
         return 0;

@@ -111,4 +111,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2254, Level = LogLevel.Warning, Message = "STARTTLS certificate {Subject} from {Path} expires at {NotAfter:yyyy-MM-ddTHH:mm:ssZ}, in {DaysLeft:0.#} day(s): renew it (senders that validate, such as MTA-STS, refuse an expired one)")]
     public static partial void TlsExpiring(ILogger logger, string subject, string path, DateTimeOffset notAfter, double daysLeft);
+
+    [LoggerMessage(EventId = 2260, Level = LogLevel.Information, Message = "Receiver settings reloaded, new sessions use them: MaxConnections {MaxConnections}, MaxConnectionsPerIp {MaxConnectionsPerIp}, MaxMessagesPerMinutePerIp {MaxMessagesPerMinutePerIp}; open sessions keep going")]
+    public static partial void ReceiverReloaded(ILogger logger, int maxConnections, int maxConnectionsPerIp, int maxMessagesPerMinutePerIp);
+
+    [LoggerMessage(EventId = 2261, Level = LogLevel.Error, Message = "Receiver settings reload refused, the previous receiver settings stay in use: {Failure}")]
+    public static partial void ReceiverReloadRefused(ILogger logger, string failure);
+
+    [LoggerMessage(EventId = 2262, Level = LogLevel.Error, Message = "Receiver settings reload failed, the previous receiver settings stay in use")]
+    public static partial void ReceiverReloadFailed(ILogger logger, Exception exception);
 }

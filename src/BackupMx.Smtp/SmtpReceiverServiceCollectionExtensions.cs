@@ -6,6 +6,7 @@ using BackupMx.Smtp.Tls;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Smtp;
@@ -42,6 +43,11 @@ public static class SmtpReceiverServiceCollectionExtensions
                 (o, core) => string.IsNullOrWhiteSpace(o.PostmasterDomain) || core.Value.FindDomain(o.PostmasterDomain) is not null,
                 SmtpReceiverOptions.SectionName + ":PostmasterDomain must be one of the configured BackupMx:Domains.")
             .ValidateOnStart();
+
+        // Read per new connection: a reload reaches the sessions that follow (docs/operations.md, "Reload").
+        services.TryAddSingleton(sp => new ReloadableReceiverOptions(
+            sp.GetRequiredService<IOptionsFactory<SmtpReceiverOptions>>(), configuration, sp.GetRequiredService<ILogger<ReloadableReceiverOptions>>()));
+        services.AddSingleton<IOptions<SmtpReceiverOptions>>(sp => sp.GetRequiredService<ReloadableReceiverOptions>());
         services.TryAddSingleton<ConnectionAcceptor>();
         services.TryAddSingleton(sp => new TlsCertificateMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton(sp => new SmtpReceiverStatus(sp.GetService<IMeterFactory>()));

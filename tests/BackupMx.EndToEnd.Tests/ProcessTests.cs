@@ -122,6 +122,21 @@ public sealed class ProcessTests
                 @"^(1 message\(s\) of example\.test are due now; a running relay starts sending them at once\.|1 message\(s\) of example\.test queued, none to flush: they are already due or being delivered\.)$",
                 Lines(flush.Output)[^1]);
 
+            var flushJson = await RunCommandAsync(["flush", "example.test", "--json", .. settings]);
+            Assert.True(flushJson.ExitCode == 0, flushJson.Error);
+            using (var json = System.Text.Json.JsonDocument.Parse(flushJson.Output))
+            {
+                Assert.Equal(("flush", "example.test", 1), (json.RootElement.GetProperty("command").GetString(), json.RootElement.GetProperty("domain").GetString(), json.RootElement.GetProperty("queued").GetInt32()));
+                Assert.InRange(json.RootElement.GetProperty("flushed").GetInt32(), 0, 1);
+            }
+
+            var flushQuietJson = await RunCommandAsync(["flush", "quiet.test", "--json", .. settings]);
+            Assert.True(flushQuietJson.ExitCode == 0, flushQuietJson.Error);
+            using (var json = System.Text.Json.JsonDocument.Parse(flushQuietJson.Output))
+            {
+                Assert.Equal((0, 0), (json.RootElement.GetProperty("queued").GetInt32(), json.RootElement.GetProperty("flushed").GetInt32()));
+            }
+
             var flushQuiet = await RunCommandAsync(["flush", "quiet.test", .. settings]);
             Assert.Equal(0, flushQuiet.ExitCode);
             Assert.Equal("nothing queued for quiet.test", Lines(flushQuiet.Output)[^1]);

@@ -99,8 +99,48 @@ public sealed class QueueReportProcessTests : IAsyncLifetime
         Assert.Equal([0, 0, 0, 0, 0, 0, 0, 0, 0, 1], other.GetProperty("counts").EnumerateArray().Select(c => c.GetInt32()));
     }
 
+    [Fact]
+    public async Task FlushJson_StoppedRelay_CountsWhatItMadeDueAndWhatIsQueued()
+    {
+        // The seeded two are due already; this one waits for a retry an hour away.
+        var waiting = SpoolRecords.Sample();
+        waiting.NextAttemptAt = DateTimeOffset.UtcNow.AddHours(1);
+        using (var store = new BackupMx.Local.SqliteSpoolStore(_spool.Path))
+        {
+            store.Open();
+            await store.CreateAsync(waiting, CancellationToken.None);
+        }
+
+        var run = await RunAsync(["flush", "example.test", "--json"]);
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        using var json = JsonDocument.Parse(run.Output);
+        var root = json.RootElement;
+        Assert.Equal(1, root.GetProperty("schema").GetInt32());
+        Assert.Equal(_spool.Path, root.GetProperty("spool").GetString());
+        Assert.Equal(("flush", "example.test"), (root.GetProperty("command").GetString(), root.GetProperty("domain").GetString()));
+        Assert.Equal((3, 1), (root.GetProperty("queued").GetInt32(), root.GetProperty("flushed").GetInt32()));
+        Assert.Equal(30, root.GetProperty("pickupSeconds").GetInt32());
+        Assert.Empty(root.GetProperty("quarantined").EnumerateArray());
+
+        // Due now already: a second flush has nothing to do, and says so in numbers.
+        var again = await RunAsync(["flush", "example.test", "--json"]);
+        Assert.True(again.ExitCode == 0, again.Error);
+        using var second = JsonDocument.Parse(again.Output);
+        Assert.Equal((3, 0), (second.RootElement.GetProperty("queued").GetInt32(), second.RootElement.GetProperty("flushed").GetInt32()));
+
+        var unknown = await RunAsync(["flush", "nosuch.test", "--json"]);
+        Assert.Equal((67, string.Empty), (unknown.ExitCode, unknown.Output));
+        Assert.Equal("nosuch.test is not a configured domain and nothing is queued for it", unknown.Error.Trim());
+
+        using var empty = new TempFolder();
+        var noSpool = await RunAsync(["flush", "example.test", "--json"], empty.Path);
+        Assert.Equal((66, string.Empty), (noSpool.ExitCode, noSpool.Output));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(empty.Path));
+    }
+
     [Theory]
-    [InlineData("flush", "example.test", "--json")]
+    [InlineData("flush", "example.test", "--ages")]
     [InlineData("queue", "example.test", "--ages")]
     public async Task QueueFlags_WhereTheyDoNotApply_AreUsageErrors(string command, string domain, string flag)
     {
@@ -110,11 +150,11 @@ public sealed class QueueReportProcessTests : IAsyncLifetime
         Assert.StartsWith("usage: ", run.Error, StringComparison.Ordinal);
     }
 
-    private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args)
+    private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args, string? spoolPath = null)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(typeof(BackupMx.Server.EmbeddedHost).Assembly.Location);
-        foreach (var arg in args.Concat(["--BackupMx:HostName=backup.test", "--BackupMx:Domains:0:Name=example.test", "--BackupMx:Domains:0:Primary=127.0.0.1:2", $"--BackupMx:Spool:Path={_spool.Path}"]))
+        foreach (var arg in args.Concat(["--BackupMx:HostName=backup.test", "--BackupMx:Domains:0:Name=example.test", "--BackupMx:Domains:0:Primary=127.0.0.1:2", $"--BackupMx:Spool:Path={spoolPath ?? _spool.Path}"]))
         {
             start.ArgumentList.Add(arg);
         }

@@ -59,6 +59,22 @@ public sealed partial class ReadmeCommandTests
         Assert.Equal(64, await RunServerAsync(["frobnicate"], folder.Path));
     }
 
+    [Theory]
+    [InlineData("queue")]
+    [InlineData("flush")]
+    [InlineData("check-dns")]
+    [InlineData("show")]
+    [InlineData("hold")]
+    [InlineData("release")]
+    [InlineData("delete")]
+    public void CommandsJsonDoc_NamesEveryCommandsSchema(string command)
+    {
+        var doc = File.ReadAllText(Path.Combine(Root, "docs", "commands-json.md"));
+        var table = doc[..doc.IndexOf("\n## ", StringComparison.Ordinal)];
+
+        Assert.Matches($@"(?m)^\| [^|]*`{Regex.Escape(command)}[ `][^|]*--json`", table);
+    }
+
     /// <summary>Lines of the README's sh code blocks, with trailing comments removed.</summary>
     private static IEnumerable<string> ShellLines() =>
         ShellBlock().Matches(Readme)

@@ -96,6 +96,46 @@ public sealed class ReloadProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Sighup_ReceiverLimits_NewSessionGetsTheNewSizeAndConnectionLimitWhileAnOpenSessionKeepsItsOwn()
+    {
+        await using var primary = new FakePrimary();
+        await primary.StartAsync();
+        WriteDomains(("example.test", primary.HostPort));
+        await using var server = await StartAsync();
+        using var before = await SmtpSession.OpenAsync(_smtpPort);
+        var sizeBefore = before.LastSize;
+
+        var settings = Settings(("example.test", primary.HostPort));
+        settings["BackupMx"]!["Smtp"] = new JsonObject { ["MaxMessageBytes"] = 5000, ["MaxConnectionsPerIp"] = 2 };
+        File.WriteAllText(Path.Combine(_app, "appsettings.json"), settings.ToJsonString());
+        server.Signal(SigHup);
+        // The size is in BackupMx:Smtp too, but bound with the relay's settings, which log their own line.
+        await WaitForLogAsync(server, "Receiver settings reloaded, new sessions use them: MaxConnections 500, MaxConnectionsPerIp 2");
+        await WaitForLogAsync(server, "Configuration reloaded: 1 domain(s)");
+
+        // A new session is offered and held to the new size, and a third connection is one too many.
+        using var after = await SmtpSession.OpenAsync(_smtpPort);
+        Assert.Equal(5000, after.LastSize);
+        await after.ExpectAsync("MAIL FROM:<alice@sender.test> SIZE=10000", "552");
+        using (var third = new TcpClient())
+        {
+            await third.ConnectAsync(IPAddress.Loopback, _smtpPort);
+            using var reader = new StreamReader(third.GetStream(), Encoding.ASCII);
+            Assert.StartsWith("421 4.7.0 ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        }
+
+        // The session opened before the reload keeps the size it was offered: 10000 bytes go through.
+        Assert.True(sizeBefore > 10_000, $"SIZE {sizeBefore}");
+        var big = "Subject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 98) + "\r\n", 100));
+        await before.ExpectAsync("MAIL FROM:<alice@sender.test> SIZE=10000", "250");
+        await before.ExpectAsync("RCPT TO:<bob@example.test>", "250");
+        await before.ExpectAsync("DATA", "354");
+        await before.ExpectAsync(big + ".", "250");
+        await before.ExpectAsync("QUIT", "221");
+        await WaitForAsync(() => primary.Messages.Any(m => m.AcceptedRecipients.Contains("bob@example.test")), server, "the open session's message to reach the primary");
+    }
+
+    [Fact]
     public async Task Sighup_InvalidValue_KeepsTheOldConfigurationAndLogsTheKey()
     {
         await using var primary = new FakePrimary();
@@ -278,6 +318,9 @@ public sealed class ReloadProcessTests : IDisposable
             _reader = new StreamReader(_stream, Encoding.ASCII);
         }
 
+        /// <summary>The SIZE the last EHLO advertised.</summary>
+        public long? LastSize { get; private set; }
+
         public static async Task<SmtpSession> OpenAsync(int port)
         {
             var client = new TcpClient();
@@ -316,6 +359,10 @@ public sealed class ReloadProcessTests : IDisposable
             while (true)
             {
                 var line = await _reader.ReadLineAsync(timeout.Token) ?? throw new IOException("The server closed the session.");
+                if (line.Length > 9 && line[4..].StartsWith("SIZE ", StringComparison.Ordinal))
+                {
+                    LastSize = long.Parse(line[9..], System.Globalization.CultureInfo.InvariantCulture);
+                }
                 if (line.Length < 4 || line[3] == ' ')
                 {
                     return line;

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Text;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Expiry;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
@@ -32,9 +33,15 @@ public sealed class FunctionsHarness : IDisposable
         Gauges = new SpoolGauges(MeterFactory, Core.Time);
         Forward = new ForwardFunction(source ?? Core.WakeUps, Core.Forwarder, Microsoft.Extensions.Options.Options.Create(Options), Core.Time, NullLogger<ForwardFunction>.Instance);
         Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
-        Expire = new ExpireFunction(Core.Sweeper, Core.Inspector, Gauges);
-        Admin = new QueueAdminFunctions(Core.Inspector, Core.Flusher, Core.Get<IOptions<BackupMxOptions>>(), NullLogger<QueueAdminFunctions>.Instance);
-        Messages = new MessageAdminFunctions(Core.Get<MessageOperations>(), Core.Get<SpoolLedger>(), Core.Get<IOptions<BackupMxOptions>>(), NullLogger<MessageAdminFunctions>.Instance);
+        Expire = new ExpireFunction(
+            Core.Sweeper,
+            Core.Inspector,
+            Gauges,
+            new OrphanBodySweeper(Core.Get<ISpoolStore>(), Core.Get<IBodyStore>(), new NoBodies(), Core.Time, NullLogger<OrphanBodySweeper>.Instance),
+            Microsoft.Extensions.Options.Options.Create(Options));
+        var adminRole = new AdminRole(Microsoft.Extensions.Options.Options.Create(Options));
+        Admin = new QueueAdminFunctions(Core.Inspector, Core.Flusher, Core.Get<IOptions<BackupMxOptions>>(), NullLogger<QueueAdminFunctions>.Instance, adminRole);
+        Messages = new MessageAdminFunctions(Core.Get<MessageOperations>(), Core.Get<SpoolLedger>(), Core.Get<IOptions<BackupMxOptions>>(), NullLogger<MessageAdminFunctions>.Instance, adminRole);
     }
 
     public CoreHarness Core { get; }
@@ -86,5 +93,12 @@ public sealed class FunctionsHarness : IDisposable
     {
         Core.Dispose();
         _metrics.Dispose();
+    }
+
+    /// <summary>The in-memory body store has no listing: the orphan sweep (tested on Azurite) finds nothing here.</summary>
+    private sealed class NoBodies : IBodyInventory
+    {
+        public IAsyncEnumerable<StoredBody> ListWrittenBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
+            AsyncEnumerable.Empty<StoredBody>();
     }
 }

@@ -40,4 +40,23 @@ public sealed class InfraAdminAuthTests
         Assert.Contains("clientId", aad["validation"]!["allowedAudiences"]!.ToJsonString(), StringComparison.Ordinal);
         Assert.Contains("allowedGroupIds", aad["validation"]!["defaultAuthorizationPolicy"]!.ToJsonString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AdminRole_ReachesTheFunctionsAsASettingOnlyWithAClientIdAndARole()
+    {
+        var parameter = CompiledMainTemplate.Root["parameters"]!["adminApiAllowedRole"]!;
+        Assert.Equal("string", parameter["type"]!.GetValue<string>());
+        Assert.Equal(string.Empty, parameter["defaultValue"]!.GetValue<string>());
+
+        var settings = CompiledMainTemplate.Root["variables"]!["adminRoleSettings"]!.ToString();
+        Assert.Contains("empty(parameters('adminApiClientId'))", settings, StringComparison.Ordinal);
+        Assert.Contains("empty(parameters('adminApiAllowedRole'))", settings, StringComparison.Ordinal);
+        Assert.Contains("'BackupMx__Functions__AdminRole', parameters('adminApiAllowedRole')", settings, StringComparison.Ordinal);
+        Assert.Contains("variables('adminRoleSettings')", CompiledMainTemplate.ModuleParameter("functions", "settings"), StringComparison.Ordinal);
+
+        // The setting binds to the option the functions check.
+        Assert.Equal("AdminRole", nameof(FunctionsOptions.AdminRole));
+        var parameters = File.ReadAllText(Path.Combine(AzureYamlTests.RepoRoot, "infra", "main.parameters.json"));
+        Assert.Contains("${BACKUPMX_ADMIN_API_ROLE=}", parameters, StringComparison.Ordinal);
+    }
 }

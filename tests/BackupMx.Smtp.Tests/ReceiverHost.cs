@@ -18,9 +18,10 @@ internal sealed class ReceiverHost : IAsyncDisposable
     private readonly List<IHostedService> _hosted;
     private bool _stopped;
 
-    private ReceiverHost(ServiceProvider provider, int port, int[] ports)
+    private ReceiverHost(ServiceProvider provider, IConfigurationRoot configuration, int port, int[] ports)
     {
         _provider = provider;
+        Configuration = configuration;
         Port = port;
         Ports = ports;
         Spool = provider.GetRequiredService<InMemorySpoolStore>();
@@ -29,6 +30,9 @@ internal sealed class ReceiverHost : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>The host's configuration: set values on it and call <see cref="IConfigurationRoot.Reload"/> to reload, as an edited file does.</summary>
+    public IConfigurationRoot Configuration { get; }
 
     public int[] Ports { get; }
 
@@ -43,10 +47,10 @@ internal sealed class ReceiverHost : IAsyncDisposable
     {
         var ports = Enumerable.Range(0, endpointCount).Select(_ => FreePort.Next()).ToArray();
         var services = new ServiceCollection();
-        AddReceiver(services, ports, settings);
+        var configuration = AddReceiver(services, ports, settings);
         configureServices?.Invoke(services);
 
-        var host = new ReceiverHost(services.BuildServiceProvider(), ports[0], ports);
+        var host = new ReceiverHost(services.BuildServiceProvider(), configuration, ports[0], ports);
         foreach (var hosted in host._hosted)
         {
             await hosted.StartAsync(CancellationToken.None);
@@ -72,7 +76,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
             .Build();
     }
 
-    private static void AddReceiver(IServiceCollection services, int[] ports, Dictionary<string, string?>? settings)
+    private static IConfigurationRoot AddReceiver(IServiceCollection services, int[] ports, Dictionary<string, string?>? settings)
     {
         var values = new Dictionary<string, string?>
         {
@@ -94,6 +98,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
         services.AddLogging();
         services.AddSingleton(TimeProvider.System);
         services.AddBackupMxCore(configuration);
+        services.AddBackupMxConfigurationReload(configuration);
         services.AddSingleton<InMemorySpoolStore>();
         services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<InMemorySpoolStore>());
         services.AddSingleton<InMemoryBodyStore>();
@@ -102,6 +107,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
         services.AddSingleton<IPrimaryStatusStore, InMemoryPrimaryStatusStore>();
         services.AddSingleton<IRecipientVerifier>(new ScriptedRecipientVerifier());
         services.AddBackupMxSmtpReceiver(configuration);
+        return configuration;
     }
 
     public Task<RawSmtpClient> ConnectAsync() => RawSmtpClient.ConnectAsync(Port);

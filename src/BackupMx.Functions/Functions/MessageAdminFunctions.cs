@@ -28,7 +28,8 @@ public sealed partial class MessageAdminFunctions(
     MessageOperations operations,
     SpoolLedger ledger,
     IOptions<BackupMxOptions> options,
-    ILogger<MessageAdminFunctions> logger)
+    ILogger<MessageAdminFunctions> logger,
+    AdminRole adminRole)
 {
     public const string ShowName = "MessageShow";
     public const string HoldName = "MessageHold";
@@ -51,6 +52,11 @@ public sealed partial class MessageAdminFunctions(
         string queueId,
         CancellationToken cancellationToken)
     {
+        if (await adminRole.DenyAsync(request, cancellationToken).ConfigureAwait(false) is { } denied)
+        {
+            return denied;
+        }
+
         ArgumentNullException.ThrowIfNull(request);
         if (!QueueId.IsValid(queueId))
         {
@@ -101,6 +107,11 @@ public sealed partial class MessageAdminFunctions(
 
     private async Task<HttpResponseData> ChangeAsync(HttpRequestData request, string queueId, string command, CancellationToken cancellationToken)
     {
+        if (await adminRole.DenyAsync(request, cancellationToken).ConfigureAwait(false) is { } denied)
+        {
+            return denied;
+        }
+
         ArgumentNullException.ThrowIfNull(request);
         var wait = Wait(request);
         if (wait is null)
@@ -138,6 +149,11 @@ public sealed partial class MessageAdminFunctions(
 
     private async Task<HttpResponseData> ChangeDomainAsync(HttpRequestData request, string domain, bool hold, CancellationToken cancellationToken)
     {
+        if (await adminRole.DenyAsync(request, cancellationToken).ConfigureAwait(false) is { } denied)
+        {
+            return denied;
+        }
+
         ArgumentNullException.ThrowIfNull(request);
         var configured = options.Value.FindDomain(domain);
         if (configured is null)

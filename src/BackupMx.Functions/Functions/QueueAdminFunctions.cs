@@ -35,7 +35,8 @@ public sealed partial class QueueAdminFunctions(
     QueueInspector inspector,
     DomainFlusher flusher,
     IOptions<BackupMxOptions> options,
-    ILogger<QueueAdminFunctions> logger)
+    ILogger<QueueAdminFunctions> logger,
+    AdminRole adminRole)
 {
     public const string SummaryName = "QueueSummary";
     public const string ListName = "QueueList";
@@ -51,6 +52,11 @@ public sealed partial class QueueAdminFunctions(
         [HttpTrigger(AuthorizationLevel.Function, "get", Route = "queue")] HttpRequestData request,
         CancellationToken cancellationToken)
     {
+        if (await adminRole.DenyAsync(request, cancellationToken).ConfigureAwait(false) is { } denied)
+        {
+            return denied;
+        }
+
         var summaries = await inspector.SummarizeAsync(cancellationToken).ConfigureAwait(false);
         var body = summaries.Select(s => new DomainSummaryResponse(
             s.Domain, s.Messages, s.Recipients, s.OldestAge?.TotalSeconds, s.PrimaryState, s.PrimaryStateSince, s.LastError)).ToList();
@@ -63,6 +69,11 @@ public sealed partial class QueueAdminFunctions(
         string domain,
         CancellationToken cancellationToken)
     {
+        if (await adminRole.DenyAsync(request, cancellationToken).ConfigureAwait(false) is { } denied)
+        {
+            return denied;
+        }
+
         var configured = options.Value.FindDomain(domain);
         if (configured is null)
         {
@@ -79,6 +90,11 @@ public sealed partial class QueueAdminFunctions(
         string domain,
         CancellationToken cancellationToken)
     {
+        if (await adminRole.DenyAsync(request, cancellationToken).ConfigureAwait(false) is { } denied)
+        {
+            return denied;
+        }
+
         var configured = options.Value.FindDomain(domain);
         if (configured is null)
         {

@@ -8,8 +8,10 @@ namespace BackupMx.Smtp.Connection;
 /// <summary>
 /// Counts the open connections, in total and per client address, refuses one too many with
 /// 421 4.7.0 before SmtpServer ever sees it, and tells a graceful stop when none is open any more.
+/// The limits are read at each new connection: lowered by a reload, they refuse new connections
+/// until enough open ones have ended, and close none.
 /// </summary>
-internal sealed class ConnectionGate(ConnectionLimits limits, ILogger logger)
+internal sealed class ConnectionGate(Func<ConnectionLimits> limits, ILogger logger)
 {
     private static readonly TimeSpan RefusalWriteTimeout = TimeSpan.FromSeconds(5);
 
@@ -23,10 +25,11 @@ internal sealed class ConnectionGate(ConnectionLimits limits, ILogger logger)
     /// <summary>Takes a place for a connection from <paramref name="client"/>; false when a limit is reached.</summary>
     public bool TryOpen(IPAddress client)
     {
+        var current = limits();
         lock (_lock)
         {
             var fromClient = _perClient.GetValueOrDefault(client);
-            if (_open >= limits.MaxConnections || fromClient >= limits.MaxConnectionsPerIp)
+            if (_open >= current.MaxConnections || fromClient >= current.MaxConnectionsPerIp)
             {
                 return false;
             }
@@ -74,8 +77,9 @@ internal sealed class ConnectionGate(ConnectionLimits limits, ILogger logger)
     // Off the accept loop, so that a client that does not read cannot stall accepting others.
     public Task RefuseAsync(TcpClient client, IPAddress address)
     {
-        Log.ConnectionRefused(logger, address.ToString(), limits.MaxConnections, limits.MaxConnectionsPerIp);
-        return SendAndCloseAsync(client, Encoding.ASCII.GetBytes("421 4.7.0 " + limits.HostName + " Too many connections, try again later\r\n"));
+        var current = limits();
+        Log.ConnectionRefused(logger, address.ToString(), current.MaxConnections, current.MaxConnectionsPerIp);
+        return SendAndCloseAsync(client, Encoding.ASCII.GetBytes("421 4.7.0 " + current.HostName + " Too many connections, try again later\r\n"));
     }
 
     /// <summary>Sends one reply to a connection that gets no session, and closes it.</summary>

@@ -27,7 +27,7 @@ internal sealed class ReceiverListener(
     ConnectionGate gate,
     SessionRegistry sessions,
     ListenerHealth health,
-    InputLimits inputLimits,
+    Func<InputLimits> inputLimits,
     TimeProvider time,
     ILogger logger) : IEndpointListener
 {
@@ -126,7 +126,7 @@ internal sealed class ReceiverListener(
             acceptor.Prepare(client);
             context.Properties[EndpointListener.LocalEndPointKey] = tcp.LocalEndpoint;
             context.Properties[EndpointListener.RemoteEndPointKey] = remote!;
-            pipe = new SessionPipe(client, inputLimits, () => Closed(address, pipe!));
+            pipe = new SessionPipe(client, inputLimits(), () => Closed(address, pipe!));
             sessions.Add(pipe);
             context.Properties[ReceiverListenerFactory.SessionPipeKey] = pipe;
             return pipe;

@@ -22,7 +22,7 @@ internal sealed class ReceiverListenerFactory : IEndpointListenerFactory
 {
     public const string SessionPipeKey = "BackupMx:SessionPipe";
 
-    private readonly InputLimits _inputLimits;
+    private readonly ReceiverLimits _limits;
     private readonly ConnectionAcceptor _acceptor;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -34,14 +34,15 @@ internal sealed class ReceiverListenerFactory : IEndpointListenerFactory
     private StartupException? _startFailure;
     private bool _stopped;
 
-    public ReceiverListenerFactory(ConnectionLimits limits, InputLimits inputLimits, ConnectionAcceptor acceptor, TimeProvider time, ILogger logger)
+    /// <param name="limits">Read at each new connection, so that a reload applies to the sessions that follow.</param>
+    public ReceiverListenerFactory(string hostName, ReceiverLimits limits, ConnectionAcceptor acceptor, TimeProvider time, ILogger logger)
     {
-        _inputLimits = inputLimits;
+        _limits = limits;
         _acceptor = acceptor;
         _time = time;
         _logger = logger;
-        _gate = new ConnectionGate(limits, logger);
-        _sessions = new SessionRegistry(limits.HostName);
+        _gate = new ConnectionGate(() => limits.Connections, logger);
+        _sessions = new SessionRegistry(hostName);
         _health = new ListenerHealth(IsStopped, logger);
     }
 
@@ -82,7 +83,7 @@ internal sealed class ReceiverListenerFactory : IEndpointListenerFactory
             throw;
         }
 
-        var listener = new ReceiverListener(endpointDefinition.Endpoint, tcp, _acceptor, _gate, _sessions, _health, _inputLimits, _time, _logger);
+        var listener = new ReceiverListener(endpointDefinition.Endpoint, tcp, _acceptor, _gate, _sessions, _health, () => _limits.Input, _time, _logger);
         lock (_lock)
         {
             _listeners.Add(listener);

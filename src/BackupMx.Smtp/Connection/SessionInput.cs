@@ -58,6 +58,9 @@ internal sealed class SessionInput(PipeReader inner, InputLimits limits, Func<st
     private bool _smtpUtf8;
     private int _commands;
     private readonly SessionTimeouts _timeouts = limits.Timeouts ?? SessionTimeouts.Default;
+
+    /// <summary>The limits this session was opened with; a reload does not change them.</summary>
+    public InputLimits Limits => limits;
     private readonly long _started = (limits.Timeouts ?? SessionTimeouts.Default).Time.GetTimestamp();
 
     // From a MAIL that SmtpServer read until the end of its body, RSET, HELO or EHLO: the session

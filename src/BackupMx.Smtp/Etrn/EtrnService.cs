@@ -19,7 +19,7 @@ namespace BackupMx.Smtp.Etrn;
 internal sealed class EtrnService(
     IOptions<BackupMxOptions> options,
     DomainFlusher flusher,
-    TimeSpan replyWait,
+    Func<TimeSpan> replyWait,
     ILogger logger,
     CancellationToken stopping)
 {
@@ -106,7 +106,7 @@ internal sealed class EtrnService(
         int[] counts;
         try
         {
-            counts = await Task.WhenAll(flushes).WaitAsync(replyWait, cancellationToken).ConfigureAwait(false);
+            counts = await Task.WhenAll(flushes).WaitAsync(replyWait(), cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

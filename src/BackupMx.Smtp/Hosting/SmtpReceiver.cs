@@ -55,10 +55,6 @@ internal sealed class SmtpReceiver(
     IOptions<SmtpReceiverOptions> receiverOptions,
     ILogger<SmtpReceiver> logger)
 {
-    // SmtpServer only ever reads a placeholder body, so its limit serves the MAIL SIZE= check; the
-    // body itself is held to the limit by SessionInput. The slack is for the framing it counts.
-    private const int FramingSlack = 16;
-
     private static readonly byte[] SessionFaultReply = "421 4.3.0 Internal error, closing connection\r\n"u8.ToArray();
 
     private readonly CancellationTokenSource _shutdown = new();
@@ -82,13 +78,18 @@ internal sealed class SmtpReceiver(
         var config = options.Value;
         var smtp = config.Smtp;
         var receiver = receiverOptions.Value;
-        var maxBytes = Math.Min(smtp.MaxMessageBytes, int.MaxValue - FramingSlack);
 
         var tls = _certificate = ServerCertificate.Create(receiver, time, logger);
+        var limits = new ReceiverLimits(options, receiverOptions, config.HostName, SpillDirectory(receiver), tls, time);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(config.HostName)
             .CustomSmtpGreeting(_ => "220 " + config.HostName + " ESMTP")
-            .MaxMessageSize((int)maxBytes + FramingSlack, MaxMessageSizeHandling.Strict)
+
+            // SmtpServer's limit is fixed for its lifetime, and the sessions' one follows reloads:
+            // SessionHooks holds MAIL SIZE= to the limit the session advertised, before SmtpServer's
+            // own check, and SessionInput holds the body to it. SmtpServer only ever reads a
+            // placeholder body, so its own check is set out of the way.
+            .MaxMessageSize(int.MaxValue, MaxMessageSizeHandling.Strict)
             .MaxRetryCount(receiver.MaxConsecutiveErrors)
 
             // The session input keeps every timeout (RFC 5321 §4.5.3.2); SmtpServer's would cut a
@@ -108,25 +109,14 @@ internal sealed class SmtpReceiver(
             });
         }
 
-        _listeners = new ReceiverListenerFactory(
-            new ConnectionLimits(config.HostName, receiver.MaxConnections, receiver.MaxConnectionsPerIp),
-            new InputLimits(
-                new BodyLimits(maxBytes, receiver, SpillDirectory(receiver)),
-                receiver.MaxCommandLineLength,
-                receiver.MaxCommandsPerSession,
-                tls,
-                PostmasterDomain(config, receiver),
-                new SessionTimeouts(smtp.CommandTimeout, receiver.DataInitiationTimeout, receiver.DataBlockTimeout, smtp.SessionTimeout, time)),
-            acceptor,
-            time,
-            logger);
+        _listeners = new ReceiverListenerFactory(config.HostName, limits, acceptor, time, logger);
         var services = new Services(
             _listeners,
-            new ReceiverCommandFactory(maxBytes, tls is not null),
-            new RecipientFilter(options, recipientPolicy, new MessageRateLimiter(receiver.MaxMessagesPerMinutePerIp, time), receiver.MaxMessagesPerMinutePerIp, logger),
-            new IntakeMessageStore(intake, logger, receiver.FinalDotTimeout, time));
-        var hooks = new SessionHooks(config, logger);
-        var etrn = new EtrnService(options, flusher, receiver.EtrnReplyWait, logger, _shutdown.Token);
+            new ReceiverCommandFactory(tls is not null),
+            new RecipientFilter(options, recipientPolicy, new MessageRateLimiter(() => limits.MaxMessagesPerMinutePerIp, time), logger),
+            new IntakeMessageStore(intake, logger, () => receiverOptions.Value.FinalDotTimeout, time));
+        var hooks = new SessionHooks(logger);
+        var etrn = new EtrnService(options, flusher, () => receiverOptions.Value.EtrnReplyWait, logger, _shutdown.Token);
 
         _server = new Server(builder.Build(), services);
         _server.SessionCreated += (_, e) =>
@@ -266,10 +256,6 @@ internal sealed class SmtpReceiver(
         new System.Diagnostics.StackTrace(exception).GetFrame(0)?.GetMethod() is { } method
             ? $"{method.DeclaringType?.FullName}.{method.Name}"
             : "an unknown method";
-
-    // Spelled as configured; the option is validated to name a configured domain.
-    private static string PostmasterDomain(BackupMxOptions config, SmtpReceiverOptions receiver) =>
-        (string.IsNullOrWhiteSpace(receiver.PostmasterDomain) ? null : config.FindDomain(receiver.PostmasterDomain))?.Name ?? config.Domains[0].Name;
 
     // Created here, so a folder that cannot exist stops the start rather than every large message.
     private static string SpillDirectory(SmtpReceiverOptions receiver) =>

@@ -26,9 +26,9 @@ namespace BackupMx.Smtp.Intake;
 /// committed by then is cancelled (intake undoes what it wrote) and the answer is 451.
 /// </para>
 /// </remarks>
-internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger, TimeSpan? finalDotTimeout = null, TimeProvider? time = null) : IMessageStore
+internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger, Func<TimeSpan>? finalDotTimeout = null, TimeProvider? time = null) : IMessageStore
 {
-    private readonly TimeSpan _finalDotTimeout = finalDotTimeout ?? TimeSpan.FromMinutes(5);
+    private readonly Func<TimeSpan> _finalDotTimeout = finalDotTimeout ?? (() => TimeSpan.FromMinutes(5));
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     private static readonly SmtpResponse TooBig = new(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size");
@@ -97,7 +97,8 @@ internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger, T
             };
 
             IntakeResult result;
-            using (var timer = new CancellationTokenSource(_finalDotTimeout, _time))
+            var finalDot = _finalDotTimeout();
+            using (var timer = new CancellationTokenSource(finalDot, _time))
             using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token))
             {
                 try
@@ -106,13 +107,13 @@ internal sealed class IntakeMessageStore(IntakeService intake, ILogger logger, T
                 }
                 catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
-                    Log.FinalDotTimeout(logger, client, sender, _finalDotTimeout);
+                    Log.FinalDotTimeout(logger, client, sender, finalDot);
                     return TryLater;
                 }
 
                 if (result is IntakeResult.Failed && timer.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
-                    Log.FinalDotTimeout(logger, client, sender, _finalDotTimeout);
+                    Log.FinalDotTimeout(logger, client, sender, finalDot);
                     return TryLater;
                 }
             }

@@ -25,7 +25,6 @@ internal sealed class RecipientFilter(
     IOptions<BackupMxOptions> options,
     RecipientPolicy policy,
     MessageRateLimiter rateLimiter,
-    int maxMessagesPerMinute,
     ILogger logger) : IMailboxFilter
 {
     private static readonly SmtpResponse TooManyRecipients = new(SmtpReplyCode.InsufficientStorage, "4.5.3 Too many recipients");
@@ -36,7 +35,7 @@ internal sealed class RecipientFilter(
         var client = SessionHooks.ClientAddress(context);
         if (!rateLimiter.TryAcquire(client is null ? null : IPAddress.Parse(client)))
         {
-            Log.RateLimited(logger, client, maxMessagesPerMinute);
+            Log.RateLimited(logger, client, rateLimiter.PerMinute);
             throw new SmtpResponseException(RateExceeded);
         }
 

@@ -12,15 +12,24 @@ namespace BackupMx.Smtp.Limits;
 /// forgotten (they lose nothing); if that frees nothing, the table starts over, which forgives
 /// everyone rather than refusing clients it has no room to track.
 /// </remarks>
-internal sealed class MessageRateLimiter(int perMinute, TimeProvider time)
+internal sealed class MessageRateLimiter(Func<int> perMinuteNow, TimeProvider time)
 {
     private const int MaxTrackedClients = 10_000;
 
     private readonly Lock _lock = new();
     private readonly Dictionary<IPAddress, Bucket> _buckets = [];
 
+    public MessageRateLimiter(int perMinute, TimeProvider time)
+        : this(() => perMinute, time)
+    {
+    }
+
+    /// <summary>The rate as configured now: a reload changes it for every client at its next MAIL.</summary>
+    public int PerMinute => perMinuteNow();
+
     public bool TryAcquire(IPAddress? client)
     {
+        var perMinute = perMinuteNow();
         if (perMinute <= 0 || client is null)
         {
             return true;
@@ -34,14 +43,14 @@ internal sealed class MessageRateLimiter(int perMinute, TimeProvider time)
             {
                 if (_buckets.Count >= MaxTrackedClients)
                 {
-                    Prune(now);
+                    Prune(now, perMinute);
                 }
 
                 bucket = new Bucket { Tokens = perMinute, Updated = now };
                 _buckets[key] = bucket;
             }
 
-            Refill(bucket, now);
+            Refill(bucket, now, perMinute);
             if (bucket.Tokens < 1)
             {
                 return false;
@@ -52,7 +61,7 @@ internal sealed class MessageRateLimiter(int perMinute, TimeProvider time)
         }
     }
 
-    private void Refill(Bucket bucket, DateTimeOffset now)
+    private static void Refill(Bucket bucket, DateTimeOffset now, int perMinute)
     {
         var elapsed = now - bucket.Updated;
         if (elapsed > TimeSpan.Zero)
@@ -62,11 +71,11 @@ internal sealed class MessageRateLimiter(int perMinute, TimeProvider time)
         }
     }
 
-    private void Prune(DateTimeOffset now)
+    private void Prune(DateTimeOffset now, int perMinute)
     {
         foreach (var (key, bucket) in _buckets)
         {
-            Refill(bucket, now);
+            Refill(bucket, now, perMinute);
             if (bucket.Tokens >= perMinute)
             {
                 _buckets.Remove(key);

@@ -8,11 +8,11 @@ namespace BackupMx.Smtp.Protocol;
 /// SmtpServer's commands, minus the ones a backup MX must not offer. Throwing from the factory
 /// answers the line without executing anything (the parser runs after the line was consumed).
 /// </summary>
-internal sealed class ReceiverCommandFactory(long maxMessageBytes, bool tlsConfigured) : SmtpCommandFactory, ISmtpCommandFactory
+internal sealed class ReceiverCommandFactory(bool tlsConfigured) : SmtpCommandFactory, ISmtpCommandFactory
 {
     private static readonly SmtpResponse NotImplemented = new(SmtpReplyCode.CommandNotImplemented, "5.5.1 Command not implemented");
 
-    public override SmtpCommand CreateEhlo(string domainOrAddress) => new ReceiverEhloCommand(domainOrAddress, maxMessageBytes);
+    public override SmtpCommand CreateEhlo(string domainOrAddress) => new ReceiverEhloCommand(domainOrAddress);
 
     public override SmtpCommand CreateHelo(string domainOrAddress) => new ReceiverHeloCommand(domainOrAddress);
 
@@ -37,7 +37,7 @@ internal sealed class ReceiverHeloCommand(string domainOrAddress) : HeloCommand(
 }
 
 /// <summary>EHLO with the extensions this receiver really honours, greeting with our host name.</summary>
-internal sealed class ReceiverEhloCommand(string domainOrAddress, long maxMessageBytes) : EhloCommand(domainOrAddress)
+internal sealed class ReceiverEhloCommand(string domainOrAddress) : EhloCommand(domainOrAddress)
 {
     protected override string GetGreeting(ISessionContext context) => context.ServerOptions.ServerName;
 
@@ -51,7 +51,8 @@ internal sealed class ReceiverEhloCommand(string domainOrAddress, long maxMessag
     {
         yield return "PIPELINING";
         yield return "8BITMIME";
-        yield return FormattableString.Invariant($"SIZE {maxMessageBytes}");
+        // The session's own limit, the one its MAIL SIZE= and its DATA are held to (SessionHooks, SessionInput).
+        yield return FormattableString.Invariant($"SIZE {SessionState.Of(context).Input.Limits.Body.MaxContentBytes}");
         yield return "DSN";
         yield return "ETRN";
         yield return "SMTPUTF8";

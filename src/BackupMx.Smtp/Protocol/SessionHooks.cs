@@ -18,7 +18,7 @@ namespace BackupMx.Smtp.Protocol;
 /// the body follows. Throwing <see cref="SmtpResponseException"/> here answers the command
 /// without running it.
 /// </summary>
-internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
+internal sealed class SessionHooks(ILogger logger)
 {
     public void OnCommandExecuting(object? sender, SmtpCommandEventArgs e)
     {
@@ -81,9 +81,11 @@ internal sealed class SessionHooks(BackupMxOptions options, ILogger logger)
                 Refuse(context, "MAIL", "SIZE");
             }
 
-            if (tooLarge || value > options.Smtp.MaxMessageBytes)
+            // The limit this session advertised in EHLO, whatever a reload has set since.
+            var maxBytes = state.Input.Limits.Body.MaxContentBytes;
+            if (tooLarge || value > maxBytes)
             {
-                Log.DeclaredSizeTooLarge(logger, ClientAddress(context), size!, options.Smtp.MaxMessageBytes);
+                Log.DeclaredSizeTooLarge(logger, ClientAddress(context), size!, maxBytes);
                 throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.SizeLimitExceeded, "5.3.4 Message size exceeds fixed maximum message size"));
             }
 
