@@ -95,7 +95,7 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
         var time = services.GetRequiredService<TimeProvider>();
         var inspector = services.GetRequiredService<QueueInspector>();
         var flusher = services.GetRequiredService<DomainFlusher>();
-        var ledger = services.GetRequiredService<SpoolLedger>();
+        var operations = services.GetRequiredService<MessageOperations>();
         var health = services.GetRequiredService<HealthCheckService>();
         var refresher = services.GetRequiredService<SpoolGaugeRefresher>();
         var hostName = services.GetRequiredService<IOptions<BackupMxOptions>>().Value.HostName;
@@ -238,11 +238,13 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
             await Send(context, pages.ConfirmDelete(domain, message, queueId)).ConfigureAwait(false);
         });
 
-        MapMessageAction(app, access, ActionNotice.Hold, (domain, id, ct) => ledger.HoldAsync(domain, id, ct));
-        MapMessageAction(app, access, ActionNotice.Release, (domain, id, ct) => ledger.ReleaseHeldAsync(domain, id, expiresAt: null, ct));
-        MapMessageAction(app, access, ActionNotice.Delete, (domain, id, ct) => ledger.DeleteAsync(domain, id, ct));
-        MapDomainAction(app, access, inspector, ActionNotice.Hold, (domain, id, ct) => ledger.HoldAsync(domain, id, ct));
-        MapDomainAction(app, access, inspector, ActionNotice.Release, (domain, id, ct) => ledger.ReleaseHeldAsync(domain, id, expiresAt: null, ct));
+        foreach (var op in (string[])[ActionNotice.Hold, ActionNotice.Release, ActionNotice.Delete])
+        {
+            MapMessageAction(app, access, operations, op);
+        }
+
+        MapDomainAction(app, access, operations, ActionNotice.Hold);
+        MapDomainAction(app, access, operations, ActionNotice.Release);
 
         app.MapPost("/domains/{domain}/flush", async context =>
         {
@@ -291,11 +293,13 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
     }
 
     /// <summary>
-    /// POST /domains/{domain}/messages/{queueId}/{op}, through the ledger, which refuses a message being
-    /// delivered (Busy): the page then says so and nothing changes. A delete must carry confirm=yes,
-    /// which only the confirmation page's form sends; without it the browser is sent to that page.
+    /// POST /domains/{domain}/messages/{queueId}/{op}, through <see cref="MessageOperations"/> like the
+    /// operator's commands: a message being delivered is waited for up to <see cref="ActionNotice.Wait"/>;
+    /// when its attempt has not ended by then (Busy) the page says so and nothing changes. A delete must
+    /// carry confirm=yes, which only the confirmation page's form sends; without it the browser is sent
+    /// to that page.
     /// </summary>
-    private void MapMessageAction(WebApplication app, AdminAccess access, string op, Func<string, string, CancellationToken, Task<LedgerChange>> change) =>
+    private void MapMessageAction(WebApplication app, AdminAccess access, MessageOperations operations, string op) =>
         app.MapPost("/domains/{domain}/messages/{queueId}/" + op, async context =>
         {
             var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
@@ -313,7 +317,10 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
                 return;
             }
 
-            var outcome = await change(domain, queueId, context.RequestAborted).ConfigureAwait(false);
+            var record = await operations.FindAsync(queueId, context.RequestAborted).ConfigureAwait(false);
+            var outcome = record is null || !string.Equals(record.Domain, domain, StringComparison.OrdinalIgnoreCase)
+                ? LedgerChange.NotFound
+                : (await operations.ChangeAsync(record, op, notify: false, ActionNotice.Wait, context.RequestAborted).ConfigureAwait(false)).Change;
             Log.MessageChanged(_logger, op, queueId, domain, Client(context), outcome);
 
             // A deleted message has no page left: back to its domain's list.
@@ -322,7 +329,7 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
         });
 
     /// <summary>POST /domains/{domain}/{op}: the same change for every message queued for the domain.</summary>
-    private void MapDomainAction(WebApplication app, AdminAccess access, QueueInspector inspector, string op, Func<string, string, CancellationToken, Task<LedgerChange>> change) =>
+    private void MapDomainAction(WebApplication app, AdminAccess access, MessageOperations operations, string op) =>
         app.MapPost("/domains/{domain}/" + op, async context =>
         {
             var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
@@ -333,9 +340,10 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
 
             var domain = DomainOf(context);
             int changed = 0, busy = 0;
-            foreach (var message in await inspector.ListAsync(domain, context.RequestAborted).ConfigureAwait(false))
+            var outcomes = await operations.ChangeDomainAsync(domain, op == ActionNotice.Hold, ActionNotice.Wait, context.RequestAborted).ConfigureAwait(false);
+            foreach (var (_, change) in outcomes)
             {
-                switch (await change(domain, message.QueueId, context.RequestAborted).ConfigureAwait(false))
+                switch (change)
                 {
                     case LedgerChange.Done:
                         changed++;

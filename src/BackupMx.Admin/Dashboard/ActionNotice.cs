@@ -18,6 +18,12 @@ internal static class ActionNotice
     public const string Release = "release";
     public const string Delete = "delete";
 
+    /// <summary>
+    /// How long a hold or delete waits for a delivery in progress to end: a delivery attempt usually
+    /// ends within seconds, and a browser waits this long for a page without giving up.
+    /// </summary>
+    public static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
     public static string Query(string op, LedgerChange outcome, string queueId) =>
         $"op={op}&outcome={Outcome(outcome)}&id={Html.Url(queueId)}";
 
@@ -60,7 +66,7 @@ internal static class ActionNotice
             }, Problem: false),
             "unchanged" => new(op == Hold ? $"{id} was already held." : $"{id} was not held; nothing changed.", Problem: false),
             "notfound" => new($"{id} is no longer queued: it was delivered, bounced, expired or deleted.", Problem: true),
-            "busy" => new($"{id} is being delivered right now, so it cannot be {(op == Hold ? "held" : op == Delete ? "deleted" : "released")} yet. Nothing changed; try again in a minute (if the delivery succeeds, the message leaves the queue).", Problem: true),
+            "busy" => new(string.Create(CultureInfo.InvariantCulture, $"{id} is being delivered right now and its delivery did not end within {Wait.TotalSeconds:0} seconds, so it was not {(op == Hold ? "held" : op == Delete ? "deleted" : "released")}. Nothing changed; try again in a minute (if the delivery succeeds, the message leaves the queue)."), Problem: true),
             _ => null,
         };
     }
@@ -73,7 +79,7 @@ internal static class ActionNotice
             : string.Create(CultureInfo.InvariantCulture, $"{verb} {changed} message(s) of {domain}: they are due now.");
         if (busy > 0)
         {
-            text += string.Create(CultureInfo.InvariantCulture, $" {busy} message(s) were being delivered and were not changed; try again in a minute.");
+            text += string.Create(CultureInfo.InvariantCulture, $" {busy} message(s) were being delivered, their deliveries did not end within {Wait.TotalSeconds:0} seconds, and they were not changed; try again in a minute.");
         }
 
         return new(text, Problem: busy > 0);
