@@ -14,7 +14,7 @@ internal static partial class Log
     public static partial void Refused(ILogger logger, string method, string path, string? client, string reason);
 
     [LoggerMessage(EventId = 8503, Level = LogLevel.Information, Message = "Dashboard flush of {Domain} from {Client}: {Flushed} message(s) made due now")]
-    public static partial void Flushed(ILogger logger, string domain, string? client, int flushed);
+    public static partial void Flushed(ILogger logger, string domain, string? client, string flushed);
 
     [LoggerMessage(EventId = 8504, Level = LogLevel.Warning, Message = "Spool gauges could not be refreshed for a metrics scrape; the last values are exported until they go stale")]
     public static partial void GaugeRefreshFailed(ILogger logger, Exception exception);
@@ -23,10 +23,10 @@ internal static partial class Log
     public static partial void RequestFailed(ILogger logger, string method, string path, Exception exception);
 
     [LoggerMessage(EventId = 8506, Level = LogLevel.Information, Message = "Dashboard {Action} of {QueueId} for {Domain} from {Client}: {Outcome}")]
-    public static partial void MessageChanged(ILogger logger, string action, string queueId, string domain, string? client, BackupMx.Core.Spool.LedgerChange outcome);
+    public static partial void MessageChanged(ILogger logger, string action, string queueId, string domain, string? client, string outcome);
 
-    [LoggerMessage(EventId = 8507, Level = LogLevel.Information, Message = "Dashboard {Action} of every message of {Domain} from {Client}: {Changed} changed, {Busy} being delivered and left alone")]
-    public static partial void DomainChanged(ILogger logger, string action, string domain, string? client, int changed, int busy);
+    [LoggerMessage(EventId = 8507, Level = LogLevel.Information, Message = "Dashboard {Action} of every message of {Domain} from {Client}: {Outcome}")]
+    public static partial void DomainChanged(ILogger logger, string action, string domain, string? client, string outcome);
 
     [LoggerMessage(EventId = 8510, Level = LogLevel.Information, Message = "Outage notice '{Event}' for {Domain} due: {Waiting} message(s) waiting, {Delivered} delivered")]
     public static partial void NoticeDue(ILogger logger, string @event, string domain, int waiting, int delivered);

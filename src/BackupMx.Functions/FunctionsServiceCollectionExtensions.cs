@@ -1,11 +1,13 @@
 using BackupMx.Azure;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
+using BackupMx.Dashboard;
 using BackupMx.Delivery;
 using BackupMx.Telemetry;
 using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Resources;
@@ -26,6 +28,7 @@ public static class FunctionsServiceCollectionExtensions
         services.AddBackupMxAzure(configuration);
         services.AddBackupMxDelivery();
         services.AddBackupMxFunctionOptions(configuration);
+        services.TryAddSingleton<DashboardSite>();
         services.AddBackupMxTelemetry(configuration, ServiceName)
             .UseFunctionsWorkerDefaults()
 

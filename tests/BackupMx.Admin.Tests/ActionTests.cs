@@ -1,5 +1,5 @@
 using System.Net;
-using BackupMx.Admin.Dashboard;
+using BackupMx.Dashboard;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Model;
 using BackupMx.Core.Spool;
