@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using BackupMx.Core.Notifications;
 
 namespace BackupMx.Dashboard;
 
@@ -15,23 +16,7 @@ public static class Html
         at is null ? "-" : at.Value.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 
     /// <summary>A duration as people read it: "45 s", "12 min 5 s", "3 h 07 min", "2 d 04 h".</summary>
-    public static string Age(TimeSpan? age)
-    {
-        if (age is not { } a)
-        {
-            return "-";
-        }
-
-        if (a < TimeSpan.Zero)
-        {
-            a = TimeSpan.Zero;
-        }
-
-        return a.TotalDays >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalDays} d {a.Hours:00} h")
-            : a.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalHours} h {a.Minutes:00} min")
-            : a.TotalMinutes >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalMinutes} min {a.Seconds} s")
-            : string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalSeconds} s");
-    }
+    public static string Age(TimeSpan? age) => Durations.Format(age);
 
     /// <summary>The page around <paramref name="body"/>: one h1, a skip link, the main landmark.</summary>
     public static string Page(string title, string hostName, string body, int refreshSeconds, DashboardLinks links)

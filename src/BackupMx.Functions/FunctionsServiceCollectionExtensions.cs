@@ -1,6 +1,7 @@
 using BackupMx.Azure;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
+using BackupMx.Core.Notifications;
 using BackupMx.Dashboard;
 using BackupMx.Delivery;
 using BackupMx.Telemetry;
@@ -29,6 +30,7 @@ public static class FunctionsServiceCollectionExtensions
         services.AddBackupMxDelivery();
         services.AddBackupMxFunctionOptions(configuration);
         services.TryAddSingleton<DashboardSite>();
+        services.AddBackupMxNotifications(configuration);
         services.AddBackupMxTelemetry(configuration, ServiceName)
             .UseFunctionsWorkerDefaults()
 

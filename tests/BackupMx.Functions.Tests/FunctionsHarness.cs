@@ -3,6 +3,7 @@ using System.Text;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
+using BackupMx.Core.Notifications;
 using BackupMx.Core.Ports;
 using BackupMx.Core.Spool;
 using BackupMx.Telemetry;
@@ -31,13 +32,21 @@ public sealed class FunctionsHarness : IDisposable
         MeterFactory = _metrics.GetRequiredService<IMeterFactory>();
         Gauges = new SpoolGauges(MeterFactory, Core.Time);
         Forward = new ForwardFunction(source ?? Core.WakeUps, Core.Forwarder, Microsoft.Extensions.Options.Options.Create(Options), Core.Time, NullLogger<ForwardFunction>.Instance);
-        Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
+        Webhook = new WebhookClient();
+        var notifier = new OutageNotifier(
+            Core.Inspector, Core.Transport, Webhook, Core.Time, Microsoft.Extensions.Options.Options.Create(new NotificationOptions()),
+            Microsoft.Extensions.Options.Options.Create(new List<NotifiedDomain>()), Core.Get<IOptions<BackupMxOptions>>(), new NoNoticeState(), MeterFactory,
+            NullLogger<OutageNotifier>.Instance);
+        Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, notifier, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
         Expire = new ExpireFunction(Core.Sweeper, Core.Inspector, Gauges);
         Admin = new QueueAdminFunctions(Core.Inspector, Core.Flusher, Core.Get<IOptions<BackupMxOptions>>(), NullLogger<QueueAdminFunctions>.Instance);
         Messages = new MessageAdminFunctions(Core.Get<MessageOperations>(), Core.Get<SpoolLedger>(), Core.Get<IOptions<BackupMxOptions>>(), NullLogger<MessageAdminFunctions>.Instance);
     }
 
     public CoreHarness Core { get; }
+
+    /// <summary>Unused: no domain has notify addresses and there is no webhook, so the notifier never sends.</summary>
+    public WebhookClient Webhook { get; }
 
     public FunctionsOptions Options { get; }
 
@@ -85,6 +94,18 @@ public sealed class FunctionsHarness : IDisposable
     public void Dispose()
     {
         Core.Dispose();
+        Webhook.Dispose();
         _metrics.Dispose();
+    }
+
+    private sealed class NoNoticeState : INoticeStateStore
+    {
+        public string Where => "nowhere";
+
+        public bool Shared => false;
+
+        public Task<NoticeState> LoadAsync(CancellationToken cancellationToken) => Task.FromResult(new NoticeState());
+
+        public Task SaveAsync(NoticeState state, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
