@@ -112,18 +112,18 @@ public sealed class AzureOutageNoticeTests(AzuriteFixture azurite) : IAsyncLifet
         await _primary.StartAsync();
         _time.Advance(TimeSpan.FromMinutes(1));
         await ProbeAsync(second);
-        Assert.Equal(2, (await ForwardDueAsync(second)).Completed);
-        Assert.Equal(2, _primary.Messages.Count);
+        await ForwardDueAsync(second);
+        Assert.True(_primary.Messages.Count == 2, $"the primary got {_primary.Messages.Count} message(s)");
         _time.Advance(TimeSpan.FromMinutes(1));
         await ProbeAsync(second);
 
         var notices = Notices();
-        Assert.Equal(2, notices.Count);
+        Assert.True(notices.Count == 2, "webhook notices: " + string.Join(" | ", notices.Select(n => n.GetRawText())));
         var recovered = notices[1];
         Assert.Equal(("recovered", Domain, 2), (recovered.GetProperty("event").GetString(), recovered.GetProperty("domain").GetString(), recovered.GetProperty("delivered").GetInt32()));
         // Accepted at 12:00, delivered at 12:13, seen gone by the look at 12:14 (the wait is counted to the look).
         Assert.Equal(14 * 60, recovered.GetProperty("longestWaitSeconds").GetInt64());
-        Assert.Equal(2, _sink.Messages.Count);
+        Assert.True(_sink.Messages.Count == 2, $"the SMTP sink got {_sink.Messages.Count} notice(s)");
         Assert.All(_sink.Messages, m => Assert.Equal(["hostmaster@owners.test"], m.AcceptedRecipients));
 
         // The outage is over: its row is gone, and later probes send nothing.
