@@ -35,6 +35,9 @@ type domainType = {
 
   @description('Explicit primary as host[:port]. Empty or absent: the domain\'s MX hosts with a lower preference number than ours.')
   primary: string?
+
+  @description('Addresses (in other domains) that get the outage notices of this domain by e-mail, through the bounce route. Absent: none.')
+  notifyAddresses: string[]?
 }
 
 @minLength(1)
@@ -135,6 +138,10 @@ param tlsKeyVaultId string = ''
 
 @description('Address that the alert rules mail (infra/monitoring/alerts.bicep). Empty: the rules exist but notify nobody.')
 param alertEmail string = ''
+
+@secure()
+@description('URL that every outage notice is POSTed to as JSON with a text field (chat webhooks show it). Empty: none. Secure: such URLs usually carry a secret.')
+param notificationWebhook string = ''
 
 @description('Application (client) ID of an Entra ID app registration for the admin API. Set: App Service authentication requires a token for it (infra/modules/function-auth.bicep). Empty: function keys alone.')
 param adminApiClientId string = ''
@@ -415,6 +422,21 @@ var sharedSettings = union(azureSettings, relaySettings)
 // Only behind App Service authentication does a request carry the principal whose roles are checked.
 var adminRoleSettings = empty(adminApiClientId) || empty(adminApiAllowedRole) ? {} : { BackupMx__Functions__AdminRole: adminApiAllowedRole }
 
+// Outage notices come from the function app (ProbePrimaries), so only it gets these.
+var notifyAddressSettings = toObject(
+  flatten(map(range(0, length(domains)), i => map(range(0, length(domains[i].?notifyAddresses ?? [])), j => {
+    name: 'BackupMx__Domains__${i}__NotifyAddresses__${j}'
+    value: (domains[i].?notifyAddresses ?? [])[j]
+  }))),
+  e => e.name,
+  e => e.value
+)
+
+var notificationSettings = union(
+  notifyAddressSettings,
+  empty(notificationWebhook) ? {} : { BackupMx__Notifications__Webhook: notificationWebhook }
+)
+
 // ---------------------------------------------------------------------------
 // Apps
 // ---------------------------------------------------------------------------
@@ -497,7 +519,7 @@ module functions 'modules/function-app.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainerName
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
-    settings: union(sharedSettings, functionsIdentitySettings, adminRoleSettings)
+    settings: union(sharedSettings, functionsIdentitySettings, adminRoleSettings, notificationSettings)
   }
 }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using BackupMx.Dashboard;
 using Microsoft.AspNetCore.Http;
 
 namespace BackupMx.Admin;
@@ -22,14 +23,14 @@ internal sealed class AdminAccess
 {
     public const string CookieName = "backupmx-admin";
 
-    public const string FormTokenField = "csrf";
+    public const string FormTokenField = CrossSiteCheck.FormTokenField;
 
     private readonly byte[]? _tokenHash;
 
     public AdminAccess(AdminOptions options)
     {
         _tokenHash = options.HasToken ? Hash(options.Token!) : null;
-        FormToken = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        FormToken = CrossSiteCheck.NewToken();
     }
 
     public bool TokenRequired => _tokenHash is not null;
@@ -55,22 +56,12 @@ internal sealed class AdminAccess
     public string? CrossSiteRefusal(HttpContext context, IFormCollection form)
     {
         var request = context.Request;
-        var origin = request.Headers.Origin.ToString();
-        if (origin.Length > 0 && !string.Equals(origin, $"{request.Scheme}://{request.Host}", StringComparison.OrdinalIgnoreCase))
-        {
-            return $"Origin '{origin}' is not this endpoint";
-        }
-
-        var site = request.Headers["Sec-Fetch-Site"].ToString();
-        if (site.Length > 0 && site is not ("same-origin" or "none"))
-        {
-            return $"Sec-Fetch-Site is '{site}'";
-        }
-
-        var token = form[FormTokenField].ToString();
-        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(token), Encoding.ASCII.GetBytes(FormToken))
-            ? null
-            : "the form token is missing or stale (reload the page)";
+        return CrossSiteCheck.Refusal(
+            request.Headers.Origin.ToString(),
+            $"{request.Scheme}://{request.Host}",
+            request.Headers["Sec-Fetch-Site"].ToString(),
+            form[FormTokenField].ToString(),
+            FormToken);
     }
 
     public static void SetCookie(HttpResponse response, string token) =>

@@ -4,7 +4,7 @@
 // (BackupMx:Admin:Endpoint empty) without changing anything else.
 using System.Globalization;
 using System.Net;
-using BackupMx.Admin.Dashboard;
+using BackupMx.Dashboard;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Inspection;
@@ -95,22 +95,20 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
         var time = services.GetRequiredService<TimeProvider>();
         var inspector = services.GetRequiredService<QueueInspector>();
         var flusher = services.GetRequiredService<DomainFlusher>();
-        var ledger = services.GetRequiredService<SpoolLedger>();
+        var operations = services.GetRequiredService<MessageOperations>();
         var health = services.GetRequiredService<HealthCheckService>();
         var refresher = services.GetRequiredService<SpoolGaugeRefresher>();
         var hostName = services.GetRequiredService<IOptions<BackupMxOptions>>().Value.HostName;
-        var pages = new DashboardPages(hostName, access.FormToken, config.DashboardRefresh);
+        var pages = new DashboardPages(hostName, access.FormToken, config.DashboardRefresh, DashboardLinks.Root);
+        var site = new DashboardSite(inspector, flusher, operations, time);
 
         app.Use(async (context, next) =>
         {
-            var headers = context.Response.Headers;
-            headers.CacheControl = "no-store";
-            headers.XContentTypeOptions = "nosniff";
-            // "same-origin", not "no-referrer": with no referrer a browser sends "Origin: null" on a POST,
-            // which the cross-site check must refuse; other sites still get no address of ours.
-            headers["Referrer-Policy"] = "same-origin";
-            headers.XFrameOptions = "DENY";
-            headers.ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+            foreach (var (name, value) in CrossSiteCheck.PageHeaders)
+            {
+                context.Response.Headers[name] = value;
+            }
+
             var path = context.Request.Path.Value ?? "/";
 
             // Probes are anonymous (a load balancer or orchestrator rarely holds a token); they
@@ -165,9 +163,6 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
         app.MapGet("/healthz", context => Health(context, health, _ => false));
         app.MapGet("/readyz", context => Health(context, health, r => r.Tags.Contains(ReadyTag)));
 
-        app.MapGet("/assets/admin.css", context => Send(context, Assets.Css, "text/css; charset=utf-8"));
-        app.MapGet("/assets/admin.js", context => Send(context, Assets.Script, "text/javascript; charset=utf-8"));
-
         // Browsers ask for it on every page; no icon, and no 404 in their consoles.
         app.MapGet("/favicon.ico", context =>
         {
@@ -202,64 +197,67 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
             SeeOther(context, "/");
         });
 
-        app.MapGet("/", async context =>
+        // Everything else is the dashboard's: its pages, assets and buttons (BackupMx.Dashboard).
+        app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Post], async context =>
         {
+            var request = context.Request;
             var ct = context.RequestAborted;
-            var summaries = await inspector.SummarizeAsync(ct).ConfigureAwait(false);
-            var quarantined = await inspector.ListQuarantinedAsync(null, ct).ConfigureAwait(false);
-            await Send(context, pages.Home(summaries, quarantined, time.GetUtcNow(), ActionNotice.From(context.Request))).ConfigureAwait(false);
-        });
-
-        app.MapGet("/domains/{domain}", async context =>
-        {
-            var ct = context.RequestAborted;
-            var domain = DomainOf(context);
-            var messages = await inspector.ListAsync(domain, ct).ConfigureAwait(false);
-            var quarantined = await inspector.ListQuarantinedAsync(domain, ct).ConfigureAwait(false);
-            await Send(context, pages.Domain(domain, messages, quarantined, time.GetUtcNow(), ActionNotice.From(context.Request))).ConfigureAwait(false);
-        });
-
-        app.MapGet("/domains/{domain}/messages/{queueId}", async context =>
-        {
-            var domain = DomainOf(context);
-            var queueId = (string)context.Request.RouteValues["queueId"]!;
-            var message = await FindAsync(inspector, domain, queueId, context.RequestAborted).ConfigureAwait(false);
-            context.Response.StatusCode = message is null ? StatusCodes.Status404NotFound : StatusCodes.Status200OK;
-            await Send(context, pages.Message(domain, message, queueId, ActionNotice.From(context.Request))).ConfigureAwait(false);
-        });
-
-        // Deleting asks first, on a page of its own: no script, and the question is read out like any page.
-        app.MapGet("/domains/{domain}/messages/{queueId}/delete", async context =>
-        {
-            var domain = DomainOf(context);
-            var queueId = (string)context.Request.RouteValues["queueId"]!;
-            var message = await FindAsync(inspector, domain, queueId, context.RequestAborted).ConfigureAwait(false);
-            context.Response.StatusCode = message is null ? StatusCodes.Status404NotFound : StatusCodes.Status200OK;
-            await Send(context, pages.ConfirmDelete(domain, message, queueId)).ConfigureAwait(false);
-        });
-
-        MapMessageAction(app, access, ActionNotice.Hold, (domain, id, ct) => ledger.HoldAsync(domain, id, ct));
-        MapMessageAction(app, access, ActionNotice.Release, (domain, id, ct) => ledger.ReleaseHeldAsync(domain, id, expiresAt: null, ct));
-        MapMessageAction(app, access, ActionNotice.Delete, (domain, id, ct) => ledger.DeleteAsync(domain, id, ct));
-        MapDomainAction(app, access, inspector, ActionNotice.Hold, (domain, id, ct) => ledger.HoldAsync(domain, id, ct));
-        MapDomainAction(app, access, inspector, ActionNotice.Release, (domain, id, ct) => ledger.ReleaseHeldAsync(domain, id, expiresAt: null, ct));
-
-        app.MapPost("/domains/{domain}/flush", async context =>
-        {
-            var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
-            if (!await CheckPostAsync(context, access, form).ConfigureAwait(false))
+            IFormCollection? form = null;
+            if (HttpMethods.IsPost(request.Method))
             {
+                form = request.HasFormContentType ? await request.ReadFormAsync(ct).ConfigureAwait(false) : FormCollection.Empty;
+                if (!await CheckPostAsync(context, access, form).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+
+            var response = await site.HandleAsync(
+                new DashboardRequest(
+                    request.Method,
+                    request.Path.ToUriComponent(),
+                    name => request.Query.TryGetValue(name, out var v) ? v.ToString() : null,
+                    name => form is not null && form.TryGetValue(name, out var v) ? v.ToString() : null,
+                    request.Headers.Referer.ToString()),
+                pages,
+                ct).ConfigureAwait(false);
+            if (response is null)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                await Send(context, "not found\n", "text/plain; charset=utf-8").ConfigureAwait(false);
                 return;
             }
 
-            var domain = DomainOf(context);
-            var flushed = await flusher.FlushAsync(domain, "operator request (dashboard)", context.RequestAborted).ConfigureAwait(false);
-            Log.Flushed(_logger, domain, Client(context), flushed);
+            if (response.Done is { } done)
+            {
+                LogAction(done, Client(context));
+            }
 
-            // Back to the page the button was on, which then says what happened.
-            var back = context.Request.Headers.Referer.ToString().Contains("/domains/", StringComparison.Ordinal) ? $"/domains/{Html.Url(domain)}" : "/";
-            SeeOther(context, string.Create(CultureInfo.InvariantCulture, $"{back}?flushed={flushed}&domain={Html.Url(domain)}"));
+            context.Response.StatusCode = response.Status;
+            if (response.Location is not null)
+            {
+                context.Response.Headers.Location = response.Location;
+                return;
+            }
+
+            await Send(context, response.Body, response.ContentType).ConfigureAwait(false);
         });
+    }
+
+    private void LogAction(DashboardAction done, string? client)
+    {
+        if (done.Op == "flush")
+        {
+            Log.Flushed(_logger, done.Domain, client, done.Outcome);
+        }
+        else if (done.QueueId is null)
+        {
+            Log.DomainChanged(_logger, done.Op, done.Domain, client, done.Outcome);
+        }
+        else
+        {
+            Log.MessageChanged(_logger, done.Op, done.QueueId, done.Domain, client, done.Outcome);
+        }
     }
 
     private async Task<bool> CheckPostAsync(HttpContext context, AdminAccess access, IFormCollection form)
@@ -289,74 +287,6 @@ internal sealed class AdminHttpServer(IServiceProvider services, IOptions<AdminO
 
         await context.Response.WriteAsync(text).ConfigureAwait(false);
     }
-
-    /// <summary>
-    /// POST /domains/{domain}/messages/{queueId}/{op}, through the ledger, which refuses a message being
-    /// delivered (Busy): the page then says so and nothing changes. A delete must carry confirm=yes,
-    /// which only the confirmation page's form sends; without it the browser is sent to that page.
-    /// </summary>
-    private void MapMessageAction(WebApplication app, AdminAccess access, string op, Func<string, string, CancellationToken, Task<LedgerChange>> change) =>
-        app.MapPost("/domains/{domain}/messages/{queueId}/" + op, async context =>
-        {
-            var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
-            if (!await CheckPostAsync(context, access, form).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            var domain = DomainOf(context);
-            var queueId = (string)context.Request.RouteValues["queueId"]!;
-            var message = $"/domains/{Html.Url(domain)}/messages/{Html.Url(queueId)}";
-            if (op == ActionNotice.Delete && form["confirm"].ToString() != "yes")
-            {
-                SeeOther(context, message + "/delete");
-                return;
-            }
-
-            var outcome = await change(domain, queueId, context.RequestAborted).ConfigureAwait(false);
-            Log.MessageChanged(_logger, op, queueId, domain, Client(context), outcome);
-
-            // A deleted message has no page left: back to its domain's list.
-            var back = op == ActionNotice.Delete && outcome is LedgerChange.Done or LedgerChange.NotFound ? $"/domains/{Html.Url(domain)}" : message;
-            SeeOther(context, back + "?" + ActionNotice.Query(op, outcome, queueId));
-        });
-
-    /// <summary>POST /domains/{domain}/{op}: the same change for every message queued for the domain.</summary>
-    private void MapDomainAction(WebApplication app, AdminAccess access, QueueInspector inspector, string op, Func<string, string, CancellationToken, Task<LedgerChange>> change) =>
-        app.MapPost("/domains/{domain}/" + op, async context =>
-        {
-            var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
-            if (!await CheckPostAsync(context, access, form).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            var domain = DomainOf(context);
-            int changed = 0, busy = 0;
-            foreach (var message in await inspector.ListAsync(domain, context.RequestAborted).ConfigureAwait(false))
-            {
-                switch (await change(domain, message.QueueId, context.RequestAborted).ConfigureAwait(false))
-                {
-                    case LedgerChange.Done:
-                        changed++;
-                        break;
-                    case LedgerChange.Busy:
-                        busy++;
-                        break;
-                }
-            }
-
-            Log.DomainChanged(_logger, op, domain, Client(context), changed, busy);
-            SeeOther(context, $"/domains/{Html.Url(domain)}?" + ActionNotice.DomainQuery(op, domain, changed, busy));
-        });
-
-    private static async Task<QueuedMessageView?> FindAsync(QueueInspector inspector, string domain, string queueId, CancellationToken cancellationToken)
-    {
-        var messages = await inspector.ListAsync(domain, cancellationToken).ConfigureAwait(false);
-        return messages.FirstOrDefault(m => string.Equals(m.QueueId, queueId, StringComparison.Ordinal));
-    }
-
-    private static string DomainOf(HttpContext context) => ((string)context.Request.RouteValues["domain"]!).Trim();
 
     private static void SeeOther(HttpContext context, string location)
     {

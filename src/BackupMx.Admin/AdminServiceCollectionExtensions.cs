@@ -1,5 +1,6 @@
 using BackupMx.Admin.Notifications;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Notifications;
 using BackupMx.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,13 +38,9 @@ public static class AdminServiceCollectionExtensions
             .AddCheck<SmtpListeningHealthCheck>(SmtpListeningHealthCheck.Name, tags: [AdminHttpServer.ReadyTag])
             .AddCheck<SpoolWritableHealthCheck>(SpoolWritableHealthCheck.Name, tags: [AdminHttpServer.ReadyTag]);
 
-        services.AddOptions<NotificationOptions>()
-            .BindChecked(configuration.GetSection(NotificationOptions.SectionName))
-            .ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NotificationOptions>, NotificationOptionsValidator>());
-        services.AddOptions<List<NotifiedDomain>>().Configure(list => configuration.GetSection("BackupMx:Domains").Bind(list));
-        services.TryAddSingleton<WebhookClient>();
-        services.AddHostedService<OutageNotifier>();
+        services.AddBackupMxNotifications(configuration);
+        services.TryAddSingleton<INoticeStateStore>(sp => new NoticeStateFile(sp.GetRequiredService<IOptions<BackupMxOptions>>().Value.Spool.Path));
+        services.AddHostedService<OutageNotifierService>();
 
         services.TryAddSingleton<AdminHttpServer>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminHttpServer>());

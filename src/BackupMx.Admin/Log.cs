@@ -14,7 +14,7 @@ internal static partial class Log
     public static partial void Refused(ILogger logger, string method, string path, string? client, string reason);
 
     [LoggerMessage(EventId = 8503, Level = LogLevel.Information, Message = "Dashboard flush of {Domain} from {Client}: {Flushed} message(s) made due now")]
-    public static partial void Flushed(ILogger logger, string domain, string? client, int flushed);
+    public static partial void Flushed(ILogger logger, string domain, string? client, string flushed);
 
     [LoggerMessage(EventId = 8504, Level = LogLevel.Warning, Message = "Spool gauges could not be refreshed for a metrics scrape; the last values are exported until they go stale")]
     public static partial void GaugeRefreshFailed(ILogger logger, Exception exception);
@@ -23,26 +23,8 @@ internal static partial class Log
     public static partial void RequestFailed(ILogger logger, string method, string path, Exception exception);
 
     [LoggerMessage(EventId = 8506, Level = LogLevel.Information, Message = "Dashboard {Action} of {QueueId} for {Domain} from {Client}: {Outcome}")]
-    public static partial void MessageChanged(ILogger logger, string action, string queueId, string domain, string? client, BackupMx.Core.Spool.LedgerChange outcome);
+    public static partial void MessageChanged(ILogger logger, string action, string queueId, string domain, string? client, string outcome);
 
-    [LoggerMessage(EventId = 8507, Level = LogLevel.Information, Message = "Dashboard {Action} of every message of {Domain} from {Client}: {Changed} changed, {Busy} being delivered and left alone")]
-    public static partial void DomainChanged(ILogger logger, string action, string domain, string? client, int changed, int busy);
-
-    [LoggerMessage(EventId = 8510, Level = LogLevel.Information, Message = "Outage notice '{Event}' for {Domain} due: {Waiting} message(s) waiting, {Delivered} delivered")]
-    public static partial void NoticeDue(ILogger logger, string @event, string domain, int waiting, int delivered);
-
-    [LoggerMessage(EventId = 8511, Level = LogLevel.Warning, Message = "Outage notice '{Event}' for {Domain} by {Channel} failed (attempt {Attempts}): {Error}; next try in {Delay}")]
-    public static partial void NoticeFailed(ILogger logger, string @event, string domain, string channel, int attempts, string error, TimeSpan delay);
-
-    [LoggerMessage(EventId = 8512, Level = LogLevel.Error, Message = "Outage notice '{Event}' for {Domain} by {Channel} given up after {Attempts} attempt(s): {Error}")]
-    public static partial void NoticeGivenUp(ILogger logger, string @event, string domain, string channel, int attempts, string error);
-
-    [LoggerMessage(EventId = 8513, Level = LogLevel.Error, Message = "Outage notices: a look at the domains failed; trying again at the next interval")]
-    public static partial void NotifierCheckFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 8514, Level = LogLevel.Warning, Message = "Outage notices: the state in {Path} cannot be read; starting afresh, so a notice of an outage already notified may go out again")]
-    public static partial void NoticeStateUnreadable(ILogger logger, string path, Exception exception);
-
-    [LoggerMessage(EventId = 8515, Level = LogLevel.Warning, Message = "Outage notices: the state cannot be saved to {Path}; after a restart a notice may go out again")]
-    public static partial void NoticeStateNotSaved(ILogger logger, string path, Exception exception);
+    [LoggerMessage(EventId = 8507, Level = LogLevel.Information, Message = "Dashboard {Action} of every message of {Domain} from {Client}: {Outcome}")]
+    public static partial void DomainChanged(ILogger logger, string action, string domain, string? client, string outcome);
 }

@@ -100,6 +100,9 @@ public static class AzureServiceCollectionExtensions
         services.TryAddSingleton(sp => new TablePrimaryStatusStore(
             sp.GetRequiredService<TableServiceClient>().GetTableClient(sp.GetRequiredService<IOptions<AzureOptions>>().Value.PrimariesTable)));
 
+        services.TryAddSingleton<BackupMx.Core.Notifications.INoticeStateStore>(sp => new TableNoticeStateStore(
+            sp.GetRequiredService<TableServiceClient>().GetTableClient(sp.GetRequiredService<IOptions<AzureOptions>>().Value.PrimariesTable)));
+
         services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<BlobBodyStore>());
         services.TryAddSingleton<IBodyInventory>(sp => sp.GetRequiredService<BlobBodyStore>());
         services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<TableSpoolStore>());

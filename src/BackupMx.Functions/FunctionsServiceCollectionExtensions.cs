@@ -2,6 +2,8 @@ using BackupMx.Azure;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Expiry;
 using BackupMx.Core.Hosting;
+using BackupMx.Core.Notifications;
+using BackupMx.Dashboard;
 using BackupMx.Delivery;
 using BackupMx.Telemetry;
 using Microsoft.Azure.Functions.Worker.OpenTelemetry;
@@ -30,6 +32,8 @@ public static class FunctionsServiceCollectionExtensions
         services.AddBackupMxFunctionOptions(configuration);
         services.TryAddSingleton<OrphanBodySweeper>();
         services.TryAddSingleton<AdminRole>();
+        services.TryAddSingleton<DashboardSite>();
+        services.AddBackupMxNotifications(configuration);
         services.AddBackupMxTelemetry(configuration, ServiceName)
             .UseFunctionsWorkerDefaults()
 

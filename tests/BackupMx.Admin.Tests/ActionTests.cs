@@ -1,5 +1,7 @@
 using System.Net;
+using BackupMx.Dashboard;
 using BackupMx.Core.Inspection;
+using BackupMx.Core.Model;
 using BackupMx.Core.Spool;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -111,37 +113,87 @@ public sealed class ActionTests
     }
 
     [Fact]
-    public async Task DeleteOrHold_MessageBeingDelivered_RefusedWithNotice_NothingChanged()
+    public async Task Hold_MessageBeingDelivered_WaitsForTheAttempt_ThenHolds()
+    {
+        await using var rig = await AdminRig.StartAsync("waited.test", primaryUp: false);
+        await rig.SpoolWithPrimaryDownAsync(1);
+        var token = await MetricsTests.FormTokenAsync(rig);
+        var (queueId, claimed) = await LeaseAsync(rig);
+
+        var post = PostAsync(rig, $"messages/{queueId}/hold", token);
+
+        // The POST keeps asking while the lease is held: nothing is answered in the first seconds of the wait.
+        await AdvanceWhileRunningAsync(rig, post, TimeSpan.FromSeconds(3));
+        Assert.False(post.IsCompleted, "the hold answered while the message was still leased");
+
+        // The delivery attempt ends (deferred: the primary is down), within the wait.
+        Assert.Equal(ReleaseStatus.Deferred, (await Ledger(rig).ReleaseAsync(claimed, CancellationToken.None)).Status);
+        await AdvanceWhileRunningAsync(rig, post, ActionNotice.Wait);
+
+        using var hold = await post;
+        Assert.Equal(HttpStatusCode.SeeOther, hold.StatusCode);
+        var location = hold.Headers.Location!.OriginalString;
+        Assert.Equal($"/domains/waited.test/messages/{queueId}?op=hold&outcome=done&id={queueId}", location);
+        var page = await (await rig.GetAsync(location)).Content.ReadAsStringAsync();
+        Assert.Contains($"Held {queueId}: it is not delivered", page, StringComparison.Ordinal);
+        Assert.NotNull((await Ledger(rig).FindAsync("waited.test", queueId, CancellationToken.None))!.HeldAt);
+    }
+
+    [Fact]
+    public async Task DeleteOrHold_MessageStillBeingDeliveredAfterTheWait_RefusedWithNotice_NothingChanged()
     {
         await using var rig = await AdminRig.StartAsync("leased.test", primaryUp: false);
         await rig.SpoolWithPrimaryDownAsync(1);
         var token = await MetricsTests.FormTokenAsync(rig);
+        var (queueId, _) = await LeaseAsync(rig);
 
-        // A delivery takes the message's lease (the relay's own waits for the primary's next probe, in fake time).
-        var queueId = (await ListAsync(rig)).Single().QueueId;
-        var ledger = Ledger(rig);
-        var record = await ledger.FindAsync("leased.test", queueId, CancellationToken.None);
-        var claim = await ledger.ClaimAsync(record!, "test-delivery", rig.Time.GetUtcNow(), TimeSpan.FromMinutes(5), _ => true, CancellationToken.None);
-        Assert.Equal(ClaimStatus.Claimed, claim.Status);
-
-        using (var delete = await PostAsync(rig, $"messages/{queueId}/delete", token, confirm: true))
+        var delete = PostAsync(rig, $"messages/{queueId}/delete", token, confirm: true);
+        await AdvanceWhileRunningAsync(rig, delete, ActionNotice.Wait + TimeSpan.FromSeconds(5));
+        using (var response = await delete)
         {
-            Assert.Equal(HttpStatusCode.SeeOther, delete.StatusCode);
-            var location = delete.Headers.Location!.OriginalString;
+            Assert.Equal(HttpStatusCode.SeeOther, response.StatusCode);
+            var location = response.Headers.Location!.OriginalString;
             Assert.Equal($"/domains/leased.test/messages/{queueId}?op=delete&outcome=busy&id={queueId}", location);
             var page = await (await rig.GetAsync(location)).Content.ReadAsStringAsync();
-            Assert.Contains($"<p class=\"problem\" role=\"alert\" id=\"notice\">{queueId} is being delivered right now, so it cannot be deleted yet. Nothing changed", page, StringComparison.Ordinal);
+            Assert.Contains($"<p class=\"problem\" role=\"alert\" id=\"notice\">{queueId} is being delivered right now and its delivery did not end within 10 seconds, so it was not deleted. Nothing changed", page, StringComparison.Ordinal);
         }
 
-        using (var hold = await PostAsync(rig, $"messages/{queueId}/hold", token))
+        var hold = PostAsync(rig, $"messages/{queueId}/hold", token);
+        await AdvanceWhileRunningAsync(rig, hold, ActionNotice.Wait + TimeSpan.FromSeconds(5));
+        using (var response = await hold)
         {
-            Assert.EndsWith("outcome=busy&id=" + queueId, hold.Headers.Location!.OriginalString, StringComparison.Ordinal);
+            Assert.EndsWith("outcome=busy&id=" + queueId, response.Headers.Location!.OriginalString, StringComparison.Ordinal);
         }
 
-        var after = await ledger.FindAsync("leased.test", queueId, CancellationToken.None);
+        var after = await Ledger(rig).FindAsync("leased.test", queueId, CancellationToken.None);
         Assert.NotNull(after);
         Assert.Null(after.HeldAt);
         Assert.Single(await ListAsync(rig));
+    }
+
+    /// <summary>A delivery takes the only message's lease, as the relay's own does, for longer than any wait.</summary>
+    private static async Task<(string QueueId, SpoolRecord Claimed)> LeaseAsync(AdminRig rig)
+    {
+        var queueId = (await ListAsync(rig)).Single().QueueId;
+        var ledger = Ledger(rig);
+        var record = await ledger.FindAsync(rig.Domain, queueId, CancellationToken.None);
+        var claim = await ledger.ClaimAsync(record!, "test-delivery", rig.Time.GetUtcNow(), TimeSpan.FromMinutes(5), _ => true, CancellationToken.None);
+        Assert.Equal(ClaimStatus.Claimed, claim.Status);
+        return (queueId, claim.Record!);
+    }
+
+    /// <summary>
+    /// Moves the fake clock on in steps of the operations' poll interval, for <paramref name="span"/> or
+    /// until the request has been answered; real time passes between steps so the server can run.
+    /// </summary>
+    private static async Task AdvanceWhileRunningAsync(AdminRig rig, Task request, TimeSpan span)
+    {
+        var step = TimeSpan.FromMilliseconds(250);
+        for (var moved = TimeSpan.Zero; moved < span && !request.IsCompleted; moved += step)
+        {
+            await Task.WhenAny(request, Task.Delay(50));
+            rig.Time.Advance(step);
+        }
     }
 
     private static SpoolLedger Ledger(AdminRig rig) => rig.Services.GetRequiredService<SpoolLedger>();

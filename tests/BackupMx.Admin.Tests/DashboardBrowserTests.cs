@@ -1,3 +1,6 @@
+using BackupMx.Core.Model;
+using BackupMx.Core.Spool;
+using Microsoft.Extensions.DependencyInjection;
 using PuppeteerSharp;
 using PuppeteerSharp.Input;
 
@@ -19,8 +22,20 @@ public sealed class DashboardBrowserTests
         rig.Time.Advance(TimeSpan.FromMinutes(42));
 
         // The relay's own attempts at the primary (refused) are over: none holds a lease when the
-        // operator holds or flushes, which would leave that message alone and say so.
-        await AdminRig.WaitUntilAsync(async () => (await rig.Inspector.ListAsync(Domain, CancellationToken.None)).All(m => m.Attempts == 1));
+        // operator holds or flushes, which would leave that message alone and say so (a hold would
+        // wait for the lease on the fake clock, which nothing here moves). The attempt count is
+        // saved with the outcome before the lease is released, so it alone does not say the attempt ended.
+        var ledger = rig.Services.GetRequiredService<SpoolLedger>();
+        await AdminRig.WaitUntilAsync(async () =>
+        {
+            var records = new List<SpoolRecord>();
+            await foreach (var r in ledger.ListDomainAsync(Domain, CancellationToken.None))
+            {
+                records.Add(r);
+            }
+
+            return records.Count == 3 && records.All(r => r.Attempts == 1 && !r.IsLeased(rig.Time.GetUtcNow()));
+        });
 
         await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
         {

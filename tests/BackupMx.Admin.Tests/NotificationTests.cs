@@ -121,11 +121,11 @@ public sealed class NotificationTests
     {
         using var spool = new TempFolder();
         var since = new DateTimeOffset(2026, 12, 7, 5, 0, 0, TimeSpan.Zero);
-        var notice = BackupMx.Admin.Notifications.OutageNotice.Create(BackupMx.Admin.Notifications.OutageEvent.Down, "kept.example", since, 3, 0, TimeSpan.Zero, "mx2.test");
-        var state = new BackupMx.Admin.Notifications.NoticeState();
-        state.Outages["kept.example"] = new BackupMx.Admin.Notifications.OutageState { Since = since, LastNotice = since.AddMinutes(5), Delivered = 1, LongestWait = TimeSpan.FromMinutes(7) };
+        var notice = BackupMx.Core.Notifications.OutageNotice.Create(BackupMx.Core.Notifications.OutageEvent.Down, "kept.example", since, 3, 0, TimeSpan.Zero, "mx2.test");
+        var state = new BackupMx.Core.Notifications.NoticeState();
+        state.Outages["kept.example"] = new BackupMx.Core.Notifications.OutageState { Since = since, LastNotice = since.AddMinutes(5), Delivered = 1, LongestWait = TimeSpan.FromMinutes(7) };
         state.Outages["kept.example"].Waiting["Q1"] = since.AddMinutes(-1);
-        state.Pending.Add(new BackupMx.Admin.Notifications.PendingState(notice, "Email", ["owner@owners.test"], 2, since.AddMinutes(6)));
+        state.Pending.Add(new BackupMx.Core.Notifications.PendingState(notice, "Email", ["owner@owners.test"], 2, since.AddMinutes(6)));
         new BackupMx.Admin.Notifications.NoticeStateFile(spool.Path).Save(state);
 
         var loaded = new BackupMx.Admin.Notifications.NoticeStateFile(spool.Path).Load();

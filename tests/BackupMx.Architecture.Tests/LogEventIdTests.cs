@@ -22,7 +22,7 @@ public sealed class LogEventIdTests
         // The admin commands and check-dns use 7800–7999 of this.
         ["BackupMx.Server"] = [(7500, 7999)],
         ["BackupMx.Telemetry"] = [(8000, 8499)],
-        // The admin HTTP endpoint, the dashboard and the outage notices.
+        // The admin HTTP endpoint of embedded mode (the dashboard itself, BackupMx.Dashboard, logs nothing).
         ["BackupMx.Admin"] = [(8500, 8999)],
     };
 

@@ -4,6 +4,7 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Expiry;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
+using BackupMx.Core.Notifications;
 using BackupMx.Core.Ports;
 using BackupMx.Core.Spool;
 using BackupMx.Telemetry;
@@ -32,7 +33,12 @@ public sealed class FunctionsHarness : IDisposable
         MeterFactory = _metrics.GetRequiredService<IMeterFactory>();
         Gauges = new SpoolGauges(MeterFactory, Core.Time);
         Forward = new ForwardFunction(source ?? Core.WakeUps, Core.Forwarder, Microsoft.Extensions.Options.Options.Create(Options), Core.Time, NullLogger<ForwardFunction>.Instance);
-        Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
+        Webhook = new WebhookClient();
+        var notifier = new OutageNotifier(
+            Core.Inspector, Core.Transport, Webhook, Core.Time, Microsoft.Extensions.Options.Options.Create(new NotificationOptions()),
+            Microsoft.Extensions.Options.Options.Create(new List<NotifiedDomain>()), Core.Get<IOptions<BackupMxOptions>>(), new NoNoticeState(), MeterFactory,
+            NullLogger<OutageNotifier>.Instance);
+        Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, notifier, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
         Expire = new ExpireFunction(
             Core.Sweeper,
             Core.Inspector,
@@ -45,6 +51,9 @@ public sealed class FunctionsHarness : IDisposable
     }
 
     public CoreHarness Core { get; }
+
+    /// <summary>Unused: no domain has notify addresses and there is no webhook, so the notifier never sends.</summary>
+    public WebhookClient Webhook { get; }
 
     public FunctionsOptions Options { get; }
 
@@ -92,6 +101,7 @@ public sealed class FunctionsHarness : IDisposable
     public void Dispose()
     {
         Core.Dispose();
+        Webhook.Dispose();
         _metrics.Dispose();
     }
 
@@ -100,5 +110,16 @@ public sealed class FunctionsHarness : IDisposable
     {
         public IAsyncEnumerable<StoredBody> ListWrittenBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
             AsyncEnumerable.Empty<StoredBody>();
+    }
+
+    private sealed class NoNoticeState : INoticeStateStore
+    {
+        public string Where => "nowhere";
+
+        public bool Shared => false;
+
+        public Task<NoticeState> LoadAsync(CancellationToken cancellationToken) => Task.FromResult(new NoticeState());
+
+        public Task SaveAsync(NoticeState state, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -16,7 +16,7 @@ public sealed class FunctionsMetadataTests
         var functions = metadata.RootElement.EnumerateArray().ToDictionary(f => f.GetProperty("name").GetString()!);
 
         Assert.Equal(
-            ["Expire", "Forward", "MessageDelete", "MessageHold", "MessageRelease", "MessageShow", "ProbePrimaries", "QueueFlush", "QueueHold", "QueueList", "QueueRelease", "QueueSummary", "VerifyRecipient"],
+            ["Dashboard", "Expire", "Forward", "MessageDelete", "MessageHold", "MessageRelease", "MessageShow", "ProbePrimaries", "QueueFlush", "QueueHold", "QueueList", "QueueRelease", "QueueSummary", "VerifyRecipient"],
             functions.Keys.Order(StringComparer.Ordinal));
 
         AssertTimer(functions[ForwardFunction.Name], "*/10 * * * * *");
@@ -32,6 +32,7 @@ public sealed class FunctionsMetadataTests
         AssertHttp(functions[MessageAdminFunctions.DomainHoldName], "post", "queue/{domain}/hold");
         AssertHttp(functions[MessageAdminFunctions.DomainReleaseName], "post", "queue/{domain}/release");
         AssertHttp(functions[VerifyRecipientFunction.Name], "post", "verify-recipient");
+        AssertHttp(functions[DashboardFunction.Name], "get,post", "dashboard/{*path}");
 
         Assert.All(functions.Values, f =>
         {
@@ -74,7 +75,7 @@ public sealed class FunctionsMetadataTests
         var trigger = Assert.Single(bindings, b => b.GetProperty("type").GetString() == "httpTrigger");
         Assert.Equal("Function", trigger.GetProperty("authLevel").GetString());
         Assert.Equal(route, trigger.GetProperty("route").GetString());
-        Assert.Equal([method], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal(method.Split(','), trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
         var output = Assert.Single(bindings, b => b.GetProperty("type").GetString() == "http");
         Assert.Equal("Out", output.GetProperty("direction").GetString());
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BackupMx.Core.Notifications;
 
 namespace BackupMx.Admin.Notifications;
 
@@ -8,7 +9,7 @@ namespace BackupMx.Admin.Notifications;
 /// notice is to count, nor a notice still waiting for a retry. Written whole, to a temporary file
 /// that then replaces the old one, so a crash leaves the old state or the new, never half of one.
 /// </summary>
-internal sealed class NoticeStateFile(string spoolPath)
+internal sealed class NoticeStateFile(string spoolPath) : INoticeStateStore
 {
     public const string FileName = "outage-notices.json";
 
@@ -16,9 +17,21 @@ internal sealed class NoticeStateFile(string spoolPath)
 
     private string? _written;
 
+    public string Where => Path;
+
+    public bool Shared => false;
+
     public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetFullPath(spoolPath), FileName);
 
     /// <summary>The state last saved, or an empty one when there is none.</summary>
+    public Task<NoticeState> LoadAsync(CancellationToken cancellationToken) => Task.FromResult(Load());
+
+    public Task SaveAsync(NoticeState state, CancellationToken cancellationToken)
+    {
+        Save(state);
+        return Task.CompletedTask;
+    }
+
     public NoticeState Load()
     {
         if (!File.Exists(Path))
@@ -52,27 +65,3 @@ internal sealed class NoticeStateFile(string spoolPath)
         _written = text;
     }
 }
-
-internal sealed class NoticeState
-{
-    public Dictionary<string, OutageState> Outages { get; init; } = new(StringComparer.OrdinalIgnoreCase);
-
-    public List<PendingState> Pending { get; init; } = [];
-}
-
-/// <summary>One outage that was notified: since when, the last notice, and the messages it is tracking.</summary>
-internal sealed class OutageState
-{
-    public DateTimeOffset Since { get; init; }
-
-    public DateTimeOffset LastNotice { get; set; }
-
-    public Dictionary<string, DateTimeOffset> Waiting { get; init; } = new(StringComparer.Ordinal);
-
-    public int Delivered { get; set; }
-
-    public TimeSpan LongestWait { get; set; }
-}
-
-/// <summary>A notice not sent yet, by one channel.</summary>
-internal sealed record PendingState(OutageNotice Notice, string Channel, IReadOnlyList<string> Recipients, int Attempts, DateTimeOffset NotBefore);

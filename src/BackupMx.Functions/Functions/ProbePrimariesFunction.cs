@@ -1,5 +1,6 @@
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Monitoring;
+using BackupMx.Core.Notifications;
 using BackupMx.Core.Ports;
 using Microsoft.Extensions.Options;
 using BackupMx.Telemetry;
@@ -10,12 +11,15 @@ namespace BackupMx.Functions;
 /// <summary>
 /// Probes every configured primary. The monitor keeps each primary's state in the
 /// IPrimaryStatusStore (a table in Azure mode, since every run is a fresh invocation)
-/// and flushes a domain the moment its primary answers again (rule 7).
+/// and flushes a domain the moment its primary answers again (rule 7). After each probe it runs
+/// the outage notifier, the same as the embedded server's, with its state in the primaries table:
+/// the domains' owners are told when a primary is down with mail waiting, and when it is delivered.
 /// </summary>
 public sealed class ProbePrimariesFunction(
     PrimaryMonitor monitor,
     IPrimaryStatusStore statuses,
     SpoolGauges gauges,
+    OutageNotifier notifier,
     IOptions<BackupMxOptions> options,
     TimeProvider time)
 {
@@ -57,5 +61,8 @@ public sealed class ProbePrimariesFunction(
     {
         await monitor.ProbeAllAsync(cancellationToken).ConfigureAwait(false);
         gauges.Update(await statuses.ListAsync(cancellationToken).ConfigureAwait(false));
+
+        // After the probe, so a notice reflects what it found; a notice never delays the probe.
+        await notifier.RunOnceAsync(cancellationToken).ConfigureAwait(false);
     }
 }

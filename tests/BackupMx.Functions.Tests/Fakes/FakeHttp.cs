@@ -39,7 +39,9 @@ public sealed class FakeHttpRequestData(string method, string path) : HttpReques
 
     public override HttpHeadersCollection Headers { get; } = [];
 
-    public override IReadOnlyCollection<IHttpCookie> Cookies { get; } = [];
+    public override IReadOnlyCollection<IHttpCookie> Cookies => CookieList;
+
+    public List<IHttpCookie> CookieList { get; } = [];
 
     public override Uri Url { get; } = new("https://backupmx.test" + path);
 
@@ -58,7 +60,18 @@ public sealed class FakeHttpResponseData(FunctionContext context) : HttpResponse
 
     public override Stream Body { get; set; } = new MemoryStream();
 
-    public override HttpCookies Cookies { get; } = new FakeCookies();
+    public override HttpCookies Cookies => FakeCookieJar;
+
+    /// <summary>The cookies the function set.</summary>
+    public IReadOnlyList<IHttpCookie> SetCookies => FakeCookieJar.Appended;
+
+    private FakeCookies FakeCookieJar { get; } = new();
+
+    public string ReadText()
+    {
+        Body.Position = 0;
+        return new StreamReader(Body).ReadToEnd();
+    }
 
     public JsonDocument ReadJson()
     {
@@ -68,13 +81,11 @@ public sealed class FakeHttpResponseData(FunctionContext context) : HttpResponse
 
     private sealed class FakeCookies : HttpCookies
     {
-        public override void Append(string name, string value)
-        {
-        }
+        public List<IHttpCookie> Appended { get; } = [];
 
-        public override void Append(IHttpCookie cookie)
-        {
-        }
+        public override void Append(string name, string value) => Appended.Add(new HttpCookie(name, value));
+
+        public override void Append(IHttpCookie cookie) => Appended.Add(cookie);
 
         public override IHttpCookie CreateNew() => new HttpCookie(string.Empty, string.Empty);
     }

@@ -1,22 +1,27 @@
 using System.Globalization;
 using BackupMx.Core.Spool;
-using Microsoft.AspNetCore.Http;
 
-namespace BackupMx.Admin.Dashboard;
+namespace BackupMx.Dashboard;
 
 /// <summary>A line at the top of a page that says what the last button did; a problem is announced at once.</summary>
-internal sealed record PageNotice(string Text, bool Problem);
+public sealed record PageNotice(string Text, bool Problem);
 
 /// <summary>
 /// The outcome of a dashboard action, carried from the POST to the page it redirects to (POST, then
 /// 303, then GET, so a reload repeats nothing). The query holds only words from fixed sets and
 /// numbers; the queue id and domain it names are HTML-encoded like everything else on the page.
 /// </summary>
-internal static class ActionNotice
+public static class ActionNotice
 {
     public const string Hold = "hold";
     public const string Release = "release";
     public const string Delete = "delete";
+
+    /// <summary>
+    /// How long a hold or delete waits for a delivery in progress to end: a delivery attempt usually
+    /// ends within seconds, and a browser waits this long for a page without giving up.
+    /// </summary>
+    public static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
     public static string Query(string op, LedgerChange outcome, string queueId) =>
         $"op={op}&outcome={Outcome(outcome)}&id={Html.Url(queueId)}";
@@ -24,12 +29,13 @@ internal static class ActionNotice
     public static string DomainQuery(string op, string domain, int changed, int busy) =>
         string.Create(CultureInfo.InvariantCulture, $"op={op}&changed={changed}&busy={busy}&domain={Html.Url(domain)}");
 
-    public static PageNotice? From(HttpRequest request)
+    /// <summary>The notice the query of a redirect after an action asks for; <paramref name="query"/> gives a parameter's value or null.</summary>
+    public static PageNotice? From(Func<string, string?> query)
     {
-        var query = request.Query;
-        if (int.TryParse(query["flushed"], NumberStyles.None, CultureInfo.InvariantCulture, out var flushed))
+        ArgumentNullException.ThrowIfNull(query);
+        if (int.TryParse(query("flushed"), NumberStyles.None, CultureInfo.InvariantCulture, out var flushed))
         {
-            var domain = query["domain"].ToString();
+            var domain = (query("domain") ?? "");
             return new(
                 flushed > 0
                     ? string.Create(CultureInfo.InvariantCulture, $"Flushed {domain}: {flushed} message(s) are due now and go out within seconds if the primary answers.")
@@ -37,20 +43,20 @@ internal static class ActionNotice
                 Problem: false);
         }
 
-        var op = query["op"].ToString();
+        var op = (query("op") ?? "");
         if (op is not (Hold or Release or Delete))
         {
             return null;
         }
 
-        if (int.TryParse(query["changed"], NumberStyles.None, CultureInfo.InvariantCulture, out var changed)
-            && int.TryParse(query["busy"], NumberStyles.None, CultureInfo.InvariantCulture, out var busy))
+        if (int.TryParse(query("changed"), NumberStyles.None, CultureInfo.InvariantCulture, out var changed)
+            && int.TryParse(query("busy"), NumberStyles.None, CultureInfo.InvariantCulture, out var busy))
         {
-            return ForDomain(op, query["domain"].ToString(), changed, busy);
+            return ForDomain(op, (query("domain") ?? ""), changed, busy);
         }
 
-        var id = query["id"].ToString();
-        return query["outcome"].ToString() switch
+        var id = (query("id") ?? "");
+        return query("outcome") switch
         {
             "done" => new(op switch
             {
@@ -60,7 +66,7 @@ internal static class ActionNotice
             }, Problem: false),
             "unchanged" => new(op == Hold ? $"{id} was already held." : $"{id} was not held; nothing changed.", Problem: false),
             "notfound" => new($"{id} is no longer queued: it was delivered, bounced, expired or deleted.", Problem: true),
-            "busy" => new($"{id} is being delivered right now, so it cannot be {(op == Hold ? "held" : op == Delete ? "deleted" : "released")} yet. Nothing changed; try again in a minute (if the delivery succeeds, the message leaves the queue).", Problem: true),
+            "busy" => new(string.Create(CultureInfo.InvariantCulture, $"{id} is being delivered right now and its delivery did not end within {Wait.TotalSeconds:0} seconds, so it was not {(op == Hold ? "held" : op == Delete ? "deleted" : "released")}. Nothing changed; try again in a minute (if the delivery succeeds, the message leaves the queue)."), Problem: true),
             _ => null,
         };
     }
@@ -73,7 +79,7 @@ internal static class ActionNotice
             : string.Create(CultureInfo.InvariantCulture, $"{verb} {changed} message(s) of {domain}: they are due now.");
         if (busy > 0)
         {
-            text += string.Create(CultureInfo.InvariantCulture, $" {busy} message(s) were being delivered and were not changed; try again in a minute.");
+            text += string.Create(CultureInfo.InvariantCulture, $" {busy} message(s) were being delivered, their deliveries did not end within {Wait.TotalSeconds:0} seconds, and they were not changed; try again in a minute.");
         }
 
         return new(text, Problem: busy > 0);

@@ -1,7 +1,8 @@
 // Tells a domain's owner when its primary is down while we hold mail for it, reminds them daily,
 // and tells them again once the backlog is delivered. It only reads the spool and the primaries'
-// states (the same view as the dashboard), in a loop of its own: a notice that cannot be sent is
-// retried with back-off, logged and counted, and never holds up a delivery.
+// states (the same view as the dashboard), one run at a time: the embedded server runs it in a loop
+// of its own, the function app after each probe of the primaries. A notice that cannot be sent is
+// retried with back-off at later runs, logged and counted, and never holds up a delivery.
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Net.Http.Json;
@@ -9,13 +10,12 @@ using BackupMx.Core.Configuration;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace BackupMx.Admin.Notifications;
+namespace BackupMx.Core.Notifications;
 
-internal sealed class OutageNotifier : BackgroundService
+public sealed partial class OutageNotifier
 {
     public const string FailedName = "backupmx.notifications.failed";
     public const string SentName = "backupmx.notifications.sent";
@@ -30,7 +30,7 @@ internal sealed class OutageNotifier : BackgroundService
     private readonly ILogger _logger;
     private readonly Counter<long> _sent;
     private readonly Counter<long> _failed;
-    private readonly NoticeStateFile _stateFile;
+    private readonly INoticeStateStore _store;
     private Dictionary<string, OutageState> _outages = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentQueue<Pending> _pending = new();
     private bool _loaded;
@@ -43,6 +43,7 @@ internal sealed class OutageNotifier : BackgroundService
         IOptions<NotificationOptions> options,
         IOptions<List<NotifiedDomain>> domains,
         IOptions<BackupMxOptions> core,
+        INoticeStateStore store,
         IMeterFactory meterFactory,
         ILogger<OutageNotifier> logger)
     {
@@ -56,46 +57,40 @@ internal sealed class OutageNotifier : BackgroundService
             .GroupBy(d => d.Name, StringComparer.OrdinalIgnoreCase)
             .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.SelectMany(d => d.NotifyAddresses).ToList(), StringComparer.OrdinalIgnoreCase);
         _hostName = core.Value.HostName;
-        _stateFile = new NoticeStateFile(core.Value.Spool.Path);
+        _store = store;
         _logger = logger;
-        var meter = meterFactory.Create(Core.Telemetry.Name);
+        var meter = meterFactory.Create(Telemetry.Name);
         _sent = meter.CreateCounter<long>(SentName, "{notice}", "Outage notices sent, per channel.");
         _failed = meter.CreateCounter<long>(FailedName, "{notice}", "Outage notices given up after their last attempt, per channel.");
     }
 
-    private bool AnyChannel => !string.IsNullOrWhiteSpace(_options.Webhook) || _addresses.Values.Any(a => a.Count > 0);
+    /// <summary>False when no domain has an address and there is no webhook: nothing to do, ever.</summary>
+    public bool AnyChannel => !string.IsNullOrWhiteSpace(_options.Webhook) || _addresses.Values.Any(a => a.Count > 0);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// One run: the state as last saved (read once, or every time when the store is shared), one look
+    /// at every domain, the notices that are due sent, and the state saved. Never throws but for
+    /// cancellation: a failure is logged and the next run tries again.
+    /// </summary>
+    public async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         if (!AnyChannel)
         {
             return;
         }
 
-        while (!stoppingToken.IsCancellationRequested)
+        await LoadAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            try
-            {
-                LoadOnce();
-                await CheckAsync(stoppingToken).ConfigureAwait(false);
-                await SendPendingAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                Log.NotifierCheckFailed(_logger, ex);
-            }
-
-            Save();
-
-            try
-            {
-                await Task.Delay(_options.CheckInterval, _time, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            await CheckAsync(cancellationToken).ConfigureAwait(false);
+            await SendPendingAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogCheckFailed(_logger, ex);
+        }
+
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One look at every domain; queues the notices that are due.</summary>
@@ -161,7 +156,7 @@ internal sealed class OutageNotifier : BackgroundService
 
     private void Queue(OutageNotice notice, DateTimeOffset now)
     {
-        Log.NoticeDue(_logger, notice.Event, notice.Domain, notice.Waiting, notice.Delivered);
+        LogNoticeDue(_logger, notice.Event, notice.Domain, notice.Waiting, notice.Delivered);
         if (!string.IsNullOrWhiteSpace(_options.Webhook))
         {
             _pending.Enqueue(new Pending(notice, Channel.Webhook, [], 0, now));
@@ -197,14 +192,14 @@ internal sealed class OutageNotifier : BackgroundService
             var attempts = pending.Attempts + 1;
             if (attempts >= _options.MaxAttempts)
             {
-                Log.NoticeGivenUp(_logger, pending.Notice.Event, pending.Notice.Domain, channel, attempts, error);
+                LogNoticeGivenUp(_logger, pending.Notice.Event, pending.Notice.Domain, channel, attempts, error);
                 _failed.Add(1, new KeyValuePair<string, object?>("channel", channel));
                 continue;
             }
 
             // 1, 2, 4, 8 ... check intervals, at most an hour apart.
             var delay = TimeSpan.FromTicks(Math.Min(_options.CheckInterval.Ticks << Math.Min(attempts - 1, 16), TimeSpan.FromHours(1).Ticks));
-            Log.NoticeFailed(_logger, pending.Notice.Event, pending.Notice.Domain, channel, attempts, error, delay);
+            LogNoticeFailed(_logger, pending.Notice.Event, pending.Notice.Domain, channel, attempts, error, delay);
             later.Add(pending with { Attempts = attempts, NotBefore = now + delay });
         }
 
@@ -261,10 +256,9 @@ internal sealed class OutageNotifier : BackgroundService
         return errors.Count == 0 ? null : string.Join("; ", errors);
     }
 
-    /// <summary>The state of the last run, read once: outages already notified, notices not sent yet.</summary>
-    private void LoadOnce()
+    private async Task LoadAsync(CancellationToken cancellationToken)
     {
-        if (_loaded)
+        if (_loaded && !_store.Shared)
         {
             return;
         }
@@ -272,17 +266,24 @@ internal sealed class OutageNotifier : BackgroundService
         NoticeState state;
         try
         {
-            state = _stateFile.Load();
+            state = await _store.LoadAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // Unreadable: start afresh (a notice may go out twice) rather than never notify again.
-            Log.NoticeStateUnreadable(_logger, _stateFile.Path, ex);
+            // Unreadable: go on with what this process knows, or start afresh (a notice may go out
+            // twice) rather than never notify again.
+            LogStateUnreadable(_logger, _store.Where, ex);
+            if (_loaded)
+            {
+                return;
+            }
+
             state = new NoticeState();
         }
 
         _loaded = true;
         _outages = new Dictionary<string, OutageState>(state.Outages, StringComparer.OrdinalIgnoreCase);
+        _pending.Clear();
         foreach (var p in state.Pending)
         {
             if (Enum.TryParse<Channel>(p.Channel, out var channel))
@@ -292,26 +293,41 @@ internal sealed class OutageNotifier : BackgroundService
         }
     }
 
-    private void Save()
+    private async Task SaveAsync(CancellationToken cancellationToken)
     {
-        if (!_loaded)
-        {
-            return;
-        }
-
         try
         {
-            _stateFile.Save(new NoticeState
-            {
-                Outages = _outages,
-                Pending = _pending.Select(p => new PendingState(p.Notice, p.Channel.ToString(), p.Recipients, p.Attempts, p.NotBefore)).ToList(),
-            });
+            await _store.SaveAsync(
+                new NoticeState
+                {
+                    Outages = _outages,
+                    Pending = _pending.Select(p => new PendingState(p.Notice, p.Channel.ToString(), p.Recipients, p.Attempts, p.NotBefore)).ToList(),
+                },
+                cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            Log.NoticeStateNotSaved(_logger, _stateFile.Path, ex);
+            LogStateNotSaved(_logger, _store.Where, ex);
         }
     }
+
+    [LoggerMessage(EventId = 1980, Level = LogLevel.Information, Message = "Outage notice '{Event}' for {Domain} due: {Waiting} message(s) waiting, {Delivered} delivered")]
+    private static partial void LogNoticeDue(ILogger logger, string @event, string domain, int waiting, int delivered);
+
+    [LoggerMessage(EventId = 1981, Level = LogLevel.Warning, Message = "Outage notice '{Event}' for {Domain} by {Channel} failed (attempt {Attempts}): {Error}; next try in {Delay}")]
+    private static partial void LogNoticeFailed(ILogger logger, string @event, string domain, string channel, int attempts, string error, TimeSpan delay);
+
+    [LoggerMessage(EventId = 1982, Level = LogLevel.Error, Message = "Outage notice '{Event}' for {Domain} by {Channel} given up after {Attempts} attempt(s): {Error}")]
+    private static partial void LogNoticeGivenUp(ILogger logger, string @event, string domain, string channel, int attempts, string error);
+
+    [LoggerMessage(EventId = 1983, Level = LogLevel.Error, Message = "Outage notices: a look at the domains failed; trying again at the next run")]
+    private static partial void LogCheckFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1984, Level = LogLevel.Warning, Message = "Outage notices: the state in {Where} cannot be read; going on without it, so a notice of an outage already notified may go out again")]
+    private static partial void LogStateUnreadable(ILogger logger, string where, Exception exception);
+
+    [LoggerMessage(EventId = 1985, Level = LogLevel.Warning, Message = "Outage notices: the state cannot be saved to {Where}; after a restart a notice may go out again")]
+    private static partial void LogStateNotSaved(ILogger logger, string where, Exception exception);
 
     private enum Channel
     {
@@ -323,7 +339,7 @@ internal sealed class OutageNotifier : BackgroundService
 }
 
 /// <summary>The one HttpClient the webhook needs, owned by the container.</summary>
-internal sealed class WebhookClient : IDisposable
+public sealed class WebhookClient : IDisposable
 {
     public HttpClient Client { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
 

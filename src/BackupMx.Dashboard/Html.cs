@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using BackupMx.Core.Notifications;
 
-namespace BackupMx.Admin.Dashboard;
+namespace BackupMx.Dashboard;
 
 /// <summary>Small helpers for the dashboard's server-rendered HTML: everything from the spool is encoded.</summary>
-internal static class Html
+public static class Html
 {
     public static string E(string? text) => WebUtility.HtmlEncode(text ?? "");
 
@@ -15,36 +16,20 @@ internal static class Html
         at is null ? "-" : at.Value.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 
     /// <summary>A duration as people read it: "45 s", "12 min 5 s", "3 h 07 min", "2 d 04 h".</summary>
-    public static string Age(TimeSpan? age)
-    {
-        if (age is not { } a)
-        {
-            return "-";
-        }
-
-        if (a < TimeSpan.Zero)
-        {
-            a = TimeSpan.Zero;
-        }
-
-        return a.TotalDays >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalDays} d {a.Hours:00} h")
-            : a.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalHours} h {a.Minutes:00} min")
-            : a.TotalMinutes >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalMinutes} min {a.Seconds} s")
-            : string.Create(CultureInfo.InvariantCulture, $"{(int)a.TotalSeconds} s");
-    }
+    public static string Age(TimeSpan? age) => Durations.Format(age);
 
     /// <summary>The page around <paramref name="body"/>: one h1, a skip link, the main landmark.</summary>
-    public static string Page(string title, string hostName, string body, int refreshSeconds)
+    public static string Page(string title, string hostName, string body, int refreshSeconds, DashboardLinks links)
     {
         var html = new StringBuilder();
         html.Append("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
             .Append("<title>").Append(E(title)).Append(" - BackupMx ").Append(E(hostName)).Append("</title>\n")
-            .Append("<link rel=\"stylesheet\" href=\"/assets/admin.css\">\n")
-            .Append("<script src=\"/assets/admin.js\" defer></script>\n</head>\n")
+            .Append("<link rel=\"stylesheet\" href=\"").Append(E(links.To("/assets/admin.css"))).Append("\">\n")
+            .Append("<script src=\"").Append(E(links.To("/assets/admin.js"))).Append("\" defer></script>\n</head>\n")
             .Append(CultureInfo.InvariantCulture, $"<body data-refresh=\"{refreshSeconds}\">\n")
             .Append("<a class=\"skip\" href=\"#main\">Skip to content</a>\n")
-            .Append("<header><p class=\"brand\"><a href=\"/\">BackupMx</a> <span>").Append(E(hostName)).Append("</span></p></header>\n")
+            .Append("<header><p class=\"brand\"><a href=\"").Append(E(links.To("/"))).Append("\">BackupMx</a> <span>").Append(E(hostName)).Append("</span></p></header>\n")
             .Append("<main id=\"main\" tabindex=\"-1\">\n")
             .Append(body)
             .Append("</main>\n</body>\n</html>\n");

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Serialization;
 
-namespace BackupMx.Admin.Notifications;
+namespace BackupMx.Core.Notifications;
 
 public enum OutageEvent
 {
@@ -29,7 +29,7 @@ public sealed record OutageNotice(
         {
             OutageEvent.Down => string.Create(CultureInfo.InvariantCulture, $"The mail server of {domain} has not been reachable since {at}. {relay} is holding {waiting} message(s) for it and will deliver them as soon as it answers again."),
             OutageEvent.Reminder => string.Create(CultureInfo.InvariantCulture, $"Reminder: the mail server of {domain} is still not reachable (since {at}). {relay} is holding {waiting} message(s) for it."),
-            _ => string.Create(CultureInfo.InvariantCulture, $"The mail server of {domain} is back. {relay} delivered the {delivered} message(s) it held during the outage (since {at}); the longest waited {Dashboard.Html.Age(longestWait)}."),
+            _ => string.Create(CultureInfo.InvariantCulture, $"The mail server of {domain} is back. {relay} delivered the {delivered} message(s) it held during the outage (since {at}); the longest waited {Durations.Format(longestWait)}."),
         };
         return new OutageNotice(kind.ToString().ToLowerInvariant(), domain, since, waiting, delivered, (long)longestWait.TotalSeconds, relay, text);
     }

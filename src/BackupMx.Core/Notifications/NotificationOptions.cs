@@ -1,4 +1,4 @@
-namespace BackupMx.Admin.Notifications;
+namespace BackupMx.Core.Notifications;
 
 /// <summary>
 /// Outage notices to the people who own the domains: e-mail to each domain's

@@ -1,11 +1,11 @@
-namespace BackupMx.Admin.Dashboard;
+namespace BackupMx.Dashboard;
 
 /// <summary>
 /// The dashboard's stylesheet and script, served from the endpoint itself: no CDN, no build step,
 /// and it works with no network at all. The script only refreshes the tables; every action is a
 /// plain form, so the dashboard works without it too.
 /// </summary>
-internal static class Assets
+public static class Assets
 {
     // Colours: text #1a1a1a on #ffffff (17:1), links #0b4fa8 (8:1), buttons white on #0b4fa8,
     // "down" #a4161a (8:1) always with its word, never colour alone (WCAG 1.4.1, 1.4.3).

@@ -2,18 +2,24 @@ using System.Globalization;
 using System.Text;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Ports;
-using static BackupMx.Admin.Dashboard.Html;
+using static BackupMx.Dashboard.Html;
 
-namespace BackupMx.Admin.Dashboard;
+namespace BackupMx.Dashboard;
 
 /// <summary>
 /// The dashboard's pages as HTML: the domains, one domain's messages, one message. The part that
 /// changes lives in <c>#live</c>, which the script swaps on refresh; controls in it have ids that
-/// stay the same from one refresh to the next, so keyboard focus survives.
+/// stay the same from one refresh to the next, so keyboard focus survives. Every URL goes through
+/// <paramref name="links"/>, so the same markup serves the embedded endpoint and the function app.
 /// </summary>
-internal sealed class DashboardPages(string hostName, string formToken, TimeSpan refresh)
+public sealed class DashboardPages(string hostName, string formToken, TimeSpan refresh, DashboardLinks links)
 {
     private int RefreshSeconds => (int)Math.Max(1, refresh.TotalSeconds);
+
+    public DashboardLinks Links => links;
+
+    /// <summary>A dashboard URL, HTML-encoded for an attribute.</summary>
+    private string L(string path) => E(links.To(path));
 
     public string Home(IReadOnlyList<DomainQueueSummary> domains, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, PageNotice? notice)
     {
@@ -29,7 +35,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         {
             var key = Key(d.Domain);
             b.Append(CultureInfo.InvariantCulture, $"<tr data-domain=\"{E(d.Domain)}\">")
-                .Append(CultureInfo.InvariantCulture, $"<th scope=\"row\"><a id=\"open-{key}\" href=\"/domains/{Url(d.Domain)}\">{E(d.Domain)}</a></th>")
+                .Append(CultureInfo.InvariantCulture, $"<th scope=\"row\"><a id=\"open-{key}\" href=\"{L($"/domains/{Url(d.Domain)}")}\">{E(d.Domain)}</a></th>")
                 .Append(CultureInfo.InvariantCulture, $"<td class=\"num\" data-field=\"messages\">{d.Messages}</td>")
                 .Append(CultureInfo.InvariantCulture, $"<td class=\"num\" data-field=\"recipients\">{d.Recipients}</td>")
                 .Append("<td data-field=\"oldest\">").Append(E(Age(d.OldestAge))).Append("</td>")
@@ -48,13 +54,13 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
 
         Quarantined(b, quarantined);
         b.Append("</div>\n");
-        return Page("Queue", hostName, b.ToString(), RefreshSeconds);
+        return Page("Queue", hostName, b.ToString(), RefreshSeconds, links);
     }
 
     public string Domain(string domain, IReadOnlyList<QueuedMessageView> messages, IReadOnlyList<QuarantinedRecord> quarantined, DateTimeOffset now, PageNotice? notice)
     {
         var b = new StringBuilder();
-        b.Append("<p><a href=\"/\">All domains</a></p>\n<h1>Queued for ").Append(E(domain)).Append("</h1>\n");
+        b.Append("<p><a href=\"").Append(L("/")).Append("\">All domains</a></p>\n<h1>Queued for ").Append(E(domain)).Append("</h1>\n");
         Notice(b, notice);
         RefreshControl(b);
         b.Append("<div id=\"live\">\n<p class=\"actions\">");
@@ -84,7 +90,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
             foreach (var m in messages)
             {
                 b.Append(CultureInfo.InvariantCulture, $"<tr data-queue-id=\"{E(m.QueueId)}\">")
-                    .Append(CultureInfo.InvariantCulture, $"<th scope=\"row\"><a id=\"msg-{Key(m.QueueId)}\" href=\"/domains/{Url(domain)}/messages/{Url(m.QueueId)}\">{E(m.QueueId)}</a></th>")
+                    .Append(CultureInfo.InvariantCulture, $"<th scope=\"row\"><a id=\"msg-{Key(m.QueueId)}\" href=\"{L($"/domains/{Url(domain)}/messages/{Url(m.QueueId)}")}\">{E(m.QueueId)}</a></th>")
                     .Append("<td>").Append(E(Sender(m.Sender))).Append("</td>")
                     .Append("<td>").Append(E(string.Join(", ", m.PendingRecipients))).Append("</td>")
                     .Append("<td>").Append(E(Time(m.ReceivedAt))).Append("</td>")
@@ -101,7 +107,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
 
         Quarantined(b, quarantined);
         b.Append("</div>\n");
-        return Page(domain, hostName, b.ToString(), RefreshSeconds);
+        return Page(domain, hostName, b.ToString(), RefreshSeconds, links);
     }
 
     public string Message(string domain, QueuedMessageView? m, string queueId, PageNotice? notice)
@@ -113,7 +119,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         if (m is null)
         {
             b.Append("<p>This message is no longer queued: it was delivered, bounced or expired.</p>\n");
-            return Page(queueId, hostName, b.ToString(), RefreshSeconds);
+            return Page(queueId, hostName, b.ToString(), RefreshSeconds, links);
         }
 
         b.Append("<dl id=\"detail\">\n");
@@ -131,7 +137,7 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         b.Append("</dl>\n<p class=\"actions\">");
         MessageActions(b, domain, m);
         b.Append("</p>\n");
-        return Page(queueId, hostName, b.ToString(), RefreshSeconds);
+        return Page(queueId, hostName, b.ToString(), RefreshSeconds, links);
     }
 
     /// <summary>The question before a delete, as a page of its own: it works without script and is read like any page.</summary>
@@ -143,18 +149,18 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         if (m is null)
         {
             b.Append("<p>This message is no longer queued: it was delivered, bounced, expired or deleted.</p>\n");
-            return Page("Delete " + queueId, hostName, b.ToString(), 0);
+            return Page("Delete " + queueId, hostName, b.ToString(), 0, links);
         }
 
         b.Append("<p id=\"confirm-text\">The message from ").Append(E(Sender(m.Sender))).Append(" to ").Append(E(string.Join(", ", m.PendingRecipients)))
             .Append(CultureInfo.InvariantCulture, $", {m.Bytes} bytes, received {E(Time(m.ReceivedAt))}, is removed from the spool. ")
             .Append("It is not delivered, and neither its sender nor its recipients are told. This cannot be undone.</p>\n")
-            .Append(CultureInfo.InvariantCulture, $"<form method=\"post\" action=\"/domains/{Url(domain)}/messages/{Url(queueId)}/delete\" aria-describedby=\"confirm-text\">")
-            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">")
+            .Append(CultureInfo.InvariantCulture, $"<form method=\"post\" action=\"{L($"/domains/{Url(domain)}/messages/{Url(queueId)}/delete")}\" aria-describedby=\"confirm-text\">")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{CrossSiteCheck.FormTokenField}\" value=\"{E(formToken)}\">")
             .Append("<input type=\"hidden\" name=\"confirm\" value=\"yes\">")
             .Append("<p><button type=\"submit\" class=\"danger\" id=\"confirm-delete\">Delete ").Append(E(queueId)).Append("</button> ")
-            .Append(CultureInfo.InvariantCulture, $"<a id=\"keep\" href=\"/domains/{Url(domain)}/messages/{Url(queueId)}\">No, keep it</a></p></form>\n");
-        return Page("Delete " + queueId, hostName, b.ToString(), 0);
+            .Append(CultureInfo.InvariantCulture, $"<a id=\"keep\" href=\"{L($"/domains/{Url(domain)}/messages/{Url(queueId)}")}\">No, keep it</a></p></form>\n");
+        return Page("Delete " + queueId, hostName, b.ToString(), 0, links);
     }
 
     public string Login(bool failed)
@@ -166,13 +172,13 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
             b.Append("<p class=\"problem\" role=\"alert\" id=\"login-error\">That token is not the one configured in BackupMx:Admin:Token.</p>\n");
         }
 
-        b.Append("<form method=\"post\" action=\"/login\">\n")
-            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">\n")
+        b.Append("<form method=\"post\" action=\"").Append(L("/login")).Append("\">\n")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{CrossSiteCheck.FormTokenField}\" value=\"{E(formToken)}\">\n")
             .Append("<p><label for=\"token\">Admin token (BackupMx:Admin:Token)</label><br>\n")
             .Append("<input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"current-password\" required autofocus")
             .Append(failed ? " aria-describedby=\"login-error\"" : "").Append("></p>\n")
             .Append("<p><button type=\"submit\">Sign in</button></p>\n</form>\n");
-        return Page("Sign in", hostName, b.ToString(), 0);
+        return Page("Sign in", hostName, b.ToString(), 0, links);
     }
 
     private void FlushForm(StringBuilder b, string domain, bool anything)
@@ -184,8 +190,8 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
         }
 
         var key = Key(domain);
-        b.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"/domains/{Url(domain)}/flush\">")
-            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">")
+        b.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"{L($"/domains/{Url(domain)}/flush")}\">")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{CrossSiteCheck.FormTokenField}\" value=\"{E(formToken)}\">")
             .Append(CultureInfo.InvariantCulture, $"<button type=\"submit\" id=\"flush-{key}\">Flush <span class=\"visually-hidden\">{E(domain)}</span></button></form>");
     }
 
@@ -203,16 +209,16 @@ internal sealed class DashboardPages(string hostName, string formToken, TimeSpan
             PostForm(b, path + "/release", "release-" + key, "Release", m.QueueId);
         }
 
-        b.Append(CultureInfo.InvariantCulture, $" <a class=\"button danger\" id=\"delete-{key}\" href=\"{path}/delete\">Delete <span class=\"visually-hidden\">{E(m.QueueId)}</span></a>");
+        b.Append(CultureInfo.InvariantCulture, $" <a class=\"button danger\" id=\"delete-{key}\" href=\"{L(path + "/delete")}\">Delete <span class=\"visually-hidden\">{E(m.QueueId)}</span></a>");
     }
 
     private void PostForm(StringBuilder b, string action, string id, string label, string about) =>
-        b.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"{action}\">")
-            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{AdminAccess.FormTokenField}\" value=\"{E(formToken)}\">")
+        b.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"{L(action)}\">")
+            .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"{CrossSiteCheck.FormTokenField}\" value=\"{E(formToken)}\">")
             .Append(CultureInfo.InvariantCulture, $"<button type=\"submit\" id=\"{id}\">{E(label)} <span class=\"visually-hidden\">{E(about)}</span></button></form>");
 
-    private static void Breadcrumb(StringBuilder b, string domain) =>
-        b.Append("<p><a href=\"/\">All domains</a> &gt; <a href=\"/domains/").Append(Url(domain)).Append("\">").Append(E(domain)).Append("</a></p>\n");
+    private void Breadcrumb(StringBuilder b, string domain) =>
+        b.Append("<p><a href=\"").Append(L("/")).Append("\">All domains</a> &gt; <a href=\"").Append(L("/domains/" + Url(domain))).Append("\">").Append(E(domain)).Append("</a></p>\n");
 
     private static string StateOf(QueuedMessageView m) =>
         m.HeldAt is { } held ? "<span class=\"state-held\">Held</span> since " + E(Time(held)) : "Waiting for delivery";

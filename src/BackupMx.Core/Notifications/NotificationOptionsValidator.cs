@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
-namespace BackupMx.Admin.Notifications;
+namespace BackupMx.Core.Notifications;
 
 /// <summary>Checks the notification settings at start-up; each failure names its key.</summary>
-internal sealed class NotificationOptionsValidator(IConfiguration configuration) : IValidateOptions<NotificationOptions>
+public sealed class NotificationOptionsValidator(IConfiguration configuration) : IValidateOptions<NotificationOptions>
 {
     public ValidateOptionsResult Validate(string? name, NotificationOptions options)
     {
