@@ -59,7 +59,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
     // Every read of records joins their domain's flush epoch (StoredRow.Read applies it).
     private const string SpoolWithEpochs = "spool LEFT JOIN flush_epoch ON flush_epoch.domain = spool.domain";
 
-    // The records a flush epoch makes due; epochs outer, each domain's records from the spool_flush index.
+    // The records a flush epoch makes due: each domain's from the spool_flush index.
     private const string FlushedOnly = "flush_epoch CROSS JOIN spool ON spool.domain = flush_epoch.domain AND spool.flush_after < flush_epoch.epoch";
 
     /// <summary>Created beside the database, and removed, after a flush epoch is committed: a relay in another process watches for it.</summary>
@@ -306,23 +306,41 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         var due = dueBy.UtcTicks;
         void Bind(SqliteCommand c) => c.Parameters.AddWithValue("$due", due);
         var listed = 0;
-        await foreach (var record in PageAsync(
-            FlushedOnly,
-            "flush_epoch.epoch <= $due AND (flush_epoch.domain > $afterDomain OR (flush_epoch.domain = $afterDomain"
-                + " AND (spool.flush_after > $afterTicks OR (spool.flush_after = $afterTicks AND spool.queue_id > $afterId))))",
-            "flush_epoch.domain, spool.flush_after, spool.queue_id",
-            Bind,
-            max,
-            cancellationToken,
-            key: "spool.flush_after").ConfigureAwait(false))
+
+        // One domain at a time, so that each query is a range of the spool_flush index (domain = ?,
+        // flush_after < epoch) in index order, whatever statistics the planner has.
+        var flushed = new List<string>();
+        await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
+        await using (var command = connection.CreateCommand())
         {
-            listed++;
-            yield return record;
+            command.CommandText = "SELECT domain FROM flush_epoch WHERE epoch <= $due ORDER BY domain";
+            Bind(command);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                flushed.Add(reader.GetString(0));
+            }
         }
 
-        if (listed >= max)
+        foreach (var domain in flushed)
         {
-            yield break;
+            await foreach (var record in PageAsync(
+                FlushedOnly,
+                "flush_epoch.domain = $flushed AND (spool.flush_after > $afterTicks OR (spool.flush_after = $afterTicks AND spool.queue_id > $afterId))",
+                "spool.flush_after, spool.queue_id",
+                c => c.Parameters.AddWithValue("$flushed", domain),
+                max - listed,
+                cancellationToken,
+                key: "spool.flush_after").ConfigureAwait(false))
+            {
+                listed++;
+                yield return record;
+            }
+
+            if (listed >= max)
+            {
+                yield break;
+            }
         }
 
         // Those the first part listed are left out here, so no record is listed twice.
@@ -837,8 +855,8 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
     /// Up to <paramref name="max"/> rows of <paramref name="from"/> matching <paramref name="filter"/> in
     /// <paramref name="order"/>, a page per short-lived connection: a caller that is slow to consume (the
     /// pump waits for delivery slots) must not hold a read snapshot open, which would stop WAL checkpoints.
-    /// The filter continues after the previous page's last row, given as <c>$afterDomain</c> (its domain),
-    /// <c>$afterTicks</c> (its <paramref name="key"/>) and <c>$afterId</c> (its queue id);
+    /// The filter continues after the previous page's last row, given as <c>$afterTicks</c> (its
+    /// <paramref name="key"/>) and <c>$afterId</c> (its queue id);
     /// <paramref name="bind"/> adds its own parameters. <paramref name="from"/> joins flush_epoch.
     /// </summary>
     private async IAsyncEnumerable<SpoolRecord> PageAsync(
@@ -850,7 +868,6 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         [EnumeratorCancellation] CancellationToken cancellationToken,
         string key = "spool.next_attempt_at")
     {
-        var afterDomain = string.Empty;
         var afterTicks = long.MinValue;
         var afterId = string.Empty;
         var remaining = max;
@@ -861,12 +878,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
             await using (var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false))
             await using (var command = connection.CreateCommand())
             {
-                command.CommandText = $"SELECT {Columns}, {key}, flush_epoch.epoch, spool.domain FROM {from} WHERE {filter} ORDER BY {order} LIMIT $limit";
-                if (filter.Contains("$afterDomain", StringComparison.Ordinal))
-                {
-                    command.Parameters.AddWithValue("$afterDomain", afterDomain);
-                }
-
+                command.CommandText = $"SELECT {Columns}, {key}, flush_epoch.epoch FROM {from} WHERE {filter} ORDER BY {order} LIMIT $limit";
                 command.Parameters.AddWithValue("$afterTicks", afterTicks);
                 command.Parameters.AddWithValue("$afterId", afterId);
                 command.Parameters.AddWithValue("$limit", limit);
@@ -899,7 +911,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
             }
 
             remaining -= handedOut;
-            (afterDomain, afterTicks, afterId) = (page[^1].Domain, page[^1].Key, page[^1].QueueId);
+            (afterTicks, afterId) = (page[^1].Key, page[^1].QueueId);
         }
     }
 
@@ -1058,10 +1070,10 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
     /// A row as read: its record, or the error that made it unreadable (then <see cref="Record"/> is null).
     /// Only the JSON can be damaged in a way a read survives; the key columns are typed by the schema.
     /// </summary>
-    private sealed record StoredRow(string QueueId, long Version, long Key, string Domain, SpoolRecord? Record, Exception? Error)
+    private sealed record StoredRow(string QueueId, long Version, long Key, SpoolRecord? Record, Exception? Error)
     {
         /// <summary>
-        /// Reads the current row of a <c>SELECT queue_id, version, data, key[, flush epoch, domain]</c>,
+        /// Reads the current row of a <c>SELECT queue_id, version, data, key[, flush epoch]</c>,
         /// where the key orders a listing's pages; a flush epoch, when selected, is applied to the record.
         /// </summary>
         public static StoredRow Read(SqliteDataReader reader)
@@ -1070,7 +1082,6 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
             var version = reader.GetInt64(1);
             var key = reader.IsDBNull(3) ? 0 : reader.GetInt64(3);
             var epoch = reader.FieldCount > 4 && !reader.IsDBNull(4) ? new DateTimeOffset(reader.GetInt64(4), TimeSpan.Zero) : (DateTimeOffset?)null;
-            var domain = reader.FieldCount > 5 ? reader.GetString(5) : string.Empty;
             try
             {
                 var record = JsonSerializer.Deserialize(reader.GetString(2), SpoolJson.Record)
@@ -1081,11 +1092,11 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                 }
 
                 record.ETag = FormatVersion(version);
-                return new StoredRow(queueId, version, key, domain, SpoolLedger.ApplyFlushEpoch(record, epoch), null);
+                return new StoredRow(queueId, version, key, SpoolLedger.ApplyFlushEpoch(record, epoch), null);
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException or InvalidCastException or NotSupportedException or FormatException or ArgumentException or OverflowException)
             {
-                return new StoredRow(queueId, version, key, domain, null, ex);
+                return new StoredRow(queueId, version, key, null, ex);
             }
         }
     }
