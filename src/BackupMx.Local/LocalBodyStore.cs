@@ -9,6 +9,8 @@ namespace BackupMx.Local;
 /// </summary>
 public sealed class LocalBodyStore(FileBodyStore files, SqliteSpoolStore spool) : IBodyStore
 {
+    internal FileBodyStore Files => files;
+
     /// <summary>A body written on its own, before or without its record, is a file.</summary>
     public Task<long> WriteAsync(string queueId, Stream content, CancellationToken cancellationToken) =>
         files.WriteAsync(queueId, content, cancellationToken);

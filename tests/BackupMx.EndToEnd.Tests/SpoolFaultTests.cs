@@ -27,9 +27,10 @@ public sealed class SpoolFaultTests
         await rig.Primary.StopAsync();
         var bodies = Path.Combine(rig.Spool.Path, FileBodyStore.FolderName);
 
-        // One message first, so the store has shard folders cached that are about to vanish. Its first
-        // attempt comes at once or, once the start-up probe has found the primary down, at its first retry.
-        Assert.True((await rig.SendAsync(1)).Accepted);
+        // Large messages: only a body too large for the spool database is a file. One message
+        // first, so the store has shard folders cached that are about to vanish. Its first attempt
+        // comes at once or, once the start-up probe has found the primary down, at its first retry.
+        Assert.True((await rig.SendLargeAsync(1)).Accepted);
         await rig.WaitForFirstAttemptAsync(TimeSpan.FromMinutes(5));
         var survivor = Assert.Single(await rig.QueueAsync());
         var survivorBody = Directory.GetFiles(bodies, "*", SearchOption.AllDirectories).Single();
@@ -37,25 +38,28 @@ public sealed class SpoolFaultTests
         Directory.Delete(bodies, recursive: true);
         await File.WriteAllBytesAsync(bodies, []);
 
-        var refused = await rig.SendAsync(2);
+        var refused = await rig.SendLargeAsync(2);
 
         Assert.False(refused.Accepted);
         Assert.StartsWith("451 4.3.0", refused.DataReply, StringComparison.Ordinal);
         Assert.Equal([survivor.QueueId], (await rig.QueueAsync()).Select(v => v.QueueId));
         Assert.Equal(0, new FileInfo(bodies).Length);
 
+        // A small message, kept in the spool database with its record, needs no folder.
+        Assert.True((await rig.SendAsync(5)).Accepted);
+
         // The operator restores the folder (and the body that was in it).
         File.Delete(bodies);
         Directory.CreateDirectory(Path.GetDirectoryName(survivorBody)!);
         await File.WriteAllBytesAsync(survivorBody, kept);
 
-        Assert.True((await rig.SendAsync(3)).Accepted);
-        Assert.True((await rig.SendAsync(4)).Accepted);
+        Assert.True((await rig.SendLargeAsync(3)).Accepted);
+        Assert.True((await rig.SendLargeAsync(4)).Accepted);
         await rig.Primary.StartAsync();
         rig.Time.Advance(TimeSpan.FromMinutes(5));
         await rig.WaitForEmptySpoolAsync();
         var subjects = rig.Primary.Messages.Select(m => Subject(m.Data)).Order().ToList();
-        Assert.Equal(["backlog message 1", "backlog message 3", "backlog message 4"], subjects);
+        Assert.Equal(["backlog message 1", "backlog message 3", "backlog message 4", "backlog message 5"], subjects);
 
         // A finished record is deleted before its body, so the last bodies may lag the empty spool by a moment.
         var deadline = DateTime.UtcNow.AddSeconds(10);

@@ -44,7 +44,7 @@ public sealed class SqliteModelBackend : ModelBackend
     {
         _initializer = new LocalSpoolInitializer(
             (SqliteSpoolStore)ports.Spool,
-            (FileBodyStore)ports.Bodies,
+            ((LocalBodyStore)ports.Bodies).Files,
             (SqlitePrimaryStatusStore)ports.Statuses,
             clock,
             NullLogger<LocalSpoolInitializer>.Instance);
