@@ -7,7 +7,9 @@
 // directory operation under it then fails (ENOTDIR/EEXIST) for root as for anyone, with no
 // mount privileges needed. A full disk is injected below FileBodyStore, as an ENOSPC
 // IOException raised while the body streams in, so FileBodyStore's own clean-up runs; and
-// below the SQLite store, after the body is already on disk, so intake's undo runs.
+// below the SQLite store, after the body is already on disk, so intake's undo runs. Bodies of up
+// to 64 KiB are kept in the spool database with their record; the tests about body files send
+// larger messages.
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Local;
@@ -78,15 +80,16 @@ public sealed class SpoolFaultTests
         await using var rig = await FaultRig.StartAsync(configure: b => b.Services.AddSingleton<IBodyStore>(sp => new FillingBodyStore(sp.GetRequiredService<FileBodyStore>(), full)));
         var bodies = Path.Combine(rig.Spool.Path, FileBodyStore.FolderName);
 
+        // A body file: a small body goes into the spool database, whose full disk the SQLite tests cover.
         full.On = true;
-        var refused = await rig.SendAsync(1);
+        var refused = await rig.SendLargeAsync(1);
 
         AssertStorageRefusal(refused.DataReply);
         Assert.Empty(await rig.QueueAsync());
         Assert.Empty(Directory.GetFiles(bodies, "*", SearchOption.AllDirectories));
 
         full.On = false;
-        Assert.True((await rig.SendAsync(2)).Accepted);
+        Assert.True((await rig.SendLargeAsync(2)).Accepted);
         await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30));
         await rig.WaitForEmptySpoolAsync();
     }
