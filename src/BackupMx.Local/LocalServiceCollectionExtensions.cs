@@ -12,7 +12,7 @@ public static class LocalServiceCollectionExtensions
 {
     /// <summary>
     /// The embedded spool in <c>BackupMx:Spool:Path</c> (relative to the current directory):
-    /// <see cref="FileBodyStore"/> as <see cref="IBodyStore"/>, <see cref="SqliteSpoolStore"/> as
+    /// <see cref="LocalBodyStore"/> as <see cref="IBodyStore"/>, <see cref="SqliteSpoolStore"/> as
     /// <see cref="ISpoolStore"/> and <see cref="IFlushEpochStore"/>, <see cref="SqlitePrimaryStatusStore"/> as <see cref="IPrimaryStatusStore"/>
     /// and <see cref="LocalSpoolInitializer"/>, which does its work
     /// before any hosted service starts.
@@ -23,7 +23,7 @@ public static class LocalServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new FileBodyStore(SpoolPath(sp), sp.GetService<ILogger<FileBodyStore>>()));
         services.TryAddSingleton(sp => new SqliteSpoolStore(SpoolPath(sp), sp.GetService<ILogger<SqliteSpoolStore>>()));
-        services.AddSingleton<IBodyStore>(sp => sp.GetRequiredService<FileBodyStore>());
+        services.AddSingleton<IBodyStore>(sp => new LocalBodyStore(sp.GetRequiredService<FileBodyStore>(), sp.GetRequiredService<SqliteSpoolStore>()));
         services.AddSingleton<ISpoolStore>(sp => sp.GetRequiredService<SqliteSpoolStore>());
         services.AddSingleton<IFlushEpochStore>(sp => sp.GetRequiredService<SqliteSpoolStore>());
         services.TryAddSingleton(sp => new SqlitePrimaryStatusStore(sp.GetRequiredService<SqliteSpoolStore>(), sp.GetService<ILogger<SqlitePrimaryStatusStore>>()));

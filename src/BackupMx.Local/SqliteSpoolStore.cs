@@ -1,13 +1,17 @@
 // Local spool: durable state for embedded mode.
 //
-// A message is a body file (FileBodyStore) plus one row in <spool>/spool.db. A new body
-// is created under its final name and fsynced, then its folder is fsynced (a body that
-// replaces an existing one goes through a temporary file and a rename), so the name and
-// the bytes survive power loss. Only then is the
-// row inserted; SQLite runs in WAL mode with synchronous=FULL, so a commit returns
-// after the WAL is on disk. Intake answers 250 only after both (rule 1). A crash
-// between the two leaves a body without a row: start-up removes those orphans (and
-// temporary files), never the reverse. Every write goes through one writer thread
+// A message is one row in <spool>/spool.db plus its body. A body of up to 64 KiB (nearly
+// all mail) is a row of the body table, inserted in the same transaction as its record,
+// so intake costs no file, no folder sync and no fsync of its own: the group commit
+// below makes many messages durable with one sync of the WAL. A larger body is a file
+// (FileBodyStore): created under its final name and fsynced, then its folder is fsynced
+// (a body that replaces an existing one goes through a temporary file and a rename), so
+// the name and the bytes survive power loss; only then is the row inserted. SQLite runs
+// in WAL mode with synchronous=FULL, so a commit returns after the WAL is on disk.
+// Intake answers 250 only after the commit (rule 1). A crash between a body file and its
+// row leaves a body without a row: start-up removes those orphans (and temporary
+// files), never the reverse. A body row is deleted with its record (and kept when the
+// record is quarantined). Every write goes through one writer thread
 // that commits whatever is queued in one transaction (group commit: one fsync for
 // many intakes); each row has a version, the ETag, checked by every update and
 // delete. Versions come from a counter row in the database, read and advanced inside
@@ -38,9 +42,15 @@ namespace BackupMx.Local;
 /// queried (domain, next attempt) and the whole record as JSON. Owned by one relay process;
 /// operator commands may write from a second one.
 /// </summary>
-public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ISpoolTally, IDisposable
+public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, ISpoolTally, IInlineBodySpoolStore, IDisposable
 {
     public const string FileName = "spool.db";
+
+    /// <summary>
+    /// Bodies up to this size are stored in the database with their record. The receiver holds
+    /// this much of a message in memory anyway; SQLite keeps blobs of this size as compactly as files.
+    /// </summary>
+    public const int InlineBodyLimit = 64 * 1024;
 
     /// <summary>Stored in <c>PRAGMA user_version</c>; a later schema migrates from the number it finds.</summary>
     internal const int SchemaVersion = 3;
@@ -81,6 +91,8 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
     private SqliteCommand? _quarantine;
     private SqliteCommand? _unspool;
     private SqliteCommand? _setEpoch;
+    private SqliteCommand? _insertBody;
+    private SqliteCommand? _deleteBody;
 
     // Versions are allocated from one counter for the whole spool rather than per row, so a
     // record deleted and created again under the same id (a retried DSN) can never match an
@@ -157,7 +169,36 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         }
     }
 
-    public async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public int MaxInlineBodyBytes => InlineBodyLimit;
+
+    public Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) =>
+        CreateAsync(record, null, cancellationToken);
+
+    public Task CreateWithBodyAsync(SpoolRecord record, byte[] body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (body.Length > InlineBodyLimit)
+        {
+            throw new ArgumentException($"A body of {body.Length} bytes is over the {InlineBodyLimit} bytes kept in the spool database.", nameof(body));
+        }
+
+        return CreateAsync(record, body, cancellationToken);
+    }
+
+    /// <summary>
+    /// The body stored with the record <paramref name="queueId"/>
+    /// (<see cref="CreateWithBodyAsync"/>), or null when it has none.
+    /// </summary>
+    public async Task<byte[]?> ReadBodyAsync(string queueId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT data FROM body WHERE queue_id = $id";
+        command.Parameters.AddWithValue("$id", queueId);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as byte[];
+    }
+
+    private async Task CreateAsync(SpoolRecord record, byte[]? body, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         var row = Row.From(record);
@@ -172,6 +213,14 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                 if (command.ExecuteNonQuery() == 0)
                 {
                     return null;
+                }
+
+                if (body is not null)
+                {
+                    _insertBody!.Transaction = transaction;
+                    _insertBody.Parameters["$id"].Value = row.QueueId;
+                    _insertBody.Parameters["$data"].Value = body;
+                    _insertBody.ExecuteNonQuery();
                 }
 
                 return () =>
@@ -283,7 +332,15 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                 command.Transaction = transaction;
                 command.Parameters["$id"].Value = record.QueueId;
                 command.Parameters["$expected"].Value = expected;
-                return command.ExecuteNonQuery() == 0 ? null : () => deleted = true;
+                if (command.ExecuteNonQuery() == 0)
+                {
+                    return null;
+                }
+
+                _deleteBody!.Transaction = transaction;
+                _deleteBody.Parameters["$id"].Value = record.QueueId;
+                _deleteBody.ExecuteNonQuery();
+                return () => deleted = true;
             },
             cancellationToken).ConfigureAwait(false);
         return deleted;
@@ -590,6 +647,8 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         _quarantine?.Dispose();
         _unspool?.Dispose();
         _setEpoch?.Dispose();
+        _insertBody?.Dispose();
+        _deleteBody?.Dispose();
         _writer.Dispose();
         _queue.Dispose();
 
@@ -695,6 +754,8 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
             {
                 FillDerivedColumns(transaction);
             }
+            // A rowid table: bodies are several pages long, which WITHOUT ROWID handles badly.
+            Execute("CREATE TABLE IF NOT EXISTS body (queue_id TEXT NOT NULL PRIMARY KEY, data BLOB NOT NULL)", transaction);
         }
 
         Execute(string.Create(CultureInfo.InvariantCulture, $"PRAGMA user_version = {SchemaVersion}"), transaction);
@@ -784,6 +845,13 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         _setEpoch.CommandText = "INSERT INTO flush_epoch (domain, epoch) VALUES ($domain, $epoch) ON CONFLICT (domain) DO UPDATE SET epoch = max(epoch, excluded.epoch)";
         _setEpoch.Parameters.Add("$domain", SqliteType.Text);
         _setEpoch.Parameters.Add("$epoch", SqliteType.Integer);
+        _insertBody = _writer.CreateCommand();
+        _insertBody.CommandText = "INSERT OR REPLACE INTO body (queue_id, data) VALUES ($id, $data)";
+        _insertBody.Parameters.Add("$id", SqliteType.Text);
+        _insertBody.Parameters.Add("$data", SqliteType.Blob);
+        _deleteBody = _writer.CreateCommand();
+        _deleteBody.CommandText = "DELETE FROM body WHERE queue_id = $id";
+        _deleteBody.Parameters.Add("$id", SqliteType.Text);
     }
 
     private SqliteCommand Prepare(string sql)

@@ -73,6 +73,10 @@ internal sealed class FaultRig : IAsyncDisposable
     public Task<SendResult> SendAsync(int n, params string[] recipients) =>
         SmtpSender.SendAsync(Relay.SmtpPort, "alice@sender.test", recipients.Length == 0 ? ["bob@example.test"] : recipients, Messages.Make(n));
 
+    /// <summary>Sends a message too large to be kept in the spool database, so its body is a file.</summary>
+    public Task<SendResult> SendLargeAsync(int n) =>
+        SmtpSender.SendAsync(Relay.SmtpPort, "alice@sender.test", ["bob@example.test"], Messages.MakeLarge(n, BackupMx.Local.SqliteSpoolStore.InlineBodyLimit + 4096));
+
     public async Task<IReadOnlyList<QueuedMessageView>> QueueAsync(string domain = Domain) =>
         await Inspector.ListAsync(domain, CancellationToken.None);
 

@@ -7,7 +7,9 @@
 // directory operation under it then fails (ENOTDIR/EEXIST) for root as for anyone, with no
 // mount privileges needed. A full disk is injected below FileBodyStore, as an ENOSPC
 // IOException raised while the body streams in, so FileBodyStore's own clean-up runs; and
-// below the SQLite store, after the body is already on disk, so intake's undo runs.
+// below the SQLite store, after the body is already on disk, so intake's undo runs. Bodies of up
+// to 64 KiB are kept in the spool database with their record; the tests about body files send
+// larger messages.
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Local;
@@ -27,9 +29,10 @@ public sealed class SpoolFaultTests
         await rig.Primary.StopAsync();
         var bodies = Path.Combine(rig.Spool.Path, FileBodyStore.FolderName);
 
-        // One message first, so the store has shard folders cached that are about to vanish. Its first
-        // attempt comes at once or, once the start-up probe has found the primary down, at its first retry.
-        Assert.True((await rig.SendAsync(1)).Accepted);
+        // Large messages: only a body too large for the spool database is a file. One message
+        // first, so the store has shard folders cached that are about to vanish. Its first attempt
+        // comes at once or, once the start-up probe has found the primary down, at its first retry.
+        Assert.True((await rig.SendLargeAsync(1)).Accepted);
         await rig.WaitForFirstAttemptAsync(TimeSpan.FromMinutes(5));
         var survivor = Assert.Single(await rig.QueueAsync());
         var survivorBody = Directory.GetFiles(bodies, "*", SearchOption.AllDirectories).Single();
@@ -37,25 +40,28 @@ public sealed class SpoolFaultTests
         Directory.Delete(bodies, recursive: true);
         await File.WriteAllBytesAsync(bodies, []);
 
-        var refused = await rig.SendAsync(2);
+        var refused = await rig.SendLargeAsync(2);
 
         Assert.False(refused.Accepted);
         Assert.StartsWith("451 4.3.0", refused.DataReply, StringComparison.Ordinal);
         Assert.Equal([survivor.QueueId], (await rig.QueueAsync()).Select(v => v.QueueId));
         Assert.Equal(0, new FileInfo(bodies).Length);
 
+        // A small message, kept in the spool database with its record, needs no folder.
+        Assert.True((await rig.SendAsync(5)).Accepted);
+
         // The operator restores the folder (and the body that was in it).
         File.Delete(bodies);
         Directory.CreateDirectory(Path.GetDirectoryName(survivorBody)!);
         await File.WriteAllBytesAsync(survivorBody, kept);
 
-        Assert.True((await rig.SendAsync(3)).Accepted);
-        Assert.True((await rig.SendAsync(4)).Accepted);
+        Assert.True((await rig.SendLargeAsync(3)).Accepted);
+        Assert.True((await rig.SendLargeAsync(4)).Accepted);
         await rig.Primary.StartAsync();
         rig.Time.Advance(TimeSpan.FromMinutes(5));
         await rig.WaitForEmptySpoolAsync();
         var subjects = rig.Primary.Messages.Select(m => Subject(m.Data)).Order().ToList();
-        Assert.Equal(["backlog message 1", "backlog message 3", "backlog message 4"], subjects);
+        Assert.Equal(["backlog message 1", "backlog message 3", "backlog message 4", "backlog message 5"], subjects);
 
         // A finished record is deleted before its body, so the last bodies may lag the empty spool by a moment.
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -74,15 +80,16 @@ public sealed class SpoolFaultTests
         await using var rig = await FaultRig.StartAsync(configure: b => b.Services.AddSingleton<IBodyStore>(sp => new FillingBodyStore(sp.GetRequiredService<FileBodyStore>(), full)));
         var bodies = Path.Combine(rig.Spool.Path, FileBodyStore.FolderName);
 
+        // A body file: a small body goes into the spool database, whose full disk the SQLite tests cover.
         full.On = true;
-        var refused = await rig.SendAsync(1);
+        var refused = await rig.SendLargeAsync(1);
 
         AssertStorageRefusal(refused.DataReply);
         Assert.Empty(await rig.QueueAsync());
         Assert.Empty(Directory.GetFiles(bodies, "*", SearchOption.AllDirectories));
 
         full.On = false;
-        Assert.True((await rig.SendAsync(2)).Accepted);
+        Assert.True((await rig.SendLargeAsync(2)).Accepted);
         await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30));
         await rig.WaitForEmptySpoolAsync();
     }

@@ -1,8 +1,10 @@
 // Writes messages to the spool in args[0] and prints each queue id once its body and record
 // are committed ("committed <id>"), as intake would before answering 250. With "lease" it
 // also claims each record the way the forwarder does. It never exits on its own: the test
-// kills it with SIGKILL at an arbitrary point and then checks what survived. With "lock" it
-// only takes the spool lock, as a running relay does, and waits to be killed.
+// kills it with SIGKILL at an arbitrary point and then checks what survived. With "inline"
+// each body goes into the database with its record (intake's path for small mail), and is
+// made of its queue id repeated, so the test can check every byte. With "lock" it only takes
+// the spool lock, as a running relay does, and waits to be killed.
 using BackupMx.Core.Model;
 using BackupMx.Local;
 
@@ -17,6 +19,7 @@ if (args.Length > 1 && args[1] == "lock")
 }
 
 var lease = args.Length > 1 && args[1] == "lease";
+var inline = args.Length > 1 && args[1] == "inline";
 var bodies = new FileBodyStore(path);
 var spool = new SqliteSpoolStore(path);
 spool.Open();
@@ -28,7 +31,17 @@ Random.Shared.NextBytes(body);
 for (var i = 0; ; i++)
 {
     var id = QueueId.New(now);
-    var length = await bodies.WriteAsync(id, new MemoryStream(body), CancellationToken.None);
+    long length;
+    if (inline)
+    {
+        body = InlineBody(id);
+        length = body.Length;
+    }
+    else
+    {
+        length = await bodies.WriteAsync(id, new MemoryStream(body), CancellationToken.None);
+    }
+
     var record = new SpoolRecord
     {
         QueueId = id,
@@ -40,7 +53,15 @@ for (var i = 0; ; i++)
         NextAttemptAt = now,
         BodyLength = length,
     };
-    await spool.CreateAsync(record, CancellationToken.None);
+    if (inline)
+    {
+        await spool.CreateWithBodyAsync(record, body, CancellationToken.None);
+    }
+    else
+    {
+        await spool.CreateAsync(record, CancellationToken.None);
+    }
+
     if (lease)
     {
         record.LeaseOwner = "crash-helper";
@@ -54,3 +75,6 @@ for (var i = 0; ; i++)
     Console.Out.WriteLine($"committed {id}");
     Console.Out.Flush();
 }
+
+// Kept in step with CrashTests.InlineBody.
+static byte[] InlineBody(string id) => System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(id + "\r\n", 400)));

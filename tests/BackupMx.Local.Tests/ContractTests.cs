@@ -35,6 +35,15 @@ public sealed class FileBodyStoreContractTests : BodyStoreContract, IDisposable
     public void Dispose() => _spool.Dispose();
 }
 
+public sealed class LocalBodyStoreContractTests : BodyStoreContract, IDisposable
+{
+    private readonly TempSpool _spool = new();
+
+    protected override Task<IBodyStore> CreateStoreAsync() => Task.FromResult<IBodyStore>(new LocalBodyStore(_spool.OpenBodies(), _spool.OpenSpool()));
+
+    public void Dispose() => _spool.Dispose();
+}
+
 public sealed class SqlitePrimaryStatusStoreContractTests : PrimaryStatusStoreContract, IDisposable
 {
     private readonly TempSpool _spool = new();
@@ -95,13 +104,18 @@ public sealed class SqlitePrimaryStatusStoreTests : IDisposable
     public void Dispose() => _spool.Dispose();
 }
 
-/// <summary>The ledger over the embedded adapters: SQLite records, files for bodies, the in-process wake-ups.</summary>
+/// <summary>The ledger over the embedded adapters: SQLite records, bodies in the database or files, the in-process wake-ups.</summary>
 public sealed class SqliteSpoolLedgerContractTests : SpoolLedgerContract, IDisposable
 {
     private readonly TempSpool _spool = new();
 
-    protected override Task<(ISpoolStore Spool, IBodyStore Bodies, IWakeUpQueue WakeUps)> CreatePortsAsync() =>
-        Task.FromResult<(ISpoolStore, IBodyStore, IWakeUpQueue)>((_spool.OpenSpool(), _spool.OpenBodies(), new BackupMx.Core.Forwarding.InProcessWakeUpQueue(new BackupMx.Core.Forwarding.WakeUpSignal())));
+    protected override Task<(ISpoolStore Spool, IBodyStore Bodies, IWakeUpQueue WakeUps)> CreatePortsAsync()
+    {
+        var spool = _spool.OpenSpool();
+        return Task.FromResult<(ISpoolStore, IBodyStore, IWakeUpQueue)>((spool, new LocalBodyStore(_spool.OpenBodies(), spool), new BackupMx.Core.Forwarding.InProcessWakeUpQueue(new BackupMx.Core.Forwarding.WakeUpSignal())));
+    }
+
+    protected override bool BodyOutlivesItsRecord => false;
 
     public void Dispose() => _spool.Dispose();
 }

@@ -37,6 +37,30 @@ public sealed class CrashTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task SigKill_AfterCommitWithTheBodyInTheDatabase_EveryCommittedMessageAndEveryByteOfItsBodySurvive()
+    {
+        // Intake's path for small mail: "committed" is printed where intake would answer 250.
+        var committed = await RunHelperUntilKilledAsync(lease: false, count: 40, inline: true);
+
+        var spool = _spool.OpenSpool();
+        var bodies = new LocalBodyStore(_spool.OpenBodies(), spool);
+        foreach (var id in committed)
+        {
+            var record = await spool.GetAsync("example.test", id, None);
+            Assert.NotNull(record);
+            await using var body = await bodies.OpenReadAsync(id, None);
+            using var copy = new MemoryStream();
+            await body.CopyToAsync(copy);
+            Assert.Equal(InlineBody(id), copy.ToArray());
+            Assert.Equal(record.BodyLength, copy.Length);
+        }
+
+        // No body file was involved at all.
+        Assert.Empty(Directory.GetFiles(_spool.OpenBodies().Root, "*", SearchOption.AllDirectories));
+        Assert.Equal("ok", IntegrityCheck());
+    }
+
+    [Fact]
     public async Task SigKill_WhileLeased_RecoveryMakesMessagesDueAtOnce()
     {
         var committed = await RunHelperUntilKilledAsync(lease: true, count: 10);
@@ -62,7 +86,10 @@ public sealed class CrashTests(ITestOutputHelper output) : IDisposable
         Assert.Superset(committed.ToHashSet(), due);
     }
 
-    private async Task<List<string>> RunHelperUntilKilledAsync(bool lease, int count)
+    // Kept in step with the helper's InlineBody.
+    private static byte[] InlineBody(string id) => System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(id + "\r\n", 400)));
+
+    private async Task<List<string>> RunHelperUntilKilledAsync(bool lease, int count, bool inline = false)
     {
         var helper = Path.Combine(AppContext.BaseDirectory, "BackupMx.Local.CrashHelper.dll");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -76,6 +103,10 @@ public sealed class CrashTests(ITestOutputHelper output) : IDisposable
         if (lease)
         {
             start.ArgumentList.Add("lease");
+        }
+        else if (inline)
+        {
+            start.ArgumentList.Add("inline");
         }
 
         var stopwatch = Stopwatch.StartNew();

@@ -116,7 +116,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
 
         Assert.IsType<DueObserverService>(host.Services.GetServices<IHostedService>().First());
         Assert.Same(host.Services.GetRequiredService<SqliteSpoolStore>(), host.Services.GetRequiredService<ISpoolStore>());
-        Assert.Same(host.Services.GetRequiredService<FileBodyStore>(), host.Services.GetRequiredService<IBodyStore>());
+        Assert.Same(host.Services.GetRequiredService<FileBodyStore>(), Assert.IsType<LocalBodyStore>(host.Services.GetRequiredService<IBodyStore>()).Files);
 
         await host.StartAsync(None);
         try

@@ -1,3 +1,5 @@
+using System.Buffers;
+using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 
@@ -9,6 +11,11 @@ namespace BackupMx.Core.Spool;
 /// committed nothing may be woken; if any write fails, <see cref="UndoAsync"/> removes what was
 /// written, every record before any body, and keeps the body of a record it could not remove, since
 /// a record must never exist without its body.
+/// <para>
+/// Where the spool can store a small body with its record (<see cref="IInlineBodySpoolStore"/>),
+/// a body that fits is held in memory until the record is committed, and both go in that one
+/// commit; the order "body, then record" is kept by storing them together.
+/// </para>
 /// </summary>
 public sealed class Acceptance
 {
@@ -16,6 +23,7 @@ public sealed class Acceptance
     private readonly IBodyStore _bodies;
     private readonly List<SpoolRecord> _committed = [];
     private readonly List<string> _bodyIds = [];
+    private readonly Dictionary<string, byte[]> _heldBodies = new(StringComparer.Ordinal);
     private SpoolRecord? _uncertain;
 
     internal Acceptance(ISpoolStore spool, IBodyStore bodies)
@@ -27,11 +35,38 @@ public sealed class Acceptance
     /// <summary>The records committed so far, in order.</summary>
     public IReadOnlyList<SpoolRecord> Committed => _committed;
 
-    /// <summary>Writes the body of <paramref name="queueId"/> durably; returns its length.</summary>
+    /// <summary>
+    /// Writes the body of <paramref name="queueId"/> durably, or holds it for <see cref="CommitAsync"/>
+    /// to store with its record when the spool can; returns its length.
+    /// </summary>
     public async Task<long> WriteBodyAsync(string queueId, Stream content, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(content);
         _bodyIds.Add(queueId);
-        return await _bodies.WriteAsync(queueId, content, cancellationToken).ConfigureAwait(false);
+        if (_spool is not IInlineBodySpoolStore inline)
+        {
+            return await _bodies.WriteAsync(queueId, content, cancellationToken).ConfigureAwait(false);
+        }
+
+        // One byte more than fits tells a body that fits from one that does not.
+        var buffer = ArrayPool<byte>.Shared.Rent(inline.MaxInlineBodyBytes + 1);
+        try
+        {
+            var read = await content.ReadAtLeastAsync(buffer.AsMemory(0, inline.MaxInlineBodyBytes + 1), inline.MaxInlineBodyBytes + 1, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+            if (read <= inline.MaxInlineBodyBytes)
+            {
+                _heldBodies[queueId] = buffer.AsSpan(0, read).ToArray();
+                return read;
+            }
+
+            // Too big: the bytes read so far, then the rest, go to the body store as one stream.
+            await using var whole = new PrefixedStream(buffer.AsMemory(0, read), content);
+            return await _bodies.WriteAsync(queueId, whole, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
@@ -48,7 +83,15 @@ public sealed class Acceptance
         }
 
         _uncertain = record;
-        await _spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+        if (_heldBodies.Remove(record.QueueId, out var body))
+        {
+            await ((IInlineBodySpoolStore)_spool).CreateWithBodyAsync(record, body, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await _spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+
         _uncertain = null;
         _committed.Add(record);
     }
@@ -116,6 +159,7 @@ public sealed class Acceptance
         _committed.Clear();
         _uncertain = null;
         _bodyIds.Clear();
+        _heldBodies.Clear();
         return failures;
     }
 }

@@ -31,7 +31,7 @@ public sealed class SqliteModelBackend : ModelBackend
         await LocalSpoolInitializer.OpenStoresAsync(spool, bodies, statuses, CancellationToken.None);
         return new ProcessPorts(
             spool,
-            bodies,
+            new LocalBodyStore(bodies, spool),
             statuses,
             new InProcessWakeUpQueue(new WakeUpSignal()),
             new Owned(spool));
@@ -44,7 +44,7 @@ public sealed class SqliteModelBackend : ModelBackend
     {
         _initializer = new LocalSpoolInitializer(
             (SqliteSpoolStore)ports.Spool,
-            (FileBodyStore)ports.Bodies,
+            ((LocalBodyStore)ports.Bodies).Files,
             (SqlitePrimaryStatusStore)ports.Statuses,
             clock,
             NullLogger<LocalSpoolInitializer>.Instance);
