@@ -82,9 +82,9 @@ public sealed partial class OrphanBodySweeper(ISpoolStore spool, IBodyStore bodi
         return removed;
     }
 
-    [LoggerMessage(EventId = 1980, Level = LogLevel.Warning, Message = "Removed the orphaned body {QueueId}: no spool record refers to it and it is older than {MinAge}")]
+    [LoggerMessage(EventId = 1990, Level = LogLevel.Warning, Message = "Removed the orphaned body {QueueId}: no spool record refers to it and it is older than {MinAge}")]
     private static partial void LogOrphanRemoved(ILogger logger, string queueId, TimeSpan minAge);
 
-    [LoggerMessage(EventId = 1981, Level = LogLevel.Information, Message = "{Count} more orphaned bodies are left for the next run (at most {MaxPerRun} per run)")]
+    [LoggerMessage(EventId = 1991, Level = LogLevel.Information, Message = "{Count} more orphaned bodies are left for the next run (at most {MaxPerRun} per run)")]
     private static partial void LogMoreLeft(ILogger logger, int count, int maxPerRun);
 }
