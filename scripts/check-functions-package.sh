@@ -68,6 +68,7 @@ expected = {
     "QueueList": ("httpTrigger", None),
     "QueueFlush": ("httpTrigger", None),
     "VerifyRecipient": ("httpTrigger", None),
+    "Dashboard": ("httpTrigger", None),
 }
 if set(functions) != set(expected):
     fail(f"functions.metadata lists {sorted(functions)}, not {sorted(expected)}")
@@ -81,7 +82,7 @@ for name, (trigger, schedule) in expected.items():
         fail(f"{name} is not at authorization level Function")
     if functions[name].get("scriptFile") != "BackupMx.Functions.dll":
         fail(f"{name} points at {functions[name].get('scriptFile')}")
-ok("functions.metadata: Forward, ProbePrimaries, Expire (timers), the admin API and the receiver's callouts (HTTP, Function key)")
+ok("functions.metadata: Forward, ProbePrimaries, Expire (timers), the admin API, the dashboard and the receiver's callouts (HTTP, Function key)")
 
 json.loads(load("extensions.json"))
 if not os.path.isdir(os.path.join(out, ".azurefunctions")):
