@@ -2,6 +2,7 @@ using System.Net;
 using BackupMx.Dashboard;
 using BackupMx.Core.Inspection;
 using BackupMx.Core.Model;
+using BackupMx.Core.Ports;
 using BackupMx.Core.Spool;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -108,8 +109,13 @@ public sealed class ActionTests
 
         Assert.Equal([kept], (await ListAsync(rig)).Select(m => m.QueueId));
         Assert.Null(await Ledger(rig).FindAsync("delete.test", gone, CancellationToken.None));
-        Assert.DoesNotContain(Directory.EnumerateFiles(rig.Spool.Path, "*", SearchOption.AllDirectories), f => f.Contains(gone, StringComparison.Ordinal));
-        Assert.Contains(Directory.EnumerateFiles(rig.Spool.Path, "*", SearchOption.AllDirectories), f => f.Contains(kept, StringComparison.Ordinal));
+        // The body goes with the record, wherever the spool keeps it (small ones in its database).
+        var bodies = rig.Services.GetRequiredService<IBodyStore>();
+        await Assert.ThrowsAsync<BodyNotFoundException>(() => bodies.OpenReadAsync(gone, CancellationToken.None));
+        await using (var body = await bodies.OpenReadAsync(kept, CancellationToken.None))
+        {
+            Assert.True(body.ReadByte() >= 0);
+        }
     }
 
     [Fact]

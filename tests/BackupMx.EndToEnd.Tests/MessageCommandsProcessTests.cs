@@ -120,7 +120,11 @@ public sealed class MessageCommandsProcessTests : IDisposable
             shown.Output,
             @"^  \S+ \S+Z  127\.0\.0\.1  451 4\.3\.0 mailbox busy, try later  \(0 delivered, 0 failed, 2 deferred\)$",
             System.Text.RegularExpressions.RegexOptions.Multiline);
-        Assert.True(attempts.Count == 2, shown.Output);
+        // Every attempt the primary saw is in the history. The relay's first probe finds the primary up
+        // and flushes the domain; if that lands during or after the first attempt, it is tried once more
+        // with its retry count reset, so the primary may have seen three.
+        var seen = primary.Commands.Count(c => c.StartsWith("DATA", StringComparison.OrdinalIgnoreCase));
+        Assert.True(attempts.Count == seen && seen >= 2, $"{seen} attempts seen by the primary\n{shown.Output}");
         Assert.Contains("attempts:   2 failed since arrival or the last flush", shown.Output, StringComparison.Ordinal);
     }
 

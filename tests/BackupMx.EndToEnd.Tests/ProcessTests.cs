@@ -59,8 +59,11 @@ public sealed class ProcessTests
 
         Assert.Contains("Accepted ", await output);
 
-        // The accepted message is still in the spool, ready for the next start.
-        Assert.Single(Directory.EnumerateFiles(Path.Combine(spool.Path, "bodies"), "*", SearchOption.AllDirectories));
+        // The accepted message is still in the spool, with its body, ready for the next start.
+        using var store = new BackupMx.Local.SqliteSpoolStore(spool.Path);
+        store.Open();
+        var kept = Assert.Single(await store.ListAllAsync(CancellationToken.None).ToListAsync());
+        Assert.NotNull(await store.ReadBodyAsync(kept.QueueId, CancellationToken.None));
     }
 
     [Fact]

@@ -102,7 +102,8 @@ public sealed class QueueReportProcessTests : IAsyncLifetime
     [Fact]
     public async Task FlushJson_StoppedRelay_CountsWhatItMadeDueAndWhatIsQueued()
     {
-        // The seeded two are due already; this one waits for a retry an hour away.
+        // The seeded two are due already; this one waits for a retry an hour away. The flush makes all
+        // three due now with their retry counts reset.
         var waiting = SpoolRecords.Sample();
         waiting.NextAttemptAt = DateTimeOffset.UtcNow.AddHours(1);
         using (var store = new BackupMx.Local.SqliteSpoolStore(_spool.Path))
@@ -119,15 +120,15 @@ public sealed class QueueReportProcessTests : IAsyncLifetime
         Assert.Equal(1, root.GetProperty("schema").GetInt32());
         Assert.Equal(_spool.Path, root.GetProperty("spool").GetString());
         Assert.Equal(("flush", "example.test"), (root.GetProperty("command").GetString(), root.GetProperty("domain").GetString()));
-        Assert.Equal((3, 1), (root.GetProperty("queued").GetInt32(), root.GetProperty("flushed").GetInt32()));
+        Assert.Equal((3, 3), (root.GetProperty("queued").GetInt32(), root.GetProperty("flushed").GetInt32()));
         Assert.Equal(30, root.GetProperty("pickupSeconds").GetInt32());
         Assert.Empty(root.GetProperty("quarantined").EnumerateArray());
 
-        // Due now already: a second flush has nothing to do, and says so in numbers.
+        // No relay has tried them since, so a second flush finds the same three waiting, due now.
         var again = await RunAsync(["flush", "example.test", "--json"]);
         Assert.True(again.ExitCode == 0, again.Error);
         using var second = JsonDocument.Parse(again.Output);
-        Assert.Equal((3, 0), (second.RootElement.GetProperty("queued").GetInt32(), second.RootElement.GetProperty("flushed").GetInt32()));
+        Assert.Equal((3, 3), (second.RootElement.GetProperty("queued").GetInt32(), second.RootElement.GetProperty("flushed").GetInt32()));
 
         var unknown = await RunAsync(["flush", "nosuch.test", "--json"]);
         Assert.Equal((67, string.Empty), (unknown.ExitCode, unknown.Output));

@@ -83,7 +83,8 @@ public sealed class SeveralRecipientsDsnTests
     public async Task BodyFileGone_NextAttempt_RecipientsFailForGoodWithOneDsnWithoutTheOriginal()
     {
         await using var rig = await FaultRig.StartAsync(p => p.DefaultRecipientReply = new FakeReply(451, "4.2.0 Mailbox busy"));
-        var sent = await SmtpSender.SendAsync(rig.Relay.SmtpPort, "alice@sender.test", BobAndCarol, Messages.Make(34), "RET=FULL");
+        // Past the size the spool keeps in its database, so the body is a file.
+        var sent = await SmtpSender.SendAsync(rig.Relay.SmtpPort, "alice@sender.test", BobAndCarol, Messages.MakeLarge(34, BackupMx.Local.SqliteSpoolStore.InlineBodyLimit + 4096), "RET=FULL");
         Assert.True(sent.Accepted);
         var (view, _) = await rig.WaitForFirstAttemptAsync(TimeSpan.FromMinutes(5));
 

@@ -2,6 +2,7 @@ using System.Text;
 using BackupMx.Core.Hosting;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Monitoring;
+using BackupMx.Core.Notifications;
 using BackupMx.Core.Ports;
 using BackupMx.Delivery;
 using BackupMx.Testing;
@@ -42,6 +43,8 @@ public sealed class ForwardOverMailKitTests : IAsyncLifetime
         services.AddSingleton<Telemetry.SpoolGauges>();
         services.AddMetrics();
         services.AddSingleton<ForwardFunction>();
+        services.AddBackupMxNotifications(configuration);
+        services.AddSingleton<INoticeStateStore>(new InMemoryNoticeStateStore(shared: true));
         services.AddSingleton<ProbePrimariesFunction>();
         _services = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
     }

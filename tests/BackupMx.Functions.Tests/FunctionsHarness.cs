@@ -5,6 +5,7 @@ using BackupMx.Core.Expiry;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Notifications;
+using BackupMx.Testing.Fakes;
 using BackupMx.Core.Ports;
 using BackupMx.Core.Spool;
 using BackupMx.Telemetry;
@@ -36,7 +37,7 @@ public sealed class FunctionsHarness : IDisposable
         Webhook = new WebhookClient();
         var notifier = new OutageNotifier(
             Core.Inspector, Core.Transport, Webhook, Core.Time, Microsoft.Extensions.Options.Options.Create(new NotificationOptions()),
-            Microsoft.Extensions.Options.Options.Create(new List<NotifiedDomain>()), Core.Get<IOptions<BackupMxOptions>>(), new NoNoticeState(), MeterFactory,
+            Microsoft.Extensions.Options.Options.Create(new List<NotifiedDomain>()), Core.Get<IOptions<BackupMxOptions>>(), new InMemoryNoticeStateStore(shared: true), MeterFactory,
             NullLogger<OutageNotifier>.Instance);
         Probe = new ProbePrimariesFunction(Core.Monitor, Core.Get<IPrimaryStatusStore>(), Gauges, notifier, Core.Get<IOptions<BackupMxOptions>>(), Core.Time);
         Expire = new ExpireFunction(
@@ -110,16 +111,5 @@ public sealed class FunctionsHarness : IDisposable
     {
         public IAsyncEnumerable<StoredBody> ListWrittenBeforeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken) =>
             AsyncEnumerable.Empty<StoredBody>();
-    }
-
-    private sealed class NoNoticeState : INoticeStateStore
-    {
-        public string Where => "nowhere";
-
-        public bool Shared => false;
-
-        public Task<NoticeState> LoadAsync(CancellationToken cancellationToken) => Task.FromResult(new NoticeState());
-
-        public Task SaveAsync(NoticeState state, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -23,9 +23,10 @@ public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time,
         var now = time.GetUtcNow();
         if (await ledger.TryFlushDomainAsync(domain, now, cancellationToken).ConfigureAwait(false))
         {
-            // Woken before the count is taken: the first delivery need not wait for it.
-            pump?.Set();
+            // Counted before the pump is woken: a message it claims is no longer counted as flushed,
+            // and the operator would be told that nothing was due. The count is one indexed range.
             var due = await ledger.CountFlushedAsync(domain, cancellationToken).ConfigureAwait(false);
+            pump?.Set();
             LogFlushed(logger, domain, due, reason);
             return due;
         }
