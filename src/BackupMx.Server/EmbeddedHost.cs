@@ -25,7 +25,7 @@ public static class EmbeddedHost
         // Settings follow appsettings.json and SIGHUP without a restart (docs/operations.md, "Reload").
         services.AddBackupMxConfigurationReload(configuration);
         services.AddHostedService(sp => new HangupReload(
-            configuration, sp.GetRequiredService<ReloadableBackupMxOptions>(), sp.GetRequiredService<SmtpReceiverStatus>(), sp.GetRequiredService<ILogger<HangupReload>>()));
+            configuration, sp.GetRequiredService<ConfigurationReload>(), sp.GetRequiredService<SmtpReceiverStatus>(), sp.GetRequiredService<ILogger<HangupReload>>()));
         services.AddBackupMxDelivery();
         services.AddBackupMxInProcessScheduling();
         services.AddHostedService<SpoolFlushWatcher>();

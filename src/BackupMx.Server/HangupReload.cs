@@ -10,10 +10,11 @@ namespace BackupMx.Server;
 /// <summary>
 /// SIGHUP re-reads the configuration (appsettings.json, the environment, the command line) like
 /// <c>postfix reload</c>, instead of ending the process, which is what SIGHUP does to a .NET
-/// process that does not handle it. <see cref="ReloadableBackupMxOptions"/> validates the result
-/// before using it, and a changed STARTTLS certificate file is re-read at once. systemd's <c>ExecReload=/bin/kill -HUP $MAINPID</c> maps here.
+/// process that does not handle it. <see cref="ConfigurationReload"/> validates the result
+/// in full before using any of it, and a changed STARTTLS certificate file is re-read at once.
+/// systemd's <c>ExecReload=/bin/kill -HUP $MAINPID</c> maps here.
 /// </summary>
-internal sealed partial class HangupReload(IConfiguration configuration, ReloadableBackupMxOptions options, SmtpReceiverStatus receiver, ILogger<HangupReload> logger) : IHostedService, IDisposable
+internal sealed partial class HangupReload(IConfiguration configuration, ConfigurationReload reload, SmtpReceiverStatus receiver, ILogger<HangupReload> logger) : IHostedService, IDisposable
 {
     private PosixSignalRegistration? _registration;
 
@@ -36,18 +37,18 @@ internal sealed partial class HangupReload(IConfiguration configuration, Reloada
         // Not the default (termination): a reload must never stop the relay.
         context.Cancel = true;
         LogHangup(logger);
-        var before = options.Attempts;
+        var before = reload.Attempts;
         if (configuration is IConfigurationRoot root)
         {
             try
             {
-                // Raises the reload token, which the holder follows.
+                // Raises the reload token, which ConfigurationReload follows.
                 root.Reload();
             }
             catch (AggregateException ex)
             {
                 // Another listener of the reload token failed (an options monitor whose new value
-                // is invalid); the holder has logged why, in terms of the keys.
+                // is invalid); the reload has logged why, in terms of the keys.
                 LogListenerFailed(logger, ex.InnerExceptions.Count);
             }
             catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException or FormatException)
@@ -60,10 +61,10 @@ internal sealed partial class HangupReload(IConfiguration configuration, Reloada
             }
         }
 
-        if (options.Attempts == before)
+        if (reload.Attempts == before)
         {
             // No reload token fired (no file changed and nothing to re-read): validate what is there anyway.
-            options.Reload();
+            reload.Reload();
         }
 
         // The STARTTLS certificate file: a renewed one is served from the next session on.

@@ -114,10 +114,4 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2260, Level = LogLevel.Information, Message = "Receiver settings reloaded, new sessions use them: MaxConnections {MaxConnections}, MaxConnectionsPerIp {MaxConnectionsPerIp}, MaxMessagesPerMinutePerIp {MaxMessagesPerMinutePerIp}; open sessions keep going")]
     public static partial void ReceiverReloaded(ILogger logger, int maxConnections, int maxConnectionsPerIp, int maxMessagesPerMinutePerIp);
-
-    [LoggerMessage(EventId = 2261, Level = LogLevel.Error, Message = "Receiver settings reload refused, the previous receiver settings stay in use: {Failure}")]
-    public static partial void ReceiverReloadRefused(ILogger logger, string failure);
-
-    [LoggerMessage(EventId = 2262, Level = LogLevel.Error, Message = "Receiver settings reload failed, the previous receiver settings stay in use")]
-    public static partial void ReceiverReloadFailed(ILogger logger, Exception exception);
 }

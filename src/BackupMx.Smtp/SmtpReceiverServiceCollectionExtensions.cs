@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using BackupMx.Core.Configuration;
+using BackupMx.Core.Hosting;
 using BackupMx.Smtp.Connection;
 using BackupMx.Smtp.Hosting;
 using BackupMx.Smtp.Tls;
@@ -45,9 +46,17 @@ public static class SmtpReceiverServiceCollectionExtensions
             .ValidateOnStart();
 
         // Read per new connection: a reload reaches the sessions that follow (docs/operations.md, "Reload").
-        services.TryAddSingleton(sp => new ReloadableReceiverOptions(
-            sp.GetRequiredService<IOptionsFactory<SmtpReceiverOptions>>(), configuration, sp.GetRequiredService<ILogger<ReloadableReceiverOptions>>()));
-        services.AddSingleton<IOptions<SmtpReceiverOptions>>(sp => sp.GetRequiredService<ReloadableReceiverOptions>());
+        // Replaced together with the rest of the configuration, or not at all.
+        services.AddConfigurationReload(configuration);
+        services.TryAddSingleton(sp =>
+        {
+            var logger = sp.GetRequiredService<ILogger<SmtpReceiver>>();
+            return new ReloadableOptions<SmtpReceiverOptions>(
+                sp.GetRequiredService<IOptionsFactory<SmtpReceiverOptions>>(),
+                sp.GetRequiredService<ConfigurationReload>(),
+                applied: next => Log.ReceiverReloaded(logger, next.MaxConnections, next.MaxConnectionsPerIp, next.MaxMessagesPerMinutePerIp));
+        });
+        services.AddSingleton<IOptions<SmtpReceiverOptions>>(sp => sp.GetRequiredService<ReloadableOptions<SmtpReceiverOptions>>());
         services.TryAddSingleton<ConnectionAcceptor>();
         services.TryAddSingleton(sp => new TlsCertificateMetrics(sp.GetService<IMeterFactory>()));
         services.TryAddSingleton(sp => new SmtpReceiverStatus(sp.GetService<IMeterFactory>()));

@@ -76,7 +76,7 @@ public sealed class ReloadableOptionsTests : IDisposable
         var before = Current;
 
         Write(domains);
-        var applied = _provider.GetRequiredService<ReloadableBackupMxOptions>().Reload();
+        var applied = _provider.GetRequiredService<ConfigurationReload>().Reload();
 
         Assert.False(applied);
         Assert.Same(before, Current);
@@ -84,10 +84,54 @@ public sealed class ReloadableOptionsTests : IDisposable
         Assert.Contains(_logs.Lines, l => l.Contains("Configuration reload refused", StringComparison.Ordinal) && l.Contains(expected, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Reload_AnotherPartInvalid_NeitherIsApplied()
+    {
+        var before = Current;
+        var other = OtherPart();
+        Assert.Equal(5, other.Value.Limit);
+
+        Write("""{ "Name": "example.test" }, { "Name": "added.test" }""", limit: 0);
+        var applied = _provider.GetRequiredService<ConfigurationReload>().Reload();
+
+        Assert.False(applied);
+        Assert.Same(before, Current);
+        Assert.Equal(5, other.Value.Limit);
+        Assert.Contains(_logs.Lines, l => l.Contains("Configuration reload refused", StringComparison.Ordinal) && l.Contains("BackupMx:Other:Limit", StringComparison.Ordinal));
+        Assert.DoesNotContain(_logs.Lines, l => l.Contains("Configuration reloaded", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Reload_AllPartsValid_AppliesThemTogether()
+    {
+        var other = OtherPart();
+
+        Write("""{ "Name": "example.test" }, { "Name": "added.test" }""", limit: 7);
+        _configuration.Reload();
+
+        Assert.NotNull(Current.FindDomain("added.test"));
+        Assert.Equal(7, other.Value.Limit);
+    }
+
+    // A second part of the configuration, reloaded with the domains.
+    private ReloadableOptions<OtherOptions> OtherPart()
+    {
+        var factory = new OptionsFactory<OtherOptions>(
+            [new ConfigureNamedOptions<OtherOptions>(Options.DefaultName, o => _configuration.GetSection("BackupMx:Other").Bind(o))],
+            [],
+            [new ValidateOptions<OtherOptions>(Options.DefaultName, o => o.Limit > 0, "BackupMx:Other:Limit must be positive.")]);
+        return new ReloadableOptions<OtherOptions>(factory, _provider.GetRequiredService<ConfigurationReload>());
+    }
+
     // What a rewritten appsettings.json gives: the new keys replace all the old ones.
-    private void Write(string domains) => _settings.Replace($$"""
-        { "BackupMx": { "HostName": "backup.test", "Domains": [ {{domains}} ] } }
+    private void Write(string domains, int limit = 5) => _settings.Replace($$"""
+        { "BackupMx": { "HostName": "backup.test", "Domains": [ {{domains}} ], "Other": { "Limit": {{limit}} } } }
         """);
+
+    private sealed class OtherOptions
+    {
+        public int Limit { get; set; }
+    }
 
     private sealed class SettingsProvider : ConfigurationProvider, IConfigurationSource
     {

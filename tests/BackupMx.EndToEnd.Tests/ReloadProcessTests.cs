@@ -173,6 +173,36 @@ public sealed class ReloadProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Sighup_BadReceiverValueWithADomainAddedAndANewSize_AppliesNoneOfThem()
+    {
+        await using var primary = new FakePrimary();
+        await primary.StartAsync();
+        WriteDomains(("example.test", primary.HostPort));
+        await using var server = await StartAsync();
+        using (var first = await SmtpSession.OpenAsync(_smtpPort))
+        {
+            Assert.Equal(50L * 1024 * 1024, first.LastSize);
+        }
+
+        // The domain and the size are valid, the connection limit is not: the whole edit is refused.
+        var settings = Settings(("example.test", primary.HostPort), ("added.test", primary.HostPort));
+        settings["BackupMx"]!["Smtp"] = new JsonObject { ["MaxMessageBytes"] = 5000, ["MaxConnections"] = 0 };
+        File.WriteAllText(Path.Combine(_app, "appsettings.json"), settings.ToJsonString());
+        server.Signal(SigHup);
+        await WaitForLogAsync(server, "Configuration reload refused");
+        var log = server.LogTail(200);
+        Assert.Contains(log.Split('\n'), l => l.Contains("Configuration reload refused", StringComparison.Ordinal) && l.Contains("MaxConnections", StringComparison.Ordinal));
+        Assert.DoesNotContain("Configuration reloaded", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Receiver settings reloaded", log, StringComparison.Ordinal);
+
+        using var after = await SmtpSession.OpenAsync(_smtpPort);
+        Assert.Equal(50L * 1024 * 1024, after.LastSize);
+        await after.ExpectAsync("MAIL FROM:<alice@sender.test> SIZE=10000", "250");
+        await after.ExpectAsync("RCPT TO:<bob@added.test>", "550");
+        await after.ExpectAsync("RCPT TO:<bob@example.test>", "250");
+    }
+
+    [Fact]
     public async Task EditedFile_DomainAdded_AcceptedWithoutASignal()
     {
         await using var primary = new FakePrimary();

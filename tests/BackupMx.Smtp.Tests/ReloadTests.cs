@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace BackupMx.Smtp.Tests;
 
@@ -120,6 +122,117 @@ public sealed class ReloadTests
         await using var first = await host.ConnectAsync();
         await using var second = await RawSmtpClient.ConnectAsync(host.Port, readGreeting: false);
         Assert.StartsWith("421 4.7.0 ", await second.ReadReplyAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Reload_BadCoreValueWithValidReceiverValues_AppliesNoneAndLogsTheKey()
+    {
+        var logs = new CollectingLoggerProvider();
+        await using var host = await StartAsync(logs);
+
+        // Valid receiver and size limits, a valid domain swap, and one bad domain: all refused.
+        Reload(
+            host,
+            ("BackupMx:Smtp:MaxConnections", "1"),
+            ("BackupMx:Smtp:MaxMessageBytes", "2000"),
+            ("BackupMx:Domains:1:Name", "added.test"),
+            ("BackupMx:Domains:2:Name", "not-a-domain"));
+
+        await AssertOldSettingsAsync(host);
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Error
+            && e.Message.Contains("Configuration reload refused", StringComparison.Ordinal)
+            && e.Message.Contains("BackupMx:Domains:2:Name 'not-a-domain' is not a domain name", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("reloaded", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reload_BadReceiverValueWithValidCoreValues_AppliesNoneAndLogsTheKey()
+    {
+        var logs = new CollectingLoggerProvider();
+        await using var host = await StartAsync(logs);
+
+        Reload(
+            host,
+            ("BackupMx:Smtp:MaxConnections", "0"),
+            ("BackupMx:Smtp:MaxMessageBytes", "2000"),
+            ("BackupMx:Domains:1:Name", "added.test"));
+
+        await AssertOldSettingsAsync(host);
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Error
+            && e.Message.Contains("Configuration reload refused", StringComparison.Ordinal)
+            && e.Message.Contains("MaxConnections", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Entries, e => e.Message.Contains("reloaded", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reload_PostmasterDomainRemovedInTheSameEdit_AppliesNone()
+    {
+        var logs = new CollectingLoggerProvider();
+        await using var host = await StartAsync(logs, ("BackupMx:Smtp:PostmasterDomain", "other.test"));
+
+        // Each part alone is valid; together the postmaster domain is no longer relayed.
+        Reload(
+            host,
+            ("BackupMx:Smtp:MaxConnections", "1"),
+            ("BackupMx:Smtp:MaxMessageBytes", "2000"),
+            ("BackupMx:Domains:1:Name", "added.test"));
+
+        await AssertOldSettingsAsync(host);
+        Assert.Contains(logs.Entries, e => e.Message.Contains("PostmasterDomain must be one of the configured BackupMx:Domains", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reload_ValidCoreAndReceiverValues_AppliesBoth()
+    {
+        var logs = new CollectingLoggerProvider();
+        await using var host = await StartAsync(logs);
+
+        Reload(
+            host,
+            ("BackupMx:Smtp:MaxConnections", "1"),
+            ("BackupMx:Smtp:MaxMessageBytes", "2000"),
+            ("BackupMx:Domains:1:Name", "added.test"));
+
+        await using var client = await host.ConnectAsync();
+        Assert.Contains("250-SIZE 2000\n", await client.CommandAsync("EHLO client.test") + "\n", StringComparison.Ordinal);
+        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@remote.test>"), StringComparison.Ordinal);
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<user@added.test>"), StringComparison.Ordinal);
+        Assert.StartsWith("550", await client.CommandAsync("RCPT TO:<user@other.test>"), StringComparison.Ordinal);
+        await using (var second = await RawSmtpClient.ConnectAsync(host.Port, readGreeting: false))
+        {
+            Assert.StartsWith("421 4.7.0 ", await second.ReadReplyAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.Contains(logs.Entries, e => e.Message.Contains("Configuration reloaded: 2 domain(s) relayed (example.test, added.test)", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, e => e.Message.Contains("Receiver settings reloaded, new sessions use them: MaxConnections 1,", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Entries, e => e.Level == LogLevel.Error);
+    }
+
+    private static Task<ReceiverHost> StartAsync(CollectingLoggerProvider logs, params (string Key, string Value)[] extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["BackupMx:Smtp:MaxConnections"] = "10",
+            ["BackupMx:Smtp:MaxMessageBytes"] = "100000",
+        };
+        foreach (var (key, value) in extra)
+        {
+            settings[key] = value;
+        }
+
+        return ReceiverHost.StartAsync(settings, configureServices: services => services.AddLogging(b => b.AddProvider(logs)));
+    }
+
+    /// <summary>What <see cref="StartAsync"/> configured, in new sessions: SIZE 100000, ten connections, example.test and other.test.</summary>
+    private static async Task AssertOldSettingsAsync(ReceiverHost host)
+    {
+        await using var first = await host.ConnectAsync();
+        Assert.Contains("250-SIZE 100000\n", await first.CommandAsync("EHLO client.test") + "\n", StringComparison.Ordinal);
+        Assert.StartsWith("250", await first.CommandAsync("MAIL FROM:<a@remote.test> SIZE=5000"), StringComparison.Ordinal);
+        Assert.StartsWith("250", await first.CommandAsync("RCPT TO:<user@other.test>"), StringComparison.Ordinal);
+        Assert.StartsWith("550", await first.CommandAsync("RCPT TO:<user@added.test>"), StringComparison.Ordinal);
+        await using var second = await host.ConnectAsync();
+        Assert.StartsWith("250", await second.CommandAsync("NOOP"), StringComparison.Ordinal);
     }
 
     private static void Reload(ReceiverHost host, params (string Key, string Value)[] changes)

@@ -51,19 +51,35 @@ public static class CoreServiceCollectionExtensions
 
     /// <summary>
     /// Makes <see cref="IOptions{BackupMxOptions}"/> follow configuration reloads: every consumer
-    /// gets the <see cref="ReloadableBackupMxOptions"/> holder, which swaps in a new configuration
-    /// only once it has passed validation (docs/operations.md, "Reload").
+    /// gets a <see cref="ReloadableOptions{T}"/> holder, which <see cref="ConfigurationReload"/>
+    /// swaps with the other reloadable settings only once all have passed validation
+    /// (docs/operations.md, "Reload").
     /// </summary>
     public static IServiceCollection AddBackupMxConfigurationReload(this IServiceCollection services, IConfiguration configuration)
     {
-        // The configuration the options are bound from, whose reload token is followed.
-        services.TryAddSingleton(sp => new ReloadableBackupMxOptions(
-            sp.GetRequiredService<IOptionsFactory<BackupMxOptions>>(),
-            configuration,
-            sp.GetRequiredService<ILogger<ReloadableBackupMxOptions>>()));
+        services.AddConfigurationReload(configuration);
+        services.TryAddSingleton(sp =>
+        {
+            var logger = sp.GetRequiredService<ILogger<ConfigurationReload>>();
+            return new ReloadableOptions<BackupMxOptions>(
+                sp.GetRequiredService<IOptionsFactory<BackupMxOptions>>(),
+                sp.GetRequiredService<ConfigurationReload>(),
+                carryOver: (previous, next) => next.KeepRemovedDomains(previous),
+                applied: next => ConfigurationReload.LogDomainsApplied(logger, next));
+        });
 
         // A closed registration wins over the open IOptions<> one, whatever the order.
-        services.AddSingleton<IOptions<BackupMxOptions>>(sp => sp.GetRequiredService<ReloadableBackupMxOptions>());
+        services.AddSingleton<IOptions<BackupMxOptions>>(sp => sp.GetRequiredService<ReloadableOptions<BackupMxOptions>>());
+        return services;
+    }
+
+    /// <summary>
+    /// The one follower of <paramref name="configuration"/>'s reload token that the
+    /// <see cref="ReloadableOptions{T}"/> holders take part in; added once, whoever asks first.
+    /// </summary>
+    public static IServiceCollection AddConfigurationReload(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.TryAddSingleton(sp => new ConfigurationReload(configuration, sp.GetRequiredService<ILogger<ConfigurationReload>>()));
         return services;
     }
 
