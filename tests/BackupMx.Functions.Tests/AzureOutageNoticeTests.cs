@@ -7,6 +7,7 @@ using BackupMx.Azure;
 using BackupMx.Azure.Tests;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
+using BackupMx.Core.Notifications;
 using BackupMx.Core.Ports;
 using BackupMx.Functions.Tests.Fakes;
 using BackupMx.Testing;
@@ -131,6 +132,45 @@ public sealed class AzureOutageNoticeTests(AzuriteFixture azurite) : IAsyncLifet
         await ProbeAsync(second);
         Assert.Equal(2, Notices().Count);
         Assert.DoesNotContain(Notices(), n => n.GetProperty("domain").GetString() == Steady);
+    }
+
+    [Fact]
+    public async Task Webhook_AnswerHeldPastItsTimeout_TimeoutRunsOnTheTimeProvider_NoticeRetried()
+    {
+        // The first call is held unanswered: only the notifier's timeout, on the FakeTimeProvider, ends it.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        _hook.Handler = async (_, cancellationToken) =>
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                held.TrySetResult();
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            return (HttpStatusCode.OK, "{}");
+        };
+        var instance = await StartInstanceAsync();
+        await AcceptAsync(instance, "bob@" + Domain);
+        await ForwardDueAsync(instance);
+        await ProbeAsync(instance);
+        _time.Advance(TimeSpan.FromMinutes(6));
+
+        var probe = ProbeAsync(instance);
+        await held.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        _time.Advance(OutageNotifier.WebhookTimeout - TimeSpan.FromSeconds(1));
+        Assert.False(probe.IsCompleted, "the webhook call ended before its timeout had passed on the TimeProvider");
+
+        // A wall-clock timeout would end the call only 15 real seconds after it started, past this guard.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await probe.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, _hook.RequestCount);
+
+        // The failed call is retried after the check interval; the e-mail went once.
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await ProbeAsync(instance);
+        Assert.Equal(["down", "down"], Notices().Select(n => n.GetProperty("event").GetString()));
+        Assert.Single(_sink.Messages);
     }
 
     private List<JsonElement> Notices() =>

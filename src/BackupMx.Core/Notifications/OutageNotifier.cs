@@ -20,6 +20,9 @@ public sealed partial class OutageNotifier
     public const string FailedName = "backupmx.notifications.failed";
     public const string SentName = "backupmx.notifications.sent";
 
+    /// <summary>How long a webhook call may take before it counts as failed and is retried.</summary>
+    public static readonly TimeSpan WebhookTimeout = TimeSpan.FromSeconds(15);
+
     private readonly QueueInspector _inspector;
     private readonly IMessageTransport _transport;
     private readonly HttpClient _http;
@@ -215,9 +218,11 @@ public sealed partial class OutageNotifier
         {
             if (pending.Channel == Channel.Webhook)
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(TimeSpan.FromSeconds(15));
-                using var response = await _http.PostAsJsonAsync(_options.Webhook, pending.Notice, timeout.Token).ConfigureAwait(false);
+                // On the TimeProvider like every other clock here: an answer given up on may still have
+                // been taken, and the retry then sends the notice a second time.
+                using var timeout = new CancellationTokenSource(WebhookTimeout, _time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+                using var response = await _http.PostAsJsonAsync(_options.Webhook, pending.Notice, linked.Token).ConfigureAwait(false);
                 return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}";
             }
 
@@ -341,7 +346,8 @@ public sealed partial class OutageNotifier
 /// <summary>The one HttpClient the webhook needs, owned by the container.</summary>
 public sealed class WebhookClient : IDisposable
 {
-    public HttpClient Client { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
+    // No HttpClient timeout of its own: the notifier's WebhookTimeout is the one that counts.
+    public HttpClient Client { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
 
     public void Dispose() => Client.Dispose();
 }
