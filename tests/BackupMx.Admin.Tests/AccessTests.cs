@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using BackupMx.Core.Hosting;
+using BackupMx.Core.Spool;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Admin.Tests;
@@ -129,12 +131,14 @@ public sealed class AccessTests
 
         Assert.Equal(before, (await rig.Inspector.ListAsync(rig.Domain, CancellationToken.None)).Single().NextAttemptAt);
 
+        AdminRig.OperatorActsLater(rig);
         Assert.Equal(HttpStatusCode.SeeOther, await PostFlushAsync(rig, token, ("Origin", rig.AdminUri.GetLeftPart(UriPartial.Authority)), ("Sec-Fetch-Site", "same-origin")));
         // Flushed: due at once, and the relay (woken by the flush) tries it again well before its old retry time.
         await AdminRig.WaitUntilAsync(async () =>
         {
-            var record = (await rig.Inspector.ListAsync(rig.Domain, CancellationToken.None)).Single();
-            return record.NextAttemptAt < before || record.LastAttemptAt is not null;
+            var view = (await rig.Inspector.ListAsync(rig.Domain, CancellationToken.None)).Single();
+            var record = await rig.Services.GetRequiredService<SpoolLedger>().FindAsync(rig.Domain, view.QueueId, CancellationToken.None);
+            return view.NextAttemptAt < before || record?.LastAttemptAt is not null;
         });
     }
 

@@ -124,6 +124,13 @@ internal sealed class AdminRig : IAsyncDisposable
         return await Http.SendAsync(request);
     }
 
+    /// <summary>
+    /// Moves the fake clock a second on. A flush makes due what was received or last tried before
+    /// it; on a clock that nothing moves, the relay's attempt and the operator's flush would fall on
+    /// the same instant, which real time never does.
+    /// </summary>
+    public static void OperatorActsLater(AdminRig rig) => rig.Time.Advance(TimeSpan.FromSeconds(1));
+
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, int seconds = 30)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);

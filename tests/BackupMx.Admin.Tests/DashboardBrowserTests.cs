@@ -48,11 +48,16 @@ public sealed class DashboardBrowserTests
         await using var page = await browser.NewPageAsync();
         await page.SetViewportAsync(new ViewPortOptions { Width = 1280, Height = 800 });
         var errors = new List<string>();
+        var released = false;
         page.Console += (_, e) =>
         {
-            if (e.Message.Type == ConsoleType.Error)
+            // The one expected: once released, the message is delivered while its own page is open, and
+            // that page's next refresh finds it gone (404, which the page reports as a refresh failure).
+            var url = e.Message.Location?.URL ?? "";
+            var goneAfterRelease = released && url.Contains("/messages/", StringComparison.Ordinal) && e.Message.Text.Contains("404", StringComparison.Ordinal);
+            if (e.Message.Type == ConsoleType.Error && !goneAfterRelease)
             {
-                errors.Add(e.Message.Text + " " + e.Message.Location?.URL);
+                errors.Add(e.Message.Text + " " + url);
             }
         };
         page.PageError += (_, e) => errors.Add(e.Message);
@@ -97,6 +102,7 @@ public sealed class DashboardBrowserTests
 
         // The primary is back; the operator flushes the domain, and the two others go out.
         await rig.Primary.StartAsync();
+        AdminRig.OperatorActsLater(rig);
         await page.FocusAsync("#flush-example-net");
         await Task.WhenAll(page.WaitForNavigationAsync(), page.Keyboard.PressAsync(Key.Enter));
         Assert.Contains("2 message(s) are due now", await Text(page, "#notice"), StringComparison.Ordinal);
@@ -114,6 +120,7 @@ public sealed class DashboardBrowserTests
         Assert.Equal(2, rig.Primary.Messages.Count);
 
         // Released, it goes out too, and the list is empty.
+        released = true;
         await Task.WhenAll(page.WaitForNavigationAsync(), Click(page, "#release-" + key));
         Assert.StartsWith($"Released {heldId}:", await Text(page, "#notice"), StringComparison.Ordinal);
         delivered = await rig.Primary.WaitForMessagesAsync(3, TimeSpan.FromSeconds(30));
@@ -123,7 +130,7 @@ public sealed class DashboardBrowserTests
         await page.WaitForFunctionAsync(
             "() => document.querySelector('tr[data-domain=\"example.net\"] td[data-field=messages]')?.textContent === '0'",
             new WaitForFunctionOptions { Timeout = 30_000 });
-        Assert.Empty(errors);
+        Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 
     // In one evaluation: the page swaps its tables every second, which can detach an element between

@@ -43,6 +43,7 @@ public sealed partial class MetricsTests
 
         // The primary comes back and the operator flushes: the counters and the latency follow.
         await rig.Primary.StartAsync();
+        AdminRig.OperatorActsLater(rig);
         var token = await FormTokenAsync(rig);
         using (var flush = await rig.Http.PostAsync($"/domains/{domain}/flush", new FormUrlEncodedContent([new("csrf", token)])))
         {

@@ -141,7 +141,8 @@ public sealed partial class AzureYamlTests
                 continue; // set by azd itself
             }
 
-            Assert.Matches(new Regex($@"(?m)^\s+{variable}: \$\{{\{{ vars\.{variable}\b"), workflow);
+            // A value that holds a secret (a webhook URL carries its token) comes from the repository's secrets.
+            Assert.Matches(new Regex($@"(?m)^\s+{variable}: \$\{{\{{ (vars|secrets)\.{variable}\b"), workflow);
         }
     }
 

@@ -43,6 +43,7 @@ public sealed class ForwardOverMailKitTests : IAsyncLifetime
         services.AddSingleton<Telemetry.SpoolGauges>();
         services.AddMetrics();
         services.AddSingleton<ForwardFunction>();
+        services.AddSingleton<IConfiguration>(configuration);
         services.AddBackupMxNotifications(configuration);
         services.AddSingleton<INoticeStateStore>(new InMemoryNoticeStateStore(shared: true));
         services.AddSingleton<ProbePrimariesFunction>();
