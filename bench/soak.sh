@@ -24,7 +24,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$BENCH_DIR/.." && pwd)"
 
 # ---------------------------------------------------------------- options --
-DURATION=1h RATE="" FLAP=2m KILL_EVERY=10m PROBE=5 SESSIONS=20 SIZE=4096
+DURATION=1h RATE="" FLAP=2m KILL_EVERY=10m KILL_OFFSET="" PROBE=5 SESSIONS=20 SIZE=4096
 INTERVAL=5 WINDOW=10m DRAIN=10m BURST=3000 TRACE=1 SKIP_BUILD=0 KEEP=0
 WORKROOT="${TMPDIR:-/tmp}" OUTDIR="$BENCH_DIR/out"
 
@@ -40,6 +40,10 @@ Usage: bench/soak.sh [options]        (durations: 90, 90s, 10m, 1h)
                     0 = always up)
   --kill-every D    SIGKILL + restart of the relay every D (default $KILL_EVERY;
                     0 = never)
+  --kill-offset D   the first kill comes at --kill-every + D (default: --flap
+                    + 10 s, so with the defaults kills fall 10 s into a phase,
+                    alternately while the backlog drains and while the primary
+                    is down, never on a flap itself)
   --probe S         the relay's Delivery:ProbeInterval in seconds (default $PROBE)
   --sessions C      concurrent sender sessions (default $SESSIONS)
   --size B          message body size in bytes (default $SIZE)
@@ -73,6 +77,7 @@ while (($#)); do
     --burst) BURST="$2"; shift 2 ;;
     --flap) FLAP="$2"; shift 2 ;;
     --kill-every) KILL_EVERY="$2"; shift 2 ;;
+    --kill-offset) KILL_OFFSET="$2"; shift 2 ;;
     --probe) PROBE="$2"; shift 2 ;;
     --sessions) SESSIONS="$2"; shift 2 ;;
     --size) SIZE="$2"; shift 2 ;;
@@ -90,6 +95,7 @@ while (($#)); do
 done
 DUR_S=$(secs_of "$DURATION") FLAP_S=$(secs_of "$FLAP") KILL_S=$(secs_of "$KILL_EVERY")
 WINDOW_S=$(secs_of "$WINDOW") DRAIN_S=$(secs_of "$DRAIN")
+KILL_OFFSET_S=$(secs_of "${KILL_OFFSET:-$((FLAP_S > 0 ? FLAP_S + 10 : 0))}")
 ((WINDOW_S > DUR_S / 3)) && WINDOW_S=$((DUR_S / 3))
 for v in PROBE SESSIONS SIZE INTERVAL BURST; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && ((${!v} >= 1)) || { echo "--${v,,} must be a positive integer" >&2; exit 2; }
@@ -209,14 +215,14 @@ fi
 [[ -f "$BMX_DLL" ]] || die "not built: $BMX_DLL"
 
 rec meta.date "$(date -u '+%Y-%m-%d %H:%M UTC')"
-rec meta.cmd "bench/soak.sh --duration $DURATION --flap $FLAP --kill-every $KILL_EVERY --probe $PROBE --sessions $SESSIONS --size $SIZE${RATE:+ --rate $RATE}$( ((TRACE)) || echo ' --no-trace')"
+rec meta.cmd "bench/soak.sh --duration $DURATION --flap $FLAP --kill-every $KILL_EVERY --kill-offset ${KILL_OFFSET_S}s --probe $PROBE --sessions $SESSIONS --size $SIZE${RATE:+ --rate $RATE}$( ((TRACE)) || echo ' --no-trace')"
 rec meta.commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted changes in src/)')"
 rec meta.nproc "$(nproc)"
 rec meta.cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 rec meta.mem "$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 rec meta.dotnet "$(dotnet --version 2>/dev/null || echo none)"
 rec meta.load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
-rec meta.duration_s "$DUR_S"; rec meta.flap_s "$FLAP_S"; rec meta.kill_s "$KILL_S"
+rec meta.duration_s "$DUR_S"; rec meta.flap_s "$FLAP_S"; rec meta.kill_s "$KILL_S"; rec meta.kill_offset_s "$KILL_OFFSET_S"
 rec meta.window_s "$WINDOW_S"; rec meta.probe_s "$PROBE"; rec meta.size "$SIZE"; rec meta.sessions "$SESSIONS"
 
 # ---- maximum accept rate: smtp-source burst, throw-away relay, primary down --
@@ -255,7 +261,7 @@ python3 "$BENCH_DIR/soakload.py" --port "$PORT" --rate "$RATE" --seconds "$DUR_S
   --drain-seconds "$DRAIN_S" --t0 "$T0" >"$WORK/load.json" 2>"$WORK/load.err" &
 LOAD_PID=$!
 
-next_kill=$KILL_S
+next_kill=$((KILL_S + KILL_OFFSET_S))
 crashes=0
 while :; do
   el=$(calc "$(now) - $T0" 0)
