@@ -6,6 +6,10 @@
 // schedule call returns the message's sequence number, which is the wake-up token
 // the spool keeps so a flush can cancel the old one.
 //
+// Many wake-ups due at the same time (a flush of a domain) go out in calls of at most
+// MaxWakeUpsPerSchedule messages each (ScheduleMessagesAsync), which hands back every
+// message's sequence number in order and schedules all of a call's messages or none.
+//
 // MessageId is "<queue id>:<due ticks>": if the queue has duplicate detection, a
 // retried schedule of the same attempt is dropped, while a genuinely new schedule
 // (a later retry, a flush to "now") has a new id and is never swallowed. The due
@@ -33,6 +37,13 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
     public const string DueAtProperty = "dueAt";
     public const string WakeUpSubject = "wakeup";
 
+    /// <summary>
+    /// Wake-ups per schedule call. A schedule call is one request, and Service Bus refuses a batch
+    /// larger than 256 KB on the Standard tier (1 MB on Premium). A wake-up message is under 1 KB even
+    /// with a 253-character domain, so 100 stay far below the smaller limit whatever the tier.
+    /// </summary>
+    public const int MaxWakeUpsPerSchedule = 100;
+
     private readonly ServiceBusSender _sender;
     private readonly ServiceBusReceiver? _receiver;
     private readonly ILogger _logger;
@@ -52,6 +63,37 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
     public async Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(wakeUp);
+        var sequenceNumber = await _sender.ScheduleMessageAsync(MessageFor(wakeUp, dueAt), dueAt, cancellationToken).ConfigureAwait(false);
+        LogScheduled(_logger, wakeUp.QueueId, dueAt, sequenceNumber);
+        return TokenOf(sequenceNumber);
+    }
+
+    /// <summary>
+    /// Schedules the wake-ups in calls of at most <see cref="MaxWakeUpsPerSchedule"/>. Each call is
+    /// all or nothing; a failed one ends the whole, with the calls before it scheduled.
+    /// </summary>
+    public async Task<IReadOnlyList<string?>> ScheduleManyAsync(IReadOnlyList<WakeUp> wakeUps, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(wakeUps);
+        var tokens = new List<string?>(wakeUps.Count);
+        foreach (var chunk in wakeUps.Chunk(MaxWakeUpsPerSchedule))
+        {
+            var sequenceNumbers = await _sender.ScheduleMessagesAsync(chunk.Select(w => MessageFor(w, dueAt)), dueAt, cancellationToken).ConfigureAwait(false);
+            if (sequenceNumbers.Count != chunk.Length)
+            {
+                throw new InvalidOperationException($"Service Bus returned {sequenceNumbers.Count} sequence numbers for {chunk.Length} scheduled messages.");
+            }
+
+            tokens.AddRange(sequenceNumbers.Select(TokenOf));
+            LogScheduledMany(_logger, chunk.Length, dueAt, sequenceNumbers[0]);
+        }
+
+        return tokens;
+    }
+
+    private static ServiceBusMessage MessageFor(WakeUp wakeUp, DateTimeOffset dueAt)
+    {
+        ArgumentNullException.ThrowIfNull(wakeUp);
         var message = new ServiceBusMessage(JsonSerializer.SerializeToUtf8Bytes(new WakeUpBody(wakeUp.Domain, wakeUp.QueueId), WakeUpJsonContext.Default.WakeUpBody))
         {
             MessageId = MessageIdFor(wakeUp, dueAt),
@@ -61,11 +103,10 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
         message.ApplicationProperties[DomainProperty] = wakeUp.Domain;
         message.ApplicationProperties[QueueIdProperty] = wakeUp.QueueId;
         message.ApplicationProperties[DueAtProperty] = dueAt.UtcTicks;
-
-        var sequenceNumber = await _sender.ScheduleMessageAsync(message, dueAt, cancellationToken).ConfigureAwait(false);
-        LogScheduled(_logger, wakeUp.QueueId, dueAt, sequenceNumber);
-        return sequenceNumber.ToString(CultureInfo.InvariantCulture);
+        return message;
     }
+
+    private static string TokenOf(long sequenceNumber) => sequenceNumber.ToString(CultureInfo.InvariantCulture);
 
     public async Task CancelAsync(string token, CancellationToken cancellationToken)
     {
@@ -194,6 +235,9 @@ public sealed partial class ServiceBusWakeUpQueue : IWakeUpQueue, IWakeUpSource
 
     [LoggerMessage(EventId = 5720, Level = LogLevel.Debug, Message = "Scheduled wake-up of {QueueId} at {DueAt} as sequence number {SequenceNumber}")]
     private static partial void LogScheduled(ILogger logger, string queueId, DateTimeOffset dueAt, long sequenceNumber);
+
+    [LoggerMessage(EventId = 5725, Level = LogLevel.Debug, Message = "Scheduled {Count} wake-ups at {DueAt} from sequence number {FirstSequenceNumber}")]
+    private static partial void LogScheduledMany(ILogger logger, int count, DateTimeOffset dueAt, long firstSequenceNumber);
 
     [LoggerMessage(EventId = 5721, Level = LogLevel.Debug, Message = "Scheduled wake-up {SequenceNumber} was already gone when cancelled")]
     private static partial void LogCancelNotFound(ILogger logger, long sequenceNumber);

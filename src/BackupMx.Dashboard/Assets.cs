@@ -53,7 +53,9 @@ public static class Assets
         """;
 
     // Re-reads the page and swaps its live part in place; focus stays on the same control (by id),
-    // and nothing happens while the page is hidden or the operator switched the refresh off.
+    // and nothing happens while the page is hidden or the operator switched the refresh off. A page
+    // whose subject can leave (a message, once delivered) says so in data-gone: a refresh that finds
+    // it gone (404) shows that text and stops, since no later refresh can bring it back.
     public const string Script = """
         "use strict";
         (() => {
@@ -66,6 +68,13 @@ public static class Assets
             if (!toggle.checked || document.hidden) { return; }
             try {
               const response = await fetch(location.href, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } });
+              if (response.status === 404 && document.body.dataset.gone) {
+                clearInterval(timer);
+                toggle.checked = false;
+                toggle.disabled = true;
+                status.textContent = document.body.dataset.gone;
+                return;
+              }
               if (!response.ok) { status.textContent = "Could not refresh: HTTP " + response.status + "."; return; }
               const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("live");
               const live = document.getElementById("live");
@@ -78,7 +87,7 @@ public static class Assets
               status.textContent = "Could not refresh: the relay did not answer.";
             }
           }
-          setInterval(refresh, seconds * 1000);
+          const timer = setInterval(refresh, seconds * 1000);
         })();
         """;
 }

@@ -14,6 +14,9 @@ namespace BackupMx.Dashboard;
 /// </summary>
 public sealed class DashboardPages(string hostName, string formToken, TimeSpan refresh, DashboardLinks links)
 {
+    /// <summary>What a message's page says once the message is not in the spool: on the page, and in place of a refresh that finds it gone.</summary>
+    public const string MessageGone = "This message has left the spool: it was delivered, bounced, expired or deleted.";
+
     private int RefreshSeconds => (int)Math.Max(1, refresh.TotalSeconds);
 
     public DashboardLinks Links => links;
@@ -118,11 +121,12 @@ public sealed class DashboardPages(string hostName, string formToken, TimeSpan r
         Notice(b, notice);
         if (m is null)
         {
-            b.Append("<p>This message is no longer queued: it was delivered, bounced or expired.</p>\n");
+            b.Append("<p id=\"gone\">").Append(E(MessageGone)).Append("</p>\n");
             return Page(queueId, hostName, b.ToString(), RefreshSeconds, links);
         }
 
-        b.Append("<dl id=\"detail\">\n");
+        RefreshControl(b);
+        b.Append("<div id=\"live\">\n<dl id=\"detail\">\n");
         Item(b, "Queue id", m.QueueId);
         Item(b, "Kind", m.Kind.ToString());
         Item(b, "Sender", Sender(m.Sender));
@@ -136,8 +140,8 @@ public sealed class DashboardPages(string hostName, string formToken, TimeSpan r
         Item(b, "Last error", m.LastError ?? (m.Attempts == 0 ? "not tried yet" : "-"));
         b.Append("</dl>\n<p class=\"actions\">");
         MessageActions(b, domain, m);
-        b.Append("</p>\n");
-        return Page(queueId, hostName, b.ToString(), RefreshSeconds, links);
+        b.Append("</p>\n</div>\n");
+        return Page(queueId, hostName, b.ToString(), RefreshSeconds, links, MessageGone);
     }
 
     /// <summary>The question before a delete, as a page of its own: it works without script and is read like any page.</summary>

@@ -19,7 +19,8 @@ public static class Html
     public static string Age(TimeSpan? age) => Durations.Format(age);
 
     /// <summary>The page around <paramref name="body"/>: one h1, a skip link, the main landmark.</summary>
-    public static string Page(string title, string hostName, string body, int refreshSeconds, DashboardLinks links)
+    /// <param name="goneText">What the refresh says, stopping, when the page's subject is gone (404); null on pages whose subject cannot go.</param>
+    public static string Page(string title, string hostName, string body, int refreshSeconds, DashboardLinks links, string? goneText = null)
     {
         var html = new StringBuilder();
         html.Append("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
@@ -27,7 +28,8 @@ public static class Html
             .Append("<title>").Append(E(title)).Append(" - BackupMx ").Append(E(hostName)).Append("</title>\n")
             .Append("<link rel=\"stylesheet\" href=\"").Append(E(links.To("/assets/admin.css"))).Append("\">\n")
             .Append("<script src=\"").Append(E(links.To("/assets/admin.js"))).Append("\" defer></script>\n</head>\n")
-            .Append(CultureInfo.InvariantCulture, $"<body data-refresh=\"{refreshSeconds}\">\n")
+            .Append(CultureInfo.InvariantCulture, $"<body data-refresh=\"{refreshSeconds}\"")
+            .Append(goneText is null ? "" : $" data-gone=\"{E(goneText)}\"").Append(">\n")
             .Append("<a class=\"skip\" href=\"#main\">Skip to content</a>\n")
             .Append("<header><p class=\"brand\"><a href=\"").Append(E(links.To("/"))).Append("\">BackupMx</a> <span>").Append(E(hostName)).Append("</span></p></header>\n")
             .Append("<main id=\"main\" tabindex=\"-1\">\n")

@@ -133,6 +133,63 @@ public sealed class DashboardBrowserTests
         Assert.True(errors.Count == 0, string.Join("\n", errors));
     }
 
+    [Fact]
+    public async Task MessagePage_MessageDeliveredWhileOpen_SaysItLeftTheSpoolAndStopsRefreshing()
+    {
+        await using var rig = await AdminRig.StartAsync(Domain, primaryUp: false, "--BackupMx:Admin:DashboardRefresh=00:00:01");
+        await rig.SpoolWithPrimaryDownAsync(1);
+        var ledger = rig.Services.GetRequiredService<SpoolLedger>();
+        SpoolRecord? record = null;
+        await AdminRig.WaitUntilAsync(async () =>
+        {
+            await foreach (var r in ledger.ListDomainAsync(Domain, CancellationToken.None))
+            {
+                record = r;
+            }
+
+            return record is not null && !record.IsLeased(rig.Time.GetUtcNow());
+        });
+
+        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+        {
+            ExecutablePath = Chromium(),
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        });
+        await using var page = await browser.NewPageAsync();
+        var messageUrl = new Uri(rig.AdminUri, $"/domains/{Domain}/messages/{record!.QueueId}").ToString();
+        var requests = 0;
+        page.Request += (_, e) =>
+        {
+            if (e.Request.Url == messageUrl)
+            {
+                Interlocked.Increment(ref requests);
+            }
+        };
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e.Message);
+        await page.GoToAsync(messageUrl, WaitUntilNavigation.Load);
+        Assert.Equal("Waiting for delivery", await Text(page, "#detail [data-field=state]"));
+
+        // The primary is back and the domain flushed: the message is delivered while its page is open.
+        await rig.Primary.StartAsync();
+        AdminRig.OperatorActsLater(rig);
+        await rig.Services.GetRequiredService<BackupMx.Core.Monitoring.DomainFlusher>().FlushAsync(Domain, "test", CancellationToken.None);
+        Assert.Single(await rig.Primary.WaitForMessagesAsync(1, TimeSpan.FromSeconds(30)));
+
+        await page.WaitForFunctionAsync(
+            "text => document.getElementById('refresh-status').textContent === text",
+            new WaitForFunctionOptions { Timeout = 30_000 },
+            BackupMx.Dashboard.DashboardPages.MessageGone);
+        Assert.True(await page.EvaluateExpressionAsync<bool>("document.getElementById('auto-refresh').disabled && !document.getElementById('auto-refresh').checked"));
+
+        // Refreshing every second, it would have asked again by now; it does not.
+        var asked = Volatile.Read(ref requests);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(asked, Volatile.Read(ref requests));
+        Assert.Empty(errors);
+    }
+
     // In one evaluation: the page swaps its tables every second, which can detach an element between
     // a lookup and a separate click.
     private static Task Click(IPage page, string selector) =>

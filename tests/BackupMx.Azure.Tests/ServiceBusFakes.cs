@@ -32,6 +32,42 @@ internal sealed class FakeSender : ServiceBusSender
         return Task.FromResult(sequenceNumber);
     }
 
+    /// <summary>The size of each <see cref="ScheduleMessagesAsync"/> call, in messages, failed ones included.</summary>
+    public List<int> ScheduleCalls { get; } = [];
+
+    /// <summary>
+    /// When a schedule call fails, schedule its messages all the same: the reply was lost, not the
+    /// request, so the caller does not know they are on their way.
+    /// </summary>
+    public bool LoseRepliesOfFailures { get; set; }
+
+    /// <summary>
+    /// All or nothing, as Service Bus documents: a call whose messages exceed the batch size limit, or
+    /// one of whose messages <see cref="ScheduleFailure"/> fails, schedules none of them (unless
+    /// <see cref="LoseRepliesOfFailures"/>).
+    /// </summary>
+    public override Task<IReadOnlyList<long>> ScheduleMessagesAsync(IEnumerable<ServiceBusMessage> messages, DateTimeOffset scheduledEnqueueTime, CancellationToken cancellationToken = default)
+    {
+        var batch = messages.ToList();
+        ScheduleCalls.Add(batch.Count);
+        ServiceBusLimits.EnsureFits(batch);
+        var failure = batch.Select(m => ScheduleFailure?.Invoke(m)).FirstOrDefault(f => f is not null);
+        if (failure is not null && !LoseRepliesOfFailures)
+        {
+            return Task.FromException<IReadOnlyList<long>>(failure);
+        }
+
+        var sequenceNumbers = new List<long>(batch.Count);
+        foreach (var message in batch)
+        {
+            var sequenceNumber = _nextSequenceNumber++;
+            Scheduled.Add((message, scheduledEnqueueTime, sequenceNumber));
+            sequenceNumbers.Add(sequenceNumber);
+        }
+
+        return failure is not null ? Task.FromException<IReadOnlyList<long>>(failure) : Task.FromResult<IReadOnlyList<long>>(sequenceNumbers);
+    }
+
     public override Task CancelScheduledMessageAsync(long sequenceNumber, CancellationToken cancellationToken = default)
     {
         Cancelled.Add(sequenceNumber);

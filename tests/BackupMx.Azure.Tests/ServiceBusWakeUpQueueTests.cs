@@ -49,6 +49,52 @@ public sealed class ServiceBusWakeUpQueueTests
     }
 
     [Fact]
+    public async Task ScheduleManyAsync_250WithLongestDomain_CallsOfAtMostTheLimitWithinTheBatchSizeAndTokensInOrder()
+    {
+        var queue = CreateQueue();
+        var due = SpoolRecords.T0.AddMinutes(5);
+        var domain = string.Join('.', Enumerable.Repeat(new string('d', 63), 4))[..253];
+        var wakeUps = Enumerable.Range(0, 250).Select(i => new WakeUp(domain, $"QUEUEID{i:D3}ABCDEFGHIJKLMNOPQRSTUVWXYZ0123")).ToList();
+
+        var tokens = await queue.ScheduleManyAsync(wakeUps, due, None);
+
+        Assert.Equal([100, 100, 50], _sender.ScheduleCalls);
+        Assert.Equal(_sender.Scheduled.Select(s => s.SequenceNumber.ToString(System.Globalization.CultureInfo.InvariantCulture)), tokens);
+        Assert.Equal(wakeUps.Select(w => w.QueueId), _sender.Scheduled.Select(s => (string)s.Message.ApplicationProperties["queueId"]));
+        Assert.All(_sender.Scheduled, s => Assert.Equal(due, s.At));
+        Assert.All(_sender.Scheduled, s => Assert.Equal($"{s.Message.ApplicationProperties["queueId"]}:{due.UtcTicks}", s.Message.MessageId));
+        Assert.True(ServiceBusWakeUpQueue.MaxWakeUpsPerSchedule * ServiceBusLimits.SizeOf(_sender.Scheduled[0].Message) < ServiceBusLimits.MaxBatchBytes / 2);
+    }
+
+    [Fact]
+    public async Task ScheduleManyAsync_SecondCallFails_ThrowsWithTheFirstCallScheduledAndNothingOfTheSecond()
+    {
+        var queue = CreateQueue();
+        var failing = "QID150";
+        _sender.ScheduleFailure = m => (string)m.ApplicationProperties["queueId"] == failing ? new ServiceBusException("busy", ServiceBusFailureReason.ServiceBusy) : null;
+        var wakeUps = Enumerable.Range(0, 250).Select(i => new WakeUp("example.test", $"QID{i:D3}")).ToList();
+
+        var error = await Assert.ThrowsAsync<ServiceBusException>(() => queue.ScheduleManyAsync(wakeUps, SpoolRecords.T0, None));
+
+        Assert.Equal(ServiceBusFailureReason.ServiceBusy, error.Reason);
+        Assert.Equal([100, 100], _sender.ScheduleCalls);
+        Assert.Equal(100, _sender.Scheduled.Count);
+    }
+
+    [Fact]
+    public async Task FakeSender_ScheduleCallOverTheBatchSizeLimit_IsRefusedAsByServiceBusAndSchedulesNothing()
+    {
+        var messages = Enumerable.Range(0, 3).Select(_ => new ServiceBusMessage(new byte[100 * 1024])).ToList();
+
+        var error = await Assert.ThrowsAsync<ServiceBusException>(() => _sender.ScheduleMessagesAsync(messages, SpoolRecords.T0));
+
+        Assert.Equal(ServiceBusFailureReason.MessageSizeExceeded, error.Reason);
+        Assert.Empty(_sender.Scheduled);
+        await _sender.ScheduleMessagesAsync(messages.Take(2), SpoolRecords.T0);
+        Assert.Equal(2, _sender.Scheduled.Count);
+    }
+
+    [Fact]
     public async Task CancelAsync_Token_CancelsThatSequenceNumber()
     {
         var queue = CreateQueue();

@@ -52,6 +52,7 @@ public sealed class AzureFlushTests(AzuriteFixture azurite) : IAsyncLifetime
         services.AddSingleton<ForwardFunction>();
         services.AddSingleton<ProbePrimariesFunction>();
         services.AddSingleton<QueueAdminFunctions>();
+        services.AddSingleton<ExpireFunction>();
         _services = services.BuildServiceProvider();
         await _services.GetRequiredService<AzureStorageInitializer>().EnsureCreatedAsync(None);
     }
@@ -82,6 +83,138 @@ public sealed class AzureFlushTests(AzuriteFixture azurite) : IAsyncLifetime
         await _services.GetRequiredService<ProbePrimariesFunction>().ProbeAsync(None);
 
         await AssertFlushedThenDeliveredOnceAsync(queueId, retry);
+    }
+
+    [Fact]
+    public async Task QueueFlush_250WaitingWithScheduledRetries_CancelsEachRetryAndSchedulesAllInThreeCallsThenDeliversEachOnce()
+    {
+        var waiting = await SpoolWhilePrimaryDownAsync(250);
+        var retries = waiting.Values.ToHashSet();
+        var before = _sender.Scheduled.Count;
+
+        var response = await _services.GetRequiredService<QueueAdminFunctions>().Flush(
+            new FakeHttpRequestData("POST", $"/api/queue/{Domain}/flush"), Domain, None);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var now = _time.GetUtcNow();
+
+        // ceil(250 / 100) schedule calls, and no wake-up scheduled one by one.
+        Assert.Equal([100, 100, 50], _sender.ScheduleCalls);
+        var replacements = _sender.Scheduled.Skip(before).ToList();
+        Assert.Equal(250, replacements.Count);
+        Assert.All(replacements, r => Assert.Equal(now, r.At));
+        Assert.Equal(waiting.Keys.Order(), replacements.Select(r => (string)r.Message.ApplicationProperties[ServiceBusWakeUpQueue.QueueIdProperty]).Order());
+        Assert.Equal(retries.Order(), _sender.Cancelled.Order());
+        foreach (var queueId in waiting.Keys)
+        {
+            var record = await GetAsync(queueId);
+            Assert.Equal(now, record.NextAttemptAt);
+            Assert.Equal(0, record.Attempts);
+
+            // Due now, so there is nothing a later flush could cancel: no token kept, as for one message.
+            Assert.Null(record.WakeUpToken);
+        }
+
+        await DrainAsync();
+        AssertDeliveredOnceEach(waiting.Count);
+    }
+
+    /// <summary>
+    /// The second of three schedule calls fails: refused outright, or scheduled with the reply lost.
+    /// Every record is still committed as due; the sweep gives the ones without a wake-up a new one,
+    /// and the duplicates a lost reply leaves behind find their message delivered and do nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task QueueFlush_SecondScheduleCallFails_EveryMessageIsDeliveredOnceAfterTheSweep(bool replyLost)
+    {
+        var waiting = await SpoolWhilePrimaryDownAsync(250);
+        var before = _sender.Scheduled.Count;
+        _sender.LoseRepliesOfFailures = replyLost;
+        _sender.ScheduleFailure = _ => _sender.ScheduleCalls.Count == 2 ? new ServiceBusException("The server is busy (injected).", ServiceBusFailureReason.ServiceBusy) : null;
+
+        var response = await _services.GetRequiredService<QueueAdminFunctions>().Flush(
+            new FakeHttpRequestData("POST", $"/api/queue/{Domain}/flush"), Domain, None);
+        _sender.ScheduleFailure = null;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal([100, 100, 50], _sender.ScheduleCalls);
+        Assert.Equal(replyLost ? 250 : 150, _sender.Scheduled.Count - before);
+        var flushedAt = _time.GetUtcNow();
+        foreach (var queueId in waiting.Keys)
+        {
+            Assert.Equal(flushedAt, (await GetAsync(queueId)).NextAttemptAt);
+        }
+
+        // Nothing is delivered before the sweep, so every wake-up it adds is one more for a waiting message.
+        _time.Advance(TimeSpan.FromMinutes(3));
+        await _services.GetRequiredService<ExpireFunction>().SweepAsync(None);
+        var wakeUpsByMessage = _sender.Scheduled.Skip(before)
+            .GroupBy(s => (string)s.Message.ApplicationProperties[ServiceBusWakeUpQueue.QueueIdProperty])
+            .ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(waiting.Keys.Order(), wakeUpsByMessage.Keys.Order());
+        Assert.Equal(replyLost ? 250 : 150, wakeUpsByMessage.Values.Count(n => n == 2));
+
+        await DrainAsync();
+        AssertDeliveredOnceEach(waiting.Count);
+    }
+
+    /// <summary>
+    /// Accepts <paramref name="count"/> messages while the primary is known to be down: each waits for
+    /// its first retry with that wake-up's sequence number in its record. Then the primary comes back.
+    /// </summary>
+    /// <returns>Each message's queue id and the sequence number of its retry wake-up.</returns>
+    private async Task<Dictionary<string, long>> SpoolWhilePrimaryDownAsync(int count)
+    {
+        await _primary.StopAsync();
+        var now = _time.GetUtcNow();
+        Assert.True(await _services.GetRequiredService<IPrimaryStatusStore>().TrySetAsync(
+            new PrimaryStatus(Domain, PrimaryState.Down, now, now, "connection refused", null), null, None));
+
+        var waiting = new Dictionary<string, long>();
+        for (var i = 0; i < count; i++)
+        {
+            var queueId = await AcceptAsync($"m{i:D3}");
+            var record = await GetAsync(queueId);
+            Assert.True(record.NextAttemptAt > now);
+            waiting[queueId] = long.Parse(record.WakeUpToken!, CultureInfo.InvariantCulture);
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(30));
+        await _primary.StartAsync();
+        return waiting;
+    }
+
+    /// <summary>Runs Forward until the spool is empty (or it stops making progress).</summary>
+    private async Task DrainAsync()
+    {
+        for (var round = 0; round < 100; round++)
+        {
+            var report = await ForwardDueAsync();
+            if (report.Received == 0)
+            {
+                break;
+            }
+        }
+
+        var left = new List<SpoolRecord>();
+        await foreach (var record in Spool.ListDomainAsync(Domain, None))
+        {
+            left.Add(record);
+        }
+
+        Assert.Empty(left);
+    }
+
+    private void AssertDeliveredOnceEach(int count)
+    {
+        var subjects = _primary.Messages
+            .Select(m => Encoding.ASCII.GetString(m.Data))
+            .Select(text => text[(text.IndexOf("Subject: ", StringComparison.Ordinal) + "Subject: ".Length)..].Split("\r\n")[0])
+            .ToList();
+        Assert.Equal(count, subjects.Count);
+        Assert.Equal(count, subjects.Distinct().Count());
     }
 
     /// <summary>
@@ -145,7 +278,7 @@ public sealed class AzureFlushTests(AzuriteFixture azurite) : IAsyncLifetime
         return _services.GetRequiredService<ForwardFunction>().ForwardDueAsync(None);
     }
 
-    private async Task<string> AcceptAsync()
+    private async Task<string> AcceptAsync(string subject = "hi")
     {
         var result = await _services.GetRequiredService<IntakeService>().AcceptAsync(
             new IncomingMessage
@@ -154,7 +287,7 @@ public sealed class AzureFlushTests(AzuriteFixture azurite) : IAsyncLifetime
                 Recipients = [new IncomingRecipient("bob@example.test")],
                 ClientAddress = "192.0.2.10",
                 HeloName = "mail.sender.test",
-                Content = MessageContent.FromBytes(Encoding.ASCII.GetBytes("From: alice@sender.test\r\nSubject: hi\r\n\r\nHello.\r\n")),
+                Content = MessageContent.FromBytes(Encoding.ASCII.GetBytes($"From: alice@sender.test\r\nSubject: {subject}\r\n\r\nHello.\r\n")),
             },
             None);
         return Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);

@@ -10,12 +10,16 @@ namespace BackupMx.Core.Monitoring;
 /// (rule 7): on the primary's recovery, on ETRN and on an operator's request.
 /// Where the spool keeps flush epochs (embedded mode) that is one write, and the pump is
 /// woken at once, so the first delivery does not wait for the backlog; elsewhere each
-/// message's scheduled wake-up is cancelled and replaced by one due at once.
+/// message's scheduled wake-up is cancelled and replaced by one due at once, the replacements
+/// of a page of messages scheduled together.
 /// </summary>
 public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time, ILogger<DomainFlusher> logger, WakeUpSignal? pump = null)
 {
     /// <summary>Records updated at the same time: each waits for its own commit, and concurrent ones share one.</summary>
     internal const int Parallelism = 16;
+
+    /// <summary>Records committed before their wake-ups are scheduled together, where a flush writes each record.</summary>
+    internal const int PageSize = 100;
 
     /// <returns>The number of messages made due.</returns>
     public async Task<int> FlushAsync(string domain, string reason, CancellationToken cancellationToken)
@@ -31,20 +35,26 @@ public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time,
             return due;
         }
 
+        // Pages of records: each page is committed, Parallelism records at a time (one by one would
+        // cost a durable commit each, in sequence), and then its wake-ups go out together (in Azure,
+        // Service Bus schedule calls of up to 100 messages instead of one call per message). A page
+        // is small so that the first wake-ups leave early.
         var flushed = 0;
-
-        // One record at a time would cost a durable commit each, in sequence: after an outage
-        // that is the pace at which the backlog becomes due. In parallel the writes share commits.
-        await Parallel.ForEachAsync(
-            ledger.ListDomainAsync(domain, cancellationToken),
-            new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken },
-            async (listed, ct) =>
+        var page = new List<SpoolRecord>(PageSize);
+        await foreach (var listed in ledger.ListDomainAsync(domain, cancellationToken).ConfigureAwait(false))
+        {
+            page.Add(listed);
+            if (page.Count == PageSize)
             {
-                if (await FlushOneAsync(listed, now, ct).ConfigureAwait(false))
-                {
-                    Interlocked.Increment(ref flushed);
-                }
-            }).ConfigureAwait(false);
+                flushed += await FlushPageAsync(domain, page, now, cancellationToken).ConfigureAwait(false);
+                page.Clear();
+            }
+        }
+
+        if (page.Count > 0)
+        {
+            flushed += await FlushPageAsync(domain, page, now, cancellationToken).ConfigureAwait(false);
+        }
 
         LogFlushed(logger, domain, flushed, reason);
         return flushed;
@@ -67,6 +77,24 @@ public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time,
         return flushed;
     }
 
+    private async Task<int> FlushPageAsync(string domain, List<SpoolRecord> page, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var result = await ledger.FlushManyAsync(page, now, Parallelism, cancellationToken).ConfigureAwait(false);
+        foreach (var (token, error) in result.CancelFailures)
+        {
+            LogCancelFailed(logger, error, token);
+        }
+
+        if (result.ScheduleFailure is { } failure)
+        {
+            // The records are committed as due: the sweep gives each a wake-up once it has been due
+            // for its grace period. The rest of the domain is still flushed.
+            LogScheduleFailed(logger, failure, result.Flushed, domain);
+        }
+
+        return result.Flushed;
+    }
+
     private async Task<bool> FlushOneAsync(SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var result = await ledger.FlushAsync(listed, now, cancellationToken).ConfigureAwait(false);
@@ -84,6 +112,9 @@ public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time,
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Information, Message = "Flushed {QueueId} for {Domain}: due now ({Reason})")]
     private static partial void LogFlushedMessage(ILogger logger, string queueId, string domain, string reason);
+
+    [LoggerMessage(EventId = 1303, Level = LogLevel.Warning, Message = "Flushed {Count} message(s) of {Domain} but could not schedule their wake-ups; the sweep will")]
+    private static partial void LogScheduleFailed(ILogger logger, Exception exception, int count, string domain);
 
     [LoggerMessage(EventId = 1301, Level = LogLevel.Debug, Message = "Could not cancel wake-up {Token}")]
     private static partial void LogCancelFailed(ILogger logger, Exception exception, string token);

@@ -21,6 +21,24 @@ public interface IWakeUpQueue
     /// <summary>Schedules a wake-up at <paramref name="dueAt"/>; returns a token that can cancel it, or null if it cannot be cancelled.</summary>
     Task<string?> ScheduleAsync(WakeUp wakeUp, DateTimeOffset dueAt, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Schedules several wake-ups at <paramref name="dueAt"/>; returns their tokens in the order given.
+    /// A queue that can send many in one call (Service Bus) overrides this; the rest schedule one by
+    /// one. On a failure some of the wake-ups may have been scheduled and others not, and which is
+    /// not reported: the caller treats them all as possibly lost, which the sweep repairs (rule 2).
+    /// </summary>
+    async Task<IReadOnlyList<string?>> ScheduleManyAsync(IReadOnlyList<WakeUp> wakeUps, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(wakeUps);
+        var tokens = new string?[wakeUps.Count];
+        for (var i = 0; i < tokens.Length; i++)
+        {
+            tokens[i] = await ScheduleAsync(wakeUps[i], dueAt, cancellationToken).ConfigureAwait(false);
+        }
+
+        return tokens;
+    }
+
     /// <summary>Cancels a pending wake-up; best effort, no error if it already fired or never existed.</summary>
     Task CancelAsync(string token, CancellationToken cancellationToken);
 }

@@ -25,7 +25,9 @@
 // - flush: where the store keeps flush epochs (embedded mode, IFlushEpochStore), a domain's flush
 //   is one write, its epoch: every record of the domain last attempted (or received) before it
 //   reads as due with its retries reset (ApplyFlushEpoch), and its claim commits that. Elsewhere
-//   (Azure mode) each record is made due and given a wake-up of its own (FlushAsync).
+//   (Azure mode) each record is made due and committed, and then given a wake-up of its own; a
+//   domain's records go in pages whose wake-ups are scheduled together (FlushManyAsync), each page's
+//   only after all its records are committed, so commit before schedule holds for every record.
 using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
@@ -350,18 +352,97 @@ public sealed partial class SpoolLedger(
     /// </summary>
     public async Task<FlushResult> FlushAsync(SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        var (record, result) = await CommitFlushAsync(listed, now, cancellationToken).ConfigureAwait(false);
+        if (record is not null)
+        {
+            await ScheduleWakeUpAsync(record, now, cancellationToken).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Flushes several messages as <see cref="FlushAsync"/> flushes one, but sends their new wake-ups
+    /// together: every record is first made due now and committed (its old wake-up cancelled),
+    /// <paramref name="parallelism"/> at a time, and only then are the wake-ups of the committed ones
+    /// scheduled, in one <see cref="IWakeUpQueue.ScheduleManyAsync"/>. Commit before schedule holds for
+    /// each record as it does one by one: a crash or a failed schedule between the two leaves a record
+    /// that is due with no wake-up on its way, which the sweep gives one (rule 2), and a wake-up never
+    /// arrives before the state it is to find. A schedule that failed is reported, not thrown; a wake-up
+    /// it sent after all is a duplicate that the claim turns away once the message is delivered.
+    /// </summary>
+    public async Task<FlushManyResult> FlushManyAsync(IReadOnlyList<SpoolRecord> listed, DateTimeOffset now, int parallelism, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(listed);
+        var committed = new SpoolRecord?[listed.Count];
+        var cancelFailures = new System.Collections.Concurrent.ConcurrentQueue<(string Token, Exception Error)>();
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, listed.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var (record, result) = await CommitFlushAsync(listed[i], now, ct).ConfigureAwait(false);
+                committed[i] = record;
+                if (result.CancelFailure is { } failure)
+                {
+                    cancelFailures.Enqueue(failure);
+                }
+            }).ConfigureAwait(false);
+
+        var flushed = committed.OfType<SpoolRecord>().ToList();
+        Exception? scheduleFailure = null;
+        if (flushed.Count > 0)
+        {
+            try
+            {
+                await ScheduleWakeUpsAsync(flushed, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                scheduleFailure = ex;
+            }
+        }
+
+        return new FlushManyResult(flushed.Count, [.. cancelFailures], scheduleFailure);
+    }
+
+    /// <summary>
+    /// Schedules the wake-ups of committed records, all at <paramref name="dueAt"/>, and keeps each
+    /// token as <see cref="ScheduleWakeUpAsync"/> does: only for a wake-up due later than now.
+    /// </summary>
+    private async Task ScheduleWakeUpsAsync(IReadOnlyList<SpoolRecord> records, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    {
+        var tokens = await wakeUps.ScheduleManyAsync([.. records.Select(r => new WakeUp(r.Domain, r.QueueId))], dueAt, cancellationToken).ConfigureAwait(false);
+        if (dueAt <= time.GetUtcNow())
+        {
+            return;
+        }
+
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (tokens[i] is { } token)
+            {
+                records[i].WakeUpToken = token;
+                await spool.TryUpdateAsync(records[i], cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The first half of a flush: "due now" committed and the old wake-up cancelled; the committed record, or null.</summary>
+    private async Task<(SpoolRecord? Record, FlushResult Result)> CommitFlushAsync(SpoolRecord listed, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(listed);
         var record = listed;
         for (var attempt = 0; attempt < MaxWrites && record is not null; attempt++)
         {
             if (record.Kind != MessageKind.Relay || !record.PendingRecipients.Any() || record.IsLeased(now) || record.IsHeld)
             {
-                return FlushResult.NotFlushed;
+                return (null, FlushResult.NotFlushed);
             }
 
             if (record.NextAttemptAt <= now && record.Attempts == 0)
             {
-                return FlushResult.NotFlushed;
+                return (null, FlushResult.NotFlushed);
             }
 
             var oldToken = record.WakeUpToken;
@@ -376,14 +457,13 @@ public sealed partial class SpoolLedger(
                     cancelFailure = (oldToken, cancelError);
                 }
 
-                await ScheduleWakeUpAsync(record, now, cancellationToken).ConfigureAwait(false);
-                return new FlushResult(true, cancelFailure);
+                return (record, new FlushResult(true, cancelFailure));
             }
 
             record = await spool.GetAsync(listed.Domain, listed.QueueId, cancellationToken).ConfigureAwait(false);
         }
 
-        return FlushResult.NotFlushed;
+        return (null, FlushResult.NotFlushed);
     }
 
     /// <summary>
@@ -635,6 +715,11 @@ public readonly record struct FlushResult(bool Flushed, (string Token, Exception
 {
     public static FlushResult NotFlushed => default;
 }
+
+/// <param name="Flushed">How many records were made due now.</param>
+/// <param name="CancelFailures">Old wake-ups that could not be cancelled; each will find its record changed and do nothing.</param>
+/// <param name="ScheduleFailure">Why the new wake-ups could not be scheduled (some may have been); the sweep gives the records new ones.</param>
+public sealed record FlushManyResult(int Flushed, IReadOnlyList<(string Token, Exception Error)> CancelFailures, Exception? ScheduleFailure);
 
 /// <summary>The outcome of an operator's change (hold, release, delete).</summary>
 public enum LedgerChange

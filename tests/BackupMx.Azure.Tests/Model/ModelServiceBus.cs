@@ -103,6 +103,13 @@ public sealed class ModelServiceBus(TimeProvider time)
         public override Task<long> ScheduleMessageAsync(ServiceBusMessage message, DateTimeOffset scheduledEnqueueTime, CancellationToken cancellationToken = default) =>
             Task.FromResult(bus.Schedule(message, scheduledEnqueueTime));
 
+        public override Task<IReadOnlyList<long>> ScheduleMessagesAsync(IEnumerable<ServiceBusMessage> messages, DateTimeOffset scheduledEnqueueTime, CancellationToken cancellationToken = default)
+        {
+            var batch = messages.ToList();
+            ServiceBusLimits.EnsureFits(batch);
+            return Task.FromResult<IReadOnlyList<long>>([.. batch.Select(m => bus.Schedule(m, scheduledEnqueueTime))]);
+        }
+
         public override Task CancelScheduledMessageAsync(long sequenceNumber, CancellationToken cancellationToken = default)
         {
             bus.Cancel(sequenceNumber);

@@ -8,7 +8,8 @@ namespace BackupMx.Testing.Contracts;
 /// What every wake-up queue that is also a source (<see cref="IWakeUpQueue"/> and
 /// <see cref="IWakeUpSource"/>) must do: the in-memory fake that Core's tests use, and the Service
 /// Bus adapter. A wake-up is received at its due time and not before, is not handed out twice while
-/// it is held, comes back when abandoned, is gone once completed, and a cancelled one never comes.
+/// it is held, comes back when abandoned, is gone once completed, and a cancelled one never comes;
+/// wake-ups scheduled together, however many, each get a token that cancels that one.
 /// </summary>
 public abstract class WakeUpQueueContract
 {
@@ -118,6 +119,37 @@ public abstract class WakeUpQueueContract
 
         Assert.Equal(["QID1", "QID2"], first.Select(w => w.WakeUp.QueueId));
         Assert.Equal(["QID3"], rest.Select(w => w.WakeUp.QueueId));
+    }
+
+    [Fact]
+    public async Task ScheduleMany_MoreThanOneCallHolds_ATokenEachInOrderAndAllComeAtTheirDueTime()
+    {
+        var (queue, source) = Create();
+        var due = Time.GetUtcNow().AddMinutes(1);
+        var wakeUps = Enumerable.Range(0, 250).Select(i => new WakeUp("example.test", $"QID{i:D3}")).ToList();
+
+        var tokens = await queue.ScheduleManyAsync(wakeUps, due, None);
+
+        Assert.Equal(250, tokens.Count);
+        Assert.Equal(250, tokens.Distinct().Count());
+        Assert.Empty(await source.ReceiveDueAsync(300, TimeSpan.Zero, None));
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var received = await source.ReceiveDueAsync(300, TimeSpan.Zero, None);
+        Assert.Equal(wakeUps.Select(w => w.QueueId).Order(), received.Select(r => r.WakeUp.QueueId).Order());
+    }
+
+    [Fact]
+    public async Task ScheduleMany_CancelOneByItsToken_OnlyThatOneNeverComes()
+    {
+        var (queue, source) = Create();
+        var wakeUps = new[] { new WakeUp("example.test", "QID1"), new WakeUp("example.test", "QID2"), new WakeUp("example.test", "QID3") };
+        var tokens = await queue.ScheduleManyAsync(wakeUps, Time.GetUtcNow().AddMinutes(1), None);
+
+        await queue.CancelAsync(tokens[1]!, None);
+
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var received = await source.ReceiveDueAsync(10, TimeSpan.Zero, None);
+        Assert.Equal(["QID1", "QID3"], received.Select(r => r.WakeUp.QueueId).Order());
     }
 
     [Fact]
