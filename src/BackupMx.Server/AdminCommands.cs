@@ -7,8 +7,7 @@ using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using BackupMx.Local;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
@@ -34,35 +33,40 @@ internal static class AdminCommands
     private const string Usage = "usage: BackupMx.Server [queue [DOMAIN] [--json] | queue --ages [--json] | flush DOMAIN [--json] | check-dns [DOMAIN...] [--json] | show QUEUEID [--body] | hold QUEUEID|DOMAIN | release QUEUEID|DOMAIN | delete QUEUEID [--bounce]] [--BackupMx:Key=value ...]";
 
     /// <summary>
-    /// The spool of an operator command, opened without starting a host: the spool's start-up
-    /// recovery (which would release the running relay's leases) does not run, and the scheduling
-    /// loops stay idle (a flush only needs the wake-up queue). Null, after saying why on stderr,
-    /// when there is no spool where the settings point: opening would create one.
+    /// The spool of an operator command, opened without a host (<see cref="CommandServices"/>): the
+    /// spool's start-up recovery (which would release the running relay's leases) does not run, and
+    /// nothing of the relay's is composed but the spool, the ledger and the wake-up queue the ledger
+    /// posts to (it reaches no pump here: the running relay learns of a change through the spool).
+    /// Null, after saying why on stderr, when there is no spool where the settings point: opening
+    /// would create one.
     /// </summary>
     internal static async Task<OpenedSpool?> OpenSpoolAsync(string[] options, Action<IServiceCollection>? configure = null)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = options, ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Services.AddBackupMxCore(builder.Configuration);
-        builder.Services.AddBackupMxLocalSpool();
-        builder.Services.AddBackupMxInProcessScheduling();
-        configure?.Invoke(builder.Services);
-        var host = builder.Build();
+        var configuration = CommandServices.LoadConfiguration(options);
+        var services = CommandServices.Build(configuration, s =>
+        {
+            s.AddBackupMxCore(configuration);
+            s.AddBackupMxLocalSpool();
+            s.TryAddSingleton<WakeUpSignal>();
+            s.TryAddSingleton<IWakeUpQueue, InProcessWakeUpQueue>();
+            configure?.Invoke(s);
+        });
 
-        var config = host.Services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
+        var config = services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
+
         var spoolPath = Path.GetFullPath(config.Spool.Path);
         var database = Path.Combine(spoolPath, SqliteSpoolStore.FileName);
         if (!File.Exists(database))
         {
-            host.Dispose();
+            await services.DisposeAsync().ConfigureAwait(false);
             await Console.Error.WriteLineAsync(
                 $"no spool at {database}: pass the relay's spool folder with --BackupMx:Spool:Path=/path/to/spool " +
                 $"(a relative BackupMx:Spool:Path is resolved against the current directory, here {Environment.CurrentDirectory})").ConfigureAwait(false);
             return null;
         }
 
-        await host.Services.OpenLocalSpoolAsync(CancellationToken.None).ConfigureAwait(false);
-        return new OpenedSpool(host, config, spoolPath);
+        await services.OpenLocalSpoolAsync(CancellationToken.None).ConfigureAwait(false);
+        return new OpenedSpool(services, config, spoolPath);
     }
 
     public static async Task<int> RunAsync(string[] positional, string[] options)
@@ -81,17 +85,17 @@ internal static class AdminCommands
             return ExitNoSpool;
         }
 
-        var (host, config, spoolPath) = (spool.Host, spool.Config, spool.SpoolPath);
+        var (services, config, spoolPath) = (spool.Services, spool.Config, spool.SpoolPath);
         var ct = CancellationToken.None;
-        var inspector = host.Services.GetRequiredService<QueueInspector>();
+        var inspector = services.GetRequiredService<QueueInspector>();
         if (positional[0] == "flush" && report.Json)
         {
-            return await QueueReport.FlushAsync(host.Services, spoolPath, positional[1], ct).ConfigureAwait(false);
+            return await QueueReport.FlushAsync(services, spoolPath, positional[1], ct).ConfigureAwait(false);
         }
 
         if (report.Ages || report.Json)
         {
-            return await report.RunAsync(host.Services, spoolPath, positional.Length == 2 ? positional[1] : null, ct).ConfigureAwait(false);
+            return await report.RunAsync(services, spoolPath, positional.Length == 2 ? positional[1] : null, ct).ConfigureAwait(false);
         }
 
         Console.WriteLine("spool: " + spoolPath);
@@ -123,7 +127,7 @@ internal static class AdminCommands
         {
             // The flush reads the domain's records itself; only when it found nothing to do is
             // a listing needed, to say why.
-            var flushed = await host.Services.GetRequiredService<DomainFlusher>().FlushAsync(domain, "operator request", ct).ConfigureAwait(false);
+            var flushed = await services.GetRequiredService<DomainFlusher>().FlushAsync(domain, "operator request", ct).ConfigureAwait(false);
             if (flushed > 0)
             {
                 Console.WriteLine(FlushOutcome(domain, flushed, flushed));
@@ -196,8 +200,8 @@ internal static class AdminCommands
     private static string Format(TimeSpan? age) => age is null ? "-" : age.Value.ToString(age.Value.TotalDays >= 1 ? @"d\.hh\:mm" : @"hh\:mm\:ss", CultureInfo.InvariantCulture);
 }
 
-/// <summary>An operator command's host over an existing, opened spool.</summary>
-internal sealed record OpenedSpool(IHost Host, BackupMxOptions Config, string SpoolPath) : IDisposable
+/// <summary>An operator command's services over an existing, opened spool.</summary>
+internal sealed record OpenedSpool(ServiceProvider Services, BackupMxOptions Config, string SpoolPath) : IDisposable
 {
-    public void Dispose() => Host.Dispose();
+    public void Dispose() => Services.Dispose();
 }

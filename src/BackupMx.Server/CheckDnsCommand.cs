@@ -9,8 +9,6 @@ using BackupMx.Delivery.Routing;
 using BackupMx.Smtp;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
@@ -36,12 +34,10 @@ internal static class CheckDnsCommand
     {
         var json = options.Contains(JsonFlag, StringComparer.Ordinal);
         var settings = options.Where(o => o != JsonFlag).ToArray();
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = settings, ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Services.AddBackupMxCore(builder.Configuration);
-        using var host = builder.Build();
-        var config = host.Services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
-        var receiver = builder.Configuration.GetSection(SmtpReceiverOptions.SectionName).Get<SmtpReceiverOptions>() ?? new SmtpReceiverOptions();
+        var configuration = CommandServices.LoadConfiguration(settings);
+        using var services = CommandServices.Build(configuration, s => s.AddBackupMxCore(configuration));
+        var config = services.GetRequiredService<IOptions<BackupMxOptions>>().Value;
+        var receiver = configuration.GetSection(SmtpReceiverOptions.SectionName).Get<SmtpReceiverOptions>() ?? new SmtpReceiverOptions();
 
         var domains = domainNames.Length == 0
             ? config.Domains

@@ -10,8 +10,6 @@ using BackupMx.Delivery.Dsn;
 using BackupMx.Local;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace BackupMx.Server;
@@ -64,9 +62,9 @@ internal static class MessageCommands
             return AdminCommands.ExitNoSpool;
         }
 
-        var (host, config, spoolPath) = (spool.Host, spool.Config, spool.SpoolPath);
+        var (services, config, spoolPath) = (spool.Services, spool.Config, spool.SpoolPath);
         var ct = CancellationToken.None;
-        var operations = host.Services.GetRequiredService<MessageOperations>();
+        var operations = services.GetRequiredService<MessageOperations>();
         var target = positional[1];
         if (MessageOperations.LooksLikeDomain(target))
         {
@@ -108,7 +106,7 @@ internal static class MessageCommands
             return ExitBusy;
         }
 
-        var after = command == "delete" ? null : await host.Services.GetRequiredService<SpoolLedger>().FindAsync(record.Domain, record.QueueId, ct).ConfigureAwait(false);
+        var after = command == "delete" ? null : await services.GetRequiredService<SpoolLedger>().FindAsync(record.Domain, record.QueueId, ct).ConfigureAwait(false);
         var outcome = Outcome(command, change);
         if (json)
         {
