@@ -77,10 +77,9 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         var etags = new List<string>();
         for (var i = 0; i < 20; i++)
         {
-            var record = SpoolRecords.Sample();
-            await stores[i % 2].CreateAsync(record, None);
+            var record = await stores[i % 2].CreateAsync(SpoolRecords.Sample(), None);
             etags.Add(record.ETag!);
-            record = await stores[(i + 1) % 2].UpdateAsync(record! with { Attempts = 1 }, None);
+            record = await stores[(i + 1) % 2].UpdateAsync(record with { Attempts = 1 }, None);
             etags.Add(record.ETag!);
         }
 
