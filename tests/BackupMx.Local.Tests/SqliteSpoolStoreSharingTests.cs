@@ -238,6 +238,31 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         Assert.Equal((long)SqliteSpoolStore.BusyTimeoutMilliseconds, await command.ExecuteScalarAsync());
     }
 
+    [Fact]
+    public async Task TryUpdateAsync_StoredDocument_KeepsTheETagOutAndTheFieldNamesEarlierBuildsRead()
+    {
+        // The ETag is init-only like every other property, and an update's record carries one; it is
+        // the row's version, never part of the document.
+        var store = _spool.OpenSpool();
+        var record = await store.CreateAsync(SpoolRecords.Sample(), CancellationToken.None);
+        record = await store.UpdateAsync(record with { Attempts = 2, WakeUpToken = "42" }, CancellationToken.None);
+
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(_spool.Path, SqliteSpoolStore.FileName)};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT data FROM spool WHERE queue_id = $id";
+        command.Parameters.AddWithValue("$id", record.QueueId);
+        using var document = System.Text.Json.JsonDocument.Parse((string)(await command.ExecuteScalarAsync())!);
+
+        var root = document.RootElement;
+        Assert.False(root.TryGetProperty("eTag", out _));
+        Assert.Equal(record.QueueId, root.GetProperty("queueId").GetString());
+        Assert.Equal(2, root.GetProperty("attempts").GetInt32());
+        Assert.Equal("42", root.GetProperty("wakeUpToken").GetString());
+        Assert.Equal("user1@example.test", root.GetProperty("recipients")[0].GetProperty("address").GetString());
+        Assert.Equal("Pending", root.GetProperty("recipients")[0].GetProperty("status").GetString());
+    }
+
     private async Task CorruptAsync(string queueId)
     {
         await using var connection = new SqliteConnection($"Data Source={Path.Combine(_spool.Path, SqliteSpoolStore.FileName)};Pooling=False");
