@@ -232,7 +232,7 @@ internal static class SpoolEntityMapper
     /// under the service's 1 MiB, which only pathological envelopes could exceed (the write then
     /// fails and intake answers 451).
     /// </summary>
-    private static void WriteRecipients(TableEntity entity, List<RecipientState> recipients)
+    private static void WriteRecipients(TableEntity entity, IReadOnlyList<RecipientState> recipients)
     {
         var dtos = recipients.Select(RecipientDto.From).ToList();
         var utf8 = JsonSerializer.SerializeToUtf8Bytes(dtos, SpoolJsonContext.Default.ListRecipientDto);

@@ -65,7 +65,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
 
     public TableClient Table => _table;
 
-    public async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public async Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         CheckId(record.QueueId);
@@ -74,7 +74,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
         try
         {
             var response = await _table.AddEntityAsync(entity, cancellationToken).ConfigureAwait(false);
-            record.ETag = response.Headers.ETag?.ToString() ?? throw new InvalidOperationException("The table service returned no ETag.");
+            return record with { ETag = ETagOf(response) };
         }
         catch (RequestFailedException ex) when (ex.Status == 409)
         {
@@ -84,7 +84,7 @@ public sealed partial class TableSpoolStore : ISpoolStore
             }
 
             LogOwnWriteRecognised(_logger, record.QueueId, ex.Status);
-            record.ETag = etag;
+            return record with { ETag = etag };
         }
     }
 
@@ -94,13 +94,13 @@ public sealed partial class TableSpoolStore : ISpoolStore
         return response.HasValue ? await ReadOrQuarantineAsync(response.Value!, cancellationToken).ConfigureAwait(false) : null;
     }
 
-    public async Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public async Task<SpoolRecord?> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         if (string.IsNullOrEmpty(record.ETag))
         {
             // Never stored (or a caller bug): an unconditional write could overwrite a winner.
-            return false;
+            return null;
         }
 
         CheckId(record.QueueId);
@@ -109,22 +109,23 @@ public sealed partial class TableSpoolStore : ISpoolStore
         try
         {
             var response = await _table.UpdateEntityAsync(entity, new ETag(record.ETag), TableUpdateMode.Replace, cancellationToken).ConfigureAwait(false);
-            record.ETag = response.Headers.ETag?.ToString() ?? throw new InvalidOperationException("The table service returned no ETag.");
-            return true;
+            return record with { ETag = ETagOf(response) };
         }
         catch (RequestFailedException ex) when (ex.Status is 412 or 404)
         {
             if (ex.Status == 412 && await FindOwnWriteAsync(entity.PartitionKey, entity.RowKey, writeId, cancellationToken).ConfigureAwait(false) is { } etag)
             {
                 LogOwnWriteRecognised(_logger, record.QueueId, ex.Status);
-                record.ETag = etag;
-                return true;
+                return record with { ETag = etag };
             }
 
             LogLostRace(_logger, record.QueueId, ex.Status);
-            return false;
+            return null;
         }
     }
+
+    private static string ETagOf(Response response) =>
+        response.Headers.ETag?.ToString() ?? throw new InvalidOperationException("The table service returned no ETag.");
 
     /// <summary>The ETag of the stored entity when it is the result of write <paramref name="writeId"/>; null otherwise.</summary>
     private async Task<string?> FindOwnWriteAsync(string partitionKey, string rowKey, string writeId, CancellationToken cancellationToken)

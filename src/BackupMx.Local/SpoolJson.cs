@@ -7,7 +7,7 @@ namespace BackupMx.Local;
 
 /// <summary>
 /// The JSON document kept per spool row. Source-generated so it works trimmed. Only settable
-/// properties are stored: computed ones (IsFinished, PendingRecipients, WantsFailureNotice…)
+/// (init-only included) properties are stored: computed ones (IsFinished, PendingRecipients, WantsFailureNotice…)
 /// are derived on read, and the ETag is the row's version column, not part of the document.
 /// New settable properties of the Core model are picked up without a change here.
 /// </summary>
@@ -34,10 +34,15 @@ internal static class SpoolJson
         {
             var property = typeInfo.Properties[i];
             var isConstructorParameter = property.AssociatedParameter is not null;
-            var isETag = typeInfo.Type == typeof(SpoolRecord) && property.Name == ETagName;
-            if ((property.Set is null && !isConstructorParameter) || isETag)
+            if (property.Set is null && !isConstructorParameter)
             {
                 typeInfo.Properties.RemoveAt(i);
+            }
+            else if (typeInfo.Type == typeof(SpoolRecord) && property.Name == ETagName)
+            {
+                // Never written. Init-only, it stays in the contract (its constructor parameter must
+                // bind); the store sets it from the row's version after every read.
+                property.ShouldSerialize = static (_, _) => false;
             }
         }
     }

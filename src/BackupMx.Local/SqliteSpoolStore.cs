@@ -171,10 +171,10 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
 
     public int MaxInlineBodyBytes => InlineBodyLimit;
 
-    public Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) =>
+    public Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken) =>
         CreateAsync(record, null, cancellationToken);
 
-    public Task CreateWithBodyAsync(SpoolRecord record, byte[] body, CancellationToken cancellationToken)
+    public Task<SpoolRecord> CreateWithBodyAsync(SpoolRecord record, byte[] body, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(body);
         if (body.Length > InlineBodyLimit)
@@ -198,11 +198,11 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as byte[];
     }
 
-    private async Task CreateAsync(SpoolRecord record, byte[]? body, CancellationToken cancellationToken)
+    private async Task<SpoolRecord> CreateAsync(SpoolRecord record, byte[]? body, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         var row = Row.From(record);
-        var created = false;
+        string? etag = null;
         await WriteAsync(
             transaction =>
             {
@@ -223,18 +223,11 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                     _insertBody.ExecuteNonQuery();
                 }
 
-                return () =>
-                {
-                    created = true;
-                    record.ETag = FormatVersion(version);
-                };
+                return () => etag = FormatVersion(version);
             },
             cancellationToken).ConfigureAwait(false);
 
-        if (!created)
-        {
-            throw new SpoolConflictException(record.QueueId);
-        }
+        return etag is null ? throw new SpoolConflictException(record.QueueId) : record with { ETag = etag };
     }
 
     public async Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken)
@@ -283,16 +276,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         }
     }
 
-    public async Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public async Task<SpoolRecord?> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         if (!TryParseVersion(record.ETag, out var expected))
         {
-            return false;
+            return null;
         }
 
         var row = Row.From(record);
-        var updated = false;
+        string? etag = null;
         await WriteAsync(
             transaction =>
             {
@@ -306,14 +299,10 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                     return null;
                 }
 
-                return () =>
-                {
-                    updated = true;
-                    record.ETag = FormatVersion(version);
-                };
+                return () => etag = FormatVersion(version);
             },
             cancellationToken).ConfigureAwait(false);
-        return updated;
+        return etag is null ? null : record with { ETag = etag };
     }
 
     public async Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken)
@@ -550,15 +539,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                     MoveToQuarantine(transaction, row);
                 }
 
-                foreach (var (record, version) in leased.Where(r => r.Record is not null).Select(r => (r.Record!, r.Version)))
+                foreach (var (leasedRecord, version) in leased.Where(r => r.Record is not null).Select(r => (r.Record!, r.Version)))
                 {
-                    record.LeaseOwner = null;
-                    record.LeaseExpiresAt = null;
-                    // A row written by an earlier build while leased holds the lease's end as its next attempt.
-                    if (record.NextAttemptAt > now)
+                    var record = leasedRecord with
                     {
-                        record.NextAttemptAt = now;
-                    }
+                        LeaseOwner = null,
+                        LeaseExpiresAt = null,
+
+                        // A row written by an earlier build while leased holds the lease's end as its next attempt.
+                        NextAttemptAt = leasedRecord.NextAttemptAt > now ? now : leasedRecord.NextAttemptAt,
+                    };
 
                     var command = _update!;
                     command.Transaction = transaction;
@@ -1159,8 +1149,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
                     throw new InvalidDataException($"Spool row '{queueId}' holds the record of '{record.QueueId}'.");
                 }
 
-                record.ETag = FormatVersion(version);
-                return new StoredRow(queueId, version, key, SpoolLedger.ApplyFlushEpoch(record, epoch), null);
+                return new StoredRow(queueId, version, key, SpoolLedger.ApplyFlushEpoch(record with { ETag = FormatVersion(version) }, epoch), null);
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException or InvalidCastException or NotSupportedException or FormatException or ArgumentException or OverflowException)
             {

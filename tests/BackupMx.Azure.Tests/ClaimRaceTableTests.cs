@@ -31,7 +31,7 @@ public sealed class ClaimRaceTableTests(AzuriteFixture azurite)
             },
             None);
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);
-        spool.Overtake = r => r.WakeUpToken = "4711";
+        spool.Overtake = r => r with { WakeUpToken = "4711" };
 
         Assert.Equal(ForwardOutcome.Finished, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
 

@@ -56,7 +56,7 @@ public sealed class LongReplyTests(AzuriteFixture azurite)
         var store = await CreateStoreAsync();
         var record = SpoolRecords.Sample(recipients: 1000);
         var random = new Random(42);
-        foreach (var recipient in record.Recipients)
+        for (var index = 0; index < record.Recipients.Count; index++)
         {
             var text = string.Create(StoredText.MaxLength - 20, random, (span, r) =>
             {
@@ -65,10 +65,10 @@ public sealed class LongReplyTests(AzuriteFixture azurite)
                     span[i] = (char)r.Next(0x21, 0x7F);
                 }
             });
-            recipient.LastReply = new SmtpReply(451, "4.2.0", text);
+            record = record.WithRecipient(index, r => r with { LastReply = new SmtpReply(451, "4.2.0", text) });
         }
 
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
 
         var entity = (await store.Table.GetEntityAsync<TableEntity>("example.test", record.QueueId)).Value;
         Assert.True(entity.GetInt32("RecipientsBrParts") <= SpoolEntityMapper.MaxCompressedRecipientBytes / SpoolEntityMapper.MaxBinaryChunk);

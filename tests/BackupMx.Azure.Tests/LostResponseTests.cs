@@ -27,13 +27,12 @@ public sealed class LostResponseTests(AzuriteFixture azurite)
         var record = SpoolRecords.Sample();
 
         lose.Arm(RequestMethod.Post);
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
 
         Assert.Equal(1, lose.Lost);
         var stored = await store.GetAsync(record.Domain, record.QueueId, None);
         Assert.Equal(stored!.ETag, record.ETag);
-        record.Attempts = 1;
-        Assert.True(await store.TryUpdateAsync(record, None));
+        Assert.NotNull(await store.TryUpdateAsync(record with { Attempts = 1 }, None));
     }
 
     [Fact]
@@ -41,7 +40,7 @@ public sealed class LostResponseTests(AzuriteFixture azurite)
     {
         var (store, _) = await CreateStoreAsync();
         var record = SpoolRecords.Sample();
-        await store.CreateAsync(record.Copy(), None);
+        await store.CreateAsync(record, None);
 
         await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record, None));
     }
@@ -51,11 +50,11 @@ public sealed class LostResponseTests(AzuriteFixture azurite)
     {
         var (store, lose) = await CreateStoreAsync();
         var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
-        record.Attempts = 3;
+        record = await store.CreateAsync(record, None);
 
         lose.Arm(RequestMethod.Put);
-        Assert.True(await store.TryUpdateAsync(record, None));
+        record = await store.TryUpdateAsync(record with { Attempts = 3 }, None);
+        Assert.NotNull(record);
 
         Assert.Equal(1, lose.Lost);
         var stored = await store.GetAsync(record.Domain, record.QueueId, None);
@@ -68,13 +67,10 @@ public sealed class LostResponseTests(AzuriteFixture azurite)
     {
         var (store, _) = await CreateStoreAsync();
         var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
-        var other = record.Copy();
-        other.Attempts = 7;
-        Assert.True(await store.TryUpdateAsync(other, None));
+        record = await store.CreateAsync(record, None);
+        await store.UpdateAsync(record with { Attempts = 7 }, None);
 
-        record.Attempts = 3;
-        Assert.False(await store.TryUpdateAsync(record, None));
+        Assert.Null(await store.TryUpdateAsync(record with { Attempts = 3 }, None));
         Assert.Equal(7, (await store.GetAsync(record.Domain, record.QueueId, None))!.Attempts);
     }
 

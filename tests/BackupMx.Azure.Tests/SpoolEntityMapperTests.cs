@@ -49,9 +49,7 @@ public sealed class SpoolEntityMapperTests
     [Fact]
     public void ToEntity_Recipients_StoredInThePinnedJsonShape()
     {
-        var record = SpoolRecords.Sample();
-        record.Recipients.Clear();
-        record.Recipients.AddRange(Recipients());
+        var record = SpoolRecords.Sample() with { Recipients = Recipients() };
 
         var entity = SpoolEntityMapper.ToEntity(record);
 

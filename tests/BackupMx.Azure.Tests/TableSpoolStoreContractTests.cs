@@ -33,18 +33,18 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
     {
         var store = await CreateTableStoreAsync();
         var record = SpoolRecords.Sample(recipients: 1000);
-        foreach (var (recipient, i) in record.Recipients.Select((r, i) => (r, i)))
+        record = record with
         {
-            recipient.LastReply = new SmtpReply(451, "4.2.1", $"mailbox {i} temporarily unavailable, please try again later; the quick brown fox jumps over the lazy dog");
-            recipient.RemoteHost = "mx1.example.test";
-            if (i % 7 == 0)
+            Recipients = record.Recipients.Select((recipient, i) => recipient with
             {
-                recipient.Status = RecipientStatus.Delivered;
-                recipient.CompletedAt = SpoolRecords.T0.AddSeconds(i);
-            }
-        }
+                LastReply = new SmtpReply(451, "4.2.1", $"mailbox {i} temporarily unavailable, please try again later; the quick brown fox jumps over the lazy dog"),
+                RemoteHost = "mx1.example.test",
+                Status = i % 7 == 0 ? RecipientStatus.Delivered : recipient.Status,
+                CompletedAt = i % 7 == 0 ? SpoolRecords.T0.AddSeconds(i) : recipient.CompletedAt,
+            }).ToArray(),
+        };
 
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
         var entity = (await store.Table.GetEntityAsync<TableEntity>("example.test", record.QueueId)).Value;
         Assert.Null(entity.GetString("Recipients"));
         Assert.True(entity.GetInt32("RecipientsBrParts") >= 1);
@@ -61,8 +61,7 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
         }
 
         // Back under the plain-text limit: Replace mode must drop the compressed columns.
-        read.Recipients.RemoveRange(2, 998);
-        Assert.True(await store.TryUpdateAsync(read, None));
+        Assert.NotNull(await store.TryUpdateAsync(read with { Recipients = read.Recipients.Take(2).ToArray() }, None));
         entity = (await store.Table.GetEntityAsync<TableEntity>("example.test", record.QueueId)).Value;
         Assert.NotNull(entity.GetString("Recipients"));
         Assert.DoesNotContain(entity.Keys, k => k.StartsWith("RecipientsBr", StringComparison.Ordinal));
@@ -74,7 +73,7 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
     {
         var store = await CreateTableStoreAsync();
         var record = SpoolRecords.Sample(recipients: 100);
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
 
         var entity = (await store.Table.GetEntityAsync<TableEntity>("example.test", record.QueueId)).Value;
         Assert.StartsWith("[{", entity.GetString("Recipients"), StringComparison.Ordinal);
@@ -85,14 +84,18 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
     public async Task Instants_RoundTripToTheTick_IncludingExtremesAndOffsets()
     {
         var store = await CreateTableStoreAsync();
-        var record = SpoolRecords.Sample();
-        record.NextAttemptAt = default;
-        record.LeaseExpiresAt = DateTimeOffset.MaxValue;
-        record.LastAttemptAt = new DateTimeOffset(2026, 11, 27, 14, 0, 0, TimeSpan.FromHours(2)).AddTicks(1234567);
-        record.Recipients[0].CompletedAt = SpoolRecords.T0.AddTicks(1);
-        record.Recipients[0].LastReply = SmtpReply.LocalTransient("4.4.1", "connection refused");
+        var record = SpoolRecords.Sample().WithRecipient(0, r => r with
+        {
+            CompletedAt = SpoolRecords.T0.AddTicks(1),
+            LastReply = SmtpReply.LocalTransient("4.4.1", "connection refused"),
+        }) with
+        {
+            NextAttemptAt = default,
+            LeaseExpiresAt = DateTimeOffset.MaxValue,
+            LastAttemptAt = new DateTimeOffset(2026, 11, 27, 14, 0, 0, TimeSpan.FromHours(2)).AddTicks(1234567),
+        };
 
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
         var read = (await store.GetAsync(record.Domain, record.QueueId, None))!;
 
         Assert.Equal(default, read.NextAttemptAt);
@@ -142,7 +145,7 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
     {
         var store = await CreateTableStoreAsync();
         var record = SpoolRecords.Sample(domain: "Example.TEST");
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
 
         var read = await store.GetAsync("example.test", record.QueueId, None);
         Assert.Equal("Example.TEST", read!.Domain);
@@ -157,12 +160,11 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
     {
         var store = await CreateTableStoreAsync();
         var record = SpoolRecords.Sample(domain: domain);
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
 
         Assert.Equal(domain, (await store.GetAsync(domain, record.QueueId, None))!.Domain);
         Assert.Equal(record.QueueId, Assert.Single(await ToListAsync(store.ListDomainAsync(domain, None))).QueueId);
-        record.Attempts = 1;
-        Assert.True(await store.TryUpdateAsync(record, None));
+        record = await store.UpdateAsync(record! with { Attempts = 1 }, None);
         Assert.True(await store.TryDeleteAsync(record, None));
     }
 
@@ -170,14 +172,10 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
     public async Task TryUpdateAsync_NullingAColumn_RemovesIt()
     {
         var store = await CreateTableStoreAsync();
-        var record = SpoolRecords.Sample();
-        record.LeaseOwner = "w1";
-        record.LeaseExpiresAt = SpoolRecords.T0.AddMinutes(5);
-        await store.CreateAsync(record, None);
+        var record = SpoolRecords.Sample() with { LeaseOwner = "w1", LeaseExpiresAt = SpoolRecords.T0.AddMinutes(5) };
+        record = await store.CreateAsync(record, None);
 
-        record.LeaseOwner = null;
-        record.LeaseExpiresAt = null;
-        Assert.True(await store.TryUpdateAsync(record, None));
+        record = await store.UpdateAsync(record with { LeaseOwner = null, LeaseExpiresAt = null }, None);
 
         var read = (await store.GetAsync(record.Domain, record.QueueId, None))!;
         Assert.Null(read.LeaseOwner);
@@ -189,9 +187,8 @@ public sealed class TableSpoolStoreContractTests(AzuriteFixture azurite) : Spool
     {
         var store = await CreateTableStoreAsync();
         var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
-        record.ETag = null;
-        Assert.False(await store.TryUpdateAsync(record, None));
+        record = await store.CreateAsync(record, None) with { ETag = null };
+        Assert.Null(await store.TryUpdateAsync(record, None));
         Assert.False(await store.TryDeleteAsync(record, None));
     }
 }

@@ -17,7 +17,7 @@ public sealed class ClaimRaceTests
         var spool = new OvertakenRead(new InMemorySpoolStore());
         using var h = new CoreHarness(spool: spool);
         var id = await AcceptAsync(h);
-        spool.Overtake = r => r.WakeUpToken = "4711";
+        spool.Overtake = r => r with { WakeUpToken = "4711" };
 
         var outcome = await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);
 
@@ -32,11 +32,7 @@ public sealed class ClaimRaceTests
         var spool = new OvertakenRead(new InMemorySpoolStore());
         using var h = new CoreHarness(spool: spool);
         var id = await AcceptAsync(h);
-        spool.Overtake = r =>
-        {
-            r.LeaseOwner = "rival";
-            r.LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(10);
-        };
+        spool.Overtake = r => r with { LeaseOwner = "rival", LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(10) };
 
         var outcome = await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);
 
@@ -50,7 +46,7 @@ public sealed class ClaimRaceTests
         var spool = new OvertakenRead(new InMemorySpoolStore());
         using var h = new CoreHarness(spool: spool);
         var id = await AcceptAsync(h);
-        spool.Overtake = r => r.NextAttemptAt = h.Time.GetUtcNow().AddMinutes(10);
+        spool.Overtake = r => r with { NextAttemptAt = h.Time.GetUtcNow().AddMinutes(10) };
 
         var outcome = await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None);
 

@@ -5,6 +5,7 @@ using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
 using BackupMx.Testing.Fakes;
+using BackupMx.Testing.Contracts;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -38,9 +39,7 @@ public sealed class ConcurrentStatusReportsTests : IDisposable
     {
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(await _h.Intake.AcceptAsync(TestMessages.Make(), None)).QueueIds);
         var record = await _h.Spool.GetAsync("example.test", id, None);
-        record!.Attempts = 1;
-        record.NextAttemptAt = _h.Time.GetUtcNow().AddMinutes(5);
-        Assert.True(await _h.Spool.TryUpdateAsync(record, None));
+        record = await _h.Spool.UpdateAsync(record! with { Attempts = 1, NextAttemptAt = _h.Time.GetUtcNow().AddMinutes(5) }, None);
         return id;
     }
 

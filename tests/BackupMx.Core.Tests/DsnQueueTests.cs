@@ -101,9 +101,7 @@ public sealed class DsnQueueTests
 
     private static DsnRecipient Failed(SpoolRecord original, int place)
     {
-        var recipient = original.Recipients[place];
-        recipient.Status = RecipientStatus.Failed;
-        recipient.FailureStatus = "5.1.1";
+        var recipient = original.Recipients[place] with { Status = RecipientStatus.Failed, FailureStatus = "5.1.1" };
         return new DsnRecipient(recipient, DsnAction.Failed);
     }
 

@@ -4,6 +4,7 @@ using BackupMx.Core.Intake;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
+using BackupMx.Testing.Contracts;
 using BackupMx.Testing.Fakes;
 using Microsoft.Extensions.Options;
 
@@ -22,9 +23,7 @@ public sealed class DsnQueueWakeUpFailureTests
         using var h = new CoreHarness();
         var message = TestMessages.Make("alice@sender.test") with { Recipients = [new IncomingRecipient("a@example.test")] };
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(await h.Intake.AcceptAsync(message, None)).QueueIds);
-        var original = (await h.Spool.GetAsync("example.test", id, None))!;
-        original.Recipients[0].Status = RecipientStatus.Failed;
-        original.Recipients[0].FailureStatus = "5.1.1";
+        var original = (await h.Spool.GetAsync("example.test", id, None))!.WithRecipient(0, r => r with { Status = RecipientStatus.Failed, FailureStatus = "5.1.1" });
         var queue = new DsnQueue(new BackupMx.Core.Spool.SpoolLedger(h.Spool, h.Bodies, new FailingWakeUpQueue(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<BackupMx.Core.Spool.SpoolLedger>.Instance), h.Bodies, new SimpleDsnComposer(), h.Get<IOptions<BackupMxOptions>>(), h.Time, Microsoft.Extensions.Logging.Abstractions.NullLogger<DsnQueue>.Instance);
 
         var dsnId = await queue.EnqueueAsync(original, [new DsnRecipient(original.Recipients[0], DsnAction.Failed)], None);

@@ -4,6 +4,7 @@ using BackupMx.Core.Intake;
 using BackupMx.Core.Monitoring;
 using BackupMx.Core.Ports;
 using BackupMx.Testing.Fakes;
+using BackupMx.Testing.Contracts;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -129,9 +130,7 @@ public sealed class DueMessagePumpTests
         var rig = new Rig();
         await rig.Intake.AcceptAsync(TestMessages.Make(), CancellationToken.None);
         var leased = Assert.Single(await rig.Spool.ListAllAsync(CancellationToken.None).ToListAsync());
-        leased.LeaseOwner = "died";
-        leased.LeaseExpiresAt = rig.Time.GetUtcNow().AddMinutes(10);
-        Assert.True(await rig.Spool.TryUpdateAsync(leased, CancellationToken.None));
+        leased = await rig.Spool.UpdateAsync(leased! with { LeaseOwner = "died", LeaseExpiresAt = rig.Time.GetUtcNow().AddMinutes(10) }, CancellationToken.None);
         using var cts = new CancellationTokenSource();
         var run = rig.Pump.RunAsync(cts.Token);
 

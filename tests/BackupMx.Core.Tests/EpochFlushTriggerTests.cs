@@ -2,6 +2,7 @@ using BackupMx.Core.Forwarding;
 using BackupMx.Core.Intake;
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
+using BackupMx.Testing.Contracts;
 using Xunit;
 
 namespace BackupMx.Core.Tests;
@@ -19,10 +20,7 @@ public sealed class EpochFlushTriggerTests
         await h.Monitor.ProbeAllAsync(None);
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(await h.Intake.AcceptAsync(TestMessages.Make(), None)).QueueIds);
         var record = (await h.Spool.GetAsync("example.test", id, None))!;
-        record.Attempts = 3;
-        record.LastAttemptAt = h.Time.GetUtcNow();
-        record.NextAttemptAt = h.Time.GetUtcNow().AddMinutes(30);
-        Assert.True(await h.Spool.TryUpdateAsync(record, None));
+        record = await h.Spool.UpdateAsync(record! with { Attempts = 3, LastAttemptAt = h.Time.GetUtcNow(), NextAttemptAt = h.Time.GetUtcNow().AddMinutes(30) }, None);
         var pump = h.Get<WakeUpSignal>();
         h.Time.Advance(h.Options.Delivery.ProbeInterval);
         pump.Reset();

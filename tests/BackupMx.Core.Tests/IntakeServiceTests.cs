@@ -294,17 +294,16 @@ public sealed class IntakeServiceTests
 
         public bool FailReads { get; init; }
 
-        public override async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
+        public override async Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
         {
             if (++_creates != failOn)
             {
-                await base.CreateAsync(record, cancellationToken);
-                return;
+                return await base.CreateAsync(record, cancellationToken);
             }
 
             if (storedAnyway)
             {
-                await base.CreateAsync(record.Copy(), cancellationToken);
+                await base.CreateAsync(record, cancellationToken);
             }
 
             throw new TimeoutException("no response from the table service");

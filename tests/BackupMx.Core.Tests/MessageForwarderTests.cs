@@ -4,6 +4,7 @@ using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
 using BackupMx.Testing.Fakes;
+using BackupMx.Testing.Contracts;
 
 namespace BackupMx.Core.Tests;
 
@@ -251,9 +252,7 @@ public sealed class MessageForwarderTests
         using var h = new CoreHarness();
         var id = await AcceptAsync(h);
         var record = await h.Spool.GetAsync("example.test", id, None);
-        record!.LeaseOwner = "crashed-worker";
-        record.LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(15);
-        Assert.True(await h.Spool.TryUpdateAsync(record, None));
+        record = await h.Spool.UpdateAsync(record! with { LeaseOwner = "crashed-worker", LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(15) }, None);
 
         Assert.Equal(ForwardOutcome.Busy, await h.Forwarder.ProcessAsync(new WakeUp("example.test", id), None));
         h.Time.Advance(TimeSpan.FromMinutes(15));

@@ -1,6 +1,7 @@
 using BackupMx.Core.Intake;
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
+using BackupMx.Testing.Contracts;
 
 namespace BackupMx.Core.Tests;
 
@@ -70,9 +71,7 @@ public sealed class PrimaryMonitorTests
         await h.Monitor.ProbeAllAsync(None);
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(await h.Intake.AcceptAsync(TestMessages.Make(), None)).QueueIds);
         var record = await h.Spool.GetAsync("example.test", id, None);
-        record!.Attempts = 2;
-        record.NextAttemptAt = h.Time.GetUtcNow().AddMinutes(10);
-        Assert.True(await h.Spool.TryUpdateAsync(record, None));
+        record = await h.Spool.UpdateAsync(record! with { Attempts = 2, NextAttemptAt = h.Time.GetUtcNow().AddMinutes(10) }, None);
 
         await h.Monitor.ProbeAllAsync(None);
         await h.Monitor.ReportReachableAsync("example.test", "primary.test", None);
@@ -132,9 +131,7 @@ public sealed class PrimaryMonitorTests
         using var h = new CoreHarness();
         var ids = await SpoolFailedMessagesAsync(h, 2);
         var leased = await h.Spool.GetAsync("example.test", ids[0], None);
-        leased!.LeaseOwner = "other";
-        leased.LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(10);
-        Assert.True(await h.Spool.TryUpdateAsync(leased, None));
+        leased = await h.Spool.UpdateAsync(leased! with { LeaseOwner = "other", LeaseExpiresAt = h.Time.GetUtcNow().AddMinutes(10) }, None);
 
         var flushed = await h.Flusher.FlushAsync("example.test", "operator", None);
 
@@ -151,8 +148,7 @@ public sealed class PrimaryMonitorTests
         h.Prober.IsUp = _ => true;
         await h.Monitor.ProbeAllAsync(None);
         var record = await h.Spool.GetAsync("example.test", ids[0], None);
-        record!.NextAttemptAt = h.Time.GetUtcNow().AddMinutes(5);
-        Assert.True(await h.Spool.TryUpdateAsync(record, None));
+        record = await h.Spool.UpdateAsync(record! with { NextAttemptAt = h.Time.GetUtcNow().AddMinutes(5) }, None);
 
         h.Time.Advance(TimeSpan.FromSeconds(5));
         h.Prober.IsUp = _ => false;

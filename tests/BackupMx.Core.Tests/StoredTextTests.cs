@@ -37,8 +37,7 @@ public sealed class StoredTextTests
     [Fact]
     public void LastErrors_OfRecordAndPrimaryStatus_AreBounded()
     {
-        var record = BackupMx.Testing.Contracts.SpoolRecords.Sample();
-        record.LastError = Huge;
+        var record = BackupMx.Testing.Contracts.SpoolRecords.Sample() with { LastError = Huge };
         var status = new PrimaryStatus("example.test", PrimaryState.Down, null, null, Huge, null);
 
         Assert.Equal(StoredText.MaxLength, record.LastError!.Length);

@@ -433,8 +433,7 @@ public sealed class MimeKitDsnComposerTests
     public async Task ComposeAsync_ExpiryAfterTwentySeconds_SaysLessThanAMinuteAndTheLastError()
     {
         var record = Record();
-        var expired = Expired();
-        expired.CompletedAt = record.ReceivedAt.AddSeconds(20);
+        var expired = Expired() with { CompletedAt = record.ReceivedAt.AddSeconds(20) };
 
         using var dsn = await ComposeAsync(record, expired);
 
@@ -445,9 +444,7 @@ public sealed class MimeKitDsnComposerTests
     [Fact]
     public async Task ComposeAsync_ExpiryAfterARemoteDeferral_TextNamesTheServerAndItsReply()
     {
-        var expired = Expired();
-        expired.LastReply = new SmtpReply(452, "4.2.2", "Mailbox full");
-        expired.RemoteHost = "mx.example.com";
+        var expired = Expired() with { LastReply = new SmtpReply(452, "4.2.2", "Mailbox full"), RemoteHost = "mx.example.com" };
 
         using var dsn = await ComposeAsync(Record(), expired);
 

@@ -26,17 +26,17 @@ public sealed class MessageCommandsProcessTests : IDisposable
     [Fact]
     public async Task Show_StoppedRelay_PrintsEnvelopeRecipientsScheduleAndHeaders()
     {
-        var record = SpoolRecords.Sample();
-        record.Recipients[0].LastReply = SmtpReply.Parse(451, "4.3.0 try later");
-        record.Recipients[0].RemoteHost = "mx1.example.test";
-        record.Attempts = 2;
-        record.LastError = "451 4.3.0 try later";
-        record.LastAttemptAt = SpoolRecords.T0.AddMinutes(10);
-        record.AttemptHistory =
-        [
-            new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(5), Reply = "421 4.4.0 connection refused", Deferred = 2 },
-            new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(10), Host = "mx1.example.test", Reply = "451 4.3.0 try later", Deferred = 2 },
-        ];
+        var record = SpoolRecords.Sample().WithRecipient(0, r => r with { LastReply = SmtpReply.Parse(451, "4.3.0 try later"), RemoteHost = "mx1.example.test" }) with
+        {
+            Attempts = 2,
+            LastError = "451 4.3.0 try later",
+            LastAttemptAt = SpoolRecords.T0.AddMinutes(10),
+            AttemptHistory =
+            [
+                new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(5), Reply = "421 4.4.0 connection refused", Deferred = 2 },
+                new DeliveryAttempt { At = SpoolRecords.T0.AddMinutes(10), Host = "mx1.example.test", Reply = "451 4.3.0 try later", Deferred = 2 },
+            ],
+        };
         await AddAsync(record);
 
         var run = await RunAsync(["show", record.QueueId]);
@@ -238,9 +238,7 @@ public sealed class MessageCommandsProcessTests : IDisposable
     [Fact]
     public async Task Delete_LeasedMessage_RefusesAfterTheWaitAndWaitsOutAShortLease()
     {
-        var busy = SpoolRecords.Sample();
-        busy.LeaseOwner = "relay-1";
-        busy.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(15);
+        var busy = SpoolRecords.Sample() with { LeaseOwner = "relay-1", LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(15) };
         await AddAsync(busy);
 
         var refused = await RunAsync(["delete", busy.QueueId, "--bounce", "--wait=1"]);
@@ -257,9 +255,7 @@ public sealed class MessageCommandsProcessTests : IDisposable
         Assert.Equal(75, (await RunAsync(["hold", busy.QueueId, "--wait=0"])).ExitCode);
 
         // A lease that ends while the command waits: the delete goes ahead once it has.
-        var ending = SpoolRecords.Sample();
-        ending.LeaseOwner = "relay-1";
-        ending.LeaseExpiresAt = DateTimeOffset.UtcNow.AddSeconds(4);
+        var ending = SpoolRecords.Sample() with { LeaseOwner = "relay-1", LeaseExpiresAt = DateTimeOffset.UtcNow.AddSeconds(4) };
         await AddAsync(ending);
         var waited = await RunAsync(["delete", ending.QueueId, "--wait=60"]);
         Assert.True(waited.ExitCode == 0, waited.Error);

@@ -104,12 +104,11 @@ public sealed class QueueReportProcessTests : IAsyncLifetime
     {
         // The seeded two are due already; this one waits for a retry an hour away. The flush makes all
         // three due now with their retry counts reset.
-        var waiting = SpoolRecords.Sample();
-        waiting.NextAttemptAt = DateTimeOffset.UtcNow.AddHours(1);
+        var waiting = SpoolRecords.Sample() with { NextAttemptAt = DateTimeOffset.UtcNow.AddHours(1) };
         using (var store = new BackupMx.Local.SqliteSpoolStore(_spool.Path))
         {
             store.Open();
-            await store.CreateAsync(waiting, CancellationToken.None);
+            waiting = await store.CreateAsync(waiting, CancellationToken.None);
         }
 
         var run = await RunAsync(["flush", "example.test", "--json"]);

@@ -250,7 +250,7 @@ public sealed class SpoolFaultTests
     /// <summary>The real SQLite store, whose inserts fail as on a full disk.</summary>
     private sealed class FullSpoolStore(ISpoolStore inner, FaultSwitch full) : DelegatingSpoolStore(inner)
     {
-        public override Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) =>
-            full.On ? Task.FromException(new InvalidOperationException("database or disk is full", NoSpace())) : base.CreateAsync(record, cancellationToken);
+        public override Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken) =>
+            full.On ? Task.FromException<SpoolRecord>(new InvalidOperationException("database or disk is full", NoSpace())) : base.CreateAsync(record, cancellationToken);
     }
 }

@@ -7,6 +7,7 @@ using BackupMx.Core.Intake;
 using BackupMx.Core.Ports;
 using BackupMx.Testing;
 using BackupMx.Testing.Azurite;
+using BackupMx.Testing.Contracts;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -110,8 +111,7 @@ public sealed class AzureIntakeTimingTests(AzuriteFixture azurite) : IAsyncLifet
         var id = Assert.Single(Assert.IsType<IntakeResult.Accepted>(result).QueueIds);
         var spool = _services.GetRequiredService<ISpoolStore>();
         var record = (await spool.GetAsync(Domain, id, None))!;
-        record.NextAttemptAt = _functionClock.GetUtcNow().AddMinutes(10);
-        Assert.True(await spool.TryUpdateAsync(record, None));
+        record = await spool.UpdateAsync(record! with { NextAttemptAt = _functionClock.GetUtcNow().AddMinutes(10) }, None);
 
         var run = await ForwardDueAsync();
 

@@ -55,18 +55,16 @@ for (var i = 0; ; i++)
     };
     if (inline)
     {
-        await spool.CreateWithBodyAsync(record, body, CancellationToken.None);
+        record = await spool.CreateWithBodyAsync(record, body, CancellationToken.None);
     }
     else
     {
-        await spool.CreateAsync(record, CancellationToken.None);
+        record = await spool.CreateAsync(record, CancellationToken.None);
     }
 
     if (lease)
     {
-        record.LeaseOwner = "crash-helper";
-        record.LeaseExpiresAt = now.AddMinutes(15);
-        if (!await spool.TryUpdateAsync(record, CancellationToken.None))
+        if (await spool.TryUpdateAsync(record with { LeaseOwner = "crash-helper", LeaseExpiresAt = now.AddMinutes(15) }, CancellationToken.None) is null)
         {
             throw new InvalidOperationException("claim failed");
         }

@@ -130,8 +130,7 @@ public sealed class InlineBodyTests : IDisposable
         var record = SpoolRecords.Sample();
         var acceptance = ledger.BeginAccept();
         await acceptance.WriteBodyAsync(record.QueueId, new MemoryStream(content), None);
-        await acceptance.CommitAsync(record, None);
-        return record;
+        return await acceptance.CommitAsync(record, None);
     }
 
     private static async Task<byte[]> ReadAsync(IBodyStore bodies, string queueId)

@@ -27,7 +27,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
 
         var live = SpoolRecords.Sample();
         await bodies.WriteAsync(live.QueueId, new MemoryStream([1]), None);
-        await spool.CreateAsync(live, None);
+        live = await spool.CreateAsync(live, None);
         var orphan = QueueId.New(now);
         await bodies.WriteAsync(orphan, new MemoryStream([2]), None);
         var young = QueueId.New(now);
@@ -53,7 +53,7 @@ public sealed class LocalSpoolInitializerTests : IDisposable
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var live = SpoolRecords.Sample();
         await bodies.WriteAsync(live.QueueId, new MemoryStream([1]), None);
-        await spool.CreateAsync(live, None);
+        live = await spool.CreateAsync(live, None);
         var leftover = Path.Combine(Path.GetDirectoryName(bodies.PathOf(live.QueueId))!, $"{QueueId.New(time.GetUtcNow())}.{Guid.NewGuid():N}.tmp");
         await File.WriteAllBytesAsync(leftover, [1, 2]);
 
@@ -92,10 +92,8 @@ public sealed class LocalSpoolInitializerTests : IDisposable
             var bodies = new FileBodyStore(_spool.Path);
             bodies.Open();
             await bodies.WriteAsync(claimed.QueueId, new MemoryStream([1]), None);
-            await spool.CreateAsync(claimed, None);
-            claimed.LeaseOwner = "killed";
-            claimed.LeaseExpiresAt = time.GetUtcNow().AddMinutes(15);
-            Assert.True(await spool.TryUpdateAsync(claimed, None));
+            claimed = await spool.CreateAsync(claimed, None);
+            claimed = await spool.UpdateAsync(claimed! with { LeaseOwner = "killed", LeaseExpiresAt = time.GetUtcNow().AddMinutes(15) }, None);
             orphan = QueueId.New(time.GetUtcNow());
             await bodies.WriteAsync(orphan, new MemoryStream([2]), None);
             File.SetLastWriteTimeUtc(bodies.PathOf(orphan), time.GetUtcNow().UtcDateTime.AddMinutes(-10));

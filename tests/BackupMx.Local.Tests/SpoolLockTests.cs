@@ -30,10 +30,8 @@ public sealed class SpoolLockTests : IDisposable
         // record commit has been stalled for five minutes.
         var leased = SpoolRecords.Sample(nextAttemptAt: time.GetUtcNow());
         await bodies.WriteAsync(leased.QueueId, new MemoryStream([1]), None);
-        await spool.CreateAsync(leased, None);
-        leased.LeaseOwner = "live-relay";
-        leased.LeaseExpiresAt = time.GetUtcNow().AddMinutes(15);
-        Assert.True(await spool.TryUpdateAsync(leased, None));
+        leased = await spool.CreateAsync(leased, None);
+        leased = await spool.UpdateAsync(leased! with { LeaseOwner = "live-relay", LeaseExpiresAt = time.GetUtcNow().AddMinutes(15) }, None);
         var stalled = QueueId.New(time.GetUtcNow());
         await bodies.WriteAsync(stalled, new MemoryStream([2]), None);
         File.SetLastWriteTimeUtc(bodies.PathOf(stalled), time.GetUtcNow().UtcDateTime.AddMinutes(-5));

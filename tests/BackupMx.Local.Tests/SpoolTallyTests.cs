@@ -13,13 +13,12 @@ public sealed class SpoolTallyTests : IDisposable
     public async Task Tally_MatchesTheTotalsOfEveryRecord()
     {
         var store = _spool.OpenSpool();
-        var old = SpoolRecords.Sample(recipients: 3) with { ReceivedAt = SpoolRecords.T0.AddHours(-5) };
-        old.LastError = "451 older";
-        old.LastAttemptAt = SpoolRecords.T0.AddHours(-2);
-        var recent = SpoolRecords.Sample();
-        recent.LastError = "421 latest";
-        recent.LastAttemptAt = SpoolRecords.T0.AddHours(-1);
-        recent.Recipients[0].Status = BackupMx.Core.Model.RecipientStatus.Delivered;
+        var old = SpoolRecords.Sample(recipients: 3) with { ReceivedAt = SpoolRecords.T0.AddHours(-5), LastError = "451 older", LastAttemptAt = SpoolRecords.T0.AddHours(-2) };
+        var recent = SpoolRecords.Sample().WithRecipient(0, r => r with { Status = BackupMx.Core.Model.RecipientStatus.Delivered }) with
+        {
+            LastError = "421 latest",
+            LastAttemptAt = SpoolRecords.T0.AddHours(-1),
+        };
         var other = SpoolRecords.Sample(domain: "other.test");
         foreach (var record in new[] { old, recent, other })
         {
@@ -45,8 +44,8 @@ public sealed class SpoolTallyTests : IDisposable
         var store = _spool.OpenSpool();
         var good = SpoolRecords.Sample();
         var bad = SpoolRecords.Sample();
-        await store.CreateAsync(good, CancellationToken.None);
-        await store.CreateAsync(bad, CancellationToken.None);
+        good = await store.CreateAsync(good, CancellationToken.None);
+        bad = await store.CreateAsync(bad, CancellationToken.None);
         using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={store.DatabasePath};Pooling=False"))
         {
             connection.Open();

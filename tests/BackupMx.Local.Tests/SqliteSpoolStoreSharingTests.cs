@@ -27,16 +27,14 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         var relay = _spool.OpenSpool();
         var flushCommand = _spool.OpenSpool();
         var record = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddHours(1));
-        await relay.CreateAsync(record, None);
+        record = await relay.CreateAsync(record, None);
 
         // The flush command makes the message due; the relay still holds the copy it created.
         var flushed = (await flushCommand.GetAsync(record.Domain, record.QueueId, None))!;
-        flushed.NextAttemptAt = SpoolRecords.T0;
-        Assert.True(await flushCommand.TryUpdateAsync(flushed, None));
+        flushed = await flushCommand.UpdateAsync(flushed! with { NextAttemptAt = SpoolRecords.T0 }, None);
         Assert.NotEqual(record.ETag, flushed.ETag);
 
-        record.LeaseOwner = "relay";
-        Assert.False(await relay.TryUpdateAsync(record, None));
+        Assert.Null(await relay.TryUpdateAsync(record! with { LeaseOwner = "relay" }, None));
         Assert.False(await relay.TryDeleteAsync(record, None));
         Assert.Equal(SpoolRecords.T0, (await relay.GetAsync(record.Domain, record.QueueId, None))!.NextAttemptAt);
     }
@@ -52,12 +50,11 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         }
 
         var record = SpoolRecords.Sample(nextAttemptAt: SpoolRecords.T0.AddHours(1));
-        await relay.CreateAsync(record, None);
+        record = await relay.CreateAsync(record, None);
 
         // The flush command makes the message due and keeps the copy it wrote.
         var flushed = (await flushCommand.GetAsync(record.Domain, record.QueueId, None))!;
-        flushed.NextAttemptAt = SpoolRecords.T0;
-        Assert.True(await flushCommand.TryUpdateAsync(flushed, None));
+        flushed = await flushCommand.UpdateAsync(flushed! with { NextAttemptAt = SpoolRecords.T0 }, None);
 
         // The relay goes on writing, then claims the message for delivery.
         for (var i = 0; i < 4; i++)
@@ -66,13 +63,10 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         }
 
         var claimed = (await relay.GetAsync(record.Domain, record.QueueId, None))!;
-        claimed.LeaseOwner = "relay";
-        claimed.LeaseExpiresAt = SpoolRecords.T0.AddMinutes(15);
-        Assert.True(await relay.TryUpdateAsync(claimed, None));
+        claimed = await relay.UpdateAsync(claimed! with { LeaseOwner = "relay", LeaseExpiresAt = SpoolRecords.T0.AddMinutes(15) }, None);
 
         // A second write from the flush command's copy must lose, or the live lease is cleared.
-        flushed.Attempts = 0;
-        Assert.False(await flushCommand.TryUpdateAsync(flushed, None));
+        Assert.Null(await flushCommand.TryUpdateAsync(flushed! with { Attempts = 0 }, None));
         Assert.Equal("relay", (await relay.GetAsync(record.Domain, record.QueueId, None))!.LeaseOwner);
     }
 
@@ -83,11 +77,9 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         var etags = new List<string>();
         for (var i = 0; i < 20; i++)
         {
-            var record = SpoolRecords.Sample();
-            await stores[i % 2].CreateAsync(record, None);
+            var record = await stores[i % 2].CreateAsync(SpoolRecords.Sample(), None);
             etags.Add(record.ETag!);
-            record.Attempts = 1;
-            Assert.True(await stores[(i + 1) % 2].TryUpdateAsync(record, None));
+            record = await stores[(i + 1) % 2].UpdateAsync(record with { Attempts = 1 }, None);
             etags.Add(record.ETag!);
         }
 
@@ -101,7 +93,7 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         using (var seed = new SqliteSpoolStore(_spool.Path))
         {
             seed.Open();
-            await seed.CreateAsync(record, None);
+            record = await seed.CreateAsync(record, None);
         }
 
         // Back to what a schema-1 build left: no counter, no quarantine, a row at version 41.
@@ -124,8 +116,7 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
 
         var read = (await store.GetAsync(record.Domain, record.QueueId, None))!;
         Assert.Equal("41", read.ETag);
-        read.Attempts = 2;
-        Assert.True(await store.TryUpdateAsync(read, None));
+        read = await store.UpdateAsync(read! with { Attempts = 2 }, None);
         Assert.True(long.Parse(read.ETag!, CultureInfo.InvariantCulture) > 41);
         Assert.Empty(await ToListAsync(store.ListQuarantinedAsync(None)));
     }
@@ -161,10 +152,8 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         var bad = SpoolRecords.Sample(nextAttemptAt: now);
         foreach (var r in new[] { good, bad })
         {
-            await store.CreateAsync(r, None);
-            r.LeaseOwner = "killed";
-            r.LeaseExpiresAt = now.AddMinutes(15);
-            Assert.True(await store.TryUpdateAsync(r, None));
+            var created = await store.CreateAsync(r, None);
+            await store.UpdateAsync(created with { LeaseOwner = "killed", LeaseExpiresAt = now.AddMinutes(15) }, None);
         }
 
         await CorruptAsync(bad.QueueId);
@@ -182,7 +171,7 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         var bodies = _spool.OpenBodies();
         var record = SpoolRecords.Sample();
         await bodies.WriteAsync(record.QueueId, new MemoryStream([1]), None);
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
         File.SetLastWriteTimeUtc(bodies.PathOf(record.QueueId), time.GetUtcNow().UtcDateTime.AddHours(-1));
         await CorruptAsync(record.QueueId);
         Assert.Null(await store.GetAsync(record.Domain, record.QueueId, None));
@@ -247,6 +236,31 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
         await using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA busy_timeout";
         Assert.Equal((long)SqliteSpoolStore.BusyTimeoutMilliseconds, await command.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task TryUpdateAsync_StoredDocument_KeepsTheETagOutAndTheFieldNamesEarlierBuildsRead()
+    {
+        // The ETag is init-only like every other property, and an update's record carries one; it is
+        // the row's version, never part of the document.
+        var store = _spool.OpenSpool();
+        var record = await store.CreateAsync(SpoolRecords.Sample(), CancellationToken.None);
+        record = await store.UpdateAsync(record with { Attempts = 2, WakeUpToken = "42" }, CancellationToken.None);
+
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(_spool.Path, SqliteSpoolStore.FileName)};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT data FROM spool WHERE queue_id = $id";
+        command.Parameters.AddWithValue("$id", record.QueueId);
+        using var document = System.Text.Json.JsonDocument.Parse((string)(await command.ExecuteScalarAsync())!);
+
+        var root = document.RootElement;
+        Assert.False(root.TryGetProperty("eTag", out _));
+        Assert.Equal(record.QueueId, root.GetProperty("queueId").GetString());
+        Assert.Equal(2, root.GetProperty("attempts").GetInt32());
+        Assert.Equal("42", root.GetProperty("wakeUpToken").GetString());
+        Assert.Equal("user1@example.test", root.GetProperty("recipients")[0].GetProperty("address").GetString());
+        Assert.Equal("Pending", root.GetProperty("recipients")[0].GetProperty("status").GetString());
     }
 
     private async Task CorruptAsync(string queueId)

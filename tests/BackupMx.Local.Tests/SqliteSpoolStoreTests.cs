@@ -21,10 +21,8 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
         using (var first = new SqliteSpoolStore(_spool.Path))
         {
             first.Open();
-            await first.CreateAsync(record, None);
-            record.Attempts = 4;
-            record.LastError = "451 4.4.1 try later";
-            Assert.True(await first.TryUpdateAsync(record, None));
+            record = await first.CreateAsync(record, None);
+            record = await first.UpdateAsync(record! with { Attempts = 4, LastError = "451 4.4.1 try later" }, None);
             etag = record.ETag!;
         }
 
@@ -36,8 +34,7 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
         Assert.Equal("451 4.4.1 try later", read.LastError);
 
         // Versions keep growing across a reopen, so an ETag from before stays unique.
-        read.Attempts = 5;
-        Assert.True(await second.TryUpdateAsync(read, None));
+        read = await second.UpdateAsync(read! with { Attempts = 5 }, None);
         Assert.True(long.Parse(read.ETag!, System.Globalization.CultureInfo.InvariantCulture) > long.Parse(etag, System.Globalization.CultureInfo.InvariantCulture));
     }
 
@@ -60,7 +57,7 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
             LeaseOwner = "w",
         };
 
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
         var read = (await store.GetAsync("EXAMPLE.test", record.QueueId, None))!;
 
         Assert.Equal(received.Ticks, read.ReceivedAt.Ticks);
@@ -116,13 +113,11 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
     {
         var store = _spool.OpenSpool();
         var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
         var copy = (await store.GetAsync(record.Domain, record.QueueId, None))!;
 
-        copy.ETag = "W/\"datetime'2026'\"";
-        Assert.False(await store.TryUpdateAsync(copy, None));
-        copy.ETag = null;
-        Assert.False(await store.TryDeleteAsync(copy, None));
+        Assert.Null(await store.TryUpdateAsync(copy with { ETag = "W/\"datetime'2026'\"" }, None));
+        Assert.False(await store.TryDeleteAsync(copy with { ETag = null }, None));
     }
 
     [Fact]
@@ -156,19 +151,15 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
     {
         var store = _spool.OpenSpool();
         var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
 
         for (var round = 0; round < 10; round++)
         {
             var copies = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => store.GetAsync(record.Domain, record.QueueId, None)));
-            var results = await Task.WhenAll(copies.Select((c, i) => Task.Run(() =>
-            {
-                c!.LeaseOwner = $"r{round}w{i}";
-                return store.TryUpdateAsync(c, None);
-            })));
+            var results = await Task.WhenAll(copies.Select((c, i) => Task.Run(() => store.TryUpdateAsync(c! with { LeaseOwner = $"r{round}w{i}" }, None))));
 
-            Assert.Equal(1, results.Count(r => r));
-            var winner = copies[Array.IndexOf(results, true)]!;
+            Assert.Equal(1, results.Count(r => r is not null));
+            var winner = results.Single(r => r is not null)!;
             var stored = (await store.GetAsync(record.Domain, record.QueueId, None))!;
             Assert.Equal(winner.LeaseOwner, stored.LeaseOwner);
             Assert.Equal(winner.ETag, stored.ETag);
@@ -197,8 +188,7 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
         var claimed = 0;
         await foreach (var record in store.ListDueAsync(DateTimeOffset.MaxValue, int.MaxValue, None))
         {
-            record.LeaseOwner = "pump";
-            if (await store.TryUpdateAsync(record, None))
+            if (await store.TryUpdateAsync(record with { LeaseOwner = "pump" }, None) is not null)
             {
                 claimed++;
             }
@@ -216,12 +206,10 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
         var store = _spool.OpenSpool();
         var now = SpoolRecords.T0.AddHours(1);
         var claimed = SpoolRecords.Sample();
-        await store.CreateAsync(claimed, None);
-        claimed.LeaseOwner = "dead-process";
-        claimed.LeaseExpiresAt = now.AddMinutes(10);
-        Assert.True(await store.TryUpdateAsync(claimed, None));
+        claimed = await store.CreateAsync(claimed, None);
+        claimed = await store.UpdateAsync(claimed! with { LeaseOwner = "dead-process", LeaseExpiresAt = now.AddMinutes(10) }, None);
         var scheduled = SpoolRecords.Sample(nextAttemptAt: now.AddMinutes(30));
-        await store.CreateAsync(scheduled, None);
+        scheduled = await store.CreateAsync(scheduled, None);
         Assert.Empty(await ToListAsync(store.ListDueAsync(now, 10, None)));
 
         Assert.Equal(1, await store.RecoverAsync(now, None));
@@ -232,7 +220,7 @@ public sealed class SqliteSpoolStoreTests(ITestOutputHelper output) : IDisposabl
         Assert.Null(due.LeaseExpiresAt);
         Assert.Equal(claimed.NextAttemptAt, due.NextAttemptAt);
         Assert.NotEqual(claimed.ETag, due.ETag);
-        Assert.False(await store.TryUpdateAsync(claimed, None));
+        Assert.Null(await store.TryUpdateAsync(claimed, None));
 
         var untouched = (await store.GetAsync(scheduled.Domain, scheduled.QueueId, None))!;
         Assert.Equal(scheduled.ETag, untouched.ETag);

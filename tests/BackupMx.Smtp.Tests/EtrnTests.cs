@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
 using BackupMx.Testing.Fakes;
+using BackupMx.Testing.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace BackupMx.Smtp.Tests;
@@ -39,9 +40,7 @@ public sealed class EtrnTests
         }
 
         var record = (await host.RecordsAsync()).Single(r => r.Recipients[0].Address == to);
-        record.Attempts = 3;
-        record.NextAttemptAt = DateTimeOffset.UtcNow.AddHours(1);
-        Assert.True(await host.Spool.TryUpdateAsync(record, None));
+        record = await host.Spool.UpdateAsync(record! with { Attempts = 3, NextAttemptAt = DateTimeOffset.UtcNow.AddHours(1) }, None);
         return record;
     }
 
@@ -224,11 +223,11 @@ public sealed class EtrnTests
     /// <summary>A spool whose domain listing waits for a gate, so that a flush stays running.</summary>
     private sealed class GatedListing(InMemorySpoolStore inner, Task gate) : ISpoolStore
     {
-        public Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.CreateAsync(record, cancellationToken);
+        public Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.CreateAsync(record, cancellationToken);
 
         public Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken) => inner.GetAsync(domain, queueId, cancellationToken);
 
-        public Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryUpdateAsync(record, cancellationToken);
+        public Task<SpoolRecord?> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryUpdateAsync(record, cancellationToken);
 
         public Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryDeleteAsync(record, cancellationToken);
 

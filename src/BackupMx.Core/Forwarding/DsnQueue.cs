@@ -37,7 +37,7 @@ public sealed partial class DsnQueue(
         ArgumentNullException.ThrowIfNull(original);
         ArgumentNullException.ThrowIfNull(recipients);
         var places = recipients
-            .Select(r => Math.Max(original.Recipients.FindIndex(x => ReferenceEquals(x, r.Recipient)), 0))
+            .Select(r => Math.Max(PlaceOf(original, r.Recipient), 0))
             .Distinct()
             .Order()
             .ToList();
@@ -50,6 +50,30 @@ public sealed partial class DsnQueue(
 
         var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(joined));
         return $"{original.QueueId}-h{Convert.ToHexStringLower(hash, 0, Math.Min(room, HashLength) / 2)}";
+    }
+
+    // The recipient's place in the original: the very state, or else the state of the same address
+    // in this version of the record (intake keeps addresses unique within a record).
+    private static int PlaceOf(SpoolRecord original, RecipientState recipient)
+    {
+        var recipients = original.Recipients;
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            if (ReferenceEquals(recipients[i], recipient))
+            {
+                return i;
+            }
+        }
+
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            if (string.Equals(recipients[i].Address, recipient.Address, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     // 64 bits of SHA-256: two different sets of one message's recipients never meet in practice.
@@ -113,7 +137,7 @@ public sealed partial class DsnQueue(
 
         try
         {
-            await acceptance.CommitAsync(record, cancellationToken).ConfigureAwait(false);
+            record = await acceptance.CommitAsync(record, cancellationToken).ConfigureAwait(false);
         }
         catch (SpoolConflictException)
         {

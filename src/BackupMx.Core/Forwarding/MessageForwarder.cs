@@ -122,11 +122,11 @@ public sealed partial class MessageForwarder(
         {
             if (now >= record.ExpiresAt)
             {
-                Expire(record, now);
+                record = Expire(record, now);
             }
             else
             {
-                attempt = await AttemptAsync(record, now, cancellationToken).ConfigureAwait(false);
+                (record, attempt) = await AttemptAsync(record, now, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -143,16 +143,18 @@ public sealed partial class MessageForwarder(
         // deliver those recipients again. A message with nothing to do between the attempt and
         // its release is committed by the release alone.
         var decided = record.PendingRecipients.Count() < pendingBefore;
-        if (decided && (record.Recipients.Exists(r => r.NeedsNotification) || (report && !record.IsFinished)))
+        if (decided && (record.Recipients.Any(r => r.NeedsNotification) || (report && !record.IsFinished)))
         {
-            if (!await ledger.SaveOutcomesAsync(record).ConfigureAwait(false))
+            if (await ledger.SaveOutcomesAsync(record).ConfigureAwait(false) is not { } saved)
             {
                 LogLostClaim(logger, record.QueueId);
                 return ForwardOutcome.Busy;
             }
+
+            record = saved;
         }
 
-        await NotifyAsync(record, cancellationToken).ConfigureAwait(false);
+        record = await NotifyAsync(record, cancellationToken).ConfigureAwait(false);
 
         var finished = record.IsFinished;
         if (report && !finished)
@@ -160,14 +162,14 @@ public sealed partial class MessageForwarder(
             await ReportPrimaryAsync(record, attempt!, now, cancellationToken).ConfigureAwait(false);
         }
 
-        var outcome = await ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
+        var (outcome, released) = await ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
         if (report && finished)
         {
             await ReportPrimaryAsync(record, attempt!, now, cancellationToken).ConfigureAwait(false);
         }
         else if (report && outcome == ForwardOutcome.Deferred && !attempt!.ReachedServer)
         {
-            await CatchUpMissedRecoveryAsync(record, now, cancellationToken).ConfigureAwait(false);
+            await CatchUpMissedRecoveryAsync(released ?? record, now, cancellationToken).ConfigureAwait(false);
         }
 
         return outcome;
@@ -218,7 +220,7 @@ public sealed partial class MessageForwarder(
         }
     }
 
-    private async Task<DeliveryResult> AttemptAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<(SpoolRecord Record, DeliveryResult Result)> AttemptAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var pending = record.PendingRecipients.ToList();
         DeliveryResult result;
@@ -295,16 +297,16 @@ public sealed partial class MessageForwarder(
 
             // A permanent failure we decided ourselves (an address we cannot write) was not the
             // host's doing: the DSN must not name it as the reporting Remote-MTA.
-            SpoolLedger.RecordReply(recipient, reply, reply is { FromRemote: false, IsPermanent: true } ? null : result.RemoteHost);
+            record = SpoolLedger.RecordReply(record, recipient, reply, reply is { FromRemote: false, IsPermanent: true } ? null : result.RemoteHost);
             if (result.Undeliverable)
             {
-                SpoolLedger.RecordUndeliverable(recipient, reply.StatusCode, now);
+                record = SpoolLedger.RecordUndeliverable(record, recipient, reply.StatusCode, now);
                 failed++;
                 LogUndeliverable(logger, record.QueueId, recipient.Address, reply.ToString());
             }
             else if (reply.IsSuccess)
             {
-                SpoolLedger.RecordDelivered(recipient, now, SpoolLedger.MayNotify(record) && !result.RemoteOffersDsn && recipient.WantsSuccessNotice);
+                record = SpoolLedger.RecordDelivered(record, recipient, now, SpoolLedger.MayNotify(record) && !result.RemoteOffersDsn && recipient.WantsSuccessNotice);
                 delivered++;
                 Telemetry.RecipientsDelivered.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
                 Telemetry.DeliveryLatency.Record((now - record.ReceivedAt).TotalSeconds, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
@@ -312,7 +314,7 @@ public sealed partial class MessageForwarder(
             }
             else if (reply.IsPermanent)
             {
-                Fail(record, recipient, reply.StatusCode, now);
+                record = Fail(record, recipient, reply.StatusCode, now);
                 failed++;
                 LogBounced(logger, record.QueueId, recipient.Address, result.RemoteHost, reply.ToString());
             }
@@ -327,7 +329,7 @@ public sealed partial class MessageForwarder(
         {
             At = now,
             Host = result.RemoteHost,
-            Reply = (record.PendingRecipients.FirstOrDefault() ?? pending.FirstOrDefault())?.LastReply?.ToString(),
+            Reply = (record.PendingRecipients.FirstOrDefault() ?? record.Recipients.FirstOrDefault(r => pending.Count > 0 && r.Address == pending[0].Address))?.LastReply?.ToString(),
             Delivered = delivered,
             Failed = failed,
             Deferred = pending.Count - delivered - failed,
@@ -335,19 +337,19 @@ public sealed partial class MessageForwarder(
         // The ledger decides the next attempt from what the attempt left pending.
         if (delivered > 0 && record.PendingRecipients.Any() && record.PendingRecipients.All(r => r.LastReply?.Code == 452))
         {
-            SpoolLedger.RecordPartialAttempt(record, attempt);
+            record = SpoolLedger.RecordPartialAttempt(record, attempt);
         }
         else if (record.PendingRecipients.Any())
         {
-            SpoolLedger.RecordFailedAttempt(record, attempt, new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
+            record = SpoolLedger.RecordFailedAttempt(record, attempt, new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
         }
         else
         {
-            SpoolLedger.RecordCompletedAttempt(record, attempt);
+            record = SpoolLedger.RecordCompletedAttempt(record, attempt);
         }
 
         LogAttempt(logger, record.QueueId, record.Domain, pending.Count, delivered, failed, pending.Count - delivered - failed, result.RemoteHost ?? "(none)");
-        return result;
+        return (record, result);
     }
 
     /// <summary>
@@ -360,19 +362,22 @@ public sealed partial class MessageForwarder(
         return DeliveryResult.AllRecipients(pending, SmtpReply.LocalPermanent("5.3.0", "message body missing from the spool"), null, reachedServer: false) with { DecidedLocally = true };
     }
 
-    private void Expire(SpoolRecord record, DateTimeOffset now)
+    private SpoolRecord Expire(SpoolRecord record, DateTimeOffset now)
     {
-        foreach (var recipient in SpoolLedger.Expire(record, now))
+        (record, var expired) = SpoolLedger.Expire(record, now);
+        foreach (var recipient in expired)
         {
             Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
             LogExpired(logger, record.QueueId, recipient.Address, recipient.LastReply?.ToString());
         }
+
+        return record;
     }
 
-    private static void Fail(SpoolRecord record, RecipientState recipient, string status, DateTimeOffset now)
+    private static SpoolRecord Fail(SpoolRecord record, RecipientState recipient, string status, DateTimeOffset now)
     {
-        SpoolLedger.RecordFailed(record, recipient, status, now);
         Telemetry.RecipientsBounced.Add(1, new KeyValuePair<string, object?>(Telemetry.DomainMetricTag, record.Domain));
+        return SpoolLedger.RecordFailed(record, recipient, status, now);
     }
 
     /// <summary>
@@ -382,18 +387,18 @@ public sealed partial class MessageForwarder(
     /// sender gets one message about one attempt, with every outcome in it, and a crash before the
     /// record is written finds that one DSN again by its id rather than having to match up two.
     /// </summary>
-    private async Task NotifyAsync(SpoolRecord record, CancellationToken cancellationToken)
+    private async Task<SpoolRecord> NotifyAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         var toNotify = record.Recipients.Where(r => r.NeedsNotification).Select(r => new DsnRecipient(r, r.NoticeAction)).ToList();
         if (toNotify.Count == 0)
         {
-            return;
+            return record;
         }
 
         try
         {
             var dsnId = await dsnQueue.EnqueueAsync(record, toNotify, cancellationToken).ConfigureAwait(false);
-            SpoolLedger.RecordNoticeQueued(toNotify.Select(n => n.Recipient));
+            record = SpoolLedger.RecordNoticeQueued(record, toNotify.Select(n => n.Recipient));
 
             var relayed = toNotify.Where(n => n.Action == DsnAction.Relayed).Select(n => n.Recipient).ToList();
             if (relayed.Count < toNotify.Count)
@@ -412,21 +417,24 @@ public sealed partial class MessageForwarder(
             // The recipients stay marked; the next wake-up (or the sweep) tries the DSN again. A
             // cancellation is no different: the outcome it follows is committed, or is by the release.
             LogDsnFailed(logger, ex, record.QueueId);
-            SpoolLedger.RecordNoticeFailed(record, time.GetUtcNow(), new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
+            record = SpoolLedger.RecordNoticeFailed(record, time.GetUtcNow(), new RetrySchedule(options.Value.Delivery.EffectiveRetryIntervals));
         }
+
+        return record;
     }
 
-    private async Task<ForwardOutcome> ReleaseAsync(SpoolRecord record, CancellationToken cancellationToken)
+    /// <returns>The outcome, and a deferred record as last stored.</returns>
+    private async Task<(ForwardOutcome Outcome, SpoolRecord? Released)> ReleaseAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         var released = await ledger.ReleaseAsync(record, cancellationToken).ConfigureAwait(false);
         switch (released.Status)
         {
             case ReleaseStatus.Finished:
                 LogFinished(logger, record.QueueId, record.Domain);
-                return ForwardOutcome.Finished;
+                return (ForwardOutcome.Finished, null);
             case ReleaseStatus.LostClaim:
                 LogLostClaim(logger, record.QueueId);
-                return ForwardOutcome.Busy;
+                return (ForwardOutcome.Busy, null);
         }
 
         if (released.WakeUpError is { } error)
@@ -434,7 +442,7 @@ public sealed partial class MessageForwarder(
             LogWakeUpFailed(logger, error, record.QueueId);
         }
 
-        return ForwardOutcome.Deferred;
+        return (ForwardOutcome.Deferred, released.Record);
     }
 
     [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Delivered {QueueId} to {Recipient} via {RemoteHost}: {Reply}")]

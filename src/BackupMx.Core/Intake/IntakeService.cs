@@ -194,11 +194,13 @@ public sealed partial class IntakeService(
             if (record.NextAttemptAt > now && !await IsPrimaryDownAsync(record.Domain, cancellationToken).ConfigureAwait(false))
             {
                 // The primary came back while this message was written: the recovery flush may have missed it.
-                if (!await ledger.MakeDueNowAsync(record, now, cancellationToken).ConfigureAwait(false))
+                if (await ledger.MakeDueNowAsync(record, now, cancellationToken).ConfigureAwait(false) is not { } due)
                 {
                     // Changed by a flush or a sweep already, which also woke it.
                     return;
                 }
+
+                record = due;
             }
         }
         catch (Exception ex)
@@ -210,15 +212,11 @@ public sealed partial class IntakeService(
 
         try
         {
-            if (!await ledger.ScheduleWakeUpAsync(record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false))
+            var scheduled = await ledger.ScheduleFirstWakeUpAsync(record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+            if (!scheduled.TokenKept)
             {
-                LogTokenNotSaved(logger, null, record.QueueId);
+                LogTokenNotSaved(logger, scheduled.TokenError, record.QueueId);
             }
-        }
-        // The token is set only once scheduling succeeded, so a failure with a token is the token write.
-        catch (Exception ex) when (record.WakeUpToken is not null)
-        {
-            LogTokenNotSaved(logger, ex, record.QueueId);
         }
         catch (Exception ex)
         {

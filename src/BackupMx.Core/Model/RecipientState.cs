@@ -18,25 +18,25 @@ public sealed record RecipientState
     /// <summary>NOTIFY as given by the client (RFC 3461 §4.1), when known; null means the default (FAILURE).</summary>
     public string? Notify { get; init; }
 
-    public RecipientStatus Status { get; set; }
+    public RecipientStatus Status { get; init; }
 
     /// <summary>Last reply from the remote server for this recipient, or our own description of a failure.</summary>
-    public SmtpReply? LastReply { get; set; }
+    public SmtpReply? LastReply { get; init; }
 
     /// <summary>Enhanced status code reported for a failed recipient: the primary's code on 5xx, 4.4.7 on expiry.</summary>
-    public string? FailureStatus { get; set; }
+    public string? FailureStatus { get; init; }
 
     /// <summary>
     /// True while a DSN about this recipient is still to be queued: a "failed" one for a failed
     /// recipient, a "relayed" one for a delivered recipient (see <see cref="NoticeAction"/>).
     /// Kept in the record, so a crash between the outcome and the DSN still sends it, once.
     /// </summary>
-    public bool NeedsNotification { get; set; }
+    public bool NeedsNotification { get; init; }
 
-    public DateTimeOffset? CompletedAt { get; set; }
+    public DateTimeOffset? CompletedAt { get; init; }
 
     /// <summary>The host that accepted or refused it, for logs and the DSN.</summary>
-    public string? RemoteHost { get; set; }
+    public string? RemoteHost { get; init; }
 
     public bool WantsFailureNotice => Notify is null || NotifyIncludes("FAILURE");
 
@@ -52,7 +52,4 @@ public sealed record RecipientState
 
     private bool NotifyIncludes(string keyword) =>
         Notify is not null && Notify.Split(',', StringSplitOptions.TrimEntries).Any(n => n.Equals(keyword, StringComparison.OrdinalIgnoreCase));
-
-    /// <summary>A copy of this recipient's state.</summary>
-    public RecipientState Copy() => this with { };
 }

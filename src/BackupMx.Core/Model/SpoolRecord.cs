@@ -23,7 +23,14 @@ public sealed record SpoolRecord
 
     public MailParameters Parameters { get; init; } = new();
 
-    public required List<RecipientState> Recipients { get; init; }
+    /// <summary>The recipients' states, in the order the client gave them. Never changed in place: a new state is a new record.</summary>
+    public required IReadOnlyList<RecipientState> Recipients
+    {
+        get;
+
+        // Copied once here, so a list the caller keeps changing cannot change the record.
+        init => field = [.. value ?? throw new ArgumentNullException(nameof(value))];
+    }
 
     public required DateTimeOffset ReceivedAt { get; init; }
 
@@ -34,21 +41,20 @@ public sealed record SpoolRecord
     /// When the next attempt is scheduled. A lease does not change it: while one runs the record is
     /// not due whatever this says (see <see cref="DueAt"/>).
     /// </summary>
-    public DateTimeOffset NextAttemptAt { get; set; }
+    public DateTimeOffset NextAttemptAt { get; init; }
 
     /// <summary>Failed attempts since arrival or the last flush; indexes the retry schedule.</summary>
-    public int Attempts { get; set; }
+    public int Attempts { get; init; }
 
     /// <summary>The last failure, for operators; bounded by <see cref="StoredText"/>.</summary>
-    public string? LastError { get; set => field = StoredText.Bound(value); }
+    public string? LastError { get; init => field = StoredText.Bound(value); }
 
-    public DateTimeOffset? LastAttemptAt { get; set; }
+    public DateTimeOffset? LastAttemptAt { get; init; }
 
     /// <summary>
-    /// The latest attempts, oldest first, at most <c>SpoolLedger.MaxAttemptHistory</c> of them. Replaced
-    /// as a whole, never changed in place, so copies of the record may share it.
+    /// The latest attempts, oldest first, at most <c>SpoolLedger.MaxAttemptHistory</c> of them.
     /// </summary>
-    public IReadOnlyList<DeliveryAttempt> AttemptHistory { get; set; } = [];
+    public IReadOnlyList<DeliveryAttempt> AttemptHistory { get; init; } = [];
 
     public long BodyLength { get; init; }
 
@@ -57,23 +63,23 @@ public sealed record SpoolRecord
 
     public string? HeloName { get; init; }
 
-    public string? LeaseOwner { get; set; }
+    public string? LeaseOwner { get; init; }
 
-    public DateTimeOffset? LeaseExpiresAt { get; set; }
+    public DateTimeOffset? LeaseExpiresAt { get; init; }
 
     /// <summary>Token of the pending wake-up (a Service Bus sequence number in Azure mode), so a flush can cancel it.</summary>
-    public string? WakeUpToken { get; set; }
+    public string? WakeUpToken { get; init; }
 
     /// <summary>
     /// When an operator held the message; null when it is not held. A held message is not
     /// delivered, flushed or expired until it is released (see <c>SpoolLedger</c>).
     /// </summary>
-    public DateTimeOffset? HeldAt { get; set; }
+    public DateTimeOffset? HeldAt { get; init; }
 
     /// <summary>Opaque concurrency token set by the store (row version or ETag).</summary>
-    public string? ETag { get; set; }
+    public string? ETag { get; init; }
 
-    public bool IsFinished => Recipients.TrueForAll(r => r.Status is RecipientStatus.Delivered or RecipientStatus.Failed && !r.NeedsNotification);
+    public bool IsFinished => Recipients.All(r => r.Status is RecipientStatus.Delivered or RecipientStatus.Failed && !r.NeedsNotification);
 
     public IEnumerable<RecipientState> PendingRecipients => Recipients.Where(r => r.Status == RecipientStatus.Pending);
 
@@ -86,16 +92,6 @@ public sealed record SpoolRecord
     /// it. A worker that dies holding the lease leaves the record due when the lease runs out.
     /// </summary>
     public DateTimeOffset DueAt => LeaseExpiresAt is { } until && until > NextAttemptAt ? until : NextAttemptAt;
-
-    /// <summary>
-    /// A copy that shares nothing mutable with this record (its recipients are copied too), for
-    /// stores that keep records in memory and for callers that must not see a later change.
-    /// </summary>
-    public SpoolRecord Copy() => this with
-    {
-        Parameters = Parameters with { },
-        Recipients = Recipients.ConvertAll(r => r.Copy()),
-    };
 }
 
 public enum MessageKind

@@ -19,7 +19,7 @@ public interface IInlineBodySpoolStore
     /// <summary>The largest body, in bytes, stored with its record.</summary>
     int MaxInlineBodyBytes { get; }
 
-    /// <summary>Creates the record and its body in one commit, like <see cref="ISpoolStore.CreateAsync"/>.</summary>
+    /// <summary>Creates the record and its body in one commit, like <see cref="ISpoolStore.CreateAsync"/>, and returns the stored version.</summary>
     /// <exception cref="SpoolConflictException">A record with this queue id exists already; nothing was stored.</exception>
-    Task CreateWithBodyAsync(SpoolRecord record, byte[] body, CancellationToken cancellationToken);
+    Task<SpoolRecord> CreateWithBodyAsync(SpoolRecord record, byte[] body, CancellationToken cancellationToken);
 }

@@ -9,19 +9,22 @@ namespace BackupMx.Core.Ports;
 /// </summary>
 public interface ISpoolStore
 {
-    /// <summary>Inserts a new record and sets its ETag. Committed durably before it returns.</summary>
+    /// <summary>
+    /// Inserts a new record, committed durably before it returns. Returns the stored version: the
+    /// record with its <see cref="SpoolRecord.ETag"/>, which the next write of it must carry.
+    /// </summary>
     /// <exception cref="SpoolConflictException">A record with this queue id already exists.</exception>
-    Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken);
+    Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken);
 
-    /// <summary>Returns a copy of the record, or null if it does not exist.</summary>
+    /// <summary>Returns the stored record, or null if it does not exist.</summary>
     Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Replaces the record if its stored ETag still equals <see cref="SpoolRecord.ETag"/>;
-    /// on success sets the new ETag on <paramref name="record"/> and returns true.
-    /// Returns false when the record changed meanwhile or no longer exists.
+    /// Replaces the record if its stored ETag still equals <see cref="SpoolRecord.ETag"/>, and
+    /// returns the stored version: <paramref name="record"/> with its new ETag. Returns null when
+    /// the record changed meanwhile or no longer exists; <paramref name="record"/> is then stale.
     /// </summary>
-    Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken);
+    Task<SpoolRecord?> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken);
 
     /// <summary>Deletes the record if its ETag still matches. Returns false otherwise.</summary>
     Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken);

@@ -32,7 +32,7 @@ public sealed class Acceptance
         _bodies = bodies;
     }
 
-    /// <summary>The records committed so far, in order.</summary>
+    /// <summary>The records committed so far, in order, as stored.</summary>
     public IReadOnlyList<SpoolRecord> Committed => _committed;
 
     /// <summary>
@@ -73,8 +73,9 @@ public sealed class Acceptance
     /// Creates the record, whose body this acceptance has written. A create that fails may still
     /// have been stored (a lost response): the undo looks it up.
     /// </summary>
+    /// <returns>The record as stored, with its ETag.</returns>
     /// <exception cref="SpoolConflictException">A record with this queue id exists already.</exception>
-    public async Task CommitAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public async Task<SpoolRecord> CommitAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         if (!_bodyIds.Contains(record.QueueId))
@@ -83,17 +84,13 @@ public sealed class Acceptance
         }
 
         _uncertain = record;
-        if (_heldBodies.Remove(record.QueueId, out var body))
-        {
-            await ((IInlineBodySpoolStore)_spool).CreateWithBodyAsync(record, body, cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            await _spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
-        }
+        var stored = _heldBodies.Remove(record.QueueId, out var body)
+            ? await ((IInlineBodySpoolStore)_spool).CreateWithBodyAsync(record, body, cancellationToken).ConfigureAwait(false)
+            : await _spool.CreateAsync(record, cancellationToken).ConfigureAwait(false);
 
         _uncertain = null;
-        _committed.Add(record);
+        _committed.Add(stored);
+        return stored;
     }
 
     /// <summary>

@@ -75,7 +75,7 @@ public sealed record MessageDetails
                 record.Parameters.Body,
                 record.Parameters.DeclaredSize,
                 record.Parameters.SmtpUtf8),
-            Recipients = record.Recipients.ConvertAll(r => new RecipientDetails(
+            Recipients = record.Recipients.Select(r => new RecipientDetails(
                 r.Address,
                 r.Status.ToString(),
                 r.Notify,
@@ -84,7 +84,7 @@ public sealed record MessageDetails
                 r.RemoteHost,
                 r.FailureStatus,
                 r.CompletedAt,
-                r.NeedsNotification)),
+                r.NeedsNotification)).ToList(),
             ReceivedAt = record.ReceivedAt,
             NextAttemptAt = record.IsHeld || leased ? null : record.NextAttemptAt,
             ExpiresAt = record.ExpiresAt,

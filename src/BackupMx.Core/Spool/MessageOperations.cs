@@ -162,8 +162,8 @@ public sealed partial class MessageOperations(
         var now = time.GetUtcNow();
         foreach (var recipient in held.PendingRecipients.ToList())
         {
-            SpoolLedger.RecordReply(recipient, SmtpReply.LocalPermanent(RemovedStatus, RemovedText), remoteHost: null);
-            SpoolLedger.RecordFailed(held, recipient, RemovedStatus, now);
+            held = SpoolLedger.RecordReply(held, recipient, SmtpReply.LocalPermanent(RemovedStatus, RemovedText), remoteHost: null);
+            held = SpoolLedger.RecordFailed(held, recipient, RemovedStatus, now);
         }
 
         // Also any notice still owed from earlier outcomes: after the delete nothing else would send it.

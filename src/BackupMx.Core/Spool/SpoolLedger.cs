@@ -28,6 +28,10 @@
 //   (Azure mode) each record is made due and committed, and then given a wake-up of its own; a
 //   domain's records go in pages whose wake-ups are scheduled together (FlushManyAsync), each page's
 //   only after all its records are committed, so commit before schedule holds for every record.
+//
+// A SpoolRecord is immutable. The Record* transitions return the record as it becomes; the
+// writes return the record as stored (with its new ETag), which the caller's next write must
+// start from. A write that loses its race returns null: the caller's copy is then stale.
 using BackupMx.Core.Forwarding;
 using BackupMx.Core.Model;
 using BackupMx.Core.Ports;
@@ -72,31 +76,59 @@ public sealed partial class SpoolLedger(
     /// later than now, keeps its token in the record. A wake-up due now is never worth cancelling (a
     /// flush would only make the message due now again; a held or deleted message is passed by when
     /// it arrives), so it costs no state write: in Azure one Table transaction less per accepted and
-    /// per flushed message. Scheduling failures propagate; a lost race on keeping the token only
-    /// returns false, because a token that is not kept costs no more than one redundant wake-up later.
+    /// per flushed message. Scheduling failures propagate, and so do failures to keep the token; a
+    /// lost race on keeping it only returns null, because a token that is not kept costs no more than
+    /// one redundant wake-up later.
     /// </summary>
-    public async Task<bool> ScheduleWakeUpAsync(SpoolRecord record, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    /// <returns>The record as stored afterwards (with its token when one was kept); null when it changed meanwhile.</returns>
+    public async Task<SpoolRecord?> ScheduleWakeUpAsync(SpoolRecord record, DateTimeOffset dueAt, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(record);
-        var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), dueAt, cancellationToken).ConfigureAwait(false);
-        if (token is null || dueAt <= time.GetUtcNow())
-        {
-            return true;
-        }
-
-        record.WakeUpToken = token;
-        return await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false);
+        var token = await ScheduleAsync(record, dueAt, cancellationToken).ConfigureAwait(false);
+        return token is null ? record : await KeepTokenAsync(record, token, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Makes a just-accepted record due now (its primary came back while it was written); false when
-    /// the record changed meanwhile (a flush or a sweep, which also woke it).
+    /// <see cref="ScheduleWakeUpAsync"/> for a just-accepted record, which is accepted whatever happens
+    /// here: once the wake-up is scheduled, a failure to keep its token is returned rather than thrown.
+    /// Scheduling failures propagate.
     /// </summary>
-    public Task<bool> MakeDueNowAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<FirstWakeUp> ScheduleFirstWakeUpAsync(SpoolRecord record, DateTimeOffset dueAt, CancellationToken cancellationToken)
+    {
+        var token = await ScheduleAsync(record, dueAt, cancellationToken).ConfigureAwait(false);
+        if (token is null)
+        {
+            return new FirstWakeUp(TokenKept: true, null);
+        }
+
+        try
+        {
+            return new FirstWakeUp(await KeepTokenAsync(record, token, cancellationToken).ConfigureAwait(false) is not null, null);
+        }
+        catch (Exception ex)
+        {
+            return new FirstWakeUp(TokenKept: false, ex);
+        }
+    }
+
+    /// <summary>Schedules the wake-up; returns its token when it is worth keeping (due later than now).</summary>
+    private async Task<string?> ScheduleAsync(SpoolRecord record, DateTimeOffset dueAt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.NextAttemptAt = now;
-        return spool.TryUpdateAsync(record, cancellationToken);
+        var token = await wakeUps.ScheduleAsync(new WakeUp(record.Domain, record.QueueId), dueAt, cancellationToken).ConfigureAwait(false);
+        return token is null || dueAt <= time.GetUtcNow() ? null : token;
+    }
+
+    private Task<SpoolRecord?> KeepTokenAsync(SpoolRecord record, string token, CancellationToken cancellationToken) =>
+        spool.TryUpdateAsync(record with { WakeUpToken = token }, cancellationToken);
+
+    /// <summary>
+    /// Makes a just-accepted record due now (its primary came back while it was written). Returns the
+    /// record as stored, or null when it changed meanwhile (a flush or a sweep, which also woke it).
+    /// </summary>
+    public Task<SpoolRecord?> MakeDueNowAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return spool.TryUpdateAsync(record with { NextAttemptAt = now }, cancellationToken);
     }
 
     // ----- claim, outcomes, release, finish -----
@@ -129,11 +161,9 @@ public sealed partial class SpoolLedger(
                 return new ClaimResult(ClaimStatus.NotDue, record);
             }
 
-            record.LeaseOwner = owner;
-            record.LeaseExpiresAt = now + leaseDuration;
-            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            if (await spool.TryUpdateAsync(record with { LeaseOwner = owner, LeaseExpiresAt = now + leaseDuration }, cancellationToken).ConfigureAwait(false) is { } claimed)
             {
-                return new ClaimResult(ClaimStatus.Claimed, record);
+                return new ClaimResult(ClaimStatus.Claimed, claimed);
             }
 
             if (claim == MaxWrites)
@@ -151,72 +181,105 @@ public sealed partial class SpoolLedger(
         }
     }
 
-    /// <summary>The primary accepted <paramref name="recipient"/>; <paramref name="notify"/>: a "relayed" DSN is owed.</summary>
-    public static void RecordDelivered(RecipientState recipient, DateTimeOffset now, bool notify)
-    {
-        ArgumentNullException.ThrowIfNull(recipient);
-        recipient.Status = RecipientStatus.Delivered;
-        recipient.CompletedAt = now;
+    /// <summary>
+    /// The primary accepted <paramref name="recipient"/> (one of the record's, known by its address);
+    /// <paramref name="notify"/>: a "relayed" DSN is owed.
+    /// </summary>
+    public static SpoolRecord RecordDelivered(SpoolRecord record, RecipientState recipient, DateTimeOffset now, bool notify) =>
+        WithRecipient(record, recipient, r => r with
+        {
+            Status = RecipientStatus.Delivered,
+            CompletedAt = now,
 
-        // Marked in the same write as the delivery, so a crash before the DSN is queued
-        // leaves the record unfinished and the next wake-up queues it.
-        recipient.NeedsNotification = notify;
-    }
+            // Marked in the same write as the delivery, so a crash before the DSN is queued
+            // leaves the record unfinished and the next wake-up queues it.
+            NeedsNotification = notify,
+        });
 
     /// <summary>
     /// <paramref name="recipient"/> failed for good with <paramref name="status"/>; a DSN is owed unless
     /// the record may not notify (rule 5) or the recipient did not ask for one.
     /// </summary>
-    public static void RecordFailed(SpoolRecord record, RecipientState recipient, string? status, DateTimeOffset now)
+    public static SpoolRecord RecordFailed(SpoolRecord record, RecipientState recipient, string? status, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(record);
-        ArgumentNullException.ThrowIfNull(recipient);
-        recipient.Status = RecipientStatus.Failed;
-        recipient.FailureStatus = status;
-        recipient.CompletedAt = now;
-        recipient.NeedsNotification = MayNotify(record) && recipient.WantsFailureNotice;
+        return WithRecipient(record, recipient, r => Failed(record, r, status, now));
     }
 
     /// <summary>Failed for good without any notice: the message can never be delivered and no DSN could say more.</summary>
-    public static void RecordUndeliverable(RecipientState recipient, string status, DateTimeOffset now)
-    {
-        ArgumentNullException.ThrowIfNull(recipient);
-        recipient.Status = RecipientStatus.Failed;
-        recipient.FailureStatus = status;
-        recipient.CompletedAt = now;
-    }
+    public static SpoolRecord RecordUndeliverable(SpoolRecord record, RecipientState recipient, string status, DateTimeOffset now) =>
+        WithRecipient(record, recipient, r => r with
+        {
+            Status = RecipientStatus.Failed,
+            FailureStatus = status,
+            CompletedAt = now,
+        });
 
     /// <summary>The reply and host an attempt got for <paramref name="recipient"/>, whatever its outcome.</summary>
-    public static void RecordReply(RecipientState recipient, SmtpReply reply, string? remoteHost)
-    {
-        ArgumentNullException.ThrowIfNull(recipient);
-        recipient.LastReply = reply;
-        recipient.RemoteHost = remoteHost;
-    }
+    public static SpoolRecord RecordReply(SpoolRecord record, RecipientState recipient, SmtpReply reply, string? remoteHost) =>
+        WithRecipient(record, recipient, r => r with { LastReply = reply, RemoteHost = remoteHost });
 
-    /// <summary>Past retention: every pending recipient fails with 4.4.7. Returns them.</summary>
-    public static IReadOnlyList<RecipientState> Expire(SpoolRecord record, DateTimeOffset now)
+    /// <summary>Past retention: every pending recipient fails with 4.4.7. Returns the record and those recipients as they became.</summary>
+    public static (SpoolRecord Record, IReadOnlyList<RecipientState> Expired) Expire(SpoolRecord record, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(record);
-        var expired = record.PendingRecipients.ToList();
-        foreach (var recipient in expired)
+        var expired = new List<RecipientState>();
+        var recipients = record.Recipients.Select(r =>
         {
-            RecordFailed(record, recipient, "4.4.7", now);
+            if (r.Status != RecipientStatus.Pending)
+            {
+                return r;
+            }
+
+            var failed = Failed(record, r, "4.4.7", now);
+            expired.Add(failed);
+            return failed;
+        }).ToArray();
+        return (record with { Recipients = recipients }, expired);
+    }
+
+    private static RecipientState Failed(SpoolRecord record, RecipientState recipient, string? status, DateTimeOffset now) => recipient with
+    {
+        Status = RecipientStatus.Failed,
+        FailureStatus = status,
+        CompletedAt = now,
+        NeedsNotification = MayNotify(record) && recipient.WantsFailureNotice,
+    };
+
+    /// <summary>
+    /// The record with its recipient <paramref name="recipient"/> (known by its address, which intake
+    /// keeps unique in a record) changed by <paramref name="change"/>.
+    /// </summary>
+    private static SpoolRecord WithRecipient(SpoolRecord record, RecipientState recipient, Func<RecipientState, RecipientState> change)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(recipient);
+        var recipients = record.Recipients.ToArray();
+        var found = false;
+        for (var i = 0; i < recipients.Length; i++)
+        {
+            if (string.Equals(recipients[i].Address, recipient.Address, StringComparison.Ordinal))
+            {
+                recipients[i] = change(recipients[i]);
+                found = true;
+            }
         }
 
-        return expired;
+        return found
+            ? record with { Recipients = recipients }
+            : throw new ArgumentException($"{recipient.Address} is not a recipient of {record.QueueId}.", nameof(recipient));
     }
 
     /// <summary>
     /// The end of an attempt that left recipients pending: it counts as a failure, its reply is the
     /// last error, and the next attempt is the retry schedule's wait after it, never past expiry.
     /// </summary>
-    public static void RecordFailedAttempt(SpoolRecord record, DeliveryAttempt attempt, RetrySchedule schedule)
+    public static SpoolRecord RecordFailedAttempt(SpoolRecord record, DeliveryAttempt attempt, RetrySchedule schedule)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(attempt);
         ArgumentNullException.ThrowIfNull(schedule);
-        RecordAttempt(record, attempt, schedule.NextAttempt(attempt.At, record.Attempts + 1, record.ExpiresAt), countsAsFailure: true);
+        return RecordAttempt(record, attempt, schedule.NextAttempt(attempt.At, record.Attempts + 1, record.ExpiresAt), countsAsFailure: true);
     }
 
     /// <summary>
@@ -224,56 +287,57 @@ public sealed partial class SpoolLedger(
     /// limit, RFC 5321 §4.5.3.1.10): due again at once, not counted as a failure. Each such round
     /// delivers someone, so this cannot repeat without end.
     /// </summary>
-    public static void RecordPartialAttempt(SpoolRecord record, DeliveryAttempt attempt)
+    public static SpoolRecord RecordPartialAttempt(SpoolRecord record, DeliveryAttempt attempt)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(attempt);
-        RecordAttempt(record, attempt, attempt.At, countsAsFailure: false);
+        return RecordAttempt(record, attempt, attempt.At, countsAsFailure: false);
     }
 
-    private static void RecordAttempt(SpoolRecord record, DeliveryAttempt attempt, DateTimeOffset nextAttemptAt, bool countsAsFailure)
+    private static SpoolRecord RecordAttempt(SpoolRecord record, DeliveryAttempt attempt, DateTimeOffset nextAttemptAt, bool countsAsFailure) => record with
     {
-        record.LastAttemptAt = attempt.At;
-        record.LastError = attempt.Reply;
-        if (countsAsFailure)
-        {
-            record.Attempts++;
-        }
-
-        record.NextAttemptAt = nextAttemptAt;
-        AddToHistory(record, attempt);
-    }
+        LastAttemptAt = attempt.At,
+        LastError = attempt.Reply,
+        Attempts = countsAsFailure ? record.Attempts + 1 : record.Attempts,
+        NextAttemptAt = nextAttemptAt,
+        AttemptHistory = WithAttempt(record.AttemptHistory, attempt),
+    };
 
     /// <summary>The end of an attempt that left nothing pending.</summary>
-    public static void RecordCompletedAttempt(SpoolRecord record, DeliveryAttempt attempt)
+    public static SpoolRecord RecordCompletedAttempt(SpoolRecord record, DeliveryAttempt attempt)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(attempt);
-        record.LastAttemptAt = attempt.At;
-        record.LastError = null;
-        AddToHistory(record, attempt);
+        return record with
+        {
+            LastAttemptAt = attempt.At,
+            LastError = null,
+            AttemptHistory = WithAttempt(record.AttemptHistory, attempt),
+        };
     }
 
     // The oldest attempt gives way: operators want the recent ones, and a record must stay small.
-    private static void AddToHistory(SpoolRecord record, DeliveryAttempt attempt) =>
-        record.AttemptHistory = [.. record.AttemptHistory.Skip(Math.Max(0, record.AttemptHistory.Count - (MaxAttemptHistory - 1))), attempt];
+    private static IReadOnlyList<DeliveryAttempt> WithAttempt(IReadOnlyList<DeliveryAttempt> history, DeliveryAttempt attempt) =>
+        [.. history.Skip(Math.Max(0, history.Count - (MaxAttemptHistory - 1))), attempt];
 
-    /// <summary>The DSN owed for <paramref name="recipients"/> is queued: they are owed nothing more.</summary>
-    public static void RecordNoticeQueued(IEnumerable<RecipientState> recipients)
+    /// <summary>The DSN owed for <paramref name="recipients"/> (the record's, known by their addresses) is queued: they are owed nothing more.</summary>
+    public static SpoolRecord RecordNoticeQueued(SpoolRecord record, IEnumerable<RecipientState> recipients)
     {
         ArgumentNullException.ThrowIfNull(recipients);
         foreach (var recipient in recipients)
         {
-            recipient.NeedsNotification = false;
+            record = WithRecipient(record, recipient, r => r with { NeedsNotification = false });
         }
+
+        return record;
     }
 
     /// <summary>The DSN could not be queued: the record is due again after the schedule's first wait, to try it again.</summary>
-    public static void RecordNoticeFailed(SpoolRecord record, DateTimeOffset now, RetrySchedule schedule)
+    public static SpoolRecord RecordNoticeFailed(SpoolRecord record, DateTimeOffset now, RetrySchedule schedule)
     {
         ArgumentNullException.ThrowIfNull(record);
         ArgumentNullException.ThrowIfNull(schedule);
-        record.NextAttemptAt = now + schedule.DelayAfter(1);
+        return record with { NextAttemptAt = now + schedule.DelayAfter(1) };
     }
 
     /// <summary>Never a DSN to the null sender, never a DSN about a DSN (rule 5); NOTIFY decides the rest (RFC 3461 §4.1).</summary>
@@ -286,9 +350,9 @@ public sealed partial class SpoolLedger(
     /// <summary>
     /// Commits the outcomes recorded so far while keeping the lease, so the record stays the claimant's
     /// and a flush still passes it by. A crash from here on finds it due at the lease's end, with its
-    /// answered recipients answered. False when the claim was lost.
+    /// answered recipients answered. Returns the record as stored; null when the claim was lost.
     /// </summary>
-    public Task<bool> SaveOutcomesAsync(SpoolRecord record)
+    public Task<SpoolRecord?> SaveOutcomesAsync(SpoolRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
         return spool.TryUpdateAsync(record, CancellationToken.None);
@@ -302,8 +366,7 @@ public sealed partial class SpoolLedger(
     public async Task<ReleaseResult> ReleaseAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
-        record.LeaseOwner = null;
-        record.LeaseExpiresAt = null;
+        record = record with { LeaseOwner = null, LeaseExpiresAt = null };
 
         if (record.IsFinished)
         {
@@ -311,22 +374,22 @@ public sealed partial class SpoolLedger(
         }
 
         // Commit first, then schedule: a wake-up must never find the record still leased.
-        if (!await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false))
+        if (await spool.TryUpdateAsync(record, CancellationToken.None).ConfigureAwait(false) is not { } released)
         {
             return new ReleaseResult(ReleaseStatus.LostClaim);
         }
 
         try
         {
-            await ScheduleWakeUpAsync(record, record.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+            // A lost race on keeping the token leaves the committed release standing; the caller's copy is then stale.
+            var scheduled = await ScheduleWakeUpAsync(released, released.NextAttemptAt, cancellationToken).ConfigureAwait(false);
+            return new ReleaseResult(ReleaseStatus.Deferred, Record: scheduled ?? released);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The sweep re-schedules due records whose wake-up is missing.
-            return new ReleaseResult(ReleaseStatus.Deferred, ex);
+            return new ReleaseResult(ReleaseStatus.Deferred, ex, released);
         }
-
-        return new ReleaseResult(ReleaseStatus.Deferred);
     }
 
     /// <summary>Removes a finished record, then its body. False when the record changed meanwhile (it stays).</summary>
@@ -422,8 +485,7 @@ public sealed partial class SpoolLedger(
         {
             if (tokens[i] is { } token)
             {
-                records[i].WakeUpToken = token;
-                await spool.TryUpdateAsync(records[i], cancellationToken).ConfigureAwait(false);
+                await spool.TryUpdateAsync(records[i] with { WakeUpToken = token }, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -446,10 +508,7 @@ public sealed partial class SpoolLedger(
             }
 
             var oldToken = record.WakeUpToken;
-            record.NextAttemptAt = now;
-            record.Attempts = 0;
-            record.WakeUpToken = null;
-            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            if (await spool.TryUpdateAsync(record with { NextAttemptAt = now, Attempts = 0, WakeUpToken = null }, cancellationToken).ConfigureAwait(false) is { } flushed)
             {
                 (string, Exception)? cancelFailure = null;
                 if (oldToken is not null && await CancelQuietlyAsync(oldToken, cancellationToken).ConfigureAwait(false) is { } cancelError)
@@ -457,7 +516,7 @@ public sealed partial class SpoolLedger(
                     cancelFailure = (oldToken, cancelError);
                 }
 
-                return (record, new FlushResult(true, cancelFailure));
+                return (flushed, new FlushResult(true, cancelFailure));
             }
 
             record = await spool.GetAsync(listed.Domain, listed.QueueId, cancellationToken).ConfigureAwait(false);
@@ -513,20 +572,18 @@ public sealed partial class SpoolLedger(
             return record;
         }
 
-        record.Attempts = 0;
-        if (record.NextAttemptAt > flushedAt)
+        return record with
         {
-            record.NextAttemptAt = flushedAt;
-        }
-
-        return record;
+            Attempts = 0,
+            NextAttemptAt = record.NextAttemptAt > flushedAt ? flushedAt : record.NextAttemptAt,
+        };
     }
 
     /// <summary>
     /// Gives a record whose wake-up went missing a new one due at <paramref name="now"/> (rule 2). The
     /// record's state is already committed; only the wake-up and its token are new.
     /// </summary>
-    public Task<bool> RescheduleLostWakeUpAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken) =>
+    public Task<SpoolRecord?> RescheduleLostWakeUpAsync(SpoolRecord record, DateTimeOffset now, CancellationToken cancellationToken) =>
         ScheduleWakeUpAsync(record, now, cancellationToken);
 
     // ----- hold, release, delete -----
@@ -557,10 +614,7 @@ public sealed partial class SpoolLedger(
             }
 
             var oldToken = record.WakeUpToken;
-            record.HeldAt = now;
-            record.NextAttemptAt = DateTimeOffset.MaxValue;
-            record.WakeUpToken = null;
-            if (await spool.TryUpdateAsync(record, cancellationToken).ConfigureAwait(false))
+            if (await spool.TryUpdateAsync(record with { HeldAt = now, NextAttemptAt = DateTimeOffset.MaxValue, WakeUpToken = null }, cancellationToken).ConfigureAwait(false) is not null)
             {
                 if (oldToken is not null)
                 {
@@ -601,12 +655,12 @@ public sealed partial class SpoolLedger(
                 HeldAt = null,
                 NextAttemptAt = now,
             };
-            if (await spool.TryUpdateAsync(released, cancellationToken).ConfigureAwait(false))
+            if (await spool.TryUpdateAsync(released, cancellationToken).ConfigureAwait(false) is { } stored)
             {
-                LogReleased(logger, queueId, domain, released.ExpiresAt);
+                LogReleased(logger, queueId, domain, stored.ExpiresAt);
                 try
                 {
-                    await ScheduleWakeUpAsync(released, now, cancellationToken).ConfigureAwait(false);
+                    await ScheduleWakeUpAsync(stored, now, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -708,7 +762,12 @@ public enum ReleaseStatus
 }
 
 /// <param name="WakeUpError">Why the next wake-up could not be scheduled; the sweep will.</param>
-public readonly record struct ReleaseResult(ReleaseStatus Status, Exception? WakeUpError = null);
+/// <param name="Record">A deferred record as last stored; null when it finished or the claim was lost.</param>
+public readonly record struct ReleaseResult(ReleaseStatus Status, Exception? WakeUpError = null, SpoolRecord? Record = null);
+
+/// <param name="TokenKept">The token is kept in the record, or there was none worth keeping.</param>
+/// <param name="TokenError">Why the token could not be kept; the wake-up is scheduled all the same.</param>
+public readonly record struct FirstWakeUp(bool TokenKept, Exception? TokenError);
 
 /// <param name="CancelFailure">The old wake-up that could not be cancelled, and why; it will find the record changed and do nothing.</param>
 public readonly record struct FlushResult(bool Flushed, (string Token, Exception Error)? CancelFailure = null)

@@ -101,10 +101,9 @@ public sealed class SqliteModelBackend : ModelBackend
                 if (race)
                 {
                     // The pump and the sweep (or two pumps) on one record at once: the claim lets one through.
-                    var copy = record.Copy();
                     await Task.WhenAll(
                         ForwardAsync(process, () => process.Forwarder.ProcessAsync(record, CancellationToken.None)),
-                        ForwardAsync(process, () => process.Forwarder.ProcessAsync(copy, CancellationToken.None)));
+                        ForwardAsync(process, () => process.Forwarder.ProcessAsync(record, CancellationToken.None)));
                 }
                 else
                 {

@@ -35,18 +35,16 @@ public abstract class FlushEpochContract
     }
 
     /// <summary>A message tried <paramref name="attempts"/> times, the last a minute ago, next due in an hour.</summary>
-    private async Task<SpoolRecord> WaitingAsync(ISpoolStore spool, string domain = "example.test", int attempts = 3, Action<SpoolRecord>? change = null)
+    private async Task<SpoolRecord> WaitingAsync(ISpoolStore spool, string domain = "example.test", int attempts = 3, Func<SpoolRecord, SpoolRecord>? change = null)
     {
         var record = SpoolRecords.Sample(domain: domain, nextAttemptAt: Time.GetUtcNow().AddHours(1)) with
         {
             ReceivedAt = Time.GetUtcNow().AddHours(-2),
+            Attempts = attempts,
+            LastAttemptAt = attempts > 0 ? Time.GetUtcNow().AddMinutes(-1) : null,
+            LastError = attempts > 0 ? "451 try later" : null,
         };
-        record.Attempts = attempts;
-        record.LastAttemptAt = attempts > 0 ? Time.GetUtcNow().AddMinutes(-1) : null;
-        record.LastError = attempts > 0 ? "451 try later" : null;
-        change?.Invoke(record);
-        await spool.CreateAsync(record, None);
-        return record;
+        return await spool.CreateAsync(change?.Invoke(record) ?? record, None);
     }
 
     private async Task<List<string>> DueIdsAsync(ISpoolStore spool, int max = 1000)
@@ -66,8 +64,8 @@ public abstract class FlushEpochContract
         var rig = await CreateRigAsync();
         var retried = await WaitingAsync(rig.Spool);
         var neverTried = await WaitingAsync(rig.Spool, attempts: 0);
-        var held = await WaitingAsync(rig.Spool, change: r => { r.HeldAt = Time.GetUtcNow(); r.NextAttemptAt = DateTimeOffset.MaxValue; });
-        var leased = await WaitingAsync(rig.Spool, change: r => { r.LeaseOwner = "worker-1"; r.LeaseExpiresAt = r.NextAttemptAt = Time.GetUtcNow().AddMinutes(5); });
+        var held = await WaitingAsync(rig.Spool, change: r => r with { HeldAt = Time.GetUtcNow(), NextAttemptAt = DateTimeOffset.MaxValue });
+        var leased = await WaitingAsync(rig.Spool, change: r => r with { LeaseOwner = "worker-1", LeaseExpiresAt = Time.GetUtcNow().AddMinutes(5), NextAttemptAt = Time.GetUtcNow().AddMinutes(5) });
         var dsn = await CreateDsnAsync(rig.Spool);
         var otherDomain = await WaitingAsync(rig.Spool, domain: "other.test");
         Time.Advance(TimeSpan.FromSeconds(1));
@@ -102,11 +100,15 @@ public abstract class FlushEpochContract
 
     private async Task<SpoolRecord> CreateDsnAsync(ISpoolStore spool)
     {
-        var dsn = SpoolRecords.Sample(nextAttemptAt: Time.GetUtcNow().AddHours(1)) with { Kind = MessageKind.Dsn, Sender = string.Empty, ReceivedAt = Time.GetUtcNow().AddHours(-1) };
-        dsn.Attempts = 2;
-        dsn.LastAttemptAt = Time.GetUtcNow().AddMinutes(-1);
-        await spool.CreateAsync(dsn, None);
-        return dsn;
+        var dsn = SpoolRecords.Sample(nextAttemptAt: Time.GetUtcNow().AddHours(1)) with
+        {
+            Kind = MessageKind.Dsn,
+            Sender = string.Empty,
+            ReceivedAt = Time.GetUtcNow().AddHours(-1),
+            Attempts = 2,
+            LastAttemptAt = Time.GetUtcNow().AddMinutes(-1),
+        };
+        return await spool.CreateAsync(dsn, None);
     }
 
     [Fact]
@@ -123,8 +125,8 @@ public abstract class FlushEpochContract
         Assert.Equal(ClaimStatus.Claimed, claim.Status);
         Assert.Empty(await DueIdsAsync(rig.Spool));
         Time.Advance(TimeSpan.FromSeconds(1));
-        SpoolLedger.RecordFailedAttempt(claim.Record!, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 still down" }, new RetrySchedule([TimeSpan.FromMinutes(10)]));
-        Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(claim.Record!, None)).Status);
+        var attempted = SpoolLedger.RecordFailedAttempt(claim.Record!, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 still down" }, new RetrySchedule([TimeSpan.FromMinutes(10)]));
+        Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(attempted, None)).Status);
 
         Assert.Empty(await DueIdsAsync(rig.Spool));
         var stored = (await rig.Spool.GetAsync(record.Domain, record.QueueId, None))!;
@@ -157,7 +159,7 @@ public abstract class FlushEpochContract
 
         for (var i = 0; i < 20; i++)
         {
-            created.Add(WaitingAsync(rig.Spool, change: r => r.NextAttemptAt = Time.GetUtcNow().AddMinutes(-5)));
+            created.Add(WaitingAsync(rig.Spool, change: r => r with { NextAttemptAt = Time.GetUtcNow().AddMinutes(-5) }));
         }
 
         await Task.WhenAll(created);

@@ -48,8 +48,7 @@ public abstract class SpoolLedgerContract
         var acceptance = rig.Ledger.BeginAccept();
         var record = SpoolRecords.Sample(nextAttemptAt: nextAttemptAt ?? Time.GetUtcNow());
         await acceptance.WriteBodyAsync(record.QueueId, Body(), None);
-        await acceptance.CommitAsync(record, None);
-        return record;
+        return await acceptance.CommitAsync(record, None);
     }
 
     private static async Task<bool> BodyExistsAsync(IBodyStore bodies, string queueId)
@@ -134,7 +133,7 @@ public abstract class SpoolLedgerContract
         Assert.NotNull(stored);
         Assert.True(stored.NextAttemptAt <= Time.GetUtcNow());
         Assert.Contains(await ListDueAsync(rig.Spool), r => r.QueueId == record.QueueId);
-        Assert.True(await rig.Ledger.RescheduleLostWakeUpAsync(stored, Time.GetUtcNow(), None));
+        Assert.NotNull(await rig.Ledger.RescheduleLostWakeUpAsync(stored, Time.GetUtcNow(), None));
     }
 
     [Fact]
@@ -143,11 +142,12 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = await AcceptAsync(rig);
 
-        Assert.True(await rig.Ledger.ScheduleWakeUpAsync(record, Time.GetUtcNow(), None));
+        var scheduled = await rig.Ledger.ScheduleWakeUpAsync(record, Time.GetUtcNow(), None);
+        Assert.NotNull(scheduled);
 
         var stored = await rig.Spool.GetAsync(record.Domain, record.QueueId, None);
         Assert.NotNull(stored);
-        Assert.Equal(record.WakeUpToken, stored.WakeUpToken);
+        Assert.Equal(scheduled.WakeUpToken, stored.WakeUpToken);
     }
 
     [Fact]
@@ -204,9 +204,9 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         var next = Time.GetUtcNow().AddMinutes(5);
-        SpoolLedger.RecordReply(record.Recipients[0], new SmtpReply(250, "2.0.0", "ok"), "mx.example.test");
-        SpoolLedger.RecordDelivered(record.Recipients[0], Time.GetUtcNow(), notify: false);
-        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
+        record = SpoolLedger.RecordReply(record, record.Recipients[0], new SmtpReply(250, "2.0.0", "ok"), "mx.example.test");
+        record = SpoolLedger.RecordDelivered(record, record.Recipients[0], Time.GetUtcNow(), notify: false);
+        record = SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
 
         var released = await rig.Ledger.ReleaseAsync(record, None);
 
@@ -226,10 +226,10 @@ public abstract class SpoolLedgerContract
     {
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
-        SpoolLedger.RecordFailed(record, record.Recipients[1], "5.1.1", Time.GetUtcNow());
-        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
+        record = SpoolLedger.RecordFailed(record, record.Recipients[1], "5.1.1", Time.GetUtcNow());
+        record = SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451" }, new RetrySchedule([TimeSpan.FromMinutes(5)]));
 
-        Assert.True(await rig.Ledger.SaveOutcomesAsync(record));
+        Assert.NotNull(await rig.Ledger.SaveOutcomesAsync(record));
 
         // The worker dies here: the record keeps its answers and is due only when the lease ends.
         var stored = await rig.Spool.GetAsync(record.Domain, record.QueueId, None);
@@ -284,7 +284,7 @@ public abstract class SpoolLedgerContract
         var rig = await CreateRigAsync();
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         var next = Time.GetUtcNow().AddMinutes(3);
-        SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(3)]));
+        record = SpoolLedger.RecordFailedAttempt(record, new DeliveryAttempt { At = Time.GetUtcNow(), Reply = "451 4.3.0 later" }, new RetrySchedule([TimeSpan.FromMinutes(3)]));
 
         Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(record, None)).Status);
 
@@ -309,7 +309,7 @@ public abstract class SpoolLedgerContract
         {
             var claimed = (await rig.Ledger.ClaimAsync(record, "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
             var attempt = new DeliveryAttempt { At = Time.GetUtcNow(), Host = $"mx{i}.example.test", Reply = $"451 4.3.0 busy {i}", Delivered = i % 2, Deferred = 1 };
-            SpoolLedger.RecordFailedAttempt(claimed, attempt, new RetrySchedule([TimeSpan.Zero]));
+            claimed = SpoolLedger.RecordFailedAttempt(claimed, attempt, new RetrySchedule([TimeSpan.Zero]));
             Assert.Equal(ReleaseStatus.Deferred, (await rig.Ledger.ReleaseAsync(claimed, None)).Status);
             record = (await rig.Spool.GetAsync(record.Domain, record.QueueId, None))!;
             Time.Advance(TimeSpan.FromMinutes(1));
@@ -331,7 +331,7 @@ public abstract class SpoolLedgerContract
         var record = (await rig.Ledger.ClaimAsync(await AcceptAsync(rig), "worker-1", Time.GetUtcNow(), TimeSpan.FromMinutes(10), AnyDue, None)).Record!;
         foreach (var recipient in record.Recipients)
         {
-            SpoolLedger.RecordDelivered(recipient, Time.GetUtcNow(), notify: false);
+            record = SpoolLedger.RecordDelivered(record, recipient, Time.GetUtcNow(), notify: false);
         }
 
         var released = await rig.Ledger.ReleaseAsync(record, None);
@@ -348,7 +348,7 @@ public abstract class SpoolLedgerContract
         var record = await AcceptAsync(rig);
         foreach (var recipient in record.Recipients)
         {
-            SpoolLedger.RecordDelivered(recipient, Time.GetUtcNow(), notify: false);
+            record = SpoolLedger.RecordDelivered(record, recipient, Time.GetUtcNow(), notify: false);
         }
 
         // The record is removed first; a crash before the body goes leaves an orphan body, never a
@@ -379,8 +379,8 @@ public abstract class SpoolLedgerContract
     {
         var rig = await CreateRigAsync();
         var record = await AcceptAsync(rig, Time.GetUtcNow().AddHours(1));
-        record.Attempts = 4;
-        Assert.True(await rig.Spool.TryUpdateAsync(record, None));
+        record = await rig.Spool.TryUpdateAsync(record with { Attempts = 4 }, None);
+        Assert.NotNull(record);
 
         var flushed = await rig.Ledger.FlushAsync(record, Time.GetUtcNow(), None);
 
@@ -526,11 +526,11 @@ public abstract class SpoolLedgerContract
     {
         public bool StoreBeforeFailing { get; init; }
 
-        public override async Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
+        public override async Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
         {
             if (StoreBeforeFailing)
             {
-                await base.CreateAsync(record.Copy(), cancellationToken);
+                await base.CreateAsync(record, cancellationToken);
             }
 
             throw new IOException("simulated crash during the create");

@@ -27,4 +27,14 @@ public static class SpoolRecords
         ClientAddress = "192.0.2.7",
         HeloName = "mx.sender.test",
     };
+
+    /// <summary>The record with its recipient at <paramref name="index"/> changed by <paramref name="change"/>.</summary>
+    public static SpoolRecord WithRecipient(this SpoolRecord record, int index, Func<RecipientState, RecipientState> change)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(change);
+        var recipients = record.Recipients.ToArray();
+        recipients[index] = change(recipients[index]);
+        return record with { Recipients = recipients };
+    }
 }

@@ -27,19 +27,23 @@ public abstract class SpoolStoreContract
     public async Task CreateAsync_ThenGet_RoundTripsEveryField()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        record.Recipients[1].Status = RecipientStatus.Failed;
-        record.Recipients[1].LastReply = new SmtpReply(550, "5.1.1", "no such user");
-        record.Recipients[1].FailureStatus = "5.1.1";
-        record.Recipients[1].NeedsNotification = true;
-        record.Recipients[1].RemoteHost = "mx1.example.test";
-        record.Recipients[1].CompletedAt = SpoolRecords.T0.AddMinutes(1);
-        record.Attempts = 3;
-        record.LastError = "451 4.4.1 timeout";
-        record.LastAttemptAt = SpoolRecords.T0.AddMinutes(2);
-        record.WakeUpToken = "42";
+        var record = SpoolRecords.Sample().WithRecipient(1, r => r with
+        {
+            Status = RecipientStatus.Failed,
+            LastReply = new SmtpReply(550, "5.1.1", "no such user"),
+            FailureStatus = "5.1.1",
+            NeedsNotification = true,
+            RemoteHost = "mx1.example.test",
+            CompletedAt = SpoolRecords.T0.AddMinutes(1),
+        }) with
+        {
+            Attempts = 3,
+            LastError = "451 4.4.1 timeout",
+            LastAttemptAt = SpoolRecords.T0.AddMinutes(2),
+            WakeUpToken = "42",
+        };
 
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
         Assert.False(string.IsNullOrEmpty(record.ETag));
 
         var read = await store.GetAsync(record.Domain, record.QueueId, None);
@@ -92,7 +96,7 @@ public abstract class SpoolStoreContract
         StoredProperties.AssertSame(record, read);
 
         // And again after an update, which rewrites every column.
-        Assert.True(await store.TryUpdateAsync(read, None));
+        Assert.NotNull(await store.TryUpdateAsync(read, None));
         var again = await store.GetAsync(record.Domain, record.QueueId, None);
         Assert.NotNull(again);
         StoredProperties.AssertSame(record, again);
@@ -102,17 +106,18 @@ public abstract class SpoolStoreContract
     public async Task TryUpdateAsync_DeliveredRecipientOwedARelayedNotice_KeepsTheMarkSoTheRecordIsNotFinished()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample(recipients: 1);
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(recipients: 1), None);
 
         // The state between a delivery to a primary without DSN and the queuing of the "relayed" DSN.
-        var recipient = record.Recipients[0];
-        recipient.Status = RecipientStatus.Delivered;
-        recipient.LastReply = new SmtpReply(250, "2.0.0", "queued as 4XYZ");
-        recipient.RemoteHost = "mx1.example.test";
-        recipient.CompletedAt = SpoolRecords.T0.AddMinutes(1);
-        recipient.NeedsNotification = true;
-        Assert.True(await store.TryUpdateAsync(record, None));
+        record = record.WithRecipient(0, r => r with
+        {
+            Status = RecipientStatus.Delivered,
+            LastReply = new SmtpReply(250, "2.0.0", "queued as 4XYZ"),
+            RemoteHost = "mx1.example.test",
+            CompletedAt = SpoolRecords.T0.AddMinutes(1),
+            NeedsNotification = true,
+        });
+        Assert.NotNull(await store.TryUpdateAsync(record, None));
 
         var read = await store.GetAsync(record.Domain, record.QueueId, None);
         var stored = Assert.Single(read!.Recipients);
@@ -129,8 +134,7 @@ public abstract class SpoolStoreContract
     public async Task CreateAsync_SameQueueIdTwice_ThrowsSpoolConflict()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
         await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(SpoolRecords.Sample(record.QueueId), None));
     }
 
@@ -145,14 +149,11 @@ public abstract class SpoolStoreContract
     public async Task TryUpdateAsync_WithCurrentETag_SucceedsAndChangesETag()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
         var before = record.ETag;
 
-        record.Attempts = 1;
-        record.LeaseOwner = "worker-1";
-        record.LeaseExpiresAt = SpoolRecords.T0.AddMinutes(5);
-        Assert.True(await store.TryUpdateAsync(record, None));
+        record = await store.TryUpdateAsync(record with { Attempts = 1, LeaseOwner = "worker-1", LeaseExpiresAt = SpoolRecords.T0.AddMinutes(5) }, None);
+        Assert.NotNull(record);
         Assert.NotEqual(before, record.ETag);
 
         var read = await store.GetAsync(record.Domain, record.QueueId, None);
@@ -166,15 +167,12 @@ public abstract class SpoolStoreContract
     public async Task TryUpdateAsync_WithStaleETag_ReturnsFalseAndKeepsWinner()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
         var first = await store.GetAsync(record.Domain, record.QueueId, None);
         var second = await store.GetAsync(record.Domain, record.QueueId, None);
 
-        first!.LeaseOwner = "first";
-        second!.LeaseOwner = "second";
-        Assert.True(await store.TryUpdateAsync(first, None));
-        Assert.False(await store.TryUpdateAsync(second, None));
+        Assert.NotNull(await store.TryUpdateAsync(first! with { LeaseOwner = "first" }, None));
+        Assert.Null(await store.TryUpdateAsync(second! with { LeaseOwner = "second" }, None));
 
         var read = await store.GetAsync(record.Domain, record.QueueId, None);
         Assert.Equal("first", read!.LeaseOwner);
@@ -184,39 +182,32 @@ public abstract class SpoolStoreContract
     public async Task TryUpdateAsync_ConcurrentClaims_ExactlyOneWins()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
 
         var copies = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => store.GetAsync(record.Domain, record.QueueId, None)));
-        var results = await Task.WhenAll(copies.Select((c, i) =>
-        {
-            c!.LeaseOwner = "w" + i;
-            return store.TryUpdateAsync(c, None);
-        }));
+        var results = await Task.WhenAll(copies.Select((c, i) => store.TryUpdateAsync(c! with { LeaseOwner = "w" + i }, None)));
 
-        Assert.Equal(1, results.Count(r => r));
+        Assert.Equal(1, results.Count(r => r is not null));
     }
 
     [Fact]
     public async Task TryUpdateAsync_DeletedRecord_ReturnsFalse()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
         var copy = await store.GetAsync(record.Domain, record.QueueId, None);
         Assert.True(await store.TryDeleteAsync(record, None));
-        Assert.False(await store.TryUpdateAsync(copy!, None));
+        Assert.Null(await store.TryUpdateAsync(copy!, None));
     }
 
     [Fact]
     public async Task TryDeleteAsync_StaleETag_ReturnsFalseAndKeepsRecord()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
         var stale = await store.GetAsync(record.Domain, record.QueueId, None);
-        record.Attempts = 2;
-        Assert.True(await store.TryUpdateAsync(record, None));
+        record = await store.TryUpdateAsync(record with { Attempts = 2 }, None);
+        Assert.NotNull(record);
 
         Assert.False(await store.TryDeleteAsync(stale!, None));
         Assert.NotNull(await store.GetAsync(record.Domain, record.QueueId, None));
@@ -325,10 +316,10 @@ public abstract class SpoolStoreContract
             NextAttemptAt = SpoolRecords.T0,
         };
 
-        await store.CreateAsync(record, None);
+        record = await store.CreateAsync(record, None);
 
         Assert.Equal(id, (await store.GetAsync("sender.test", id, None))?.QueueId);
-        await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record.Copy(), None));
+        await Assert.ThrowsAsync<SpoolConflictException>(() => store.CreateAsync(record with { ETag = null }, None));
         Assert.True(await store.TryDeleteAsync(record, None));
     }
 
@@ -342,8 +333,7 @@ public abstract class SpoolStoreContract
         var store = await CreateStoreAsync();
 
         await Assert.ThrowsAsync<ArgumentException>(() => store.CreateAsync(SpoolRecords.Sample(id), None));
-        var stale = SpoolRecords.Sample(id);
-        stale.ETag = "1";
+        var stale = SpoolRecords.Sample(id) with { ETag = "1" };
         await Assert.ThrowsAsync<ArgumentException>(() => store.TryUpdateAsync(stale, None));
         Assert.Empty(await ToListAsync(store.ListAllAsync(None)));
     }
@@ -354,7 +344,7 @@ public abstract class SpoolStoreContract
         var store = await CreateStoreAsync();
         var record = SpoolRecords.Sample();
 
-        Assert.False(await store.TryUpdateAsync(record, None));
+        Assert.Null(await store.TryUpdateAsync(record, None));
         Assert.False(await store.TryDeleteAsync(record, None));
         Assert.Null(await store.GetAsync(record.Domain, record.QueueId, None));
     }
@@ -365,11 +355,12 @@ public abstract class SpoolStoreContract
         // Real clocks have 100 ns ticks; a store that rounds them makes a record read back unequal to what was written.
         var store = await CreateStoreAsync();
         var t = SpoolRecords.T0.AddTicks(1_234_567);
-        var record = SpoolRecords.Sample(nextAttemptAt: t.AddTicks(1));
-        record.LastAttemptAt = t.AddTicks(2);
-        record.LeaseOwner = "w";
-        record.LeaseExpiresAt = t.AddTicks(3);
-        record.Recipients[0].CompletedAt = t.AddTicks(4);
+        var record = SpoolRecords.Sample(nextAttemptAt: t.AddTicks(1)).WithRecipient(0, r => r with { CompletedAt = t.AddTicks(4) }) with
+        {
+            LastAttemptAt = t.AddTicks(2),
+            LeaseOwner = "w",
+            LeaseExpiresAt = t.AddTicks(3),
+        };
         await store.CreateAsync(record, None);
 
         var read = await store.GetAsync(record.Domain, record.QueueId, None);
@@ -384,8 +375,7 @@ public abstract class SpoolStoreContract
     public async Task TryDeleteAsync_AlreadyDeleted_ReturnsFalse()
     {
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
         var copy = await store.GetAsync(record.Domain, record.QueueId, None);
         Assert.True(await store.TryDeleteAsync(record, None));
         Assert.False(await store.TryDeleteAsync(copy!, None));
@@ -397,16 +387,14 @@ public abstract class SpoolStoreContract
         // DSN records have deterministic ids, so one id can be deleted and created again; a copy
         // read before must not be able to overwrite the new record.
         var store = await CreateStoreAsync();
-        var record = SpoolRecords.Sample();
-        await store.CreateAsync(record, None);
+        var record = await store.CreateAsync(SpoolRecords.Sample(), None);
         var stale = await store.GetAsync(record.Domain, record.QueueId, None);
         Assert.True(await store.TryDeleteAsync(record, None));
 
         var recreated = SpoolRecords.Sample(record.QueueId);
         await store.CreateAsync(recreated, None);
 
-        stale!.LeaseOwner = "stale";
-        Assert.False(await store.TryUpdateAsync(stale, None));
+        Assert.Null(await store.TryUpdateAsync(stale! with { LeaseOwner = "stale" }, None));
         Assert.False(await store.TryDeleteAsync(stale, None));
         Assert.Null((await store.GetAsync(record.Domain, record.QueueId, None))!.LeaseOwner);
     }

@@ -59,7 +59,7 @@ public static class StoredProperties
 
     // Compared element by element above, or by their own properties.
     private static bool IsNested(Type type) =>
-        type == typeof(List<RecipientState>) || type == typeof(MailParameters) || type == typeof(IReadOnlyList<DeliveryAttempt>);
+        type == typeof(IReadOnlyList<RecipientState>) || type == typeof(MailParameters) || type == typeof(IReadOnlyList<DeliveryAttempt>);
 
     private static void AssertProperties<T>(T expected, T actual, string owner)
     {

@@ -6,11 +6,11 @@ namespace BackupMx.Testing.Fakes;
 /// <summary>Passes every call to another store; tests override the calls they fault or count.</summary>
 public abstract class DelegatingSpoolStore(ISpoolStore inner) : ISpoolStore
 {
-    public virtual Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.CreateAsync(record, cancellationToken);
+    public virtual Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.CreateAsync(record, cancellationToken);
 
     public virtual Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken) => inner.GetAsync(domain, queueId, cancellationToken);
 
-    public virtual Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryUpdateAsync(record, cancellationToken);
+    public virtual Task<SpoolRecord?> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryUpdateAsync(record, cancellationToken);
 
     public virtual Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken) => inner.TryDeleteAsync(record, cancellationToken);
 

@@ -42,7 +42,7 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
         }
     }
 
-    public Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         ThrowIfFailing();
@@ -55,11 +55,10 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
                 throw new SpoolConflictException(record.QueueId);
             }
 
-            record.ETag = NextETag();
-            _records[record.QueueId] = record.Copy();
+            var stored = record with { ETag = NextETag() };
+            _records[record.QueueId] = stored;
+            return Task.FromResult(stored);
         }
-
-        return Task.CompletedTask;
     }
 
     public Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken)
@@ -72,7 +71,7 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
         }
     }
 
-    public Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
+    public Task<SpoolRecord?> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
         ThrowIfFailing();
@@ -80,7 +79,7 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
         if (string.IsNullOrEmpty(record.ETag))
         {
             // Never stored: an unconditional write could overwrite a winner.
-            return Task.FromResult(false);
+            return Task.FromResult<SpoolRecord?>(null);
         }
 
         CheckId(record.QueueId);
@@ -88,13 +87,13 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
         {
             if (!_records.TryGetValue(record.QueueId, out var current) || current.ETag != record.ETag)
             {
-                return Task.FromResult(false);
+                return Task.FromResult<SpoolRecord?>(null);
             }
 
-            record.ETag = NextETag();
-            _records[record.QueueId] = record.Copy();
+            var stored = record with { ETag = NextETag() };
+            _records[record.QueueId] = stored;
             _unreadable.Remove(record.QueueId);
-            return Task.FromResult(true);
+            return Task.FromResult<SpoolRecord?>(stored);
         }
     }
 
@@ -144,14 +143,14 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
     {
         ThrowIfFailing();
         cancellationToken.ThrowIfCancellationRequested();
-        List<SpoolRecord> copy;
+        List<SpoolRecord> snapshot;
         lock (_lock)
         {
-            copy = _records.Values.Select(Present).Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).ToList()
+            snapshot = _records.Values.Select(Present).Where(filter).OrderBy(r => r.NextAttemptAt).ThenBy(r => r.QueueId, StringComparer.Ordinal).ToList()
                 .Where(r => !Quarantine(r)).Take(max).ToList();
         }
 
-        foreach (var record in copy)
+        foreach (var record in snapshot)
         {
             cancellationToken.ThrowIfCancellationRequested();
             yield return record;
@@ -183,9 +182,9 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
         }
     }
 
-    /// <summary>Under the lock: a copy of <paramref name="record"/> as its domain's flush epoch makes it.</summary>
+    /// <summary>Under the lock: <paramref name="record"/> as its domain's flush epoch makes it.</summary>
     private SpoolRecord Present(SpoolRecord record) =>
-        SpoolLedger.ApplyFlushEpoch(record.Copy(), _epochs.TryGetValue(record.Domain, out var epoch) ? epoch : null);
+        SpoolLedger.ApplyFlushEpoch(record, _epochs.TryGetValue(record.Domain, out var epoch) ? epoch : null);
 
     public IAsyncEnumerable<QuarantinedRecord> ListQuarantinedAsync(CancellationToken cancellationToken)
     {

@@ -6,7 +6,7 @@ namespace BackupMx.Testing.Fakes;
 /// <summary>
 /// Lets one read of a record be overtaken by another write before the reader acts on it: the
 /// next <see cref="ISpoolStore.GetAsync"/> returns the record as it was, then applies
-/// <see cref="Overtake"/> to a fresh copy and stores it, the way intake saves a wake-up token
+/// <see cref="Overtake"/> to a fresh read and stores the result, the way intake saves a wake-up token
 /// just after scheduling, or a rival worker claims.
 /// </summary>
 public sealed class OvertakenRead(ISpoolStore inner) : DelegatingSpoolStore(inner)
@@ -14,7 +14,7 @@ public sealed class OvertakenRead(ISpoolStore inner) : DelegatingSpoolStore(inne
     private readonly ISpoolStore _inner = inner;
 
     /// <summary>The write that overtakes the next read; cleared once applied.</summary>
-    public Action<SpoolRecord>? Overtake { get; set; }
+    public Func<SpoolRecord, SpoolRecord>? Overtake { get; set; }
 
     public override async Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken)
     {
@@ -23,8 +23,7 @@ public sealed class OvertakenRead(ISpoolStore inner) : DelegatingSpoolStore(inne
         {
             Overtake = null;
             var other = await _inner.GetAsync(domain, queueId, cancellationToken);
-            overtake(other!);
-            if (!await _inner.TryUpdateAsync(other!, cancellationToken))
+            if (await _inner.TryUpdateAsync(overtake(other!), cancellationToken) is null)
             {
                 throw new InvalidOperationException("The overtaking write lost its own race.");
             }

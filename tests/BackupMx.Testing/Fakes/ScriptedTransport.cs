@@ -90,12 +90,12 @@ public sealed class SimpleDsnComposer : IDsnComposer
         public bool HadOriginal { get; init; } = true;
     }
 
-    /// <summary>Every DSN composed, with copies of the recipients as they were then.</summary>
+    /// <summary>Every DSN composed, with the recipients as they were then.</summary>
     public ConcurrentQueue<Composition> Composed { get; } = new();
 
     public async Task ComposeAsync(SpoolRecord original, IReadOnlyList<DsnRecipient> recipients, Stream? originalBody, Stream output, CancellationToken cancellationToken)
     {
-        Composed.Enqueue(new Composition(original.Copy(), recipients.Select(r => r with { Recipient = r.Recipient.Copy() }).ToList()) { HadOriginal = originalBody is not null });
+        Composed.Enqueue(new Composition(original, recipients.ToList()) { HadOriginal = originalBody is not null });
         var text = $"From: MAILER-DAEMON\r\nTo: {original.Sender}\r\nSubject: notice {original.QueueId}\r\n\r\n"
             + string.Concat(recipients.Select(r => r.Action == DsnAction.Relayed
                 ? $"{r.Recipient.Address} relayed {r.Recipient.LastReply}\r\n"

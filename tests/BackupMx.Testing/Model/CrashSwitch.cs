@@ -159,11 +159,11 @@ public sealed class CrashSwitch
 
 public sealed class CrashableSpoolStore(ISpoolStore inner, CrashSwitch crash) : DelegatingSpoolStore(inner)
 {
-    public override Task CreateAsync(SpoolRecord record, CancellationToken cancellationToken) => crash.WriteAsync(() => base.CreateAsync(record, cancellationToken), what: record.QueueId);
+    public override Task<SpoolRecord> CreateAsync(SpoolRecord record, CancellationToken cancellationToken) => crash.WriteAsync(() => base.CreateAsync(record, cancellationToken), what: record.QueueId);
 
     public override Task<SpoolRecord?> GetAsync(string domain, string queueId, CancellationToken cancellationToken) => crash.ReadAsync(() => base.GetAsync(domain, queueId, cancellationToken));
 
-    public override Task<bool> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken) => crash.WriteAsync(() => base.TryUpdateAsync(record, cancellationToken), record.QueueId);
+    public override Task<SpoolRecord?> TryUpdateAsync(SpoolRecord record, CancellationToken cancellationToken) => crash.WriteAsync(() => base.TryUpdateAsync(record, cancellationToken), record.QueueId);
 
     public override Task<bool> TryDeleteAsync(SpoolRecord record, CancellationToken cancellationToken) => crash.WriteAsync(() => base.TryDeleteAsync(record, cancellationToken), record.QueueId);
 
