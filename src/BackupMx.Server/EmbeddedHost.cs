@@ -57,7 +57,9 @@ public static class EmbeddedHost
         var options = args.Except(positional).ToArray();
         if (positional.Length == 0)
         {
-            using var host = CreateBuilder(options).Build();
+            var builder = CreateBuilder(options);
+            JitProfile.Start(builder.Configuration);
+            using var host = builder.Build();
             return await HostRunner.RunAsync(host, "BackupMx", Console.Error).ConfigureAwait(false);
         }
 
