@@ -7,7 +7,9 @@ namespace BackupMx.Local;
 /// Wakes the relay's pump when a flush is committed by another process (the <c>flush</c>
 /// command): <see cref="SqliteSpoolStore"/> announces each committed flush epoch with a file in
 /// the spool folder, created and removed at once. Without it the pump would find the flush only
-/// at its next look of its own accord (<see cref="DueMessagePump.MaxIdle"/>).
+/// at its next look of its own accord (<see cref="DueMessagePump.MaxIdle"/>). The relay's own
+/// flushes are passed by (<see cref="SqliteSpoolStore.IsOwnFlushAnnouncement"/>): their flusher
+/// wakes the pump once it has counted.
 /// </summary>
 public sealed class SpoolFlushWatcher(SqliteSpoolStore spool, WakeUpSignal pump) : IHostedService, IDisposable
 {
@@ -21,7 +23,13 @@ public sealed class SpoolFlushWatcher(SqliteSpoolStore spool, WakeUpSignal pump)
             NotifyFilter = NotifyFilters.FileName,
             IncludeSubdirectories = false,
         };
-        _watcher.Created += (_, _) => pump.Set();
+        _watcher.Created += (_, e) =>
+        {
+            if (!spool.IsOwnFlushAnnouncement(e.Name ?? string.Empty))
+            {
+                pump.Set();
+            }
+        };
         _watcher.EnableRaisingEvents = true;
         return Task.CompletedTask;
     }

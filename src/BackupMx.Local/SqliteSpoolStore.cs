@@ -75,6 +75,9 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
     /// <summary>Created beside the database, and removed, after a flush epoch is committed: a relay in another process watches for it.</summary>
     public const string FlushAnnouncementPattern = "*.flushed";
 
+    // Starts the name of every announcement this store makes, so it can tell its own apart.
+    private readonly string _announcementPrefix = Guid.NewGuid().ToString("N") + ".";
+
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
     private readonly BlockingCollection<WriteOperation> _queue = new();
@@ -421,10 +424,24 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
         AnnounceFlush();
     }
 
-    public async Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken)
+    public async Task<int> CountFlushedAsync(string domain, Action? viewFixed, CancellationToken cancellationToken)
     {
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+
+        // A WAL reader's snapshot is fixed by the first read of its transaction: after this one,
+        // commits by the writer (claims) are not seen by the count below.
+        await using var transaction = connection.BeginTransaction(deferred: true);
+        await using (var fix = connection.CreateCommand())
+        {
+            fix.Transaction = transaction;
+            fix.CommandText = "SELECT epoch FROM flush_epoch WHERE domain = $domain";
+            fix.Parameters.AddWithValue("$domain", domain);
+            await fix.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        viewFixed?.Invoke();
         await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = $"SELECT count(*) FROM {FlushedOnly} WHERE flush_epoch.domain = $domain";
         command.Parameters.AddWithValue("$domain", domain);
         return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
@@ -496,7 +513,7 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
     /// </summary>
     private void AnnounceFlush()
     {
-        var path = Path.Combine(_folder, Guid.NewGuid().ToString("N") + FlushAnnouncementPattern[1..]);
+        var path = Path.Combine(_folder, NewFlushAnnouncementName());
         try
         {
             File.WriteAllBytes(path, []);
@@ -507,6 +524,16 @@ public sealed partial class SqliteSpoolStore : ISpoolStore, IFlushEpochStore, IS
             LogAnnounceFailed(_logger, ex);
         }
     }
+
+    internal string NewFlushAnnouncementName() => _announcementPrefix + Guid.NewGuid().ToString("N") + FlushAnnouncementPattern[1..];
+
+    /// <summary>
+    /// True when this store made the announcement <paramref name="fileName"/>: the relay's own
+    /// flushes (ETRN, the dashboard) go through its flusher, which counts what a flush made due
+    /// before it wakes the pump; a wake-up before the count would let claims leave it.
+    /// </summary>
+    public bool IsOwnFlushAnnouncement(string fileName) =>
+        fileName.StartsWith(_announcementPrefix, StringComparison.Ordinal);
 
     /// <summary>
     /// Start-up recovery for a spool owned by one process: any lease still recorded belongs to

@@ -29,5 +29,19 @@ public sealed class SpoolFlushWatcherTests : IDisposable
         await watcher.StopAsync(CancellationToken.None);
     }
 
+    [Fact]
+    public void OwnFlush_IsToldApartFromAnotherStores()
+    {
+        // The relay's own flush is counted by its flusher before the flusher wakes the pump; a wake-up
+        // from the announcement would let claims leave the count.
+        var relay = _spool.OpenSpool();
+        using var command = new SqliteSpoolStore(_spool.Path);
+        command.Open();
+
+        Assert.True(relay.IsOwnFlushAnnouncement(relay.NewFlushAnnouncementName()));
+        Assert.False(relay.IsOwnFlushAnnouncement(command.NewFlushAnnouncementName()));
+        Assert.True(command.IsOwnFlushAnnouncement(command.NewFlushAnnouncementName()));
+    }
+
     public void Dispose() => _spool.Dispose();
 }

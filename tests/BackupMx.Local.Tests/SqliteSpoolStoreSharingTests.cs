@@ -111,7 +111,7 @@ public sealed class SqliteSpoolStoreSharingTests : IDisposable
 
         // The columns the new schema derives from each record are filled in: a flush and the totals find it.
         await store.SetFlushEpochAsync(record.Domain, record.ReceivedAt.AddDays(1), None);
-        Assert.Equal(1, await store.CountFlushedAsync(record.Domain, None));
+        Assert.Equal(1, await store.CountFlushedAsync(record.Domain, viewFixed: null, None));
         Assert.Equal(record.Recipients.Count, (await store.TallyAsync(None)).Domains[record.Domain].Recipients);
 
         var read = (await store.GetAsync(record.Domain, record.QueueId, None))!;

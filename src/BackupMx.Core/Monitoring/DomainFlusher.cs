@@ -27,10 +27,10 @@ public sealed partial class DomainFlusher(SpoolLedger ledger, TimeProvider time,
         var now = time.GetUtcNow();
         if (await ledger.TryFlushDomainAsync(domain, now, cancellationToken).ConfigureAwait(false))
         {
-            // Counted before the pump is woken: a message it claims is no longer counted as flushed,
-            // and the operator would be told that nothing was due. The count is one indexed range.
-            var due = await ledger.CountFlushedAsync(domain, cancellationToken).ConfigureAwait(false);
-            pump?.Set();
+            // Counted in a view of the spool fixed before the pump is woken: a message it claims is no
+            // longer counted as flushed, and the operator would be told that nothing was due. The pump
+            // need not wait for the count itself (one indexed range, long on a large spool).
+            var due = await ledger.CountFlushedAsync(domain, () => pump?.Set(), cancellationToken).ConfigureAwait(false);
             LogFlushed(logger, domain, due, reason);
             return due;
         }

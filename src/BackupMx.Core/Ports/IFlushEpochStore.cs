@@ -18,6 +18,11 @@ public interface IFlushEpochStore
     /// </summary>
     Task SetFlushEpochAsync(string domain, DateTimeOffset epoch, CancellationToken cancellationToken);
 
-    /// <summary>How many records of the domain its epoch has made due and that have not been attempted since.</summary>
-    Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken);
+    /// <summary>
+    /// How many records of the domain its epoch has made due and that have not been attempted since,
+    /// as one consistent view of the spool. <paramref name="viewFixed"/>, when given, is called once
+    /// that view is fixed and before the count is read from it, so a caller can let workers claim
+    /// (and so uncount) records meanwhile without changing the answer.
+    /// </summary>
+    Task<int> CountFlushedAsync(string domain, Action? viewFixed, CancellationToken cancellationToken);
 }

@@ -543,8 +543,16 @@ public sealed partial class SpoolLedger(
     }
 
     /// <summary>How many records of the domain its last flush made due and that have not been attempted since (0 without epochs).</summary>
-    public Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken) =>
-        flushEpochs?.CountFlushedAsync(domain, cancellationToken) ?? Task.FromResult(0);
+    public Task<int> CountFlushedAsync(string domain, Action? viewFixed, CancellationToken cancellationToken)
+    {
+        if (flushEpochs is null)
+        {
+            viewFixed?.Invoke();
+            return Task.FromResult(0);
+        }
+
+        return flushEpochs.CountFlushedAsync(domain, viewFixed, cancellationToken);
+    }
 
     /// <summary>
     /// The moment after which a flush of the record's domain makes it due: its last attempt or, never

@@ -132,7 +132,30 @@ public abstract class FlushEpochContract
         var stored = (await rig.Spool.GetAsync(record.Domain, record.QueueId, None))!;
         Assert.Equal(1, stored.Attempts);
         Assert.Equal(Time.GetUtcNow().AddMinutes(10), stored.NextAttemptAt);
-        Assert.Equal(0, await rig.Ledger.CountFlushedAsync(record.Domain, None));
+        Assert.Equal(0, await rig.Ledger.CountFlushedAsync(record.Domain, viewFixed: null, None));
+    }
+
+    [Fact]
+    public async Task FlushCount_IsTheViewFixedBeforeWorkersWake()
+    {
+        // The flusher wakes the pump once the count's view is fixed, not after the count: a record the
+        // pump claims meanwhile must still be counted, or the operator is told that less was flushed.
+        var rig = await CreateRigAsync();
+        await WaitingAsync(rig.Spool);
+        await WaitingAsync(rig.Spool);
+        Time.Advance(TimeSpan.FromSeconds(1));
+        var now = Time.GetUtcNow();
+        Assert.True(await rig.Ledger.TryFlushDomainAsync("example.test", now, None));
+
+        var count = await rig.Ledger.CountFlushedAsync("example.test", () =>
+        {
+            var listed = rig.Spool.ListDueAsync(now, 1, None).ToBlockingEnumerable().Single();
+            var claim = rig.Ledger.ClaimAsync(listed, "worker-1", now, TimeSpan.FromMinutes(5), r => r.NextAttemptAt <= now, None).GetAwaiter().GetResult();
+            Assert.Equal(ClaimStatus.Claimed, claim.Status);
+        }, None);
+
+        Assert.Equal(2, count);
+        Assert.Equal(1, await rig.Ledger.CountFlushedAsync("example.test", viewFixed: null, None));
     }
 
     [Fact]

@@ -171,15 +171,20 @@ public sealed class InMemorySpoolStore : ISpoolStore, IFlushEpochStore
         return Task.CompletedTask;
     }
 
-    public Task<int> CountFlushedAsync(string domain, CancellationToken cancellationToken)
+    public Task<int> CountFlushedAsync(string domain, Action? viewFixed, CancellationToken cancellationToken)
     {
         ThrowIfFailing();
+        int count;
         lock (_lock)
         {
-            return Task.FromResult(_epochs.TryGetValue(domain, out var epoch)
+            count = _epochs.TryGetValue(domain, out var epoch)
                 ? _records.Values.Count(r => string.Equals(r.Domain, domain, StringComparison.OrdinalIgnoreCase) && SpoolLedger.FlushableSince(r) < epoch)
-                : 0);
+                : 0;
         }
+
+        // Counted under the lock, so the view was fixed before anything that viewFixed starts.
+        viewFixed?.Invoke();
+        return Task.FromResult(count);
     }
 
     /// <summary>Under the lock: <paramref name="record"/> as its domain's flush epoch makes it.</summary>
