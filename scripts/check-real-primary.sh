@@ -25,7 +25,8 @@ work="$(mktemp -d /tmp/backupmx-primary.XXXXXX)"
 pfdir="$work/postfix"
 relay_pid=""
 cleanup() {
-  [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null || true
+  # Waited for: the relay writes its JIT profile into the spool folder as it exits.
+  if [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null; then wait "$relay_pid" 2>/dev/null || true; fi
   postfix -c "$pfdir" stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
