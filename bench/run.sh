@@ -350,6 +350,9 @@ backupmx_start() {
     "--BackupMx:Domains:0:Primary=$LOOP:$SINK_PORT"
     "--BackupMx:Spool:Path=$BMX_SPOOL"
     "--BackupMx:Delivery:ProbeInterval=$probe_ts"
+    # The admin endpoint (dashboard, /metrics) stays on, as by default, on a free port, so a
+    # relay already on the default port does not stop this one from starting.
+    "--BackupMx:Admin:Endpoint=$LOOP:$(free_port)"
     # Every sender here is 127.0.0.1: lift the per-client limits, as for Postfix's
     # defaults (it has no per-client rate limit out of the box).
     "--BackupMx:Smtp:MaxConnectionsPerIp=1000"
