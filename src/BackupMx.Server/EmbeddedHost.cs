@@ -2,6 +2,7 @@ using BackupMx.Admin;
 using BackupMx.Core.Configuration;
 using BackupMx.Core.Hosting;
 using BackupMx.Delivery;
+using BackupMx.Delivery.WarmUp;
 using BackupMx.Local;
 using BackupMx.Smtp;
 using BackupMx.Smtp.Hosting;
@@ -27,6 +28,7 @@ public static class EmbeddedHost
         services.AddHostedService(sp => new HangupReload(
             configuration, sp.GetRequiredService<ConfigurationReload>(), sp.GetRequiredService<SmtpReceiverStatus>(), sp.GetRequiredService<ILogger<HangupReload>>()));
         services.AddBackupMxDelivery();
+        services.AddHostedService<DeliveryWarmUp>();
         services.AddBackupMxInProcessScheduling();
         services.AddHostedService<SpoolFlushWatcher>();
         services.AddBackupMxSmtpReceiver(configuration);

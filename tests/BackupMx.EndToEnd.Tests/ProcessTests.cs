@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using BackupMx.Core.Forwarding;
+using BackupMx.Local;
 using BackupMx.Testing;
 
 namespace BackupMx.EndToEnd.Tests;
@@ -68,6 +69,41 @@ public sealed class ProcessTests
         // What the relay compiled is kept beside its spool, for the next start to compile ahead of need.
         var profile = new FileInfo(Path.Combine(spool.Path, "relay.jitprofile"));
         Assert.True(profile.Exists && profile.Length > 0, "no JIT profile written in the spool folder");
+    }
+
+    [Fact]
+    public async Task Start_DeliversOneSyntheticMessageToALoopbackSinkAndLeavesTheSpoolEmpty()
+    {
+        using var spool = new TempFolder();
+        using var logs = new TempFolder();
+        var port = FreePort.Next();
+        await using var server = new ServerProcess(Path.Combine(logs.Path, "relay.log"),
+        [
+            "--BackupMx:HostName=backup.test",
+            $"--BackupMx:Smtp:Endpoints:0=127.0.0.1:{port}",
+            "--BackupMx:Domains:0:Name=example.test",
+            $"--BackupMx:Domains:0:Primary=127.0.0.1:{FreePort.Next()}",
+            $"--BackupMx:Spool:Path={spool.Path}",
+            "--Logging:LogLevel:BackupMx.Delivery.WarmUp=Debug",
+        ]);
+        await server.StartAsync(port, TimeSpan.FromSeconds(60));
+
+        // The primary is down (nothing listens on its port): only the warm-up's own sink can take mail.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        string log;
+        while (!(log = server.LogTail(400)).Contains("the loopback sink took 1 message(s)", StringComparison.Ordinal))
+        {
+            Assert.DoesNotContain("Delivery warm-up failed", log, StringComparison.Ordinal);
+            Assert.True(DateTime.UtcNow < deadline, log);
+            await Task.Delay(100);
+        }
+
+        using var store = new SqliteSpoolStore(spool.Path);
+        store.Open();
+        await foreach (var record in store.ListAllAsync(CancellationToken.None))
+        {
+            Assert.Fail($"the warm-up spooled {record.QueueId}");
+        }
     }
 
     [Fact]

@@ -222,6 +222,12 @@ public sealed class DeliveryOptions
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Embedded relay: shortly after start, deliver one synthetic message to a loopback sink inside the
+    /// process, so the first real delivery does not wait for the delivery path to be compiled. Default true.
+    /// </summary>
+    public bool WarmUp { get; set; } = true;
+
+    /// <summary>
     /// Timeout of each step of a probe (connect, greeting, EHLO, QUIT), per address of the primary.
     /// Unset: <see cref="DefaultProbeTimeout"/>, or <see cref="Timeout"/> when that is shorter. See
     /// <see cref="EffectiveProbeTimeout"/>.
