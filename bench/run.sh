@@ -74,7 +74,8 @@ Usage: bench/run.sh [options]
   --backupmx-cmd C  command to run instead of the built BackupMx.Server.dll
                     (the --BackupMx:... arguments are appended); figures are
                     then labelled as coming from a custom command
-  --skip-build      do not run dotnet build
+  --skip-build      do not run dotnet publish (BackupMx is published for this
+                    machine's platform, as docs/install.md installs it)
   --workdir DIR     where the temporary spools/queues go (default $WORKROOT)
   --out DIR         where the result table is written (default bench/out)
   --keep            keep the temporary directory
@@ -324,14 +325,19 @@ postfix_kick() { timeout 30 postqueue -c "$PF/etc" -f >>"$PF/postqueue.log" 2>&1
 
 # --------------------------------------------------------------- BackupMx --
 BMX_PID="" BMX_PORT="" BMX_SPOOL="" BMX_LABEL="BackupMx"
-BMX_DLL="$REPO/src/BackupMx.Server/bin/Release/net10.0/BackupMx.Server.dll"
+# Published for this machine's platform, as docs/install.md installs it (the relay and the
+# operator commands the B2 and D phases run are then what an operator runs).
+case "$(uname -m)" in
+  x86_64) BMX_RID=linux-x64 ;; aarch64|arm64) BMX_RID=linux-arm64 ;; *) BMX_RID="" ;;
+esac
+BMX_DLL="$REPO/src/BackupMx.Server/bin/Release/net10.0/${BMX_RID:+$BMX_RID/}publish/BackupMx.Server.dll"
 
 backupmx_build() {
   [[ -n "$BACKUPMX_CMD" ]] && { BMX_LABEL="custom: $BACKUPMX_CMD"; return 0; }
   ((SKIP_BUILD)) && return 0
   command -v dotnet >/dev/null || { log "dotnet not found"; return 1; }
-  log "dotnet build -c Release src/BackupMx.Server"
-  (cd "$REPO" && timeout 900 dotnet build -c Release src/BackupMx.Server -nologo) >"$WORK/build.log" 2>&1 ||
+  log "dotnet publish -c Release ${BMX_RID:+-r $BMX_RID }src/BackupMx.Server"
+  (cd "$REPO" && timeout 900 dotnet publish -c Release ${BMX_RID:+-r "$BMX_RID"} src/BackupMx.Server -nologo) >"$WORK/build.log" 2>&1 ||
     { tail -20 "$WORK/build.log" >&2; log "build failed (see $WORK/build.log)"; return 1; }
 }
 

@@ -16,6 +16,6 @@ public sealed class DeliveryWarmUpTests
         };
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        Assert.Equal(1, await DeliveryWarmUp.RunAsync(configured, cts.Token));
+        Assert.Equal(1, await DeliveryWarmUp.RunAsync(configured, TimeProvider.System, cts.Token));
     }
 }

@@ -49,7 +49,7 @@ public sealed partial class DeliveryWarmUp(IOptions<BackupMxOptions> options, Ti
         {
             await Task.Delay(StartDelay, time, stoppingToken).ConfigureAwait(false);
             var started = time.GetTimestamp();
-            Delivered = await RunAsync(options.Value, stoppingToken).ConfigureAwait(false);
+            Delivered = await RunAsync(options.Value, time, stoppingToken).ConfigureAwait(false);
             LogDone(logger, Delivered, time.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -63,7 +63,7 @@ public sealed partial class DeliveryWarmUp(IOptions<BackupMxOptions> options, Ti
     }
 
     /// <summary>Delivers one synthetic message to a fresh sink; returns how many messages the sink took.</summary>
-    internal static async Task<int> RunAsync(BackupMxOptions configured, CancellationToken cancellationToken)
+    internal static async Task<int> RunAsync(BackupMxOptions configured, TimeProvider time, CancellationToken cancellationToken)
     {
         await using var sink = new LoopbackSmtpSink();
         sink.Accept(cancellationToken);
@@ -78,7 +78,7 @@ public sealed partial class DeliveryWarmUp(IOptions<BackupMxOptions> options, Ti
         var silent = NullLoggerFactory.Instance;
         var connector = new SmtpConnector(new NoDns(), new LocalEndpoints(synthetic), synthetic, silent.CreateLogger<SmtpConnector>());
         var router = new DeliveryRouter(new NoDns(), synthetic, silent.CreateLogger<DeliveryRouter>());
-        await using (var transport = new MailKitTransport(router, connector, new ConfiguredTlsPolicy(synthetic), synthetic, silent.CreateLogger<MailKitTransport>(), TimeProvider.System))
+        await using (var transport = new MailKitTransport(router, connector, new ConfiguredTlsPolicy(synthetic), synthetic, silent.CreateLogger<MailKitTransport>(), time))
         {
             var result = await transport.DeliverAsync(Request(), cancellationToken).ConfigureAwait(false);
             if (!result.Outcomes.All(o => o.Reply.IsSuccess))
