@@ -458,7 +458,9 @@ public sealed partial class SpoolLedger(
         {
             try
             {
-                await ScheduleWakeUpsAsync(flushed, now, cancellationToken).ConfigureAwait(false);
+                // Due now, so no token is kept (see ScheduleWakeUpAsync): a later flush would only make
+                // the message due now again, and its claim turns a left-over wake-up away.
+                await wakeUps.ScheduleManyAsync([.. flushed.Select(r => new WakeUp(r.Domain, r.QueueId))], now, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -467,27 +469,6 @@ public sealed partial class SpoolLedger(
         }
 
         return new FlushManyResult(flushed.Count, [.. cancelFailures], scheduleFailure);
-    }
-
-    /// <summary>
-    /// Schedules the wake-ups of committed records, all at <paramref name="dueAt"/>, and keeps each
-    /// token as <see cref="ScheduleWakeUpAsync"/> does: only for a wake-up due later than now.
-    /// </summary>
-    private async Task ScheduleWakeUpsAsync(IReadOnlyList<SpoolRecord> records, DateTimeOffset dueAt, CancellationToken cancellationToken)
-    {
-        var tokens = await wakeUps.ScheduleManyAsync([.. records.Select(r => new WakeUp(r.Domain, r.QueueId))], dueAt, cancellationToken).ConfigureAwait(false);
-        if (dueAt <= time.GetUtcNow())
-        {
-            return;
-        }
-
-        for (var i = 0; i < records.Count; i++)
-        {
-            if (tokens[i] is { } token)
-            {
-                await spool.TryUpdateAsync(records[i] with { WakeUpToken = token }, cancellationToken).ConfigureAwait(false);
-            }
-        }
     }
 
     /// <summary>The first half of a flush: "due now" committed and the old wake-up cancelled; the committed record, or null.</summary>
