@@ -152,7 +152,8 @@ if "env.fsync_rate_end" in R:
     fs += f", {R['env.fsync_rate_end']} /s (median {R.get('env.fsync_p50_ms_end', '?')} ms) at the end"
 out.append(fs + " of the run  ")
 out.append(f"Loopback ceiling (smtp-source -> smtp-sink): {R.get('env.ceiling_rate', '?')} msg/s discarding, "
-           f"{R.get('env.ceiling_dump_rate', '?')} msg/s with the sink dumping each message to a file\n")
+           f"{R.get('env.ceiling_dump_rate', '?')} msg/s with the sink dumping each message to a file"
+           f" ({R.get('meta.sink_dumps', 'on the disk')})\n")
 hdr = ("Metric", R.get("postfix.label", "Postfix"), bmx_label if "backupmx.label" in R else "BackupMx",
        "BackupMx/Postfix", "Target", "Verdict")
 widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(6)]
@@ -196,6 +197,11 @@ notes.append("B2, B3 and D are BackupMx's alone (Postfix's only flush is postque
              "and D run with a ProbeInterval of one hour so that no probe races ETRN or the flush; B3 restarts the "
              "relay on the same spool with the --recovery-probe interval and times the first delivery from the "
              "probe's 'went from Down to Up' log line; C runs on that relay.")
+notes.append("First delivery after a flush is timed from the flush itself: the moment ETRN leaves the client "
+             "(bench/etrn.py writes it after EHLO), or the start of `postqueue -f` or of BackupMx's `flush` "
+             "command (their process start-up included). The sink's counter is running before that moment, "
+             "so neither Python's start-up nor the counter's adds to the figure; it polls every 10 ms until "
+             "the first delivery.")
 notes.append("CPU per message: utime+stime of the server's processes (Postfix: the master's whole tree, "
              "including exited children) during the phase, divided by the messages in that phase. "
              "Latency figures come from a threaded Python client and include client overhead.")

@@ -152,7 +152,7 @@ mon_stop() {   # mon_stop SYS TAG MSGS -> records peak RSS/PSS/HWM and CPU ms/ms
 }
 
 # ------------------------------------------------------------------ sink --
-SINK_PID="" SINK_PORT="" SINK_DIR=""
+SINK_PID="" SINK_PORT="" SINK_DIR="" SINK_ROOT=""
 # sink_start DUMPDIR|"" : smtp-sink on $SINK_PORT; with a dump dir it writes one
 # file per transaction (our delivery counter), without it it just discards.
 sink_start() {
@@ -168,6 +168,24 @@ sink_start() {
   wait_port "$SINK_PORT" 10 "$SINK_PID" || die "smtp-sink did not start (see $WORK/smtp-sink.log)"
 }
 sink_stop() { kill_wait "$SINK_PID" 10; SINK_PID=""; }
+
+# sink_watch DIR TARGET TIMEOUT MINSIZE OUT: sinkcount.py started before a flush, waiting for the
+# flush to write t0 (mark_t0, or etrn.py just before it sends ETRN), so the interpreter's start-up
+# is not counted in the first delivery; sink_watch_end waits for its JSON in OUT.
+sink_watch() {
+  rm -f "$WORK/t0" "$WORK/t0.ready"
+  python3 "$BENCH_DIR/sinkcount.py" --dir "$1" --target "$2" --timeout "$3" --t0-file "$WORK/t0" \
+    --ready "$WORK/t0.ready" --min-size $(($4 * 9 / 10)) >"$5" &
+  WAIT_PID=$!
+  local i
+  for ((i = 0; i < 1000; i++)); do [[ -e "$WORK/t0.ready" ]] && return 0; sleep 0.01; done
+  log "sinkcount.py did not start within 10 s"
+}
+sink_watch_end() { wait "$WAIT_PID" || true; WAIT_PID=""; }
+# mark_t0: the flush starts now (written atomically for sink_watch's counter).
+mark_t0() { now >"$WORK/t0.tmp" && mv -f "$WORK/t0.tmp" "$WORK/t0"; }
+# t0_or_now: the t0 a flush wrote, or now if it wrote none (it failed before its command left).
+t0_or_now() { [[ -s "$WORK/t0" ]] || mark_t0; cat "$WORK/t0"; }
 
 # sink_wait DIR TARGET TIMEOUT T0 MINSIZE -> JSON on stdout
 # (run in the background and waited for, so that an INT/TERM to this script
@@ -321,7 +339,7 @@ postfix_queue() {  # messages in the queue (any state)
 postfix_settled() {  # nothing left in incoming/active: all deferred
   [[ $(find "$PF/queue/incoming" "$PF/queue/active" -type f 2>/dev/null | wc -l) -eq 0 ]]
 }
-postfix_kick() { timeout 30 postqueue -c "$PF/etc" -f >>"$PF/postqueue.log" 2>&1 || log "postqueue -f failed"; }
+postfix_kick() { mark_t0; timeout 30 postqueue -c "$PF/etc" -f >>"$PF/postqueue.log" 2>&1 || log "postqueue -f failed"; }
 
 # --------------------------------------------------------------- BackupMx --
 BMX_PID="" BMX_PORT="" BMX_SPOOL="" BMX_LABEL="BackupMx"
@@ -406,11 +424,10 @@ backupmx_settled() { true; }
 backupmx_kick() { backupmx_etrn; }
 
 # ETRN for the domain from 127.0.0.1, which is the primary's address here (the
-# relay accepts ETRN from its domain's primary).
+# relay accepts ETRN from its domain's primary); t0 is written as the command leaves.
 backupmx_etrn() {
-  timeout 60 python3 -c 'import smtplib,sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=50); s.ehlo("primary.test")
-print(s.docmd("ETRN", sys.argv[2])); s.quit()' "$BMX_PORT" "$DOMAIN" >>"$WORK/etrn.log" 2>&1 || log "ETRN failed (see $WORK/etrn.log)"
+  timeout 60 python3 "$BENCH_DIR/etrn.py" "$BMX_PORT" "$DOMAIN" "$WORK/t0" >>"$WORK/etrn.log" 2>&1 ||
+    { log "ETRN failed (see $WORK/etrn.log)"; [[ -s "$WORK/t0" ]] || mark_t0; }
 }
 
 # An operator command against the running relay's spool (queue, flush ...).
@@ -453,12 +470,13 @@ backupmx_flush_phases() {
   sink_stop
   source_run "$BMX_PORT" "$N" "$S" "$C" backupmx.B2 >/dev/null || rec backupmx.B2.error "smtp-source failed"
   sleep 3   # mail accepted while the primary still counted as up is tried at once, and fails
-  sink_start "$WORK/sink.backupmx.B2"
+  sink_start "$SINK_ROOT/sink.backupmx.B2"
   mon_start "$BMX_PID" backupmx.B2
-  t0=$(now)
+  sink_watch "$SINK_DIR" "$N" $((120 + N / 20)) "$S" "$WORK/B2.backupmx.json"
+  mark_t0; t0=$(cat "$WORK/t0")
   backupmx_cmd flush "$DOMAIN" >"$WORK/flush.out" 2>&1 || log "flush command failed: $(tail -1 "$WORK/flush.out")"
   rec backupmx.B2.cmd_s "$(calc "$(now) - $t0" 2)"
-  sink_wait "$SINK_DIR" "$N" $((120 + N / 20)) "$t0" "$S" >"$WORK/B2.backupmx.json"
+  sink_watch_end
   mon_stop backupmx B2 "$N"
   record_drain backupmx B2 "$WORK/B2.backupmx.json" "$N"
   alive_or_stop backupmx B2 || return 1
@@ -471,9 +489,10 @@ backupmx_flush_phases() {
   backupmx_start "$RECOVERY_PROBE" keep || { rec backupmx.B3.error "restart failed"; return 1; }
   sleep $((RECOVERY_PROBE + 2))   # its first probes find the primary down
   mon_start "$BMX_PID" backupmx.B3
-  t0=$(now)
-  sink_start "$WORK/sink.backupmx.B3"
-  sink_wait "$SINK_DIR" "$N" $((120 + N / 20)) "$t0" "$S" >"$WORK/B3.backupmx.json"
+  sink_watch "$SINK_ROOT/sink.backupmx.B3" "$N" $((120 + N / 20)) "$S" "$WORK/B3.backupmx.json"
+  mark_t0; t0=$(cat "$WORK/t0")
+  sink_start "$SINK_ROOT/sink.backupmx.B3"
+  sink_watch_end
   mon_stop backupmx B3 "$N"
   record_drain backupmx B3 "$WORK/B3.backupmx.json" "$N"
   first=$(jget "$WORK/B3.backupmx.json" first_s) rec_at=$(backupmx_recovered_at)
@@ -509,10 +528,10 @@ deep_phase() {
   done
   rec backupmx.D.queue_s "$best"; rec backupmx.D.queue_s_all "$all"
   mon_start "$BMX_PID" backupmx.Ddrain
-  sink_start "$WORK/sink.backupmx.D"
-  t0=$(now)
+  sink_start "$SINK_ROOT/sink.backupmx.D"
+  sink_watch "$SINK_DIR" "$spooled" $((300 + spooled / 20)) "$S" "$WORK/D.backupmx.json"
   backupmx_etrn
-  sink_wait "$SINK_DIR" "$spooled" $((300 + spooled / 20)) "$t0" "$S" >"$WORK/D.backupmx.json"
+  sink_watch_end
   mon_stop backupmx Ddrain "$spooled"
   record_drain backupmx D "$WORK/D.backupmx.json" "$spooled"
   sink_stop
@@ -584,10 +603,11 @@ run_system() {
   # ---- B: primary comes back ---------------------------------------------
   log "[$sys] B: primary comes back; $spooled messages to deliver"
   mon_start "$SYS_PID" "$sys.B"
-  sink_start "$WORK/sink.$sys.B"
-  local t0; t0=$(now)
+  sink_start "$SINK_ROOT/sink.$sys.B"
+  sink_watch "$SINK_DIR" "$spooled" $((120 + spooled / 20)) "$S" "$WORK/B.$sys.json"
   "${sys}_kick"
-  sink_wait "$WORK/sink.$sys.B" "$spooled" $((120 + spooled / 20)) "$t0" "$S" >"$WORK/B.$sys.json"
+  local t0; t0=$(t0_or_now)
+  sink_watch_end
   local empty; empty=$(wait_queue_empty "$sys" 60) || empty=""
   [[ -n "$empty" ]] && rec "$sys.B.empty_s" "$(calc "$(now) - $t0" 2)"
   mon_stop "$sys" B "$spooled"
@@ -631,9 +651,9 @@ run_system() {
     secs=$(source_run "$SYS_PORT" 1 "$BIG_BODY" 1 "$sys.big") || rec "$sys.big.error" "not accepted"
     rec "$sys.big.accept_s" "$secs"
     t0=$(now)
-    sink_start "$WORK/sink.$sys.big"
+    sink_start "$SINK_ROOT/sink.$sys.big"
     "${sys}_kick"
-    sink_wait "$WORK/sink.$sys.big" 1 $((PROBE + 180)) "$t0" "$BIG_BODY" >"$WORK/big.$sys.json"
+    sink_wait "$SINK_ROOT/sink.$sys.big" 1 $((PROBE + 180)) "$t0" "$BIG_BODY" >"$WORK/big.$sys.json"
     mon_stop "$sys" big 0
     done=$(jget "$WORK/big.$sys.json" done_s)
     [[ -n "$done" ]] && rec "$sys.big.deliver_s" "$done" || rec "$sys.big.error" "not delivered in time"
@@ -651,8 +671,8 @@ run_system() {
     source_run "$SYS_PORT" "$N" "$S" "$C" postfix.R >/dev/null || true
     for ((i = 0; i < 1800; i++)); do postfix_settled && break; sleep 0.1; done
     t0=$(now)
-    sink_start "$WORK/sink.postfix.R"
-    sink_wait "$WORK/sink.postfix.R" "$N" "$RETRY_TIMEOUT" "$t0" "$S" >"$WORK/R.postfix.json"
+    sink_start "$SINK_ROOT/sink.postfix.R"
+    sink_wait "$SINK_ROOT/sink.postfix.R" "$N" "$RETRY_TIMEOUT" "$t0" "$S" >"$WORK/R.postfix.json"
     rec postfix.R.first_s "$(jget "$WORK/R.postfix.json" first_s)"
     rec postfix.R.done_s "$(jget "$WORK/R.postfix.json" done_s)"
     rec postfix.R.delivered "$(jget "$WORK/R.postfix.json" count)"
@@ -674,6 +694,7 @@ cleanup() {
   [[ -n "$SINK_PID" ]] && sink_stop
   [[ -n "$BMX_PID" ]] && backupmx_stop
   [[ -n "$PF_MASTER" ]] && postfix_stop
+  [[ -n "$SINK_ROOT" && "$SINK_ROOT" != "$WORK" ]] && rm -rf "$SINK_ROOT"
   if [[ -n "$WORK" && -d "$WORK" ]]; then
     if ((KEEP)) || ((rc != 0)); then log "temporary files kept in $WORK"
     else rm -rf "$WORK"; fi
@@ -687,6 +708,12 @@ trap 'log "interrupted"; exit 130' INT TERM
 mkdir -p "$OUTDIR" "$WORKROOT"
 WORK="$(mktemp -d "$WORKROOT/backupmx-bench.XXXXXX")"
 chmod 755 "$WORK"          # Postfix daemons (user postfix) must traverse it
+# The primary stand-in's dumps go to a RAM file system where there is one: the primary is
+# another machine, and its writes must not compete with the spool's for this disk.
+SINK_ROOT=$WORK
+if [[ -d /dev/shm && -w /dev/shm ]] && [[ "$(stat -f -c %T /dev/shm)" == tmpfs ]]; then
+  SINK_ROOT="$(mktemp -d /dev/shm/backupmx-bench-sink.XXXXXX)"; chmod 755 "$SINK_ROOT"
+fi
 RES="$WORK/results.txt"; : >"$RES"
 ensure_tools
 # Postfix version from the compiled-in defaults (-d) of an empty config dir:
@@ -710,6 +737,8 @@ rec meta.cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 rec meta.mem "$(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 rec meta.kernel "$(uname -sr)"
 rec meta.disk "$(df -PT "$WORK" | awk 'NR==2 {print $1 " (" $2 "), " $3/1048576 " GiB"}' | sed -E 's/([0-9]+)\.[0-9]+ GiB/\1 GiB/')"
+if [[ "$SINK_ROOT" == "$WORK" ]]; then rec meta.sink_dumps "on the disk of the spools"
+else rec meta.sink_dumps "on $(stat -f -c %T "$SINK_ROOT") ($(dirname "$SINK_ROOT")), as the primary is another machine"; fi
 rec meta.postfix "$PF_VERSION"
 rec meta.dotnet "$(dotnet --version 2>/dev/null || echo none)"
 rec meta.python "$(python3 -V 2>&1)"
@@ -725,10 +754,10 @@ log "loopback ceiling: smtp-source -> smtp-sink, $N x $S B, $C sessions"
 sink_start ""
 secs=$(source_run "$SINK_PORT" "$N" "$S" "$C" ceiling) && rec env.ceiling_rate "$(calc "$N / $secs")"
 sink_stop
-sink_start "$WORK/sink.ceiling"
+sink_start "$SINK_ROOT/sink.ceiling"
 secs=$(source_run "$SINK_PORT" "$N" "$S" "$C" ceiling-dump) && rec env.ceiling_dump_rate "$(calc "$N / $secs")"
 sink_stop
-rm -rf "$WORK/sink.ceiling"
+rm -rf "$SINK_ROOT/sink.ceiling"
 
 IFS=',' read -r -a sys_list <<<"$SYSTEMS"
 for sys in "${sys_list[@]}"; do

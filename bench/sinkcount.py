@@ -16,9 +16,16 @@ counting method for every "delivered" figure, for both systems:
   * files last modified before --t0 (the start of the phase) are ignored, so
     one sink directory can serve consecutive phases.
 
-Polls every --interval s until the target is reached or --timeout s pass.
-Prints JSON: count, dups, first_s and done_s (seconds since --t0, an epoch
-time stamp taken by the caller when the phase began; null if not reached).
+Polls every --interval s (every 10 ms until the first delivery) until the
+target is reached or --timeout s pass.  Prints JSON: count, dups, first_s and
+done_s (seconds since t0; null if not reached).
+
+t0 is an epoch time stamp: --t0 when the caller knows it before this script
+starts, or --t0-file when it does not yet.  With --t0-file the script starts
+first, touches --ready once it runs (the caller waits for that), and only then
+does the caller act and write t0 to the file: a flush measured in fractions of
+a second must not include this interpreter's start-up.  The directory must
+then be fresh (every file in it counts).
 """
 import argparse, json, os, re, time
 
@@ -28,10 +35,36 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--dir", required=True)
 ap.add_argument("--target", type=int, required=True)
 ap.add_argument("--timeout", type=float, required=True)
-ap.add_argument("--t0", type=float, required=True)
+t0 = ap.add_mutually_exclusive_group(required=True)
+t0.add_argument("--t0", type=float)
+t0.add_argument("--t0-file")
+ap.add_argument("--ready")
 ap.add_argument("--min-size", type=int, default=1)
 ap.add_argument("--interval", type=float, default=0.05)
 a = ap.parse_args()
+if a.ready:
+    open(a.ready, "w").close()
+
+
+def read_t0():
+    try:
+        with open(a.t0_file) as f:
+            return float(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+if a.t0_file:
+    a.t0 = None
+    wait_until = time.monotonic() + a.timeout
+    while a.t0 is None and time.monotonic() < wait_until:
+        a.t0 = read_t0() or None
+        if a.t0 is None:
+            time.sleep(0.002)
+    if a.t0 is None:
+        print(json.dumps({"count": 0, "target": a.target, "dups": 0, "first_s": None, "done_s": None,
+                          "error": "t0 never written to " + a.t0_file}))
+        raise SystemExit(1)
 
 done_files, ids = set(), set()
 dups = 0
@@ -88,7 +121,7 @@ while True:
         break
     if time.monotonic() >= deadline:
         break
-    time.sleep(a.interval)
+    time.sleep(a.interval if first is not None else min(a.interval, 0.01))
 print(json.dumps({"count": count, "target": a.target, "dups": dups,
                   "first_s": None if first is None else round(first, 3),
                   "done_s": None if done is None else round(done, 3)}))
