@@ -60,7 +60,6 @@ public static class EmbeddedHost
         if (positional.Length == 0)
         {
             var builder = CreateBuilder(options);
-            JitProfile.Start(builder.Configuration);
             using var host = builder.Build();
             return await HostRunner.RunAsync(host, "BackupMx", Console.Error).ConfigureAwait(false);
         }
