@@ -59,6 +59,7 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
     private int _unconfirmed;
     private int _openSessions;
     private int _peakSessions;
+    private int _pipelined;
 
     /// <summary>The listening port; fixed after the first start, so a restart listens on the same one.</summary>
     public int Port { get; private set; } = port;
@@ -123,6 +124,18 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
 
     /// <summary>Most sessions that were open at the same time.</summary>
     public int PeakSessions => Volatile.Read(ref _peakSessions);
+
+    /// <summary>
+    /// Keep the replies to MAIL and RCPT until DATA arrives, then send them with DATA's: only a
+    /// client that pipelines (RFC 2920) gets past MAIL; one that waits for each reply times out.
+    /// </summary>
+    public bool HoldEnvelopeReplies { get; set; }
+
+    /// <summary>Answer DATA with 354 even when no recipient was accepted (RFC 2920 §3.1 expects 503 or 554), then refuse the data with 554.</summary>
+    public bool AcceptDataWithoutRecipients { get; set; }
+
+    /// <summary>Command lines that arrived before the reply to the previous command was sent: sent pipelined.</summary>
+    public int PipelinedCommands => Volatile.Read(ref _pipelined);
 
     /// <summary>Close the connection after receiving the whole body, without replying.</summary>
     public bool DropAfterData { get; set; }
@@ -294,6 +307,7 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
     {
         private readonly byte[] _buffer = new byte[8192];
         private Stream _stream = stream;
+        private readonly StringBuilder _held = new();
         private int _start;
         private int _end;
         private bool _secure;
@@ -312,10 +326,17 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
 
             while (true)
             {
+                // Bytes already read before the last reply was written were sent without waiting for it.
+                var pipelined = _start < _end;
                 var raw = await ReadLineAsync(cancellationToken).ConfigureAwait(false);
                 if (raw is null)
                 {
                     return;
+                }
+
+                if (pipelined)
+                {
+                    Interlocked.Increment(ref server._pipelined);
                 }
 
                 var line = Encoding.UTF8.GetString(raw).TrimEnd('\r', '\n');
@@ -442,7 +463,7 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
                 _mailParameters = parameters;
             }
 
-            await WriteAsync(reply, cancellationToken).ConfigureAwait(false);
+            await WriteEnvelopeReplyAsync(reply, cancellationToken).ConfigureAwait(false);
         }
 
         private async Task RcptAsync(string line, CancellationToken cancellationToken)
@@ -466,13 +487,14 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
             }
 
             _recipients.Add(new FakeRecipient(address, parameters, reply));
-            await WriteAsync(reply, cancellationToken).ConfigureAwait(false);
+            await WriteEnvelopeReplyAsync(reply, cancellationToken).ConfigureAwait(false);
         }
 
         /// <returns>False when the session must end (the scripted drop).</returns>
         private async Task<bool> DataAsync(CancellationToken cancellationToken)
         {
-            if (_mailFrom is null || !_recipients.Any(r => r.Reply.Code is >= 200 and < 300))
+            var noRecipients = !_recipients.Any(r => r.Reply.Code is >= 200 and < 300);
+            if (_mailFrom is null || (noRecipients && !server.AcceptDataWithoutRecipients))
             {
                 await WriteAsync(new FakeReply(554, "5.5.1 No valid recipients"), cancellationToken).ConfigureAwait(false);
                 return true;
@@ -493,6 +515,13 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
                 var offset = raw.Length > 0 && raw[0] == (byte)'.' ? 1 : 0;
                 data.Write(raw, offset, raw.Length - offset);
                 previousEndedWithCrLf = raw.Length >= 2 && raw[^2] == (byte)'\r' && raw[^1] == (byte)'\n';
+            }
+
+            if (noRecipients)
+            {
+                await WriteAsync(new FakeReply(554, "5.5.1 No valid recipients"), cancellationToken).ConfigureAwait(false);
+                Reset();
+                return true;
             }
 
             server._messages.Enqueue(new FakeTransaction(_helo, _mailFrom, _mailParameters, _recipients.ToList(), data.ToArray(), _secure));
@@ -552,8 +581,22 @@ public sealed class FakePrimary(IPAddress? address = null, int port = 0) : IAsyn
         private Task WriteAsync(FakeReply reply, CancellationToken cancellationToken) =>
             WriteRawAsync($"{reply.Code} {reply.Text}\r\n", cancellationToken);
 
+        private Task WriteEnvelopeReplyAsync(FakeReply reply, CancellationToken cancellationToken)
+        {
+            if (!server.HoldEnvelopeReplies)
+            {
+                return WriteAsync(reply, cancellationToken);
+            }
+
+            _held.Append(reply.Code).Append(' ').Append(reply.Text).Append("\r\n");
+            return Task.CompletedTask;
+        }
+
         private async Task WriteRawAsync(string text, CancellationToken cancellationToken)
         {
+            // Held envelope replies go first, in order.
+            text = _held + text;
+            _held.Clear();
             await _stream.WriteAsync(Encoding.ASCII.GetBytes(text), cancellationToken).ConfigureAwait(false);
             await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         }

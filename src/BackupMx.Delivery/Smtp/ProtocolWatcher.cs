@@ -6,13 +6,12 @@ namespace BackupMx.Delivery.Smtp;
 /// <summary>
 /// Watches an SMTP conversation without recording it, to learn the facts that
 /// MailKit's exceptions do not carry: whether the server spoke at all (a greeting
-/// means it is reachable), whether STARTTLS was attempted, and whether DATA was
-/// sent (a failure after that may mean the message was delivered). Never keeps
+/// means it is reachable), whether STARTTLS was attempted, and whether the message
+/// data began to go out (a failure after that may mean the message was delivered). Never keeps
 /// any bytes, so bodies are never logged.
 /// </summary>
 internal sealed class ProtocolWatcher : IProtocolLogger
 {
-    private static readonly byte[] DataCommand = "DATA\r\n"u8.ToArray();
     private static readonly byte[] StartTlsCommand = "STARTTLS\r\n"u8.ToArray();
     private static readonly byte[] EhloCommand = "EHLO "u8.ToArray();
     private bool _awaitingEhloReply;
@@ -34,7 +33,11 @@ internal sealed class ProtocolWatcher : IProtocolLogger
 
     public bool StartTlsSent { get; private set; }
 
+    /// <summary>The message data of this transaction began to go out (after the server's 354).</summary>
     public bool DataSent { get; private set; }
+
+    /// <summary>Called as the message data starts: from here a lost connection may leave the message delivered.</summary>
+    public void BeginData() => DataSent = true;
 
     /// <summary>Starts a new transaction on this connection: <see cref="DataSent"/> is per transaction.</summary>
     public void BeginTransaction() => DataSent = false;
@@ -46,11 +49,7 @@ internal sealed class ProtocolWatcher : IProtocolLogger
     public void LogClient(byte[] buffer, int offset, int count)
     {
         var span = buffer.AsSpan(offset, count);
-        if (span.StartsWith(DataCommand))
-        {
-            DataSent = true;
-        }
-        else if (span.StartsWith(StartTlsCommand))
+        if (span.StartsWith(StartTlsCommand))
         {
             StartTlsSent = true;
         }

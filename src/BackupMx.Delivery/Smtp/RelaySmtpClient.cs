@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Text;
 using BackupMx.Core.Model;
 using MailKit.Net.Smtp;
 
@@ -11,8 +12,10 @@ namespace BackupMx.Delivery.Smtp;
 /// has no raw send, so a relay that must pass the stored envelope and bytes on unchanged cannot
 /// use it. Commands go through the protected <see cref="SmtpClient.SendCommandAsync"/>; the body
 /// is written, dot-stuffed by <see cref="DataWriter"/>, on MailKit's own connection stream (the
-/// only reach past MailKit's public surface, see <see cref="WireStream"/>), and the final "."
-/// is sent as a command so MailKit reads the end-of-data reply.
+/// only reach past MailKit's public surface, see <see cref="Wire"/>), and the final "."
+/// is sent as a command so MailKit reads the end-of-data reply. Where the server offers
+/// PIPELINING (RFC 2920), the envelope is written on the same stream in groups, and the replies
+/// are read back in order with MailKit's reply reader.
 /// </summary>
 internal sealed class RelaySmtpClient(ProtocolWatcher watcher) : SmtpClient(watcher)
 {
@@ -21,6 +24,12 @@ internal sealed class RelaySmtpClient(ProtocolWatcher watcher) : SmtpClient(watc
     // fails every send with a clear message and the transport tests.
     private static readonly PropertyInfo? StreamProperty =
         typeof(SmtpClient).GetProperty("Stream", BindingFlags.Instance | BindingFlags.NonPublic);
+
+    // The same stream's reply reader (a public method of an internal class). Without it the
+    // transaction goes one command at a time.
+    private static readonly MethodInfo? ReadResponseMethod =
+        StreamProperty?.PropertyType.GetMethod("ReadResponseAsync", BindingFlags.Instance | BindingFlags.Public, [typeof(CancellationToken)]) is { } method
+        && method.ReturnType == typeof(Task<SmtpResponse>) ? method : null;
 
     public ProtocolWatcher Watcher { get; } = watcher;
 
@@ -37,16 +46,43 @@ internal sealed class RelaySmtpClient(ProtocolWatcher watcher) : SmtpClient(watc
         return ToReply(response);
     }
 
+    /// <summary>Whether this MailKit build lets the relay read a reply without sending a command, which pipelining needs.</summary>
+    public static bool CanPipeline => ReadResponseMethod is not null && StreamProperty is not null;
+
+    /// <summary>Sends command lines (without CRLF) in one write, without reading any reply (RFC 2920).</summary>
+    public async Task PipelineAsync(IEnumerable<string> lines, CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder();
+        foreach (var line in lines)
+        {
+            text.Append(line).Append("\r\n");
+        }
+
+        // UTF-8, as MailKit encodes its own commands (addresses are UTF-8 only under SMTPUTF8).
+        var wire = Wire();
+        await wire.WriteAsync(Encoding.UTF8.GetBytes(text.ToString()), cancellationToken).ConfigureAwait(false);
+        await wire.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the next reply of a pipelined group, with MailKit's own reply parser and timeout.</summary>
+    public async Task<SmtpReply> ReadReplyAsync(CancellationToken cancellationToken)
+    {
+        var read = ReadResponseMethod ?? throw new InvalidOperationException("MailKit's SmtpStream has no ReadResponseAsync; pipelining is unavailable.");
+        var response = await ((Task<SmtpResponse>)read.Invoke(Wire(), [cancellationToken])!).ConfigureAwait(false);
+        return ToReply(response);
+    }
+
     /// <summary>After a 354: writes the body dot-stuffed, then the final "." and returns the reply to it.</summary>
     public async Task<SmtpReply> SendDataAsync(Stream body, CancellationToken cancellationToken)
     {
-        await DataWriter.WriteAsync(body, WireStream(), cancellationToken).ConfigureAwait(false);
+        Watcher.BeginData();
+        await DataWriter.WriteAsync(body, Wire(), cancellationToken).ConfigureAwait(false);
 
         // The terminating line as a command: MailKit flushes it after the body and reads the reply.
         return await CommandAsync(".", cancellationToken).ConfigureAwait(false);
     }
 
-    private Stream WireStream() =>
+    private Stream Wire() =>
         StreamProperty?.GetValue(this) as Stream
         ?? throw new InvalidOperationException("MailKit's SmtpClient no longer exposes its connection stream; the relay cannot send message data.");
 

@@ -29,24 +29,39 @@ internal static class RelayTransaction
         CancellationToken cancellationToken)
     {
         var capabilities = client.Capabilities;
-        replies.Mail = await client.CommandAsync(MailCommand(sender, parameters, size, smtpUtf8, capabilities), cancellationToken).ConfigureAwait(false);
-        if (!replies.Mail.IsSuccess)
+        var mail = MailCommand(sender, parameters, size, smtpUtf8, capabilities);
+        SmtpReply data;
+        if (capabilities.HasFlag(SmtpCapabilities.Pipelining) && RelaySmtpClient.CanPipeline)
         {
-            return;
+            if (await PipelineEnvelopeAsync(client, mail, recipients, capabilities, replies, cancellationToken).ConfigureAwait(false) is not { } pipelined)
+            {
+                return;
+            }
+
+            data = pipelined;
+        }
+        else
+        {
+            replies.Mail = await client.CommandAsync(mail, cancellationToken).ConfigureAwait(false);
+            if (!replies.Mail.IsSuccess)
+            {
+                return;
+            }
+
+            foreach (var recipient in recipients)
+            {
+                var reply = await client.CommandAsync(RcptCommand(recipient, capabilities), cancellationToken).ConfigureAwait(false);
+                replies.Recipients.Add(RelaySmtpClient.RecipientReply(reply));
+            }
+
+            if (!replies.Recipients.Any(r => r.IsSuccess))
+            {
+                return;
+            }
+
+            data = await client.CommandAsync("DATA", cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var recipient in recipients)
-        {
-            var reply = await client.CommandAsync(RcptCommand(recipient, capabilities), cancellationToken).ConfigureAwait(false);
-            replies.Recipients.Add(RelaySmtpClient.RecipientReply(reply));
-        }
-
-        if (!replies.Recipients.Any(r => r.IsSuccess))
-        {
-            return;
-        }
-
-        var data = await client.CommandAsync("DATA", cancellationToken).ConfigureAwait(false);
         if (data.Code != 354)
         {
             replies.Data = data;
@@ -55,6 +70,64 @@ internal static class RelayTransaction
 
         body.Position = 0;
         replies.Data = await client.SendDataAsync(body, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Commands sent before their replies are read: small enough that neither side's socket buffer can fill while the other waits.</summary>
+    internal const int PipelineGroup = 100;
+
+    /// <summary>
+    /// RFC 2920: MAIL, the RCPTs and DATA go out in groups of <see cref="PipelineGroup"/> commands
+    /// (DATA last), and every reply is read, in order, before the next group. The replies mean what
+    /// they mean one command at a time, with two exceptions the server cannot avoid: after a refused
+    /// MAIL the rest is not read (the RCPT replies would only say that MAIL is missing, and the
+    /// connection is not used again), and a 354 after every RCPT was refused gets an empty message,
+    /// ended at once, so the server does not wait for data that never comes (§3.1).
+    /// </summary>
+    /// <returns>The reply to DATA, or null when the transaction ended before it (<paramref name="replies"/> says why).</returns>
+    private static async Task<SmtpReply?> PipelineEnvelopeAsync(
+        RelaySmtpClient client, string mail, IReadOnlyList<RecipientState> recipients, SmtpCapabilities capabilities, TransactionReplies replies, CancellationToken cancellationToken)
+    {
+        var commands = new List<string>(recipients.Count + 2) { mail };
+        commands.AddRange(recipients.Select(r => RcptCommand(r, capabilities)));
+        commands.Add("DATA");
+        SmtpReply? data = null;
+        for (var start = 0; start < commands.Count; start += PipelineGroup)
+        {
+            var count = Math.Min(PipelineGroup, commands.Count - start);
+            await client.PipelineAsync(commands.Skip(start).Take(count), cancellationToken).ConfigureAwait(false);
+            for (var i = start; i < start + count; i++)
+            {
+                var reply = await client.ReadReplyAsync(cancellationToken).ConfigureAwait(false);
+                if (i == 0)
+                {
+                    replies.Mail = reply;
+                    if (!reply.IsSuccess)
+                    {
+                        return null;
+                    }
+                }
+                else if (i <= recipients.Count)
+                {
+                    replies.Recipients.Add(RelaySmtpClient.RecipientReply(reply));
+                }
+                else
+                {
+                    data = reply;
+                }
+            }
+        }
+
+        if (!replies.Recipients.Any(r => r.IsSuccess))
+        {
+            if (data is { Code: 354 })
+            {
+                await client.CommandAsync(".", cancellationToken).ConfigureAwait(false);
+            }
+
+            return null;
+        }
+
+        return data;
     }
 
     public static string MailCommand(string sender, MailParameters parameters, long size, bool smtpUtf8, SmtpCapabilities capabilities)
