@@ -42,3 +42,18 @@ kill_wait() {
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
+
+# ------------------------------------------------------------- BackupMx --
+# BackupMx as docs/install.md installs it: published for this machine's platform, so the
+# relay and the operator commands measured are precompiled as an operator's are.
+# The caller sets REPO.
+case "$(uname -m)" in
+  x86_64) BMX_RID=linux-x64 ;; aarch64|arm64) BMX_RID=linux-arm64 ;; *) BMX_RID="" ;;
+esac
+BMX_DLL="$REPO/src/BackupMx.Server/bin/Release/net10.0/${BMX_RID:+$BMX_RID/}publish/BackupMx.Server.dll"
+
+# bmx_publish LOGFILE: dotnet publish of the relay (up to 15 minutes).
+bmx_publish() {
+  log "dotnet publish -c Release ${BMX_RID:+-r $BMX_RID }src/BackupMx.Server"
+  (cd "$REPO" && timeout 900 dotnet publish -c Release ${BMX_RID:+-r "$BMX_RID"} src/BackupMx.Server -nologo) >"$1" 2>&1
+}

@@ -26,7 +26,7 @@
 # disk's synchronous 4 KiB write rate.
 #
 # Delivered messages are counted at the sink: smtp-sink dumps every
-# transaction to its own file (-d DIR/%H%M%S.<random>); bench/sinkcount.py
+# transaction to its own file (-d DIR/%H%M%S/<random>); bench/sinkcount.py
 # counts complete dumps by unique Message-Id (duplicates reported apart).
 #
 # Only 127.0.0.1 is ever targeted.  Every wait is bounded; everything started
@@ -160,7 +160,7 @@ sink_start() {
   [[ $EUID -eq 0 ]] && args+=(-u nobody)   # smtp-sink refuses to run as root without -u
   if [[ -n "$dump" ]]; then
     mkdir -p "$dump"; [[ $EUID -eq 0 ]] && chown nobody "$dump"
-    args+=(-d "$dump/%H%M%S.")
+    args+=(-d "$dump/%H%M%S/")   # a folder per second: the counter lists only the last seconds
   fi
   SINK_DIR=$dump
   smtp-sink "${args[@]}" "$LOOP:$SINK_PORT" 1024 >>"$WORK/smtp-sink.log" 2>&1 &
@@ -343,19 +343,14 @@ postfix_kick() { mark_t0; timeout 30 postqueue -c "$PF/etc" -f >>"$PF/postqueue.
 
 # --------------------------------------------------------------- BackupMx --
 BMX_PID="" BMX_PORT="" BMX_SPOOL="" BMX_LABEL="BackupMx"
-# Published for this machine's platform, as docs/install.md installs it (the relay and the
-# operator commands the B2 and D phases run are then what an operator runs).
-case "$(uname -m)" in
-  x86_64) BMX_RID=linux-x64 ;; aarch64|arm64) BMX_RID=linux-arm64 ;; *) BMX_RID="" ;;
-esac
-BMX_DLL="$REPO/src/BackupMx.Server/bin/Release/net10.0/${BMX_RID:+$BMX_RID/}publish/BackupMx.Server.dll"
+# BMX_DLL (bench/lib.sh): published for this machine's platform, so the operator commands the
+# B2 and D phases run are what an operator runs.
 
 backupmx_build() {
   [[ -n "$BACKUPMX_CMD" ]] && { BMX_LABEL="custom: $BACKUPMX_CMD"; return 0; }
   ((SKIP_BUILD)) && return 0
   command -v dotnet >/dev/null || { log "dotnet not found"; return 1; }
-  log "dotnet publish -c Release ${BMX_RID:+-r $BMX_RID }src/BackupMx.Server"
-  (cd "$REPO" && timeout 900 dotnet publish -c Release ${BMX_RID:+-r "$BMX_RID"} src/BackupMx.Server -nologo) >"$WORK/build.log" 2>&1 ||
+  bmx_publish "$WORK/build.log" ||
     { tail -20 "$WORK/build.log" >&2; log "build failed (see $WORK/build.log)"; return 1; }
 }
 

@@ -54,7 +54,7 @@ Usage: bench/soak.sh [options]        (durations: 90, 90s, 10m, 1h)
   --no-trace        relay logs warnings only; by default it also logs each
                     message's life (accepted, attempted, delivered, finished;
                     Information), the evidence should one be lost
-  --skip-build      do not run dotnet build
+  --skip-build      do not run dotnet publish
   --workdir DIR     where the temporary directory goes (default $WORKROOT)
   --out DIR         where the summary is written (default bench/out)
   --keep            keep the temporary directory (kept anyway on failure,
@@ -108,7 +108,6 @@ DOMAIN=example.test
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 source "$BENCH_DIR/lib.sh"
 
-BMX_DLL="$REPO/src/BackupMx.Server/bin/Release/net10.0/BackupMx.Server.dll"
 BMX_PID="" SINK_PID="" RSS_PID="" LOAD_PID=""
 T0=""
 ev() { printf '%s %s\n' "$(calc "$(now) - $T0" 1)" "$*" >>"$WORK/events.log"; log "$*"; }
@@ -208,8 +207,7 @@ mkdir -p "$SPOOL"
 log "work dir $WORK"
 
 if ((!SKIP_BUILD)); then
-  log "dotnet build -c Release src/BackupMx.Server"
-  (cd "$REPO" && timeout 900 dotnet build -c Release src/BackupMx.Server -nologo) >"$WORK/build.log" 2>&1 ||
+  bmx_publish "$WORK/build.log" ||
     { tail -20 "$WORK/build.log" >&2; die "build failed (see $WORK/build.log)"; }
 fi
 [[ -f "$BMX_DLL" ]] || die "not built: $BMX_DLL"
